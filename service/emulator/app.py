@@ -1,0 +1,243 @@
+"""The emulator's HTTP surface: Alpaca's ``/v2`` routes and the ``/admin`` routes (Starlette).
+
+Every ``/v2`` request goes through, in order: the rate limit (its headers go on every answer),
+the injected faults, the API key check (401 unless both headers match the configured pair),
+then the route. Refusals are Alpaca-shaped: ``{"code": ..., "message": ...}``.
+
+All endpoints are ``async`` and never await while they change state, so requests are applied
+one at a time on the server's event loop and need no lock.
+
+``/admin`` is the emulator's own control surface (clock, faults, reset, state). It has no
+authentication: keep the emulator on a loopback address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from service.emulator.engine import Emulator
+from service.emulator.exchange import ExchangeError
+from service.emulator.faults import FaultError, FaultInjector, FaultSpec
+from service.emulator.ratelimit import RateLimiter
+
+__all__ = ["DROP_EXTENSION", "create_app"]
+
+# ASGI scope extension set by service.emulator.server: {"abort": callable} closes the socket.
+DROP_EXTENSION = "regime_trader.drop_connection"
+
+Handler = Callable[[Request, Any], Response]
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return JSONResponse(data, status_code=status)
+
+
+def _error(status: int, code: int, message: str) -> Response:
+    return JSONResponse({"code": code, "message": message}, status_code=status)
+
+
+async def _read_json(request: Request) -> Any:
+    raw = await request.body()
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ExchangeError(400, 40010000, "request body format is invalid") from e
+
+
+async def _drop_connection(request: Request) -> None:
+    extension = request.scope.get("extensions", {}).get(DROP_EXTENSION)
+    if extension is None:
+        raise RuntimeError("a dropped connection needs the emulator's server (server.py)")
+    extension["abort"]()
+    await asyncio.sleep(0.01)  # let the loop report the lost connection before we return
+
+
+class _Api:
+    """The ``/v2`` routes with their guards."""
+
+    def __init__(self, emulator: Emulator, faults: FaultInjector, limiter: RateLimiter) -> None:
+        self.emulator = emulator
+        self.faults = faults
+        self.limiter = limiter
+
+    def endpoint(self, handlers: Mapping[str, Handler]) -> Callable[[Request], Awaitable[Response]]:
+        async def serve(request: Request) -> Response:
+            decision = self.limiter.hit()
+            response = await self._guarded(
+                request, handlers, allowed=decision is None or decision.allowed
+            )
+            if decision is not None:
+                response.headers.update(decision.headers())
+            return response
+
+        return serve
+
+    async def _guarded(
+        self, request: Request, handlers: Mapping[str, Handler], *, allowed: bool
+    ) -> Response:
+        if not allowed:
+            return _error(429, 42910000, "rate limit exceeded")
+        action = self.faults.check(request.method, request.url.path)
+        if action is not None:
+            if action.latency_s > 0:
+                await asyncio.sleep(action.latency_s)
+            if action.drop:
+                await _drop_connection(request)
+                return Response(status_code=499)  # never sent: the socket is gone
+            if action.status is not None and action.body is not None:
+                return _json(action.body, action.status)
+        config = self.emulator.config
+        if (
+            request.headers.get("APCA-API-KEY-ID") != config.key_id
+            or request.headers.get("APCA-API-SECRET-KEY") != config.secret_key
+        ):
+            return _error(401, 40110000, "request is not authorized")
+        try:
+            body = await _read_json(request) if request.method in ("POST", "PUT", "PATCH") else None
+            return handlers[request.method](request, body)
+        except ExchangeError as e:
+            return _json(e.body(), e.status)
+
+
+def _routes(emulator: Emulator, api: _Api) -> list[Route]:
+    e = emulator
+
+    def q(request: Request) -> dict[str, str]:
+        return dict(request.query_params)
+
+    def path(request: Request, name: str) -> str:
+        return str(request.path_params[name])
+
+    def cancel(request: Request) -> Response:
+        e.cancel_order(path(request, "order_id"))
+        return Response(status_code=204)
+
+    table: list[tuple[str, dict[str, Handler]]] = [
+        ("/v2/account", {"GET": lambda r, b: _json(e.account())}),
+        (
+            "/v2/positions",
+            {
+                "GET": lambda r, b: _json(e.positions()),
+                "DELETE": lambda r, b: _json(e.close_all_positions(q(r)), 207),
+            },
+        ),
+        (
+            "/v2/positions/{symbol}",
+            {
+                "GET": lambda r, b: _json(e.position(path(r, "symbol"))),
+                "DELETE": lambda r, b: _json(e.close_position(path(r, "symbol"), q(r))),
+            },
+        ),
+        (
+            "/v2/orders",
+            {
+                "POST": lambda r, b: _json(e.submit_order(b)),
+                "GET": lambda r, b: _json(e.list_orders(q(r))),
+                "DELETE": lambda r, b: _json(e.cancel_all_orders(), 207),
+            },
+        ),
+        (
+            "/v2/orders:by_client_order_id",
+            {"GET": lambda r, b: _json(e.get_order_by_client_id(q(r)))},
+        ),
+        (
+            "/v2/orders/{order_id}",
+            {
+                "GET": lambda r, b: _json(e.get_order(path(r, "order_id"))),
+                "DELETE": lambda r, b: cancel(r),
+            },
+        ),
+        ("/v2/clock", {"GET": lambda r, b: _json(e.clock())}),
+        ("/v2/calendar", {"GET": lambda r, b: _json(e.calendar_days(q(r)))}),
+        ("/v2/assets", {"GET": lambda r, b: _json(e.list_assets(q(r)))}),
+        ("/v2/assets/{symbol}", {"GET": lambda r, b: _json(e.asset(path(r, "symbol")))}),
+        ("/v2/stocks/bars", {"GET": lambda r, b: _json(e.bars(q(r)))}),
+        ("/v2/stocks/bars/latest", {"GET": lambda r, b: _json(e.latest_bars(q(r)))}),
+    ]
+    return [Route(p, api.endpoint(h), methods=list(h)) for p, h in table]
+
+
+def _admin_routes(emulator: Emulator, faults: FaultInjector) -> list[Route]:
+    e = emulator
+
+    def admin(handler: Callable[[Request, Any], Any]) -> Callable[[Request], Awaitable[Response]]:
+        async def serve(request: Request) -> Response:
+            try:
+                body = await _read_json(request) if request.method in ("POST", "PUT") else None
+                return _json(handler(request, body if body is not None else {}))
+            except ExchangeError as err:
+                return _json(err.body(), err.status)
+            except FaultError as err:
+                return _error(400, 40010000, str(err))
+
+        return serve
+
+    def get_clock(_: Request, __: Any) -> Any:
+        return e.admin_clock()
+
+    def put_clock(_: Request, body: Any) -> Any:
+        if not isinstance(body, dict) or not isinstance(body.get("timestamp"), str):
+            raise ExchangeError(400, 40010000, 'body must be {"timestamp": "<RFC 3339>"}')
+        return e.set_clock(body["timestamp"])
+
+    def advance(_: Request, body: Any) -> Any:
+        if not isinstance(body, dict):
+            raise ExchangeError(400, 40010000, "body must be a JSON object")
+        return e.advance(body.get("to"), body.get("minutes"))
+
+    def faults_route(request: Request, body: Any) -> Any:
+        if request.method == "POST":
+            return faults.add(FaultSpec.from_json(body)).to_json()
+        if request.method == "DELETE":
+            faults.clear()
+        return [f.to_json() for f in faults.list()]
+
+    def reset(_: Request, body: Any) -> Any:
+        if not isinstance(body, dict):
+            raise ExchangeError(400, 40010000, "body must be a JSON object")
+        return e.reset(body)
+
+    return [
+        Route("/admin/health", admin(lambda r, b: {"status": "ok"}), methods=["GET"]),
+        Route("/admin/clock", admin(get_clock), methods=["GET"]),
+        Route("/admin/clock", admin(put_clock), methods=["PUT"]),
+        Route("/admin/clock/advance", admin(advance), methods=["POST"]),
+        Route("/admin/faults", admin(faults_route), methods=["GET", "POST", "DELETE"]),
+        Route("/admin/reset", admin(reset), methods=["POST"]),
+        Route("/admin/state", admin(lambda r, b: e.state()), methods=["GET"]),
+    ]
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 404
+    message = "endpoint not found" if status == 404 else "method not allowed"
+    return _error(status, status * 100_000 + 10_000, message)
+
+
+def create_app(emulator: Emulator, faults: FaultInjector | None = None) -> Starlette:
+    """Return the ASGI app serving ``emulator``.
+
+    Parameters
+    ----------
+    emulator : Emulator
+        The state behind the routes.
+    faults : FaultInjector, optional
+        Shared fault list (a new empty one by default).
+    """
+    faults = faults or FaultInjector()
+    api = _Api(emulator, faults, RateLimiter(emulator.config.rate_limit_per_min))
+    return Starlette(
+        routes=_routes(emulator, api) + _admin_routes(emulator, faults),
+        exception_handlers={404: _not_found, 405: _not_found},
+    )

@@ -1,0 +1,100 @@
+"""Settings of one emulator instance, validated once at construction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+__all__ = [
+    "DEFAULT_KEY_ID",
+    "DEFAULT_SECRET_KEY",
+    "DEFAULT_START_DATE",
+    "DEFAULT_SYMBOLS",
+    "EmulatorConfig",
+    "EmulatorConfigError",
+]
+
+DEFAULT_KEY_ID = "emulator-key-id"
+DEFAULT_SECRET_KEY = "emulator-secret-key"
+DEFAULT_SYMBOLS = ("SPY", "TLT", "GLD")
+# A fixed default start keeps every run of the default emulator identical.
+DEFAULT_START_DATE = date(2024, 1, 2)
+
+
+class EmulatorConfigError(ValueError):
+    """The emulator cannot start with these settings; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    """Settings of an emulator.
+
+    Parameters
+    ----------
+    host, port : str, int
+        Where the server listens (port 0: any free port).
+    key_id, secret_key : str
+        The only API key pair accepted (``APCA-API-KEY-ID`` / ``APCA-API-SECRET-KEY``).
+    cash : Decimal
+        Starting cash of the account, dollars.
+    seed : int
+        Seed of the synthetic market and of the bar details.
+    prices_csv : Path, optional
+        Replay closes from this file (``service.pricefile`` format) instead of the synthetic
+        market.
+    symbols : tuple of str, optional
+        Symbols to trade: default SPY, TLT, GLD (synthetic) or every column of the CSV.
+    non_fractionable : frozenset of str
+        Symbols that accept whole-share quantity orders only.
+    start_date : date, optional
+        Day the simulated clock starts on (at 08:00 New York). Default 2024-01-02 for the
+        synthetic market; for a CSV the session after ``history_sessions`` rows.
+    history_sessions, future_sessions : int
+        Synthetic sessions generated before and from the start date.
+    rate_limit_per_min : int
+        Requests per minute of wall time on ``/v2`` (0 = no limit).
+    state_file : Path, optional
+        JSON file the account, orders and clock are saved to after every change and loaded
+        from at start.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    key_id: str = DEFAULT_KEY_ID
+    secret_key: str = DEFAULT_SECRET_KEY
+    cash: Decimal = Decimal("100000")
+    seed: int = 0
+    prices_csv: Path | None = None
+    symbols: tuple[str, ...] | None = None
+    non_fractionable: frozenset[str] = field(default_factory=frozenset)
+    start_date: date | None = None
+    history_sessions: int = 756
+    future_sessions: int = 756
+    rate_limit_per_min: int = 200
+    state_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise EmulatorConfigError(f"port must be in 0..65535, got {self.port}")
+        if not self.key_id or not self.secret_key:
+            raise EmulatorConfigError("key_id and secret_key must not be empty")
+        if not self.cash.is_finite() or self.cash < 0:
+            raise EmulatorConfigError(f"cash must be a non-negative amount, got {self.cash}")
+        if self.history_sessions < 1:
+            raise EmulatorConfigError(
+                f"history_sessions must be at least 1, got {self.history_sessions}"
+            )
+        if self.future_sessions < 1:
+            raise EmulatorConfigError(
+                f"future_sessions must be at least 1, got {self.future_sessions}"
+            )
+        if self.rate_limit_per_min < 0:
+            raise EmulatorConfigError(
+                f"rate_limit_per_min must be >= 0 (0 = off), got {self.rate_limit_per_min}"
+            )
+        if self.symbols is not None and (
+            not self.symbols or len(set(self.symbols)) != len(self.symbols)
+        ):
+            raise EmulatorConfigError(f"symbols must be non-empty and unique, got {self.symbols}")

@@ -1,0 +1,227 @@
+"""The strategy interface shared by the backtest and the live cycle.
+
+A :class:`Strategy` consumes daily closes it has not seen yet, one bar at a time, and returns
+a :class:`Signal` for the last bar: target weights (long-only, summing with cash to 1), the
+regime estimate and diagnostics. It never sees a bar after the one it decides on, so causality
+holds by construction; the tests check it anyway.
+
+Persistence is JSON, never pickle: :meth:`Strategy.state_dict` returns plain lists, numbers
+and strings, and ``from_state`` rebuilds a strategy that gives exactly the same next signal as
+one that never stopped (floats survive JSON exactly through their shortest repr).
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["BarsError", "Signal", "Strategy", "regime_labels"]
+
+STATE_VERSION = 1
+
+
+class BarsError(ValueError):
+    """The bars given to a strategy cannot be used (columns, order, values)."""
+
+
+def regime_labels(n_states: int) -> tuple[str, ...]:
+    """Names of the states, calmest first."""
+    return {
+        2: ("calm", "stress"),
+        3: ("calm", "normal", "stress"),
+        4: ("calm", "normal", "elevated", "stress"),
+    }[n_states]
+
+
+@dataclass(frozen=True)
+class Signal:
+    """A strategy's decision at the close of ``date``.
+
+    Attributes
+    ----------
+    date : Timestamp
+        The last bar the decision used.
+    weights : dict of str to float
+        Target weight of each symbol, each >= 0.
+    cash : float
+        1 - sum(weights), >= 0.
+    ready : bool
+        False while the strategy is still warming up; a live service must not trade then.
+    regime : int or None
+        The most probable filtered state (0 = calmest).
+    regime_label : str or None
+    regime_probs : tuple of float or None
+        Filtered P(state_t | bars up to date).
+    diagnostics : dict
+        JSON-serialisable reasons: exposure, forecast volatility, risk contributions, refits.
+    """
+
+    date: pd.Timestamp
+    weights: dict[str, float]
+    cash: float
+    ready: bool
+    regime: int | None = None
+    regime_label: str | None = None
+    regime_probs: tuple[float, ...] | None = None
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        total = sum(self.weights.values()) + self.cash
+        if min(self.weights.values(), default=0.0) < -1e-12 or self.cash < -1e-9:
+            raise ValueError(f"weights and cash must be non-negative: {self.weights}, {self.cash}")
+        if not math.isclose(total, 1.0, abs_tol=1e-9):
+            raise ValueError(f"weights + cash must sum to 1, got {total}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (used by alerts, history and /status)."""
+        return {
+            "date": str(self.date.date()),
+            "weights": self.weights,
+            "cash": self.cash,
+            "ready": self.ready,
+            "regime": self.regime,
+            "regime_label": self.regime_label,
+            "regime_probs": None if self.regime_probs is None else list(self.regime_probs),
+            "diagnostics": self.diagnostics,
+        }
+
+
+class Strategy(ABC):
+    """Base class: bar bookkeeping and validation, state envelope.
+
+    Subclasses implement :meth:`_step` (one bar in, one signal out), :meth:`_state` and
+    :meth:`_restore`, and set the class attribute ``name``.
+
+    Parameters
+    ----------
+    symbols : sequence of str
+        The universe, in the column order of the bars.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, symbols: Sequence[str]) -> None:
+        if len(symbols) == 0 or len(set(symbols)) != len(symbols):
+            raise ValueError(f"symbols must be non-empty and unique, got {list(symbols)!r}")
+        self.symbols = [str(s) for s in symbols]
+        self.last_date: pd.Timestamp | None = None
+
+    def update(self, bars: pd.DataFrame) -> Signal:
+        """Consume the bars not seen yet and return the signal of the last one.
+
+        Parameters
+        ----------
+        bars : DataFrame of shape (n_bars, n_assets)
+            Daily closes indexed by session date with one column per symbol. Rows dated on or
+            before the last bar already seen are skipped (re-delivery is harmless).
+
+        Raises
+        ------
+        BarsError
+            If a symbol is missing, dates are unsorted or duplicated, a price is not a
+            positive number, or no bar is new.
+        """
+        signal: Signal | None = None
+        for signal in self.iter_update(bars):  # noqa: B007 - only the last one is returned
+            pass
+        if signal is None:
+            raise BarsError(f"no bar after {self.last_date} to update on")
+        return signal
+
+    def iter_update(self, bars: pd.DataFrame) -> Iterator[Signal]:
+        """Like :meth:`update`, yielding the signal of every new bar (the backtest's loop)."""
+        rows = self._new_rows(bars)
+        values = rows.to_numpy(dtype=float)
+        for date, closes in zip(rows.index, values, strict=True):
+            signal = self._step(pd.Timestamp(date), closes)
+            self.last_date = pd.Timestamp(date)
+            yield signal
+
+    def _new_rows(self, bars: pd.DataFrame) -> pd.DataFrame:
+        missing = [s for s in self.symbols if s not in bars.columns]
+        if missing:
+            raise BarsError(f"bars lack symbols {missing} (have {list(bars.columns)})")
+        index = pd.DatetimeIndex(bars.index)
+        if not index.is_monotonic_increasing or index.has_duplicates:
+            raise BarsError("bar dates must be strictly increasing")
+        rows = bars.loc[:, self.symbols]
+        if self.last_date is not None:
+            rows = rows.loc[index > self.last_date]
+        values = rows.to_numpy(dtype=float)
+        bad = np.argwhere(~np.isfinite(values) | (values <= 0))
+        if bad.size:
+            i, j = (int(v) for v in bad[0])
+            raise BarsError(
+                f"{self.symbols[j]} on {pd.Timestamp(rows.index[i]).date()}: "
+                f"close {values[i, j]!r} is not a positive price"
+            )
+        return rows
+
+    @abstractmethod
+    def _step(self, date: pd.Timestamp, closes: np.ndarray) -> Signal:
+        """Decide at the close of ``date`` from that bar's closes, shape (n_assets,)."""
+
+    @abstractmethod
+    def _state(self) -> dict[str, Any]:
+        """Subclass state, JSON-serialisable."""
+
+    @abstractmethod
+    def _restore(self, state: dict[str, Any]) -> None:
+        """Load what :meth:`_state` returned into a freshly constructed instance."""
+
+    @classmethod
+    @abstractmethod
+    def _construct(cls, state: dict[str, Any]) -> Self:
+        """A fresh instance with the parameters recorded in ``state``."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly, as JSON-serialisable data."""
+        return {
+            "strategy": self.name,
+            "version": STATE_VERSION,
+            "symbols": self.symbols,
+            "last_date": None if self.last_date is None else self.last_date.isoformat(),
+            **self._state(),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Self:
+        """Rebuild a strategy from :meth:`state_dict`.
+
+        Raises
+        ------
+        ValueError
+            If the state belongs to another strategy or another state version.
+        """
+        if state.get("strategy") != cls.name:
+            raise ValueError(f"state is for strategy {state.get('strategy')!r}, not {cls.name!r}")
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(
+                f"state version {state.get('version')!r} is not {STATE_VERSION}; refit needed"
+            )
+        strategy = cls._construct(state)
+        last = state["last_date"]
+        strategy.last_date = None if last is None else pd.Timestamp(last)
+        strategy._restore(state)
+        return strategy
+
+    def _signal(self, date: pd.Timestamp, weights: np.ndarray, ready: bool, **extra: Any) -> Signal:
+        """Build a Signal from a weight vector, clipping rounding dust below zero."""
+        w = np.clip(np.asarray(weights, dtype=float), 0.0, None)
+        total = float(w.sum())
+        if total > 1.0:
+            w = w / total
+            total = 1.0
+        return Signal(
+            date=date,
+            weights={s: float(v) for s, v in zip(self.symbols, w, strict=True)},
+            cash=max(0.0, 1.0 - total),
+            ready=ready,
+            **extra,
+        )

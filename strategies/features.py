@@ -1,0 +1,266 @@
+"""Causal features of daily prices, computed online one bar at a time.
+
+Every feature of day t is a function of closes up to and including t only, and is computed by
+a recursion whose whole state fits in a small JSON-serialisable dict, so the live service and
+the backtest compute bit-identical features and a restored strategy continues exactly.
+
+Per asset ``S`` (r_t is the log return of day t):
+
+``S_ret``
+    r_t, the log return.
+``S_vnr``
+    r_t / sigma_{t-1}: the volatility-normalised return, scaled by the EWMA volatility known
+    *before* the day (so a crash day is a large value, not a unit one).
+``S_logvol``
+    log of the annualised EWMA volatility sigma_t (bias-corrected EWMA of r^2, as pandas'
+    ``ewm(adjust=True)``), the feature that separates calm from stressed markets.
+``S_trend``
+    The adaptive trend: Kaufman's efficiency ratio over ``trend_window`` days, signed by the
+    direction of the move, in [-1, 1]. Near +-1 for a clean trend, near 0 for noise.
+``S_kama_gap``
+    The distance of the log price above its noise-reduced series (Kaufman's adaptive moving
+    average, KAMA), in units of sigma_t. KAMA follows the price quickly in trends and barely
+    moves in noise, so the gap is a denoised trend position.
+
+Cross-asset: ``corr_<EQUITY>_<BOND>``, the EWMA correlation of the first two assets' returns
+(stock-bond correlation flips sign across inflation regimes).
+
+Reference: P. J. Kaufman, *Trading Systems and Methods*, 5th ed., ch. 17 (efficiency ratio,
+KAMA); J.P. Morgan/Reuters, *RiskMetrics — Technical Document* (1996) for EWMA volatility.
+
+Features need a warm-up (``FeatureSpec.warmup``) before all of them are defined; rows before
+that are NaN and :attr:`FeatureEngine.ready` is False.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["FeatureEngine", "FeatureSpec", "compute_features", "feature_names"]
+
+TRADING_DAYS_PER_YEAR = 252
+
+
+def _decay(halflife: float) -> float:
+    """EWMA decay factor for a half-life in days."""
+    return math.exp(-math.log(2.0) / halflife)
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Parameters of the feature recursions.
+
+    Parameters
+    ----------
+    vol_halflife : float, default 10
+        Half-life in days of the EWMA variance behind ``vnr`` and ``logvol``.
+    trend_window : int, default 20
+        Days of the efficiency ratio and of KAMA's efficiency.
+    kama_fast, kama_slow : int, default 2 and 30
+        Fastest and slowest equivalent EMA spans of KAMA.
+    corr_halflife : float, default 63
+        Half-life in days of the stock-bond EWMA correlation.
+    """
+
+    vol_halflife: float = 10.0
+    trend_window: int = 20
+    kama_fast: int = 2
+    kama_slow: int = 30
+    corr_halflife: float = 63.0
+
+    def __post_init__(self) -> None:
+        if not self.vol_halflife > 0:
+            raise ValueError(f"vol_halflife must be positive, got {self.vol_halflife}")
+        if not self.corr_halflife > 0:
+            raise ValueError(f"corr_halflife must be positive, got {self.corr_halflife}")
+        if self.trend_window < 2:
+            raise ValueError(f"trend_window must be at least 2, got {self.trend_window}")
+        if not 1 <= self.kama_fast < self.kama_slow:
+            raise ValueError(
+                f"need 1 <= kama_fast < kama_slow, got {self.kama_fast}, {self.kama_slow}"
+            )
+
+    @property
+    def warmup(self) -> int:
+        """Bars (prices) needed before every feature is defined."""
+        return self.trend_window + 1
+
+
+PER_ASSET = ("ret", "vnr", "logvol", "trend", "kama_gap")
+
+
+def feature_names(symbols: Sequence[str]) -> list[str]:
+    """Column names produced for ``symbols`` (per-asset blocks, then the correlation)."""
+    names = [f"{s}_{kind}" for s in symbols for kind in PER_ASSET]
+    if len(symbols) >= 2:
+        names.append(f"corr_{symbols[0]}_{symbols[1]}")
+    return names
+
+
+class FeatureEngine:
+    """Online feature recursions over a fixed list of symbols.
+
+    Parameters
+    ----------
+    symbols : sequence of str
+        Asset names, in column order. The first is treated as the equity asset and the
+        second (if any) as the bond asset for the correlation feature.
+    spec : FeatureSpec, optional
+        Recursion parameters.
+    """
+
+    def __init__(self, symbols: Sequence[str], spec: FeatureSpec | None = None) -> None:
+        if len(symbols) == 0:
+            raise ValueError("symbols must not be empty")
+        self.symbols = list(symbols)
+        self.spec = spec or FeatureSpec()
+        n = len(self.symbols)
+        self._lam_vol = _decay(self.spec.vol_halflife)
+        self._lam_corr = _decay(self.spec.corr_halflife)
+        self.n_bars = 0
+        self._log_prices: list[list[float]] = []  # last trend_window + 1 log closes
+        self._var_num = np.zeros(n)
+        self._var_den = 0.0
+        self._kama = np.zeros(n)  # set to the first log close on the first bar
+        self._corr_num = np.zeros(3)  # EWMA of r_e^2, r_b^2, r_e r_b
+        self._corr_den = 0.0
+
+    @property
+    def ready(self) -> bool:
+        """True once every feature is defined."""
+        return self.n_bars >= self.spec.warmup
+
+    @property
+    def names(self) -> list[str]:
+        """Feature column names."""
+        return feature_names(self.symbols)
+
+    def update(self, closes: np.ndarray) -> np.ndarray:
+        """Consume one bar of closes and return its feature row.
+
+        Parameters
+        ----------
+        closes : ndarray of shape (n_assets,)
+            Positive closes of the new bar, in ``symbols`` order.
+
+        Returns
+        -------
+        ndarray of shape (n_features,)
+            The features of this bar; NaN where not yet defined.
+        """
+        closes = np.asarray(closes, dtype=float)
+        if closes.shape != (len(self.symbols),) or not np.all(np.isfinite(closes) & (closes > 0)):
+            raise ValueError(f"closes must be {len(self.symbols)} positive numbers, got {closes}")
+        log_p = np.log(closes)
+        self.n_bars += 1
+        window = self.spec.trend_window
+        self._log_prices.append(log_p.tolist())
+        if len(self._log_prices) > window + 1:
+            del self._log_prices[0]
+        row = np.full(len(self.names), np.nan)
+        if len(self._log_prices) < 2:
+            self._kama = log_p.copy()
+            return row
+        ret = log_p - np.asarray(self._log_prices[-2])
+        prev_vol = np.sqrt(self._var_num / self._var_den) if self._var_den > 0 else None
+        self._var_num = self._lam_vol * self._var_num + ret**2
+        self._var_den = self._lam_vol * self._var_den + 1.0
+        vol = np.sqrt(self._var_num / self._var_den)
+        er = self._efficiency_ratio()
+        self._update_kama(log_p, er)
+        n = len(self.symbols)
+        block = np.full((n, len(PER_ASSET)), np.nan)
+        block[:, 0] = ret
+        if prev_vol is not None:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                block[:, 1] = np.where(prev_vol > 0, ret / prev_vol, 0.0)
+        block[:, 2] = np.log(np.maximum(vol, 1e-12) * math.sqrt(TRADING_DAYS_PER_YEAR))
+        if er is not None:
+            block[:, 3] = er
+            with np.errstate(divide="ignore", invalid="ignore"):
+                block[:, 4] = np.where(vol > 0, (log_p - self._kama) / vol, 0.0)
+        row[: n * len(PER_ASSET)] = block.ravel()
+        if n >= 2:
+            row[-1] = self._update_corr(ret[0], ret[1])
+        return row
+
+    def _efficiency_ratio(self) -> np.ndarray | None:
+        window = self.spec.trend_window
+        if len(self._log_prices) < window + 1:
+            return None
+        path = np.asarray(self._log_prices)
+        change = path[-1] - path[0]
+        noise = np.abs(np.diff(path, axis=0)).sum(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(noise > 0, change / noise, 0.0)
+
+    def _update_kama(self, log_p: np.ndarray, er: np.ndarray | None) -> None:
+        fast = 2.0 / (self.spec.kama_fast + 1)
+        slow = 2.0 / (self.spec.kama_slow + 1)
+        efficiency = np.abs(er) if er is not None else np.zeros_like(log_p)
+        smoothing = (efficiency * (fast - slow) + slow) ** 2
+        self._kama = self._kama + smoothing * (log_p - self._kama)
+
+    def _update_corr(self, r_equity: float, r_bond: float) -> float:
+        lam = self._lam_corr
+        self._corr_num = lam * self._corr_num + np.array(
+            [r_equity**2, r_bond**2, r_equity * r_bond]
+        )
+        self._corr_den = lam * self._corr_den + 1.0
+        var_e, var_b, cov = self._corr_num / self._corr_den
+        if var_e <= 0 or var_b <= 0:
+            return 0.0
+        return float(np.clip(cov / math.sqrt(var_e * var_b), -1.0, 1.0))
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue the recursions exactly (JSON-serialisable)."""
+        return {
+            "symbols": self.symbols,
+            "spec": asdict(self.spec),
+            "n_bars": self.n_bars,
+            "log_prices": self._log_prices,
+            "var_num": self._var_num.tolist(),
+            "var_den": self._var_den,
+            "kama": self._kama.tolist(),
+            "corr_num": self._corr_num.tolist(),
+            "corr_den": self._corr_den,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> FeatureEngine:
+        """Rebuild an engine from :meth:`state_dict`."""
+        engine = cls(state["symbols"], FeatureSpec(**state["spec"]))
+        engine.n_bars = int(state["n_bars"])
+        engine._log_prices = [list(map(float, row)) for row in state["log_prices"]]
+        engine._var_num = np.asarray(state["var_num"], dtype=float)
+        engine._var_den = float(state["var_den"])
+        engine._kama = np.asarray(state["kama"], dtype=float)
+        engine._corr_num = np.asarray(state["corr_num"], dtype=float)
+        engine._corr_den = float(state["corr_den"])
+        return engine
+
+
+def compute_features(prices: pd.DataFrame, spec: FeatureSpec | None = None) -> pd.DataFrame:
+    """Run :class:`FeatureEngine` over a frame of closes.
+
+    Parameters
+    ----------
+    prices : DataFrame of shape (n_days, n_assets)
+        Positive closes indexed by date.
+    spec : FeatureSpec, optional
+        Recursion parameters.
+
+    Returns
+    -------
+    DataFrame of shape (n_days, n_features)
+        Row t depends on rows up to t only.
+    """
+    engine = FeatureEngine([str(c) for c in prices.columns], spec)
+    rows = [engine.update(row) for row in prices.to_numpy(dtype=float)]
+    return pd.DataFrame(rows, index=prices.index, columns=engine.names)

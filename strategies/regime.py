@@ -1,0 +1,416 @@
+"""Gaussian HMM regimes: EM fitting with hmmlearn, our own causal forward filter.
+
+hmmlearn fits the parameters (Baum-Welch EM). It is *not* used for probabilities: its
+``predict_proba`` and ``predict`` run forward-backward / Viterbi over the whole sequence and
+so use the future. The probabilities that drive weights come from :class:`ForwardFilter`,
+which updates P(state_t | x_1..x_t) one observation at a time in log space.
+
+Fitting choices (each a parameter of :class:`RegimeModel`):
+
+- features are standardised with a scaler fit on the training window only (hmmlearn's
+  ``min_covar`` is an absolute floor and would swamp raw daily-return variances);
+- several seeded initialisations, keeping the best log-likelihood, and optionally a warm start
+  from the previous fit's parameters;
+- after every fit the states are relabelled by the equity asset's volatility under the filtered
+  probabilities of the training window, so state 0 is the calmest and the last the most
+  stressed, whatever order EM produced;
+- non-convergence is checked on ``monitor_.iter`` (hmmlearn reports hitting ``n_iter`` as
+  converged) and recorded, and warned about with :class:`RegimeConvergenceWarning`.
+
+Reference: L. R. Rabiner, "A tutorial on hidden Markov models and selected applications in
+speech recognition", Proc. IEEE 77(2), 1989 (forward recursion, eq. 19-20).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any, Self
+
+import numpy as np
+from hmmlearn.hmm import GaussianHMM
+
+__all__ = [
+    "ForwardFilter",
+    "HMMParams",
+    "RegimeConvergenceWarning",
+    "RegimeFitError",
+    "RegimeModel",
+]
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+class RegimeConvergenceWarning(UserWarning):
+    """EM stopped at ``n_iter`` without meeting its tolerance."""
+
+
+class RegimeFitError(RuntimeError):
+    """No initialisation produced a usable model (all failed or were degenerate)."""
+
+
+@dataclass(frozen=True)
+class HMMParams:
+    """Parameters of a fitted Gaussian HMM, in the standardised feature space.
+
+    Attributes
+    ----------
+    startprob : ndarray of shape (n_states,)
+    transmat : ndarray of shape (n_states, n_states)
+        Row-stochastic; ``transmat[i, j]`` = P(state_{t+1} = j | state_t = i).
+    means : ndarray of shape (n_states, n_features)
+    covars : ndarray of shape (n_states, n_features, n_features)
+    scaler_mean, scaler_scale : ndarray of shape (n_features,)
+        Standardisation fit on the training window: z = (x - mean) / scale.
+    """
+
+    startprob: np.ndarray
+    transmat: np.ndarray
+    means: np.ndarray
+    covars: np.ndarray
+    scaler_mean: np.ndarray
+    scaler_scale: np.ndarray
+
+    @property
+    def n_states(self) -> int:
+        return int(self.startprob.shape[0])
+
+    @property
+    def expected_durations(self) -> np.ndarray:
+        """Expected days spent in each state once entered: 1 / (1 - A_kk)."""
+        stay = np.clip(np.diag(self.transmat), 0.0, 1.0 - 1e-12)
+        return np.asarray(1.0 / (1.0 - stay))
+
+    def permuted(self, order: np.ndarray) -> HMMParams:
+        """The same model with states renumbered so that new state i is old ``order[i]``."""
+        return HMMParams(
+            startprob=self.startprob[order],
+            transmat=self.transmat[np.ix_(order, order)],
+            means=self.means[order],
+            covars=self.covars[order],
+            scaler_mean=self.scaler_mean,
+            scaler_scale=self.scaler_scale,
+        )
+
+    def rescaled(self, mean: np.ndarray, scale: np.ndarray) -> HMMParams:
+        """Express the same emission distributions in another standardisation."""
+        ratio = self.scaler_scale / scale
+        means = (self.means * self.scaler_scale + self.scaler_mean - mean) / scale
+        covars = self.covars * np.outer(ratio, ratio)
+        return HMMParams(self.startprob, self.transmat, means, covars, mean, scale)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name).tolist() for name in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HMMParams:
+        return cls(**{k: np.asarray(data[k], dtype=float) for k in cls.__dataclass_fields__})
+
+
+class ForwardFilter:
+    """Causal filtered probabilities P(state_t | x_1..x_t) for fixed parameters.
+
+    Parameters
+    ----------
+    params : HMMParams
+        The model; observations are given in raw feature units and standardised here.
+    """
+
+    def __init__(self, params: HMMParams) -> None:
+        self.params = params
+        d = params.means.shape[1]
+        self._chol = np.linalg.cholesky(params.covars)
+        log_det = 2.0 * np.log(np.diagonal(self._chol, axis1=1, axis2=2)).sum(axis=1)
+        # Density of the raw x: the standardisation's Jacobian is the same for every state.
+        self._const = -0.5 * (d * _LOG_2PI + log_det) - np.log(params.scaler_scale).sum()
+        with np.errstate(divide="ignore"):
+            self._log_transmat = np.log(params.transmat)
+
+    def log_emission(self, X: np.ndarray) -> np.ndarray:
+        """Log density of each observation under each state.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_obs, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_obs, n_states)
+        """
+        Z = (np.atleast_2d(X) - self.params.scaler_mean) / self.params.scaler_scale
+        out = np.empty((Z.shape[0], self.params.n_states))
+        for k in range(self.params.n_states):
+            diff = (Z - self.params.means[k]).T
+            solved = np.linalg.solve(self._chol[k], diff)
+            out[:, k] = self._const[k] - 0.5 * np.einsum("ij,ij->j", solved, solved)
+        return out
+
+    def predict(self, probs: np.ndarray) -> np.ndarray:
+        """One-step-ahead state distribution: probs @ transmat."""
+        return np.asarray(probs @ self.params.transmat)
+
+    def step(self, prior: np.ndarray, log_b: np.ndarray) -> tuple[np.ndarray, float]:
+        """Bayes update of a predicted distribution with one observation's log densities.
+
+        Parameters
+        ----------
+        prior : ndarray of shape (n_states,)
+            P(state_t | x_1..x_{t-1}) (the start probabilities for the first observation).
+        log_b : ndarray of shape (n_states,)
+            Log densities of x_t under each state.
+
+        Returns
+        -------
+        posterior : ndarray of shape (n_states,)
+            P(state_t | x_1..x_t).
+        log_predictive : float
+            log p(x_t | x_1..x_{t-1}), the observation's predictive log-likelihood.
+        """
+        with np.errstate(divide="ignore"):
+            a = log_b + np.log(prior)
+        top = a.max()
+        weights = np.exp(a - top)
+        total = weights.sum()
+        return weights / total, float(top + math.log(total))
+
+    def run(self, X: np.ndarray, prior: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Filter a whole sequence, strictly left to right.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_obs, n_features)
+        prior : ndarray of shape (n_states,), optional
+            Predicted distribution of the first observation; ``startprob`` by default.
+
+        Returns
+        -------
+        filtered : ndarray of shape (n_obs, n_states)
+        log_predictive : ndarray of shape (n_obs,)
+        """
+        log_b = self.log_emission(X)
+        n_obs = log_b.shape[0]
+        filtered = np.empty_like(log_b)
+        loglik = np.empty(n_obs)
+        # Probability space with each row's densities shifted by their maximum: the most
+        # likely state's scaled density is 1, so the normaliser only underflows when the
+        # prior is ~0 there; such a step is redone exactly in log space by :meth:`step`.
+        shift = log_b.max(axis=1)
+        scaled = np.exp(log_b - shift[:, None])
+        transmat = self.params.transmat
+        current = self.params.startprob if prior is None else prior
+        for t in range(n_obs):
+            joint = current * scaled[t]
+            total = joint.sum()
+            if total > 1e-250:
+                post = joint / total
+                loglik[t] = shift[t] + math.log(total)
+            else:
+                post, loglik[t] = self.step(current, log_b[t])
+            filtered[t] = post
+            current = post @ transmat
+        return filtered, loglik
+
+
+@dataclass(frozen=True)
+class FitReport:
+    """Diagnostics of one :meth:`RegimeModel.fit`."""
+
+    log_likelihood: float
+    converged: bool
+    n_iter: int
+    n_candidates: int
+    n_failed: int
+    warm_started: bool
+
+
+class RegimeModel:
+    """Gaussian HMM with full covariances, fitted by EM from several seeds.
+
+    Parameters
+    ----------
+    n_states : int, default 2
+        Number of regimes, 2 to 4.
+    n_init : int, default 4
+        Seeded random initialisations per cold fit.
+    n_iter : int, default 100
+        EM iteration cap per initialisation.
+    tol : float, default 1e-3
+        EM convergence tolerance on the log-likelihood gain.
+    min_covar : float, default 1e-3
+        Floor on the diagonal of each covariance, in standardised units.
+    min_occupancy : float, default 0.02
+        A candidate whose smallest stationary state probability is below this is degenerate
+        and discarded.
+    random_state : int, default 0
+        Seed of the first initialisation; the others use the following integers.
+    """
+
+    def __init__(
+        self,
+        n_states: int = 2,
+        *,
+        n_init: int = 4,
+        n_iter: int = 100,
+        tol: float = 1e-3,
+        min_covar: float = 1e-3,
+        min_occupancy: float = 0.02,
+        random_state: int = 0,
+    ) -> None:
+        if not 2 <= n_states <= 4:
+            raise ValueError(f"n_states must be between 2 and 4, got {n_states}")
+        if n_init < 1 or n_iter < 1:
+            raise ValueError(f"n_init and n_iter must be >= 1, got {n_init}, {n_iter}")
+        if not tol > 0 or not min_covar > 0:
+            raise ValueError(f"tol and min_covar must be positive, got {tol}, {min_covar}")
+        if not 0 <= min_occupancy < 1.0 / n_states:
+            raise ValueError(f"min_occupancy must be in [0, 1/n_states), got {min_occupancy}")
+        self.n_states = n_states
+        self.n_init = n_init
+        self.n_iter = n_iter
+        self.tol = tol
+        self.min_covar = min_covar
+        self.min_occupancy = min_occupancy
+        self.random_state = random_state
+
+    def fit(
+        self,
+        X: np.ndarray,
+        equity_returns: np.ndarray,
+        *,
+        warm_start: HMMParams | None = None,
+    ) -> Self:
+        """Fit on a training window and relabel states by equity volatility.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_obs, n_features)
+            Training features, raw units, all finite.
+        equity_returns : ndarray of shape (n_obs,)
+            The equity asset's return on each training day, used only to order the states.
+        warm_start : HMMParams, optional
+            Previous parameters; EM starts from them (one candidate) instead of the random
+            seeds, which keeps refits fast and their states aligned.
+
+        Returns
+        -------
+        self
+            With ``params_`` (HMMParams), ``report_`` (FitReport), and the causal filter over
+            the training window under the fitted parameters: ``filtered_`` of shape
+            (n_obs, n_states) and ``log_predictive_`` of shape (n_obs,).
+
+        Raises
+        ------
+        ValueError
+            If the inputs are not finite or too short.
+        RegimeFitError
+            If every candidate failed or was degenerate.
+        """
+        X = np.asarray(X, dtype=float)
+        equity_returns = np.asarray(equity_returns, dtype=float)
+        self._check_inputs(X, equity_returns)
+        mean = X.mean(axis=0)
+        scale = np.maximum(X.std(axis=0), 1e-8)
+        Z = (X - mean) / scale
+        starts: list[HMMParams | None] = (
+            [warm_start.rescaled(mean, scale)] if warm_start is not None else [None] * self.n_init
+        )
+        best: tuple[float, GaussianHMM] | None = None
+        failed = 0
+        for i, start in enumerate(starts):
+            candidate = self._fit_one(Z, self.random_state + i, start)
+            if candidate is None:
+                failed += 1
+                continue
+            if best is None or candidate[0] > best[0]:
+                best = candidate
+        if best is None:
+            raise RegimeFitError(
+                f"all {len(starts)} HMM initialisations failed or were degenerate "
+                f"on {X.shape[0]} observations"
+            )
+        score, hmm = best
+        params = HMMParams(
+            startprob=np.asarray(hmm.startprob_, dtype=float),
+            transmat=np.asarray(hmm.transmat_, dtype=float),
+            means=np.asarray(hmm.means_, dtype=float),
+            covars=np.asarray(hmm.covars_, dtype=float),
+            scaler_mean=mean,
+            scaler_scale=scale,
+        )
+        filtered, self.log_predictive_ = ForwardFilter(params).run(X)
+        order = self._volatility_order(filtered, equity_returns)
+        self.params_ = params.permuted(order)
+        self.filtered_ = filtered[:, order]
+        converged = bool(hmm.monitor_.converged and hmm.monitor_.iter < self.n_iter)
+        if not converged:
+            warnings.warn(
+                f"HMM EM hit n_iter={self.n_iter} without reaching tol={self.tol}",
+                RegimeConvergenceWarning,
+                stacklevel=2,
+            )
+        self.report_ = FitReport(
+            log_likelihood=score,
+            converged=converged,
+            n_iter=int(hmm.monitor_.iter),
+            n_candidates=len(starts),
+            n_failed=failed,
+            warm_started=warm_start is not None,
+        )
+        return self
+
+    def _check_inputs(self, X: np.ndarray, equity_returns: np.ndarray) -> None:
+        if X.ndim != 2 or X.shape[0] != equity_returns.shape[0]:
+            raise ValueError(
+                f"X must be (n_obs, n_features) with one equity return per row, got "
+                f"{X.shape} and {equity_returns.shape}"
+            )
+        min_obs = 10 * self.n_states * (X.shape[1] + 1)
+        if X.shape[0] < min_obs:
+            raise ValueError(f"need at least {min_obs} observations to fit, got {X.shape[0]}")
+        if not (np.all(np.isfinite(X)) and np.all(np.isfinite(equity_returns))):
+            raise ValueError("training features and returns must be finite")
+
+    def _fit_one(
+        self, Z: np.ndarray, seed: int, start: HMMParams | None
+    ) -> tuple[float, GaussianHMM] | None:
+        hmm = GaussianHMM(
+            n_components=self.n_states,
+            covariance_type="full",
+            n_iter=self.n_iter,
+            tol=self.tol,
+            min_covar=self.min_covar,
+            random_state=seed,
+            init_params="" if start is not None else "stmc",
+            params="stmc",
+            implementation="log",
+        )
+        if start is not None:
+            hmm.startprob_ = start.startprob
+            hmm.transmat_ = start.transmat
+            hmm.means_ = start.means
+            hmm.covars_ = start.covars
+        try:
+            hmm.fit(Z)
+            score = float(hmm.score(Z))
+        except (ValueError, np.linalg.LinAlgError):
+            return None  # counted by the caller, reported in FitReport.n_failed
+        if not np.isfinite(score) or self._degenerate(hmm):
+            return None
+        return score, hmm
+
+    def _degenerate(self, hmm: GaussianHMM) -> bool:
+        transmat = np.asarray(hmm.transmat_, dtype=float)
+        if not np.all(np.isfinite(transmat)) or not np.all(np.isfinite(hmm.covars_)):
+            return True
+        eigvals, eigvecs = np.linalg.eig(transmat.T)
+        stationary = np.real(eigvecs[:, np.argmin(np.abs(eigvals - 1.0))])
+        stationary = stationary / stationary.sum()
+        return bool(stationary.min() < self.min_occupancy)
+
+    @staticmethod
+    def _volatility_order(filtered: np.ndarray, equity_returns: np.ndarray) -> np.ndarray:
+        """State order by the equity volatility each state carries, calmest first."""
+        weight = filtered.sum(axis=0)
+        variance = (filtered * equity_returns[:, None] ** 2).sum(axis=0) / np.maximum(weight, 1e-12)
+        return np.argsort(variance, kind="stable")

@@ -1,0 +1,303 @@
+"""Online regime tracking: filter every bar, refit on a schedule or when the model drifts.
+
+:class:`RegimeTracker` owns the training history (feature rows as they were computed, so
+causal by construction), the current :class:`~strategies.regime.HMMParams` and the filter's
+current distribution. Each :meth:`RegimeTracker.update` consumes one day:
+
+1. before the first fit, it only collects history until ``min_train_obs`` rows exist;
+2. otherwise it filters the new row with the current parameters;
+3. it refits when the schedule says so (the first bar of a new month by default) or when
+   :class:`DriftDetector` reports that recent observations have become unlikely under the
+   model; the refit uses the history available *then* (the last ``max_train_obs`` rows),
+   warm-started from the previous fit, and the current distribution is recomputed by
+   filtering that window under the new parameters — still using nothing after today.
+
+A refit that fails keeps the previous model and says so in the update (never silently).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from strategies.regime import ForwardFilter, HMMParams, RegimeFitError, RegimeModel
+
+__all__ = ["DriftDetector", "RegimeSettings", "RegimeTracker", "RegimeUpdate"]
+
+
+@dataclass(frozen=True)
+class RegimeSettings:
+    """Fitting, refitting and drift parameters.
+
+    Parameters
+    ----------
+    n_states : int, default 2
+        Number of regimes (2 to 4).
+    n_init : int, default 4
+        Random initialisations of a cold fit (the first fit; later refits warm-start).
+    n_iter : int, default 100
+        EM iteration cap.
+    tol : float, default 1e-3
+        EM tolerance.
+    min_train_obs : int, default 250
+        Feature rows needed before the first fit (about one year).
+    max_train_obs : int, default 2520
+        Longest training window (about ten years); older rows are forgotten.
+    refit_months : int, default 1
+        Scheduled refit on the first bar of every ``refit_months``-th new month; 0 disables.
+    drift_window : int, default 21
+        Days averaged by the drift detector.
+    drift_quantile : float, default 0.01
+        Drift when the recent mean log-likelihood falls below this quantile of the same
+        rolling mean over the training window.
+    min_days_between_refits : int, default 10
+        A drift refit waits at least this long after the previous fit.
+    random_state : int, default 0
+        Seed of the cold fit's initialisations.
+    """
+
+    n_states: int = 2
+    n_init: int = 4
+    n_iter: int = 100
+    tol: float = 1e-3
+    min_train_obs: int = 250
+    max_train_obs: int = 2520
+    refit_months: int = 1
+    drift_window: int = 21
+    drift_quantile: float = 0.01
+    min_days_between_refits: int = 10
+    random_state: int = 0
+
+    def __post_init__(self) -> None:
+        if self.min_train_obs < 50 or self.max_train_obs < self.min_train_obs:
+            raise ValueError(
+                "need 50 <= min_train_obs <= max_train_obs, got "
+                f"{self.min_train_obs}, {self.max_train_obs}"
+            )
+        if self.refit_months < 0 or self.drift_window < 2:
+            raise ValueError(
+                f"refit_months must be >= 0 and drift_window >= 2, got "
+                f"{self.refit_months}, {self.drift_window}"
+            )
+        if not 0 < self.drift_quantile < 0.5:
+            raise ValueError(f"drift_quantile must be in (0, 0.5), got {self.drift_quantile}")
+
+    def model(self) -> RegimeModel:
+        return RegimeModel(
+            self.n_states,
+            n_init=self.n_init,
+            n_iter=self.n_iter,
+            tol=self.tol,
+            random_state=self.random_state,
+        )
+
+
+class DriftDetector:
+    """Flags when the mean predictive log-likelihood of recent days is abnormally low.
+
+    The threshold is calibrated on the training window at each fit: the ``quantile`` of the
+    rolling ``window``-day mean of log p(x_t | x_1..x_{t-1}).
+    """
+
+    def __init__(self, window: int, quantile: float) -> None:
+        self.window = window
+        self.quantile = quantile
+        self.threshold: float | None = None
+        self.recent: deque[float] = deque(maxlen=window)
+
+    def calibrate(self, log_predictive: np.ndarray) -> None:
+        """Set the threshold from the training window's log-likelihoods and restart."""
+        rolling = np.convolve(log_predictive, np.ones(self.window) / self.window, mode="valid")
+        self.threshold = float(np.quantile(rolling, self.quantile)) if rolling.size else None
+        self.recent.clear()
+
+    def update(self, log_predictive: float) -> bool:
+        """Add one day; True when the window is full and its mean is below the threshold."""
+        self.recent.append(log_predictive)
+        if self.threshold is None or len(self.recent) < self.window:
+            return False
+        return sum(self.recent) / self.window < self.threshold
+
+    @property
+    def score(self) -> float | None:
+        """Recent mean log-likelihood minus the threshold (negative means drift)."""
+        if self.threshold is None or not self.recent:
+            return None
+        return sum(self.recent) / len(self.recent) - self.threshold
+
+
+@dataclass(frozen=True)
+class RegimeUpdate:
+    """What one day did to the regime estimate.
+
+    Attributes
+    ----------
+    filtered : ndarray of shape (n_states,) or None
+        P(state_t | data up to t); None before the first fit.
+    predicted : ndarray of shape (n_states,) or None
+        P(state_{t+1} | data up to t), through the transition matrix.
+    refit : str or None
+        "initial", "scheduled" or "drift" when the model was (re)fitted today.
+    refit_error : str or None
+        Why a refit failed (the previous model was kept).
+    log_predictive : float or None
+        log p(x_t | x_1..x_{t-1}) under the model in force before today's refit.
+    window_filtered : ndarray of shape (n_window, n_states) or None
+        On a refit, the filtered probabilities of the whole training window (today last)
+        under the new parameters.
+    """
+
+    filtered: np.ndarray | None
+    predicted: np.ndarray | None
+    refit: str | None = None
+    refit_error: str | None = None
+    log_predictive: float | None = None
+    window_filtered: np.ndarray | None = None
+
+
+class RegimeTracker:
+    """Causal, self-refitting regime probabilities.
+
+    Parameters
+    ----------
+    settings : RegimeSettings
+    """
+
+    def __init__(self, settings: RegimeSettings | None = None) -> None:
+        self.settings = settings or RegimeSettings()
+        self.params: HMMParams | None = None
+        self.filtered: np.ndarray | None = None
+        self._X: list[list[float]] = []
+        self._equity: list[float] = []
+        self._last_fit: pd.Timestamp | None = None
+        self._last_fit_index = 0  # n_seen at the last fit
+        self.n_seen = 0
+        self.n_fits = 0
+        self.last_fit_report: dict[str, Any] | None = None
+        self.drift = DriftDetector(self.settings.drift_window, self.settings.drift_quantile)
+        self._filter: ForwardFilter | None = None
+
+    @property
+    def fitted(self) -> bool:
+        return self.params is not None
+
+    def update(self, date: pd.Timestamp, x: np.ndarray, equity_return: float) -> RegimeUpdate:
+        """Consume one day's feature row.
+
+        Parameters
+        ----------
+        date : Timestamp
+            The session of the row (drives the refit schedule).
+        x : ndarray of shape (n_features,)
+            Finite feature row.
+        equity_return : float
+            The equity asset's return that day (orders the states at each fit).
+        """
+        x = np.asarray(x, dtype=float)
+        if not np.all(np.isfinite(x)) or not math.isfinite(equity_return):
+            raise ValueError(f"regime features on {date.date()} are not finite: {x}")
+        self._X.append(x.tolist())
+        self._equity.append(float(equity_return))
+        if len(self._X) > self.settings.max_train_obs:
+            del self._X[0], self._equity[0]
+        self.n_seen += 1
+        if self.params is None:
+            if len(self._X) < self.settings.min_train_obs:
+                return RegimeUpdate(None, None)
+            return self._refit(date, "initial", None)
+        assert self._filter is not None and self.filtered is not None
+        prior = self._filter.predict(self.filtered)
+        self.filtered, loglik = self._filter.step(prior, self._filter.log_emission(x)[0])
+        drifted = self.drift.update(loglik)
+        reason = self._refit_reason(date, drifted)
+        if reason is not None:
+            return self._refit(date, reason, loglik)
+        return RegimeUpdate(self.filtered, self._filter.predict(self.filtered), None, None, loglik)
+
+    def _refit_reason(self, date: pd.Timestamp, drifted: bool) -> str | None:
+        months = self.settings.refit_months
+        if months and self._last_fit is not None:
+            elapsed = (date.year - self._last_fit.year) * 12 + date.month - self._last_fit.month
+            if elapsed >= months:
+                return "scheduled"
+        since = self.n_seen - self._last_fit_index
+        if drifted and since >= self.settings.min_days_between_refits:
+            return "drift"
+        return None
+
+    def _refit(self, date: pd.Timestamp, reason: str, loglik: float | None) -> RegimeUpdate:
+        X = np.asarray(self._X)
+        equity = np.asarray(self._equity)
+        try:
+            model = self.settings.model().fit(X, equity, warm_start=self.params)
+        except (RegimeFitError, ValueError) as e:
+            if self.params is None:
+                return RegimeUpdate(None, None, None, f"{reason} fit failed: {e}", loglik)
+            self._last_fit = date  # do not retry every day; the schedule retries next period
+            self._last_fit_index = self.n_seen
+            assert self._filter is not None and self.filtered is not None
+            predicted = self._filter.predict(self.filtered)
+            return RegimeUpdate(
+                self.filtered, predicted, None, f"{reason} refit failed: {e}", loglik
+            )
+        self.params = model.params_
+        self.last_fit_report = {**asdict(model.report_), "date": str(date.date()), "reason": reason}
+        self._filter = ForwardFilter(self.params)
+        self.filtered = model.filtered_[-1]
+        self.drift.calibrate(model.log_predictive_)
+        self._last_fit = date
+        self._last_fit_index = self.n_seen
+        self.n_fits += 1
+        return RegimeUpdate(
+            self.filtered,
+            self._filter.predict(self.filtered),
+            reason,
+            None,
+            loglik,
+            window_filtered=model.filtered_,
+        )
+
+    def training_window(self) -> tuple[np.ndarray, np.ndarray]:
+        """The rows a refit today would use: features (n, d) and equity returns (n,)."""
+        return np.asarray(self._X), np.asarray(self._equity)
+
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-serialisable state that continues exactly."""
+        return {
+            "settings": asdict(self.settings),
+            "params": None if self.params is None else self.params.to_dict(),
+            "filtered": None if self.filtered is None else self.filtered.tolist(),
+            "X": self._X,
+            "equity": self._equity,
+            "last_fit": None if self._last_fit is None else self._last_fit.isoformat(),
+            "last_fit_index": self._last_fit_index,
+            "n_seen": self.n_seen,
+            "n_fits": self.n_fits,
+            "last_fit_report": self.last_fit_report,
+            "drift_threshold": self.drift.threshold,
+            "drift_recent": list(self.drift.recent),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> RegimeTracker:
+        tracker = cls(RegimeSettings(**state["settings"]))
+        if state["params"] is not None:
+            tracker.params = HMMParams.from_dict(state["params"])
+            tracker._filter = ForwardFilter(tracker.params)
+        if state["filtered"] is not None:
+            tracker.filtered = np.asarray(state["filtered"], dtype=float)
+        tracker._X = [list(map(float, row)) for row in state["X"]]
+        tracker._equity = [float(v) for v in state["equity"]]
+        tracker._last_fit = None if state["last_fit"] is None else pd.Timestamp(state["last_fit"])
+        tracker._last_fit_index = int(state["last_fit_index"])
+        tracker.n_seen = int(state["n_seen"])
+        tracker.n_fits = int(state["n_fits"])
+        tracker.last_fit_report = state["last_fit_report"]
+        tracker.drift.threshold = state["drift_threshold"]
+        tracker.drift.recent.extend(float(v) for v in state["drift_recent"])
+        return tracker

@@ -239,9 +239,9 @@ class RegimeModel:
         EM convergence tolerance on the log-likelihood gain.
     min_covar : float, default 1e-3
         Floor on the diagonal of each covariance, in standardised units.
-    min_occupancy : float, default 0.02
-        A candidate whose smallest stationary state probability is below this is degenerate
-        and discarded.
+    min_occupancy : float, default 0.01
+        A candidate whose least visited state holds less than this share of the training
+        window (by filtered probability) is degenerate and discarded.
     random_state : int, default 0
         Seed of the first initialisation; the others use the following integers.
     """
@@ -254,7 +254,7 @@ class RegimeModel:
         n_iter: int = 100,
         tol: float = 1e-3,
         min_covar: float = 1e-3,
-        min_occupancy: float = 0.02,
+        min_occupancy: float = 0.01,
         random_state: int = 0,
     ) -> None:
         if not 2 <= n_states <= 4:
@@ -279,6 +279,7 @@ class RegimeModel:
         equity_returns: np.ndarray,
         *,
         warm_start: HMMParams | None = None,
+        cold_starts: int | None = None,
     ) -> Self:
         """Fit on a training window and relabel states by equity volatility.
 
@@ -289,8 +290,12 @@ class RegimeModel:
         equity_returns : ndarray of shape (n_obs,)
             The equity asset's return on each training day, used only to order the states.
         warm_start : HMMParams, optional
-            Previous parameters; EM starts from them (one candidate) instead of the random
-            seeds, which keeps refits fast and their states aligned.
+            Previous parameters; EM starts from them as one candidate, which keeps routine
+            refits fast and their states aligned.
+        cold_starts : int, optional
+            Seeded random initialisations tried as well; default ``n_init`` without a warm
+            start and 0 with one. A refit after drift wants both: the old parameters may
+            sit in a local optimum the new data have moved away from.
 
         Returns
         -------
@@ -312,13 +317,18 @@ class RegimeModel:
         mean = X.mean(axis=0)
         scale = np.maximum(X.std(axis=0), 1e-8)
         Z = (X - mean) / scale
-        starts: list[HMMParams | None] = (
-            [warm_start.rescaled(mean, scale)] if warm_start is not None else [None] * self.n_init
-        )
+        if cold_starts is None:
+            cold_starts = 0 if warm_start is not None else self.n_init
+        # (seed, start) pairs: the warm start first, then seeded random initialisations.
+        starts: list[tuple[int, HMMParams | None]] = [
+            (self.random_state + j, None) for j in range(cold_starts)
+        ]
+        if warm_start is not None:
+            starts.insert(0, (self.random_state, warm_start.rescaled(mean, scale)))
         best: tuple[float, GaussianHMM] | None = None
         failed = 0
-        for i, start in enumerate(starts):
-            candidate = self._fit_one(Z, self.random_state + i, start)
+        for seed, start in starts:
+            candidate = self._fit_one(Z, seed, start)
             if candidate is None:
                 failed += 1
                 continue
@@ -395,18 +405,32 @@ class RegimeModel:
             score = float(hmm.score(Z))
         except (ValueError, np.linalg.LinAlgError):
             return None  # counted by the caller, reported in FitReport.n_failed
-        if not np.isfinite(score) or self._degenerate(hmm):
+        if not np.isfinite(score) or self._degenerate(hmm, Z):
             return None
         return score, hmm
 
-    def _degenerate(self, hmm: GaussianHMM) -> bool:
-        transmat = np.asarray(hmm.transmat_, dtype=float)
-        if not np.all(np.isfinite(transmat)) or not np.all(np.isfinite(hmm.covars_)):
+    def _degenerate(self, hmm: GaussianHMM, Z: np.ndarray) -> bool:
+        """A state the filter almost never visits on the training window is degenerate.
+
+        Occupancy is measured on the data rather than read off the stationary distribution
+        of ``transmat_``: a regime that began recently and has not ended yet is absorbing in
+        the fitted matrix (stationary share 0) although it is real and current.
+        """
+        if not (np.all(np.isfinite(hmm.transmat_)) and np.all(np.isfinite(hmm.covars_))):
             return True
-        eigvals, eigvecs = np.linalg.eig(transmat.T)
-        stationary = np.real(eigvecs[:, np.argmin(np.abs(eigvals - 1.0))])
-        stationary = stationary / stationary.sum()
-        return bool(stationary.min() < self.min_occupancy)
+        params = HMMParams(
+            np.asarray(hmm.startprob_, dtype=float),
+            np.asarray(hmm.transmat_, dtype=float),
+            np.asarray(hmm.means_, dtype=float),
+            np.asarray(hmm.covars_, dtype=float),
+            np.zeros(Z.shape[1]),
+            np.ones(Z.shape[1]),
+        )
+        try:
+            filtered, _ = ForwardFilter(params).run(Z)
+        except np.linalg.LinAlgError:
+            return True
+        return bool(filtered.mean(axis=0).min() < self.min_occupancy)
 
     @staticmethod
     def _volatility_order(filtered: np.ndarray, equity_returns: np.ndarray) -> np.ndarray:

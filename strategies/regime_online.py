@@ -54,7 +54,10 @@ class RegimeSettings:
         Days averaged by the drift detector.
     drift_quantile : float, default 0.01
         Drift when the recent mean log-likelihood falls below this quantile of the same
-        rolling mean over the training window.
+        rolling mean over the training window, less ``drift_margin``.
+    drift_margin : float, default 1.0
+        Nats per observation below the quantile before drift is declared; the quantile is
+        in-sample, so without a margin ordinary out-of-sample days would trip it.
     min_days_between_refits : int, default 10
         A drift refit waits at least this long after the previous fit.
     random_state : int, default 0
@@ -70,6 +73,7 @@ class RegimeSettings:
     refit_months: int = 1
     drift_window: int = 21
     drift_quantile: float = 0.01
+    drift_margin: float = 1.0
     min_days_between_refits: int = 10
     random_state: int = 0
 
@@ -86,6 +90,8 @@ class RegimeSettings:
             )
         if not 0 < self.drift_quantile < 0.5:
             raise ValueError(f"drift_quantile must be in (0, 0.5), got {self.drift_quantile}")
+        if self.drift_margin < 0:
+            raise ValueError(f"drift_margin must be >= 0, got {self.drift_margin}")
 
     def model(self) -> RegimeModel:
         return RegimeModel(
@@ -101,19 +107,23 @@ class DriftDetector:
     """Flags when the mean predictive log-likelihood of recent days is abnormally low.
 
     The threshold is calibrated on the training window at each fit: the ``quantile`` of the
-    rolling ``window``-day mean of log p(x_t | x_1..x_{t-1}).
+    rolling ``window``-day mean of log p(x_t | x_1..x_{t-1}), less ``margin`` nats.
     """
 
-    def __init__(self, window: int, quantile: float) -> None:
+    def __init__(self, window: int, quantile: float, margin: float = 1.0) -> None:
         self.window = window
         self.quantile = quantile
+        self.margin = margin
         self.threshold: float | None = None
         self.recent: deque[float] = deque(maxlen=window)
 
     def calibrate(self, log_predictive: np.ndarray) -> None:
         """Set the threshold from the training window's log-likelihoods and restart."""
         rolling = np.convolve(log_predictive, np.ones(self.window) / self.window, mode="valid")
-        self.threshold = float(np.quantile(rolling, self.quantile)) if rolling.size else None
+        if rolling.size == 0:
+            self.threshold = None
+        else:
+            self.threshold = float(np.quantile(rolling, self.quantile)) - self.margin
         self.recent.clear()
 
     def update(self, log_predictive: float) -> bool:
@@ -179,7 +189,9 @@ class RegimeTracker:
         self.n_seen = 0
         self.n_fits = 0
         self.last_fit_report: dict[str, Any] | None = None
-        self.drift = DriftDetector(self.settings.drift_window, self.settings.drift_quantile)
+        self.drift = DriftDetector(
+            self.settings.drift_window, self.settings.drift_quantile, self.settings.drift_margin
+        )
         self._filter: ForwardFilter | None = None
 
     @property
@@ -233,8 +245,13 @@ class RegimeTracker:
     def _refit(self, date: pd.Timestamp, reason: str, loglik: float | None) -> RegimeUpdate:
         X = np.asarray(self._X)
         equity = np.asarray(self._equity)
+        # Routine refits warm-start alone (fast, states stay aligned); after drift the seeded
+        # cold starts compete too, since the old optimum may no longer be the right one.
+        cold_starts = self.settings.n_init if reason == "drift" else None
         try:
-            model = self.settings.model().fit(X, equity, warm_start=self.params)
+            model = self.settings.model().fit(
+                X, equity, warm_start=self.params, cold_starts=cold_starts
+            )
         except (RegimeFitError, ValueError) as e:
             if self.params is None:
                 return RegimeUpdate(None, None, None, f"{reason} fit failed: {e}", loglik)

@@ -31,8 +31,19 @@ def test_strategies_never_import_service() -> None:
 
 def test_strategies_import_only_numerical_libraries() -> None:
     allowed = {"numpy", "scipy", "pandas", "hmmlearn", "sklearn", "strategies", "__future__"}
-    stdlib_ok = {"collections", "dataclasses", "typing", "math", "warnings", "enum", "json",
-                 "functools", "itertools", "abc", "numbers"}
+    stdlib_ok = {
+        "collections",
+        "dataclasses",
+        "typing",
+        "math",
+        "warnings",
+        "enum",
+        "json",
+        "functools",
+        "itertools",
+        "abc",
+        "numbers",
+    }
     bad: dict[str, list[str]] = {}
     for path in (ROOT / "strategies").rglob("*.py"):
         roots = {name.split(".")[0] for name in _imported_modules(path)}

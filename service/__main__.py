@@ -1,0 +1,7 @@
+"""``python -m service`` is ``regime-trader``."""
+
+import sys
+
+from service.cli import main
+
+sys.exit(main())

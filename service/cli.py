@@ -1,0 +1,45 @@
+"""The ``regime-trader`` command: one sub-command per job.
+
+Each sub-command lives in its own module with ``add_arguments(parser)`` and
+``run(args) -> int``; this file only routes, so importing it stays cheap and a broken optional
+part cannot break the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "backtest": ("service.backtest_cli", "walk-forward backtest of the strategy and benchmarks"),
+    "emulator": ("service.emulator.cli", "serve the Alpaca-compatible paper exchange emulator"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="regime-trader",
+        description="Regime-aware risk-parity signals, backtested and paper-traded on Alpaca.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module, help_text) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        importlib.import_module(module).add_arguments(command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    module = importlib.import_module(COMMANDS[args.command][0])
+    code: int = module.run(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

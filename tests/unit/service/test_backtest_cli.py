@@ -1,0 +1,111 @@
+"""The backtest command end to end: files, causality and determinism at the file level."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from service.cli import main
+from strategies.synthetic import generate_market
+
+START = "2011-03-01"  # about 300 sessions into the synthetic file: after the first HMM fit
+
+
+@pytest.fixture(scope="module")
+def price_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "prices.csv"
+    generate_market(520, seed=3, start="2010-01-04").prices.to_csv(path)
+    return path
+
+
+def _backtest(prices: Path, out: Path, *extra: str) -> int:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return main(
+            [
+                "backtest",
+                "--prices",
+                str(prices),
+                "--start",
+                START,
+                "--out",
+                str(out),
+                "--quiet",
+                *extra,
+            ]
+        )
+
+
+@pytest.fixture(scope="module")
+def full_run(price_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("full")
+    assert _backtest(price_csv, out) == 0
+    return out
+
+
+def test_backtest_writes_every_file_with_the_documented_shape(full_run: Path) -> None:
+    names = {p.name for p in full_run.iterdir()}
+    assert names == {"metrics.json", "weights.csv", "regimes.csv", "equity.csv", "report.html"}
+    metrics = json.loads((full_run / "metrics.json").read_text())
+    assert set(metrics["benchmarks"]) == {"erc_static", "equal_weight", "sixty_forty", "buy_hold"}
+    assert metrics["config"]["cost_bps"] == 5.0
+    weights = pd.read_csv(full_run / "weights.csv", index_col="date")
+    assert list(weights.columns) == ["SPY", "TLT", "GLD", "cash"]
+    assert (weights.sum(axis=1) - 1).abs().max() < 1e-8
+    assert weights.index[0] >= START
+    equity = pd.read_csv(full_run / "equity.csv", index_col="date")
+    assert list(equity.columns) == ["strategy", *metrics["benchmarks"]]
+    html = (full_run / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 5
+
+
+def test_rows_up_to_a_cut_date_are_identical_when_the_file_ends_there(
+    price_csv: Path, full_run: Path, tmp_path: Path
+) -> None:
+    prices = pd.read_csv(price_csv, index_col="date")
+    cut_date = prices.index[430]
+    short_csv = tmp_path / "short.csv"
+    prices.loc[:cut_date].to_csv(short_csv)
+    assert _backtest(short_csv, tmp_path / "cut") == 0
+    for name in ("weights.csv", "regimes.csv"):
+        full = (full_run / name).read_text().splitlines()
+        cut = (tmp_path / "cut" / name).read_text().splitlines()
+        assert cut[-1].startswith(cut_date)
+        assert full[: len(cut)] == cut
+
+
+def test_two_runs_write_byte_identical_files(
+    price_csv: Path, full_run: Path, tmp_path: Path
+) -> None:
+    assert _backtest(price_csv, tmp_path) == 0
+    for path in full_run.iterdir():
+        assert path.read_bytes() == (tmp_path / path.name).read_bytes(), path.name
+
+
+def test_bad_price_file_exits_non_zero_naming_the_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("date,SPY\n2020-01-02,100\n2020-01-03,-1\n", encoding="utf-8")
+    assert _backtest(bad, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert "line 3: SPY = '-1' is not a positive price" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_console_script_is_installed_and_answers_help() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "service", "backtest", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0
+    assert "--cost-bps" in done.stdout

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from strategies.base import BarsError, Signal
+from strategies.reference import BuyHold, EqualWeight, SixtyForty, StaticERC
+from strategies.regime_erc import RegimeERC, RegimeERCParams
+from strategies.registry import STRATEGIES, strategy_from_state
+from strategies.riskparity import relative_risk_contributions
+
+SYMBOLS = ["SPY", "TLT", "GLD"]
+
+
+def _signals(strategy: RegimeERC | StaticERC, prices: pd.DataFrame) -> list[Signal]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return list(strategy.iter_update(prices))
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_restored_strategy_gives_exactly_the_same_next_signals(
+    name: str, synthetic_prices: pd.DataFrame
+) -> None:
+    # Cut after the first fit so the state holds a fitted HMM, filter and covariances.
+    cut = 400
+    live = STRATEGIES[name](SYMBOLS)
+    _signals(live, synthetic_prices.iloc[:cut])  # type: ignore[arg-type]
+    state = json.loads(json.dumps(live.state_dict(), allow_nan=False))
+    restored = strategy_from_state(state)
+    rest = synthetic_prices.iloc[cut:]
+    a = _signals(live, rest)  # type: ignore[arg-type]
+    b = _signals(restored, rest)  # type: ignore[arg-type]
+    assert [s.to_dict() for s in a] == [s.to_dict() for s in b]
+
+
+def test_regime_strategy_signal_is_long_only_erc_scaled_by_exposure(
+    synthetic_prices: pd.DataFrame,
+) -> None:
+    signals = _signals(RegimeERC(SYMBOLS), synthetic_prices)
+    ready = [s for s in signals if s.ready]
+    assert len(ready) > 350 and not signals[0].ready
+    for s in ready:
+        w = np.array([s.weights[x] for x in SYMBOLS])
+        assert np.all(w >= 0) and w.sum() + s.cash == pytest.approx(1.0)
+        assert w.sum() == pytest.approx(s.diagnostics["exposure"])
+        assert s.regime_label in ("calm", "stress")
+        assert s.regime_probs is not None and sum(s.regime_probs) == pytest.approx(1.0)
+        assert max(s.diagnostics["risk_contributions"].values()) == pytest.approx(1 / 3, abs=1e-8)
+
+
+def test_static_erc_weights_equalise_risk_on_the_ewma_covariance() -> None:
+    rng = np.random.default_rng(0)
+    r = rng.multivariate_normal([0, 0, 0], np.diag([4e-4, 1e-4, 2.25e-4]), size=300)
+    prices = pd.DataFrame(
+        100 * np.exp(np.cumsum(r, axis=0)),
+        columns=SYMBOLS,
+        index=pd.bdate_range("2020-01-01", periods=300),
+    )
+    strategy = StaticERC(SYMBOLS, cov_halflife=1e9, shrinkage=0.0)
+    signal = strategy.update(prices)
+    w = np.array([signal.weights[s] for s in SYMBOLS])
+    returns = np.log(prices).diff().dropna().to_numpy()
+    cov = returns.T @ returns / len(returns)  # EWMA around zero with no decay
+    np.testing.assert_allclose(relative_risk_contributions(w, cov), 1 / 3, atol=1e-6)
+    assert signal.cash == pytest.approx(0.0)
+
+
+def test_reference_weights() -> None:
+    bars = pd.DataFrame([[1.0, 2.0, 3.0]], columns=SYMBOLS, index=[pd.Timestamp("2020-01-02")])
+    assert EqualWeight(SYMBOLS).update(bars).weights == pytest.approx(dict.fromkeys(SYMBOLS, 1 / 3))
+    assert SixtyForty(SYMBOLS).update(bars).weights == {"SPY": 0.6, "TLT": 0.4, "GLD": 0.0}
+    assert BuyHold(SYMBOLS).update(bars).weights == {"SPY": 1.0, "TLT": 0.0, "GLD": 0.0}
+
+
+def test_already_seen_bars_are_skipped_and_no_new_bar_is_an_error(
+    synthetic_prices: pd.DataFrame,
+) -> None:
+    strategy = EqualWeight(SYMBOLS)
+    strategy.update(synthetic_prices.iloc[:10])
+    signal = strategy.update(synthetic_prices.iloc[5:12])  # overlaps: only 2 new bars
+    assert signal.date == synthetic_prices.index[11]
+    with pytest.raises(BarsError, match="no bar after"):
+        strategy.update(synthetic_prices.iloc[:12])
+
+
+@pytest.mark.parametrize(
+    ("mutate", "match"),
+    [
+        (lambda df: df.drop(columns="TLT"), "lack symbols"),
+        (lambda df: df.iloc[::-1], "increasing"),
+        (lambda df: df.assign(GLD=df.GLD.where(df.index != df.index[3], np.nan)), "GLD on"),
+        (lambda df: df.assign(SPY=-df.SPY), "not a positive price"),
+    ],
+)
+def test_bad_bars_are_rejected_with_the_symbol_and_date(
+    synthetic_prices: pd.DataFrame, mutate: object, match: str
+) -> None:
+    bars = mutate(synthetic_prices.iloc[:10])  # type: ignore[operator]
+    with pytest.raises(BarsError, match=match):
+        RegimeERC(SYMBOLS).update(bars)
+
+
+def test_state_of_another_strategy_or_version_is_refused() -> None:
+    state = EqualWeight(SYMBOLS).state_dict()
+    with pytest.raises(ValueError, match="not 'buy_hold'"):
+        BuyHold.from_state(state)
+    with pytest.raises(ValueError, match="version"):
+        EqualWeight.from_state({**state, "version": 99})
+    with pytest.raises(ValueError, match="unknown strategy"):
+        strategy_from_state({**state, "strategy": "nope"})
+
+
+def test_unknown_hmm_feature_is_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown HMM features"):
+        RegimeERC(SYMBOLS, RegimeERCParams(hmm_features=("{0}_nonsense",)))

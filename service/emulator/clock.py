@@ -12,6 +12,7 @@ kept as int64 nanoseconds so lookups are binary searches.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -90,11 +91,15 @@ class TradingCalendar:
     @classmethod
     def xnys(cls, first: date, last: date) -> TradingCalendar:
         """Return the XNYS sessions from ``first`` to ``last`` inclusive."""
-        calendar = xcals.get_calendar(
-            "XNYS",
-            start=pd.Timestamp(first) - pd.Timedelta(days=7),
-            end=pd.Timestamp(last) + pd.Timedelta(days=7),
-        )
+        with warnings.catch_warnings():
+            # exchange_calendars 4.13 calls Series.values on tz-aware data (a pandas 3.1
+            # deprecation inside the library, harmless for the schedule we read).
+            warnings.filterwarnings("ignore", message="Series.values", module="pandas")
+            calendar = xcals.get_calendar(
+                "XNYS",
+                start=pd.Timestamp(first) - pd.Timedelta(days=7),
+                end=pd.Timestamp(last) + pd.Timedelta(days=7),
+            )
         schedule = calendar.schedule.loc[pd.Timestamp(first) : pd.Timestamp(last)]
         if schedule.empty:
             raise CalendarError(f"no XNYS sessions between {first} and {last}")

@@ -65,7 +65,7 @@ class AllocationPolicy:
 
     Parameters
     ----------
-    target_vol : float, default 0.10
+    target_vol : float, default 0.08
         Annualised volatility the portfolio aims not to exceed.
     stress_cut : float in [0, 1], default 0.5
         Share of exposure removed at certain, fully persistent stress.
@@ -81,7 +81,7 @@ class AllocationPolicy:
         Cap on the invested fraction (no leverage: at most 1).
     """
 
-    target_vol: float = 0.10
+    target_vol: float = 0.08
     stress_cut: float = 0.5
     alpha_up: float = 1.0
     alpha_down: float = 0.1

@@ -60,8 +60,12 @@ class RegimeERCParams:
         Half-life in days of the EWMA covariance (shared with the static ERC benchmark).
     regime_cov_halflife : float, default 252
         Half-life in days of the per-regime covariances.
-    regime_blend : float in [0, 1], default 0.5
-        Weight of the regime mixture covariance against the EWMA.
+    regime_blend : float in [0, 1], default 0.0
+        Weight of the regime mixture covariance against the EWMA. The default 0 was chosen
+        on 2006-2014 SPXTR/TLT/GLD data (Sharpe 1.19 at 0, 1.15 at 0.25, 1.14 at 0.5, with
+        target_vol 0.08 at 0 and 0.10 otherwise): there the regimes pay through exposure
+        sizing, while the slow per-regime covariances made the ERC weights lag. The mixture
+        stays computed and reported so a user can turn it on.
     shrinkage : float in [0, 1], default 0.1
         Shrinkage of the blended covariance toward its diagonal.
     risk_budgets : tuple of float or None, default None
@@ -75,7 +79,7 @@ class RegimeERCParams:
     regime: RegimeSettings = field(default_factory=RegimeSettings)
     cov_halflife: float = 63.0
     regime_cov_halflife: float = 252.0
-    regime_blend: float = 0.5
+    regime_blend: float = 0.0
     shrinkage: float = 0.1
     risk_budgets: tuple[float, ...] | None = None
     policy: AllocationPolicy = field(default_factory=AllocationPolicy)

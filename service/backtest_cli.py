@@ -7,6 +7,7 @@ fresh machine with no data; with ``--prices`` it reads and validates a wide or l
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from collections.abc import Callable
@@ -118,6 +119,9 @@ def run(args: argparse.Namespace) -> int:
     except PriceFileError as e:
         print(f"regime-trader backtest: {e}", file=sys.stderr)
         return 2
+    # hmmlearn logs every tiny EM likelihood dip; convergence is judged and recorded by
+    # RegimeModel (FitReport, RegimeConvergenceWarning), so its per-fit chatter is noise here.
+    logging.getLogger("hmmlearn").setLevel(logging.ERROR)
     start = args.start if args.start is not None else prices.index[min(504, len(prices) - 2)]
     symbols = list(prices.columns)
     progress, close = _progress(args.quiet)

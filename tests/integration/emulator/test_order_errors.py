@@ -75,8 +75,14 @@ def test_shares_held_by_an_open_sell_cannot_be_sold_twice(emu: Harness) -> None:
 
 def test_qty_and_notional_together_is_422(emu: Harness) -> None:
     # The SDK refuses this before sending; post the raw body through the same client.
-    body = {"symbol": "SPY", "qty": 1, "notional": 10, "side": "buy", "type": "market",
-            "time_in_force": "day"}
+    body = {
+        "symbol": "SPY",
+        "qty": 1,
+        "notional": 10,
+        "side": "buy",
+        "type": "market",
+        "time_in_force": "day",
+    }
     error = api_error(emu.trading.post, "/orders", body)
     assert (error.status_code, error.code) == (422, 40010001)
     assert "qty" in error.message and "notional" in error.message

@@ -14,7 +14,9 @@ from tests.integration.emulator.conftest import Harness
 
 def hold(emu: Harness, symbol: str, qty: float) -> None:
     emu.trading.submit_order(
-        MarketOrderRequest(symbol=symbol, qty=qty, side=OrderSide.BUY, time_in_force=TimeInForce.DAY)
+        MarketOrderRequest(
+            symbol=symbol, qty=qty, side=OrderSide.BUY, time_in_force=TimeInForce.DAY
+        )
     )
 
 

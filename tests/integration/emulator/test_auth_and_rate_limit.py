@@ -1,0 +1,59 @@
+"""API keys are checked on every /v2 call; the request rate is limited like Alpaca's."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+from alpaca.common.exceptions import APIError
+from alpaca.data.historical.stock import StockHistoricalDataClient
+from alpaca.data.requests import StockLatestBarRequest
+from alpaca.trading.client import TradingClient
+
+from tests.integration.emulator.conftest import KEY_ID, Harness
+
+
+def test_wrong_secret_is_401_for_trading_and_data(emu: Harness) -> None:
+    trading = TradingClient(KEY_ID, "wrong", paper=True, url_override=emu.url)
+    with pytest.raises(APIError) as err:
+        trading.get_account()
+    assert (err.value.status_code, err.value.code) == (401, 40110000)
+    data = StockHistoricalDataClient("other-key", "wrong", url_override=emu.url)
+    with pytest.raises(APIError) as err:
+        data.get_stock_latest_bar(StockLatestBarRequest(symbol_or_symbols="SPY"))
+    assert err.value.status_code == 401
+
+
+def test_missing_headers_are_401_and_admin_needs_none(emu: Harness) -> None:
+    response = emu.http.get("/v2/clock")
+    assert response.status_code == 401
+    assert response.json() == {"code": 40110000, "message": "request is not authorized"}
+    assert emu.http.get("/admin/health").json() == {"status": "ok"}
+
+
+def test_unknown_route_is_an_alpaca_shaped_404(emu: Harness) -> None:
+    response = emu.http.get("/v2/watchlists", headers=emu.auth_headers())
+    assert response.status_code == 404 and response.json()["code"] == 40410000
+
+
+def test_rate_limit_refuses_with_429_and_headers_on_every_answer(
+    start_emulator: Callable[..., Harness],
+) -> None:
+    emu = start_emulator(rate_limit_per_min=3)
+    while 60 - time.time() % 60 < 2:  # keep the four requests inside one one-minute window
+        time.sleep(0.1)
+    answers = [emu.http.get("/v2/clock", headers=emu.auth_headers()) for _ in range(3)]
+    answers.append(emu.http.get("/v2/clock"))  # unauthorised still counts, still has headers
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert [a.headers["X-Ratelimit-Remaining"] for a in answers] == ["2", "1", "0", "0"]
+    assert {a.headers["X-Ratelimit-Limit"] for a in answers} == {"3"}
+    resets = {int(a.headers["X-Ratelimit-Reset"]) for a in answers}
+    assert len(resets) == 1 and resets.pop() % 60 == 0
+    assert answers[-1].json()["code"] == 42910000
+    assert emu.http.get("/admin/health").status_code == 200  # admin is not limited
+
+
+def test_rate_limit_off_sends_no_headers(emu: Harness) -> None:
+    response = emu.http.get("/v2/clock", headers=emu.auth_headers())
+    assert "X-Ratelimit-Limit" not in response.headers

@@ -51,3 +51,18 @@ def test_strategies_import_only_numerical_libraries() -> None:
         if extra:
             bad[str(path.relative_to(ROOT))] = extra
     assert bad == {}
+
+
+def test_strategies_never_use_hmmlearn_smoothing_or_viterbi() -> None:
+    # predict_proba / score_samples run forward-backward and decode runs Viterbi: both use
+    # the future. Signals come from strategies.regime.ForwardFilter only.
+    forbidden = ("predict_proba", "score_samples", "decode")
+    hits = []
+    for path in (ROOT / "strategies").rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        hits += [
+            f"{path.name}:{node.lineno} .{node.attr}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and node.attr in forbidden
+        ]
+    assert hits == []

@@ -119,7 +119,7 @@ class Emulator:
         """``GET /v2/positions``."""
         view = self.view()
         return [
-            shapes.position_json(p, self.assets[s], view)
+            shapes.position_json(p, self.assets[s], view, self.exchange.held_qty(s))
             for s, p in sorted(self.exchange.positions.items())
         ]
 
@@ -129,7 +129,10 @@ class Emulator:
         position = self.exchange.positions.get(symbol) if symbol else None
         if position is None:
             raise ExchangeError(404, CODE_NOT_FOUND, f"position not found: {symbol_or_id}")
-        return shapes.position_json(position, self.assets[position.symbol], self.view())
+        symbol = position.symbol
+        return shapes.position_json(
+            position, self.assets[symbol], self.view(), self.exchange.held_qty(symbol)
+        )
 
     def close_position(self, symbol_or_id: str, params: Mapping[str, str]) -> dict[str, Any]:
         """``DELETE /v2/positions/{symbol_or_asset_id}`` (``qty`` or ``percentage``)."""

@@ -115,8 +115,11 @@ def order_json(order: Order) -> dict[str, Any]:
     }
 
 
-def position_json(position: Position, asset: Asset, view: MarketView) -> dict[str, Any]:
-    """Return a position as Alpaca's Position object, valued at ``view``."""
+def position_json(
+    position: Position, asset: Asset, view: MarketView, held_for_orders: Decimal
+) -> dict[str, Any]:
+    """Return a position as Alpaca's Position object, valued at ``view``; ``qty_available``
+    excludes the shares held by open sell orders."""
     price = view.price(position.symbol)
     lastday = view.lastday_price(position.symbol)
     market_value = money(position.qty * price)
@@ -130,7 +133,7 @@ def position_json(position: Position, asset: Asset, view: MarketView) -> dict[st
         "asset_class": "us_equity",
         "asset_marginable": False,
         "qty": fmt_qty(position.qty),
-        "qty_available": fmt_qty(position.qty),
+        "qty_available": fmt_qty(position.qty - held_for_orders),
         "avg_entry_price": fmt_money(position.avg_entry_price),
         "side": "long",
         "market_value": fmt_money(market_value),

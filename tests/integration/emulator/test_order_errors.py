@@ -71,6 +71,8 @@ def test_shares_held_by_an_open_sell_cannot_be_sold_twice(emu: Harness) -> None:
     error = api_error(emu.trading.submit_order, market(side=OrderSide.SELL, qty=2))
     assert (error.status_code, error.code) == (403, 40310000)
     assert "available: 1" in error.message
+    position = emu.trading.get_open_position("SPY")
+    assert (position.qty, position.qty_available) == ("3", "1")
 
 
 def test_qty_and_notional_together_is_422(emu: Harness) -> None:

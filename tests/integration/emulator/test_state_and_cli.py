@@ -1,4 +1,4 @@
-"""The state file survives a restart; the CLI serves; a CSV of closes is replayed."""
+"""The state file survives a restart; the CLI serves the SDK and refuses bad settings."""
 
 from __future__ import annotations
 
@@ -10,21 +10,17 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 import pytest
 from alpaca.common.exceptions import APIError
-from alpaca.data.requests import StockBarsRequest
-from alpaca.data.timeframe import TimeFrame
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, QueryOrderStatus, TimeInForce
 from alpaca.trading.requests import GetOrdersRequest, MarketOrderRequest
 
 from service.emulator import EmulatorConfigError, start_in_thread
-from service.emulator.clock import TradingCalendar
 from tests.integration.emulator.conftest import BASE_CONFIG, KEY_ID, NY, SECRET_KEY, Harness
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -93,46 +89,6 @@ def test_state_file_of_another_market_is_refused(tmp_path: Path) -> None:
     start_in_thread(replace(BASE_CONFIG, state_file=state)).stop()
     with pytest.raises(EmulatorConfigError, match="saved for market"):
         start_in_thread(replace(BASE_CONFIG, state_file=state, seed=9))
-
-
-def xnys_closes_csv(path: Path, first: str, last: str) -> list[str]:
-    calendar = TradingCalendar.xnys(date.fromisoformat(first), date.fromisoformat(last))
-    rows = [f"{d},{100 + i:.2f},{50 + i / 2:.2f}" for i, d in enumerate(calendar.dates)]
-    path.write_text("date,AAA,BBB\n" + "\n".join(rows) + "\n")
-    return rows
-
-
-def test_csv_closes_are_replayed_as_bar_closes(
-    tmp_path: Path, start_emulator: Callable[..., Harness]
-) -> None:
-    csv = tmp_path / "closes.csv"
-    rows = xnys_closes_csv(csv, "2024-01-02", "2024-03-28")
-    emu = start_emulator(prices_csv=csv, history_sessions=20, non_fractionable=frozenset())
-    assert emu.trading.get_clock().timestamp == datetime(2024, 1, 31, 8, 0, tzinfo=NY)
-    bars = emu.data.get_stock_bars(
-        StockBarsRequest(
-            symbol_or_symbols=["AAA", "BBB"], timeframe=TimeFrame.Day, start=datetime(2023, 1, 1)
-        )
-    )
-    assert [b.close for b in bars.data["AAA"]] == [float(r.split(",")[1]) for r in rows[:20]]
-    assert [b.close for b in bars.data["BBB"]] == [float(r.split(",")[2]) for r in rows[:20]]
-    emu.advance(to="next_close")
-    order = emu.trading.submit_order(
-        MarketOrderRequest(symbol="AAA", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.DAY)
-    )
-    emu.advance(to="next_open")
-    filled = emu.trading.get_order_by_id(order.id)
-    assert Decimal(filled.filled_avg_price) > Decimal("100")
-
-
-def test_csv_with_a_holiday_row_is_refused_naming_the_date(tmp_path: Path) -> None:
-    csv = tmp_path / "closes.csv"
-    xnys_closes_csv(csv, "2024-01-02", "2024-01-31")
-    text = csv.read_text().replace("2024-01-16,", "2024-01-15,")  # MLK day instead of the 16th
-    csv.write_text(text)
-    config = replace(BASE_CONFIG, prices_csv=csv, non_fractionable=frozenset())
-    with pytest.raises(EmulatorConfigError, match="2024-01-15"):
-        start_in_thread(config)
 
 
 def test_cli_serves_the_sdk_and_refuses_bad_settings(tmp_path: Path) -> None:

@@ -76,6 +76,7 @@ class Emulator:
         }
         self.now = self.start
         self.exchange = Exchange(self.assets, config.cash)
+        self._closed_bars: dict[tuple[str, int], dict[str, Any]] = {}
 
     @classmethod
     def create(cls, config: EmulatorConfig) -> Emulator:
@@ -274,13 +275,21 @@ class Emulator:
                 if taken == q.limit:
                     next_token = _encode_token(symbol, day)
                     break
-                page.setdefault(symbol, []).append(
-                    shapes.bar_json(self.market.bar(symbol, i, self.now))
-                )
+                page.setdefault(symbol, []).append(self._bar_json(symbol, i))
                 taken += 1
             if next_token is not None:
                 break
         return {"bars": page, "next_page_token": next_token}
+
+    def _bar_json(self, symbol: str, i: int) -> dict[str, Any]:
+        """Return the JSON of a bar; bars of closed sessions never change and are cached."""
+        if int(self.calendar.closes_ns[i]) > to_ns(self.now):
+            return shapes.bar_json(self.market.bar(symbol, i, self.now))
+        key = (symbol, i)
+        cached = self._closed_bars.get(key)
+        if cached is None:
+            cached = self._closed_bars[key] = shapes.bar_json(self.market.bar(symbol, i, self.now))
+        return cached
 
     def latest_bars(self, params: Mapping[str, str]) -> dict[str, Any]:
         """``GET /v2/stocks/bars/latest``: the bar of the latest session opened (partial while

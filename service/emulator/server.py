@@ -72,7 +72,11 @@ def serve_forever(config: EmulatorConfig) -> None:
 
 @dataclass
 class RunningEmulator:
-    """An emulator serving on a background thread."""
+    """An emulator serving on a background thread.
+
+    ``emulator`` is the live engine, for inspection after ``stop()``; while the server runs it
+    belongs to the server's thread (drive it over HTTP, e.g. the ``/admin`` routes).
+    """
 
     url: str
     config: EmulatorConfig

@@ -57,7 +57,9 @@ def test_restarted_emulator_keeps_account_orders_and_clock(
         first.trading.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL)),
         first.trading.get_clock(),
     )
+    dumped = first.admin("GET", "/admin/state")
     first.running.stop()
+    assert json.loads(state.read_text()) == dumped
     assert json.loads(state.read_text())["version"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["emulator-state.json"]  # no temp files
 

@@ -1,0 +1,121 @@
+"""The service's errors, grouped by what the caller does next.
+
+========================== ====================================================================
+group                      the caller ...
+========================== ====================================================================
+TemporaryBrokerError       retries (the adapters already do, within their retry budget)
+OperationalError           stops the cycle and alerts: the broker is unreachable or the keys are
+                           wrong; retrying now will not help
+BrokerRejectedError        handles this one request: the broker understood it and said no
+InvalidInputError          trades nothing on it and alerts: external input (bars, broker JSON,
+                           later config) failed validation; the message names the field
+========================== ====================================================================
+
+Third-party exceptions (alpaca-py, requests) are translated inside the adapters only, with
+``raise ... from e``. Messages name the call or field and the value, never a credential.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "BadBrokerResponseError",
+    "BadMarketDataError",
+    "BrokerRejectedError",
+    "BrokerUnavailableError",
+    "DuplicateClientOrderError",
+    "InvalidInputError",
+    "OperationalError",
+    "RegimeTraderError",
+    "TemporaryBrokerError",
+]
+
+
+class RegimeTraderError(Exception):
+    """Base of every error the service raises on purpose."""
+
+
+class TemporaryBrokerError(RegimeTraderError):
+    """One attempt failed in a way worth retrying: HTTP 429 or 5xx, a timeout, a lost connection.
+
+    Parameters
+    ----------
+    call : str
+        The request, e.g. ``"GET /v2/account"``.
+    detail : str
+        What went wrong, e.g. ``"HTTP 503 code 50310000: service unavailable"``.
+    status : int, optional
+        The HTTP status, if a response arrived.
+    """
+
+    def __init__(self, call: str, detail: str, status: int | None = None) -> None:
+        super().__init__(f"{call} failed: {detail}")
+        self.call = call
+        self.detail = detail
+        self.status = status
+
+
+class OperationalError(RegimeTraderError):
+    """The cycle cannot go on: stop, alert, and let the next wake-up try again."""
+
+
+class BrokerUnavailableError(OperationalError):
+    """The broker could not be reached within the retry budget, or the request could not be sent.
+
+    Parameters
+    ----------
+    message : str
+        The call, the number of attempts and the last failure.
+    attempts : int
+        Attempts made (0 if the request could not be sent at all).
+    """
+
+    def __init__(self, message: str, attempts: int) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+
+
+class AuthenticationError(OperationalError):
+    """The broker refused the API keys (HTTP 401); fix the configuration."""
+
+
+class BrokerRejectedError(RegimeTraderError):
+    """The broker understood the request and refused it (HTTP 4xx other than 401 and 429).
+
+    Parameters
+    ----------
+    message : str
+        The call, the HTTP status and Alpaca's code and message.
+    status : int
+        HTTP status, e.g. 403 or 422.
+    code : int, optional
+        Alpaca's error code, e.g. 40310000 (insufficient buying power or shares).
+    broker_message : str
+        Alpaca's ``message`` (or the start of the response body).
+    """
+
+    def __init__(self, message: str, status: int, code: int | None, broker_message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.broker_message = broker_message
+
+
+class DuplicateClientOrderError(BrokerRejectedError):
+    """An order with this ``client_order_id`` already exists (HTTP 422, code 40010001).
+
+    The earlier order may come from a previous run of the same cycle, or from an earlier attempt
+    of the same call whose answer was lost: fetch it by client order id instead of resubmitting.
+    """
+
+
+class InvalidInputError(RegimeTraderError, ValueError):
+    """External input failed validation; nothing is traded on it."""
+
+
+class BadBrokerResponseError(InvalidInputError):
+    """A broker response does not have the expected shape; the message names the field."""
+
+
+class BadMarketDataError(InvalidInputError):
+    """Bars failed validation; the message names the symbol, the session date and the problem."""

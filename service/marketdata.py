@@ -302,7 +302,7 @@ def _check_values(closes: pd.DataFrame) -> None:
     bad = np.argwhere(~np.isfinite(values) | (values <= 0))
     if bad.size:
         row, col = (int(v) for v in bad[0])
-        value = values[row, col]
+        value = float(values[row, col])
         problem = "no bar (symbol missing)" if np.isnan(value) else f"close {value!r}"
         raise BadMarketDataError(
             f"{closes.columns[col]} on {closes.index[row].date()}: {problem}; "
@@ -329,8 +329,9 @@ def _check_jumps(closes: pd.DataFrame, max_jump: float) -> None:
     bad = np.argwhere(moves > max_jump)
     if bad.size:
         row, col = (int(v) for v in bad[0])
+        new, old = float(values[row + 1, col]), float(values[row, col])
         raise BadMarketDataError(
             f"{closes.columns[col]} on {closes.index[row + 1].date()}: close "
-            f"{values[row + 1, col]!r} moved {moves[row, col]:.0%} from {values[row, col]!r} on "
+            f"{new!r} moved {moves[row, col]:.0%} from {old!r} on "
             f"{closes.index[row].date()} (more than {max_jump:.0%}: suspicious)"
         )

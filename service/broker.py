@@ -50,7 +50,8 @@ from tenacity import (
     retry_if_exception_type,
     stop_after_attempt,
     stop_before_delay,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from service.alpaca_parsing import (
@@ -98,7 +99,8 @@ class HttpPolicy:
     retry_max_secs : float, default 30
         No retry starts whose wait would end later than this after the first attempt, >= 0.
     retry_wait_initial_secs, retry_wait_max_secs : float, default 0.5 and 8
-        Backoff: ``initial * 2**(n-1)`` plus up to ``initial`` of jitter, at most ``max``.
+        Wait before retry ``n``: ``min(initial * 2**(n-1), max)`` plus a uniform jitter in
+        ``[0, initial]``.
     """
 
     timeout_secs: float = 10.0
@@ -198,11 +200,8 @@ class AlpacaTransport:
         p = self.policy
         retrying = Retrying(
             stop=stop_after_attempt(p.retry_attempts) | stop_before_delay(p.retry_max_secs),
-            wait=wait_exponential_jitter(
-                initial=p.retry_wait_initial_secs,
-                max=p.retry_wait_max_secs,
-                jitter=p.retry_wait_initial_secs,
-            ),
+            wait=wait_exponential(multiplier=p.retry_wait_initial_secs, max=p.retry_wait_max_secs)
+            + wait_random(0, p.retry_wait_initial_secs),
             retry=retry_if_exception_type(TemporaryBrokerError),
             before_sleep=self._log_retry,
         )

@@ -355,6 +355,8 @@ class AlpacaBroker:
         Pages through ``GET /v2/orders`` (at most 500 per request) by submission time; orders
         on a page boundary are fetched again and de-duplicated by id.
         """
+        if after is not None and after.tzinfo is None:
+            raise ValueError(f"after must be timezone-aware, got {after!r}")
         found: dict[str, BrokerOrder] = {}
         cursor = after
         while True:

@@ -90,6 +90,8 @@ def test_orders_page_through_more_than_one_page(
     assert third is not None and third.submitted_at is not None
     assert [o.id for o in broker.orders(after=third.submitted_at)] == ids[3:]
     assert broker.orders(status="open") == []
+    with pytest.raises(ValueError, match="after must be timezone-aware"):
+        broker.orders(after=datetime(2024, 1, 3, 11, 0))
 
 
 def test_more_orders_at_one_instant_than_a_page_is_refused_not_truncated(

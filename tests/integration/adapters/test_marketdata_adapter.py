@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from alpaca.data.enums import Adjustment
 from alpaca.data.historical.stock import StockHistoricalDataClient
+from alpaca.data.models import BarSet
 from alpaca.data.requests import StockBarsRequest
 from alpaca.data.timeframe import TimeFrame
 
@@ -33,7 +34,9 @@ def test_bars_page_through_many_sessions_like_the_sdk(emu: Emu) -> None:
         start=datetime(2015, 1, 1),
         adjustment=Adjustment.ALL,
     )
-    for symbol, bars in sdk.get_stock_bars(request).data.items():
+    direct = sdk.get_stock_bars(request)
+    assert isinstance(direct, BarSet)
+    for symbol, bars in direct.data.items():
         assert [b.close for b in bars] == closes[symbol].tolist()
         assert [b.timestamp.date() for b in bars] == [t.date() for t in closes.index]
 

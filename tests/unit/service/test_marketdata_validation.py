@@ -121,7 +121,7 @@ def test_stale_last_bar_is_refused() -> None:
 
 
 def test_staleness_allowance_is_counted_in_sessions() -> None:
-    assert len(check(GOOD.loc[:"2024-01-08"], max_staleness_sessions=2)) == 5  # type: ignore[arg-type]
+    assert len(check(GOOD.loc[:"2024-01-08"], max_staleness_sessions=2)) == 5
 
 
 def test_holiday_is_not_a_missed_session() -> None:

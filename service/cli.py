@@ -27,6 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Regime-aware risk-parity signals, backtested and paper-traded on Alpaca.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    from service.ops_cli import COMMANDS as OPERATIONS
+
+    for name, (help_text, add_arguments, _) in OPERATIONS.items():
+        add_arguments(sub.add_parser(name, help=help_text, description=help_text))
     for name, (module, help_text) in COMMANDS.items():
         command = sub.add_parser(name, help=help_text, description=help_text)
         importlib.import_module(module).add_arguments(command)
@@ -36,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     args = build_parser().parse_args(argv)
+    from service.ops_cli import COMMANDS as OPERATIONS
+
+    if args.command in OPERATIONS:
+        return OPERATIONS[args.command][2](args)
     module = importlib.import_module(COMMANDS[args.command][0])
     code: int = module.run(args)
     return code

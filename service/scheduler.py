@@ -1,0 +1,159 @@
+"""APScheduler wiring: when to *wake up*; whether a cycle is due is the broker's answer.
+
+Per portfolio, two jobs call the same :meth:`CycleRunner.run`:
+
+- a ``CronTrigger`` at the portfolio's schedule time, Monday to Friday, America/New_York;
+- an ``IntervalTrigger`` every ``wake_interval_secs``, first fired at start-up: it catches up a
+  cycle missed earlier in a session that is still open (restart, missed cron, a failed attempt)
+  and is how tests drive the service through an emulator whose clock jumps.
+
+Both run with ``coalesce=True``, ``max_instances=1`` and an explicit ``misfire_grace_time``
+(APScheduler's default of 1 s silently drops a late job). Holidays and early closes need no
+cron rules: the runner asks the broker's clock and calendar.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from service.app import EmulatorClock, Service
+from service.logs import get_logger
+
+__all__ = ["CycleScheduler", "kill_hook_from_env"]
+
+NEW_YORK = ZoneInfo("America/New_York")
+log = get_logger(__name__)
+
+
+def kill_hook_from_env(environ: dict[str, str] | None = None) -> Callable[[str], None] | None:
+    """Fault injection for crash tests: ``RT_FAULT_KILL_AT=step[,step]`` SIGKILLs this process
+    the moment a cycle reaches one of those step boundaries. Never set it in production."""
+    steps = {
+        s.strip()
+        for s in (environ or os.environ).get("RT_FAULT_KILL_AT", "").split(",")
+        if s.strip()
+    }
+    if not steps:
+        return None
+
+    def hook(step: str) -> None:
+        if step in steps:
+            log.warning("fault injection: SIGKILL at step", step=step)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return hook
+
+
+class CycleScheduler:
+    """Wake-up jobs for every portfolio, a heartbeat, and (embedded emulator) a demo clock."""
+
+    def __init__(
+        self,
+        service: Service,
+        *,
+        stop: threading.Event,
+        wake_interval_secs: float,
+        misfire_grace_secs: float,
+        demo_secs_per_session: float | None = None,
+    ) -> None:
+        self.service = service
+        self.stop = stop
+        self._scheduler = BackgroundScheduler(
+            timezone=NEW_YORK,
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": int(misfire_grace_secs),
+            },
+        )
+        hook = kill_hook_from_env()
+        for name, ctx in service.contexts.items():
+            service.runner(name, step_hook=hook, stop_requested=stop.is_set)
+            at = ctx.portfolio.schedule_time
+            self._scheduler.add_job(
+                self._wake,
+                CronTrigger(
+                    day_of_week="mon-fri", hour=at.hour, minute=at.minute, timezone=NEW_YORK
+                ),
+                args=[name],
+                id=f"cycle-{name}",
+            )
+            self._scheduler.add_job(
+                self._wake,
+                IntervalTrigger(seconds=wake_interval_secs),
+                args=[name],
+                id=f"wake-{name}",
+                next_run_time=datetime.now(NEW_YORK),
+            )
+        self._scheduler.add_job(
+            self._heartbeat,
+            IntervalTrigger(seconds=10),
+            id="heartbeat",
+            next_run_time=datetime.now(NEW_YORK),
+        )
+        self._stuck_ticks = 0
+        if demo_secs_per_session and service.emulator is not None:
+            self._demo = EmulatorClock(service.emulator.url)
+            self._scheduler.add_job(
+                self._demo_tick, IntervalTrigger(seconds=demo_secs_per_session), id="demo-clock"
+            )
+
+    def start(self) -> CycleScheduler:
+        self._scheduler.start()
+        log.info("scheduler started", jobs=[j.id for j in self._scheduler.get_jobs()])
+        return self
+
+    def shutdown(self) -> None:
+        """Stop waking up; wait for a running cycle, which stops at its next step boundary."""
+        self._scheduler.shutdown(wait=True)
+
+    def _wake(self, name: str) -> None:
+        if self.stop.is_set():
+            return
+        try:
+            outcome = self.service.runner(name).run()
+        except Exception:
+            log.exception("cycle attempt crashed", portfolio=name)
+            return
+        if outcome.outcome not in ("not_due", "already_done"):
+            log.info("wake-up", portfolio=name, outcome=outcome.outcome, reason=outcome.reason)
+
+    def _heartbeat(self) -> None:
+        try:
+            self.service.store.heartbeat(
+                self.service.owner, {"portfolios": list(self.service.contexts)}
+            )
+        except Exception as e:
+            log.warning("heartbeat failed", error=type(e).__name__)
+
+    def _demo_tick(self) -> None:
+        """Embedded demo: one simulated session per tick, once every cycle of it is done."""
+        clock = self._demo.now()
+        minutes = (
+            min(
+                ctx.portfolio.schedule_time.hour * 60 + ctx.portfolio.schedule_time.minute
+                for ctx in self.service.contexts.values()
+            )
+            - 9 * 60
+            - 30
+            + 1
+        )
+        session = clock.get("session")
+        done = all(
+            (record := self.service.store.cycle(name, str(session))) is not None and record.finished
+            for name in self.service.contexts
+        )
+        # A session whose cycle keeps failing is left after three ticks, as a real day ends.
+        self._stuck_ticks = 0 if done else self._stuck_ticks + 1
+        if not clock.get("is_open") or done or self._stuck_ticks > 3:
+            self._stuck_ticks = 0
+            self._demo.next_session(max(minutes, 0))

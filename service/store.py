@@ -1,0 +1,411 @@
+"""The Redis schema: one place that knows every key, what it holds and how it is written.
+
+Keys (``ns`` is the namespace, default ``rt``; ``p`` a portfolio; ``s`` a session YYYY-MM-DD):
+
+==============================  ========  ==================================================
+``ns:p:lock``                   string    owner token of the running cycle, with a TTL that
+                                          the owner renews; only the owner may write a cycle
+``ns:p:halt``                   string    JSON {reason, by, at} while the portfolio is halted
+``ns:p:strategy``               string    the strategy's JSON state after the last done cycle
+``ns:p:cycle:s``                hash      the cycle state machine of one session: ``step``,
+                                          ``cycle_id``, ``plan`` (write-ahead JSON), ``orders``,
+                                          ``outcome``, ``error``, timestamps; expires after
+                                          ``cycle_ttl_secs``
+``ns:p:cycles``                 zset      sessions with a cycle record (score: epoch day),
+                                          trimmed to ``cycles_max``
+``ns:p:ledger``                 stream    order and fill events, capped at ``ledger_max``
+``ns:p:history``                list      signals of done cycles, newest first, capped
+``ns:p:status``                 hash      last outcome, last success, regime, weights, equity
+``ns:instance:<id>``            string    heartbeat of a running process (expires)
+``ns:alerts``                   stream    alerts (written by :mod:`service.alerts`)
+==============================  ========  ==================================================
+
+Writes that belong to a running cycle are *fenced*: they happen in a MULTI/EXEC transaction
+that WATCHes the lock and checks the caller still owns it, so a process that lost its lock (a
+pause longer than the TTL, a partition) can never overwrite the cycle another replica took
+over. The last write of a cycle — step ``done``, the strategy state, the history entry and the
+status — is one transaction, so a crash leaves either all of it or none.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, cast
+
+import redis
+from redis.client import Pipeline
+
+from service.exceptions import RegimeTraderError
+
+__all__ = ["CycleRecord", "LockLostError", "Store", "StoreUnavailableError"]
+
+Fields = dict[str | bytes, bytes | float | int | str]
+
+
+def _fields(values: Mapping[str, Any]) -> Fields:
+    """Hash fields: strings as they are, everything else as JSON."""
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
+
+
+TERMINAL_STEPS = frozenset({"done"})
+
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+class StoreUnavailableError(RegimeTraderError):
+    """Redis cannot be reached or answered with an error; nothing was written."""
+
+
+class LockLostError(RegimeTraderError):
+    """The caller no longer owns the portfolio's lock; it must stop writing at once."""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class CycleRecord:
+    """The persisted state of one portfolio's cycle for one session."""
+
+    portfolio: str
+    session: str
+    cycle_id: str
+    step: str
+    started_at: str
+    updated_at: str
+    attempts: int = 1
+    outcome: str | None = None
+    error: str | None = None
+    plan: dict[str, Any] | None = None
+    buys: dict[str, Any] | None = None
+    orders: dict[str, Any] = field(default_factory=dict)
+    signal: dict[str, Any] | None = None
+    pending_state: dict[str, Any] | None = None
+    alerted: bool = False
+
+    @property
+    def finished(self) -> bool:
+        return self.step in TERMINAL_STEPS
+
+    @classmethod
+    def from_hash(cls, portfolio: str, session: str, raw: Mapping[str, str]) -> CycleRecord:
+        def loads(name: str) -> Any:
+            return json.loads(raw[name]) if raw.get(name) else None
+
+        return cls(
+            portfolio=portfolio,
+            session=session,
+            cycle_id=raw["cycle_id"],
+            step=raw["step"],
+            started_at=raw["started_at"],
+            updated_at=raw.get("updated_at", raw["started_at"]),
+            attempts=int(raw.get("attempts", "1")),
+            outcome=raw.get("outcome") or None,
+            error=raw.get("error") or None,
+            plan=loads("plan"),
+            buys=loads("buys"),
+            orders=loads("orders") or {},
+            signal=loads("signal"),
+            pending_state=loads("pending_state"),
+            alerted=raw.get("alerted") == "1",
+        )
+
+
+class Store:
+    """Typed access to the schema above.
+
+    Parameters
+    ----------
+    client : redis.Redis
+        A client created with ``decode_responses=True``.
+    namespace : str, default "rt"
+    history_max, ledger_max, cycles_max : int
+        Caps of the signal history, the order ledger and the cycle index.
+    cycle_ttl_secs : int, default 90 days
+        Lifetime of a session's cycle record.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis[str],
+        namespace: str = "rt",
+        *,
+        history_max: int = 500,
+        ledger_max: int = 10_000,
+        cycles_max: int = 400,
+        cycle_ttl_secs: int = 90 * 86400,
+    ) -> None:
+        self.redis = client
+        self.ns = namespace
+        self.history_max = history_max
+        self.ledger_max = ledger_max
+        self.cycles_max = cycles_max
+        self.cycle_ttl_secs = cycle_ttl_secs
+        self._renew = client.register_script(_RENEW)
+        self._release = client.register_script(_RELEASE)
+
+    # ------------------------------------------------------------------ keys and plumbing
+
+    def key(self, portfolio: str, *parts: str) -> str:
+        return ":".join((self.ns, portfolio, *parts))
+
+    def _call(self, what: str, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except (redis.ConnectionError, redis.TimeoutError) as e:
+            raise StoreUnavailableError(
+                f"redis unavailable during {what}: {type(e).__name__}"
+            ) from e
+        except redis.ResponseError as e:
+            raise StoreUnavailableError(f"redis refused {what}: {e}") from e
+
+    def ping(self) -> bool:
+        return bool(self._call("PING", self.redis.ping))
+
+    def _fenced(
+        self, portfolio: str, owner: str, what: str, write: Callable[[Pipeline[str]], None]
+    ) -> None:
+        """Run ``write`` in a transaction that only commits while ``owner`` holds the lock."""
+        lock = self.key(portfolio, "lock")
+
+        def attempt() -> None:
+            for _ in range(5):  # our own lock renewal also touches the WATCHed key: retry
+                with self.redis.pipeline() as pipe:
+                    try:
+                        pipe.watch(lock)
+                        if cast(str | None, pipe.get(lock)) != owner:
+                            raise LockLostError(f"{portfolio}: lock lost before {what}")
+                        pipe.multi()
+                        write(pipe)
+                        pipe.execute()
+                        return
+                    except redis.WatchError:
+                        continue
+            raise LockLostError(f"{portfolio}: lock kept changing during {what}")
+
+        self._call(what, attempt)
+
+    # ------------------------------------------------------------------ lock
+
+    def acquire_lock(self, portfolio: str, owner: str, ttl_secs: float) -> bool:
+        """Take the portfolio's lock if nobody holds it."""
+        px = int(ttl_secs * 1000)
+        ok = self._call(
+            "lock", lambda: self.redis.set(self.key(portfolio, "lock"), owner, nx=True, px=px)
+        )
+        return bool(ok)
+
+    def renew_lock(self, portfolio: str, owner: str, ttl_secs: float) -> bool:
+        """Extend the lock's TTL; False if ``owner`` no longer holds it."""
+        keys, args = [self.key(portfolio, "lock")], [owner, int(ttl_secs * 1000)]
+        return bool(self._call("lock renewal", lambda: self._renew(keys=keys, args=args)))
+
+    def release_lock(self, portfolio: str, owner: str) -> bool:
+        keys, args = [self.key(portfolio, "lock")], [owner]
+        return bool(self._call("lock release", lambda: self._release(keys=keys, args=args)))
+
+    def lock_owner(self, portfolio: str) -> str | None:
+        value = self._call("lock read", lambda: self.redis.get(self.key(portfolio, "lock")))
+        return None if value is None else str(value)
+
+    # ------------------------------------------------------------------ halt
+
+    def halt(self, portfolio: str, reason: str, by: str) -> None:
+        body = json.dumps({"reason": reason, "by": by, "at": _now()})
+        self._call("halt", lambda: self.redis.set(self.key(portfolio, "halt"), body))
+
+    def resume(self, portfolio: str) -> bool:
+        return bool(self._call("resume", lambda: self.redis.delete(self.key(portfolio, "halt"))))
+
+    def halted(self, portfolio: str) -> dict[str, Any] | None:
+        raw = self._call("halt read", lambda: self.redis.get(self.key(portfolio, "halt")))
+        return None if raw is None else dict(json.loads(raw))
+
+    # ------------------------------------------------------------------ strategy state
+
+    def strategy_state(self, portfolio: str) -> dict[str, Any] | None:
+        raw = self._call("strategy read", lambda: self.redis.get(self.key(portfolio, "strategy")))
+        return None if raw is None else dict(json.loads(raw))
+
+    # ------------------------------------------------------------------ cycles
+
+    def cycle(self, portfolio: str, session: str) -> CycleRecord | None:
+        raw = self._call(
+            "cycle read", lambda: self.redis.hgetall(self.key(portfolio, "cycle", session))
+        )
+        return CycleRecord.from_hash(portfolio, session, raw) if raw else None
+
+    def begin_cycle(self, portfolio: str, session: str, owner: str, cycle_id: str) -> CycleRecord:
+        """Create the session's record, or count another attempt on the existing one."""
+        key = self.key(portfolio, "cycle", session)
+        existing = self.cycle(portfolio, session)
+        day = date.fromisoformat(session).toordinal()
+
+        def write(pipe: Pipeline[str]) -> None:
+            if existing is None:
+                now = _now()
+                pipe.hset(
+                    key,
+                    mapping={
+                        "cycle_id": cycle_id,
+                        "step": "started",
+                        "started_at": now,
+                        "updated_at": now,
+                        "attempts": 1,
+                    },
+                )
+                pipe.expire(key, self.cycle_ttl_secs)
+                pipe.zadd(self.key(portfolio, "cycles"), {session: day})
+                pipe.zremrangebyrank(self.key(portfolio, "cycles"), 0, -self.cycles_max - 1)
+            else:
+                pipe.hincrby(key, "attempts", 1)
+                pipe.hset(key, "updated_at", _now())
+
+        self._fenced(portfolio, owner, "begin cycle", write)
+        record = self.cycle(portfolio, session)
+        assert record is not None
+        return record
+
+    def advance(self, portfolio: str, session: str, owner: str, step: str, **fields: Any) -> None:
+        """Move the cycle to ``step``, storing ``fields`` (JSON-encoded unless str)."""
+        key = self.key(portfolio, "cycle", session)
+        mapping = _fields({"step": step, "updated_at": _now(), **fields})
+
+        def write(pipe: Pipeline[str]) -> None:
+            pipe.hset(key, mapping=mapping)
+
+        self._fenced(portfolio, owner, f"step {step}", write)
+
+    def record_orders(
+        self,
+        portfolio: str,
+        session: str,
+        owner: str,
+        orders: Mapping[str, Any],
+        events: list[dict[str, Any]],
+    ) -> None:
+        """Store the cycle's order table and append the events to the ledger, atomically."""
+        key = self.key(portfolio, "cycle", session)
+        ledger = self.key(portfolio, "ledger")
+
+        def write(pipe: Pipeline[str]) -> None:
+            pipe.hset(key, mapping=_fields({"orders": dict(orders), "updated_at": _now()}))
+            for event in events:
+                body = json.dumps({**event, "session": session, "at": _now()})
+                pipe.xadd(ledger, {"json": body}, maxlen=self.ledger_max, approximate=True)
+
+        self._fenced(portfolio, owner, "record orders", write)
+
+    def complete_cycle(
+        self,
+        portfolio: str,
+        session: str,
+        owner: str,
+        *,
+        outcome: str,
+        strategy_state: dict[str, Any] | None,
+        signal: dict[str, Any] | None,
+        status: Mapping[str, Any],
+    ) -> None:
+        """Finish the cycle: step done, strategy state, history and status in one transaction."""
+        key = self.key(portfolio, "cycle", session)
+        state_json = None if strategy_state is None else json.dumps(strategy_state, allow_nan=False)
+        status_map = _fields(status)
+
+        def write(pipe: Pipeline[str]) -> None:
+            pipe.hset(
+                key,
+                mapping={
+                    "step": "done",
+                    "outcome": outcome,
+                    "updated_at": _now(),
+                    "signal": json.dumps(signal),
+                },
+            )
+            pipe.hdel(key, "pending_state")  # now the strategy key itself
+            if state_json is not None:
+                pipe.set(self.key(portfolio, "strategy"), state_json)
+            if signal is not None:
+                history = self.key(portfolio, "history")
+                pipe.lpush(history, json.dumps({"session": session, **signal}))
+                pipe.ltrim(history, 0, self.history_max - 1)
+            pipe.hset(self.key(portfolio, "status"), mapping=status_map)
+
+        self._fenced(portfolio, owner, "complete cycle", write)
+
+    def mark_alerted(self, portfolio: str, session: str) -> None:
+        """Remember that the done cycle's alert went out (unfenced: only a flag)."""
+        key = self.key(portfolio, "cycle", session)
+        self._call("alert mark", lambda: self.redis.hset(key, "alerted", "1"))
+
+    def set_status(self, portfolio: str, status: Mapping[str, Any]) -> None:
+        """Update status fields outside a cycle (e.g. the last refusal)."""
+        mapping = _fields(status)
+        self._call(
+            "status", lambda: self.redis.hset(self.key(portfolio, "status"), mapping=mapping)
+        )
+
+    def status(self, portfolio: str) -> dict[str, Any]:
+        raw = self._call("status read", lambda: self.redis.hgetall(self.key(portfolio, "status")))
+        out: dict[str, Any] = {}
+        for k, v in raw.items():
+            try:
+                out[k] = json.loads(v)
+            except json.JSONDecodeError:
+                out[k] = v
+        return out
+
+    def history(self, portfolio: str, count: int = 20) -> list[dict[str, Any]]:
+        raw = self._call(
+            "history", lambda: self.redis.lrange(self.key(portfolio, "history"), 0, count - 1)
+        )
+        return [dict(json.loads(x)) for x in raw]
+
+    def sessions(self, portfolio: str, count: int = 50) -> list[str]:
+        raw = self._call(
+            "cycles", lambda: self.redis.zrange(self.key(portfolio, "cycles"), -count, -1)
+        )
+        return [str(x) for x in raw]
+
+    def ledger(self, portfolio: str, count: int = 1000) -> list[dict[str, Any]]:
+        raw = self._call(
+            "ledger", lambda: self.redis.xrange(self.key(portfolio, "ledger"), count=count)
+        )
+        return [dict(json.loads(fields["json"])) for _, fields in raw]
+
+    # ------------------------------------------------------------------ heartbeat
+
+    def heartbeat(self, instance: str, info: Mapping[str, Any], ttl_secs: int = 60) -> None:
+        body = json.dumps({**info, "at": _now(), "epoch": time.time()})
+        self._call(
+            "heartbeat", lambda: self.redis.set(f"{self.ns}:instance:{instance}", body, ex=ttl_secs)
+        )
+
+    def instances(self) -> list[dict[str, Any]]:
+        def read() -> list[dict[str, Any]]:
+            keys = sorted(self.redis.scan_iter(f"{self.ns}:instance:*", count=100))
+            values = self.redis.mget(keys) if keys else []
+            return [
+                dict(json.loads(v), instance=k.rsplit(":", 1)[1])
+                for k, v in zip(keys, values, strict=True)
+                if v
+            ]
+
+        result: list[dict[str, Any]] = self._call("instances", read)
+        return result

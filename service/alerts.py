@@ -119,7 +119,7 @@ class Alert:
         Values JSON cannot hold (``Decimal``, ``datetime``) become strings rather than failing a
         cycle whose orders are already sent.
         """
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"), default=str)
+        return json.dumps(asdict(self), ensure_ascii=False, default=str)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Alert:

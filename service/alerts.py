@@ -278,7 +278,8 @@ class AlertPublisher:
     redact : callable, default identity
         Applied to every string that leaves the process (see :func:`service.logs.redactor`).
     notify_timeout_secs : float, default 10.0
-        Deadline shared by all notifiers of one publish; they run in parallel.
+        Deadline shared by all notifiers of one publish (they run in parallel), passed to
+        apprise and capping its socket timeouts; publish waits at most 1 s longer.
 
     Raises
     ------

@@ -34,6 +34,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from datetime import time as dt_time
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -49,6 +50,7 @@ from service.exceptions import (
 )
 from service.logs import bind_cycle, get_logger
 from service.store import CycleRecord, LockLostError, Store, StoreUnavailableError
+from strategies.base import regime_labels
 
 __all__ = ["CycleOutcome", "CycleRunner"]
 
@@ -171,6 +173,7 @@ class CycleRunner:
         try:
             record = store.begin_cycle(name, session, self.owner, cycle_id)
             halt = store.halted(name)
+            self.ctx.metrics.halted.labels(portfolio=name).set(1 if halt else 0)
             if halt is not None:
                 return self._refuse(session, record.step, "halted", f"halted: {halt['reason']}")
             self._boundary("started", keeper)
@@ -214,6 +217,7 @@ class CycleRunner:
     ) -> CycleOutcome:
         name = self.portfolio.name
         status = steps.status_fields(outcome)
+        details = steps.alert_details(reason)  # before completion: it compares with history
         self.ctx.store.complete_cycle(
             name,
             session,
@@ -224,16 +228,35 @@ class CycleRunner:
             status=status,
         )
         self._hook("done")
-        self.ctx.metrics.cycles_total.labels(portfolio=name, outcome=outcome).inc()
-        self.ctx.metrics.last_success_timestamp_seconds.labels(portfolio=name).set(time.time())
-        self.ctx.metrics.cycle_step_seconds.labels(portfolio=name, step="total").observe(
-            time.perf_counter() - began
-        )
+        self._observe(outcome, status, details, time.perf_counter() - began)
         record = self.ctx.store.cycle(name, session)
         assert record is not None
-        self._alert_if_missing(record, steps.alert_details(reason))
+        self._alert_if_missing(record, details)
         log.info("cycle done", outcome=outcome, orders=steps.order_count, reason=reason)
         return CycleOutcome(name, session, outcome, reason, steps.order_count)
+
+    def _observe(
+        self, outcome: str, status: dict[str, Any], details: dict[str, Any], secs: float
+    ) -> None:
+        """Prometheus: outcome, duration, regime probabilities, exposure, equity, data age."""
+        m, name = self.ctx.metrics, self.portfolio.name
+        m.cycles_total.labels(portfolio=name, outcome=outcome).inc()
+        m.last_success_timestamp_seconds.labels(portfolio=name).set(time.time())
+        m.cycle_step_seconds.labels(portfolio=name, step="total").observe(secs)
+        m.halted.labels(portfolio=name).set(0)
+        probs = details.get("regime_probs") or []
+        if probs:
+            for label, p in zip(regime_labels(len(probs)), probs, strict=True):
+                m.regime_probability.labels(portfolio=name, state=label).set(p)
+        if details.get("exposure") is not None:
+            m.exposure_ratio.labels(portfolio=name).set(float(details["exposure"]))
+        if status.get("equity") is not None:
+            m.equity_usd.labels(portfolio=name).set(float(status["equity"]))
+        if details.get("bar_date"):
+            close = datetime.combine(
+                date.fromisoformat(details["bar_date"]), dt_time(16, 0), tzinfo=NEW_YORK
+            )  # an early close makes the age a bit high
+            m.set_last_bar_close(name, close.timestamp())
 
     def _alert_if_missing(self, record: CycleRecord, details: dict[str, Any] | None = None) -> None:
         """Publish the done cycle's alert once, even if a crash came right after ``done``."""

@@ -380,6 +380,8 @@ class TradeSteps:
             "orders": list(self.orders.values()),
             "reason": reason,
             "equity": plan.get("equity"),
+            "exposure": (signal.get("diagnostics") or {}).get("exposure"),
+            "bar_date": signal.get("date"),
         }
 
 

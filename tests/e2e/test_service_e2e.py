@@ -1,0 +1,95 @@
+"""End to end: the emulator and ``regime-trader run`` as separate processes on a real Redis.
+
+The test moves the emulator's simulated clock session by session (Thanksgiving 2024 and the
+early close after it, Christmas Eve's early close and Christmas inside the range) and checks
+what a user would: orders and positions at the broker, alerts, /readyz, /metrics, /status.
+"""
+
+from __future__ import annotations
+
+import collections
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from service.alerts import Alert
+from tests.e2e.harness import (
+    KEY_ID,
+    SECRET_KEY,
+    cycle,
+    drive_session,
+    emulator_process,
+    redis_server,
+    service_env,
+    start_service,
+    wait_until,
+)
+
+pytestmark = pytest.mark.slow
+SESSIONS = 27  # 2024-11-18 .. 2024-12-26
+
+
+def _drive(client: redis.Redis[str], emulator, n: int) -> list[str]:  # type: ignore[no-untyped-def]
+    sessions = []
+    for _ in range(n):
+        session = drive_session(emulator)
+        wait_until(
+            lambda s=session: cycle(client, s).get("step") == "done", 90, f"the cycle of {session}"
+        )
+        sessions.append(session)
+    return sessions
+
+
+def test_service_trades_every_session_and_reports_it(tmp_path: Path) -> None:
+    with redis_server(db=13) as url, emulator_process(tmp_path, "2024-11-18") as emulator:
+        client = redis.Redis.from_url(url, decode_responses=True)
+        service = start_service(tmp_path, service_env(tmp_path, url, emulator))
+        try:
+            sessions = _drive(client, emulator, SESSIONS)
+            ready = httpx.get(service.url + "/readyz", timeout=10)
+            metrics = httpx.get(service.url + "/metrics", timeout=10).text
+            status = httpx.get(service.url + "/status", timeout=10)
+        finally:
+            assert service.stop() == 0, "SIGTERM must end the service cleanly"
+
+        # The calendar: Thanksgiving and Christmas skipped, the early closes traded.
+        assert "2024-11-28" not in sessions and "2024-12-25" not in sessions
+        assert "2024-11-29" in sessions and "2024-12-24" in sessions
+        outcomes = collections.Counter(cycle(client, s)["outcome"] for s in sessions)
+        assert outcomes["rebalanced"] >= 1 and sum(outcomes.values()) == SESSIONS
+
+        orders = emulator.orders()
+        ids = [o["client_order_id"] for o in orders]
+        assert len(ids) == len(set(ids)), "an order was sent twice"
+        assert all(o["status"] == "filled" for o in orders)
+        # The first cycle buys the whole portfolio from cash.
+        assert {
+            o["symbol"] for o in orders if sessions[0].replace("-", "") in o["client_order_id"]
+        } == {"SPY", "TLT", "GLD"}
+
+        # Positions at the broker are what the service's fills add up to.
+        held: dict[str, float] = collections.defaultdict(float)
+        for o in orders:
+            held[o["symbol"]] += float(o["filled_qty"]) * (1 if o["side"] == "buy" else -1)
+        broker = emulator.positions()
+        assert set(broker) == {s for s, q in held.items() if abs(q) > 1e-9}
+        for symbol, qty in broker.items():
+            assert qty == pytest.approx(held[symbol], abs=1e-6)
+
+        # One alert per session, in order, each naming its session.
+        alerts = [Alert.from_json(a["json"]) for _, a in client.xrange("rt:alerts")]
+        done = [a for a in alerts if a.kind in ("rebalanced", "no_trade")]
+        assert [a.session for a in done] == sessions
+        assert all(a.details.get("regime") in ("calm", "stress") for a in done)
+
+        assert ready.status_code == 200, ready.text
+        assert "regime_trader_cycles_total" in metrics
+        assert 'regime_trader_regime_probability{portfolio="default"' in metrics
+        assert "regime_trader_cycle_step_seconds_bucket" in metrics
+        body = status.json()
+        assert body["portfolios"]["default"]["last_session"] == sessions[-1]
+        assert body["portfolios"]["default"]["regime"] in ("calm", "stress")
+        for text in (status.text, metrics, service.log_path.read_text()):
+            assert SECRET_KEY not in text and KEY_ID not in text

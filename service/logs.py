@@ -224,6 +224,8 @@ def configure_logging(
         adopted = logging.getLogger(name)
         adopted.handlers.clear()
         adopted.propagate = True
+        adopted.disabled = False  # a logging.config.dictConfig elsewhere may have disabled it
+        adopted.setLevel(logging.NOTSET)  # and uvicorn.Config(log_level=...) may have raised it
     for name in _URL_LOGGING_LIBRARIES:
         logging.getLogger(name).setLevel(max(numeric_level, logging.WARNING))
 

@@ -130,11 +130,7 @@ def rebalance(args: argparse.Namespace) -> int:
     try:
         names = _portfolio_names(service, args.portfolio)
         if service.emulator is not None:
-            # Offline: bring the simulated market to the scheduled minute of an open session.
-            first = min(service.contexts[n].portfolio.schedule_time for n in names)
-            EmulatorClock(service.emulator.url).to_schedule(
-                first.hour * 60 + first.minute - 570 + 1
-            )
+            _next_simulated_session(service, names)
         if args.dry_run:
             from service.dry_run import describe_dry_run
 
@@ -154,6 +150,22 @@ def rebalance(args: argparse.Namespace) -> int:
         return 1 if failed else 0
     finally:
         service.close()
+
+
+def _next_simulated_session(service: Service, names: list[str]) -> None:
+    """Offline: bring the simulated market to the scheduled minute of a session not yet done.
+
+    Each offline ``rebalance`` is then the next simulated trading day, as a user expects.
+    """
+    assert service.emulator is not None
+    first = min(service.contexts[n].portfolio.schedule_time for n in names)
+    minutes = first.hour * 60 + first.minute - 570 + 1  # after the 09:30 open
+    clock = EmulatorClock(service.emulator.url)
+    clock.to_schedule(minutes)
+    session = str(clock.now()["session"])
+    records = [service.store.cycle(name, session) for name in names]
+    if all(r is not None and r.finished for r in records):
+        clock.next_session(minutes)
 
 
 # ---------------------------------------------------------------------------------- status etc.

@@ -43,7 +43,8 @@ from service.exceptions import RegimeTraderError
 
 __all__ = ["CycleRecord", "LockLostError", "Store", "StoreUnavailableError"]
 
-Fields = dict[str | bytes, bytes | float | int | str]
+# redis-py's own annotations want an exact key union; values here are always str.
+Fields = dict[Any, Any]
 
 
 def _fields(values: Mapping[str, Any]) -> Fields:
@@ -143,7 +144,7 @@ class Store:
 
     def __init__(
         self,
-        client: redis.Redis[str],
+        client: redis.Redis,
         namespace: str = "rt",
         *,
         history_max: int = 500,
@@ -179,7 +180,7 @@ class Store:
         return bool(self._call("PING", self.redis.ping))
 
     def _fenced(
-        self, portfolio: str, owner: str, what: str, write: Callable[[Pipeline[str]], None]
+        self, portfolio: str, owner: str, what: str, write: Callable[[Pipeline], None]
     ) -> None:
         """Run ``write`` in a transaction that only commits while ``owner`` holds the lock."""
         lock = self.key(portfolio, "lock")
@@ -188,7 +189,7 @@ class Store:
             for _ in range(5):  # our own lock renewal also touches the WATCHed key: retry
                 with self.redis.pipeline() as pipe:
                     try:
-                        pipe.watch(lock)
+                        pipe.watch(lock)  # type: ignore[no-untyped-call]
                         if cast(str | None, pipe.get(lock)) != owner:
                             raise LockLostError(f"{portfolio}: lock lost before {what}")
                         pipe.multi()
@@ -213,7 +214,7 @@ class Store:
 
     def renew_lock(self, portfolio: str, owner: str, ttl_secs: float) -> bool:
         """Extend the lock's TTL; False if ``owner`` no longer holds it."""
-        keys, args = [self.key(portfolio, "lock")], [owner, int(ttl_secs * 1000)]
+        keys, args = [self.key(portfolio, "lock")], [owner, str(int(ttl_secs * 1000))]
         return bool(self._call("lock renewal", lambda: self._renew(keys=keys, args=args)))
 
     def release_lock(self, portfolio: str, owner: str) -> bool:
@@ -257,7 +258,7 @@ class Store:
         existing = self.cycle(portfolio, session)
         day = date.fromisoformat(session).toordinal()
 
-        def write(pipe: Pipeline[str]) -> None:
+        def write(pipe: Pipeline) -> None:
             if existing is None:
                 now = _now()
                 pipe.hset(
@@ -287,7 +288,7 @@ class Store:
         key = self.key(portfolio, "cycle", session)
         mapping = _fields({"step": step, "updated_at": _now(), **fields})
 
-        def write(pipe: Pipeline[str]) -> None:
+        def write(pipe: Pipeline) -> None:
             pipe.hset(key, mapping=mapping)
 
         self._fenced(portfolio, owner, f"step {step}", write)
@@ -304,7 +305,7 @@ class Store:
         key = self.key(portfolio, "cycle", session)
         ledger = self.key(portfolio, "ledger")
 
-        def write(pipe: Pipeline[str]) -> None:
+        def write(pipe: Pipeline) -> None:
             pipe.hset(key, mapping=_fields({"orders": dict(orders), "updated_at": _now()}))
             for event in events:
                 body = json.dumps({**event, "session": session, "at": _now()})
@@ -328,7 +329,7 @@ class Store:
         state_json = None if strategy_state is None else json.dumps(strategy_state, allow_nan=False)
         status_map = _fields(status)
 
-        def write(pipe: Pipeline[str]) -> None:
+        def write(pipe: Pipeline) -> None:
             pipe.hset(
                 key,
                 mapping={

@@ -59,8 +59,10 @@ def build_server(config: EmulatorConfig, emulator: Emulator | None = None) -> uv
         port=config.port,
         http=_DroppableH11Protocol,
         lifespan="off",
-        log_level="warning",
         access_log=False,
+        # No log_level and no dictConfig: inside the service (embedded emulator) it would take over the
+        # process's logging; uvicorn's records go through whatever the process configured.
+        log_config=None,
     )
     return uvicorn.Server(uv_config)
 

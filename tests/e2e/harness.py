@@ -217,8 +217,9 @@ def start_service(tmp: Path, env: dict[str, str], name: str = "service") -> Serv
     return service
 
 
-def cycle(client: redis.Redis[str], session: str, portfolio: str = "default") -> dict[str, str]:
-    return dict(client.hgetall(f"rt:{portfolio}:cycle:{session}"))
+def cycle(client: redis.Redis, session: str, portfolio: str = "default") -> dict[str, str]:
+    raw: dict[str, str] = client.hgetall(f"rt:{portfolio}:cycle:{session}")  # type: ignore[assignment]
+    return raw
 
 
 def drive_session(emulator: Emulator, minutes_after_open: int = 31) -> str:

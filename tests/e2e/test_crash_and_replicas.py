@@ -81,7 +81,7 @@ def test_sigkill_at_every_step_then_restart_finishes_each_session_once(tmp_path:
         assert per_session == dict.fromkeys(sessions, 1)
 
 
-def _recorded(client: redis.Redis[str], session: str) -> set[str]:
+def _recorded(client: redis.Redis, session: str) -> set[str]:
     import json
 
     orders = json.loads(cycle(client, session).get("orders") or "{}")

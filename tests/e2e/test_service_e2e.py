@@ -31,7 +31,7 @@ pytestmark = pytest.mark.slow
 SESSIONS = 27  # 2024-11-18 .. 2024-12-26
 
 
-def _drive(client: redis.Redis[str], emulator, n: int) -> list[str]:  # type: ignore[no-untyped-def]
+def _drive(client: redis.Redis, emulator, n: int) -> list[str]:  # type: ignore[no-untyped-def]
     sessions = []
     for _ in range(n):
         session = drive_session(emulator)

@@ -60,8 +60,8 @@ def build_server(config: EmulatorConfig, emulator: Emulator | None = None) -> uv
         http=_DroppableH11Protocol,
         lifespan="off",
         access_log=False,
-        # No log_level and no dictConfig: inside the service (embedded emulator) it would take over the
-        # process's logging; uvicorn's records go through whatever the process configured.
+        # No log_level and no dictConfig: inside the service (embedded emulator) either would
+        # take over the process's logging; uvicorn's records go where the process says.
         log_config=None,
     )
     return uvicorn.Server(uv_config)

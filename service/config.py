@@ -21,6 +21,13 @@ Environment (all optional):
 ``RT_LOG_LEVEL`` / ``_FORMAT`` ``INFO``; ``auto`` (JSON unless a terminal), ``json``, ``console``
 ``RT_SYMBOLS``                 universe of the default portfolio; default ``SPY,TLT,GLD``
 ``RT_SCHEDULE_TIME``           default ``10:00`` (America/New_York, trading days)
+``RT_WAKE_INTERVAL_SECS``      how often ``run`` asks the broker whether a cycle is due
+                               (default 300; catch-up after restarts and missed wake-ups)
+``RT_LOCK_TTL_SECS``           lifetime of a portfolio's cycle lock, renewed while it runs
+                               (default 60; after a crash another process waits this long)
+``RT_READY_MAX_CYCLE_AGE_SECS`` ``/readyz`` fails when the last done cycle is older (4 days)
+``RT_MISFIRE_GRACE_SECS``      how late a scheduled wake-up may still run (default 6 h)
+``RT_EMULATOR_SEED``           seed of the embedded emulator's synthetic market (default 0)
 =============================  ==============================================================
 
 Every secret (``ALPACA_API_KEY_ID``, ``ALPACA_API_SECRET_KEY``, ``REDIS_PASSWORD``) may instead

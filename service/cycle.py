@@ -193,6 +193,8 @@ class CycleRunner:
             steps.execute()
             outcome = "rebalanced" if steps.sent_any else "no_trade"
             return self._finish(session, outcome, steps, steps.reason, began)
+        except _HaltedError as e:
+            return self._refuse(session, None, "halted", str(e))
         except (LockLostError, _StopRequestedError) as e:
             log.warning("cycle attempt stopped", reason=str(e))
             return CycleOutcome(
@@ -206,11 +208,15 @@ class CycleRunner:
             return self._refuse(session, None, "failed", f"{type(e).__name__}: {e}")
 
     def _boundary(self, step: str, keeper: _LockKeeper) -> None:
+        """Between two stored steps (and between two orders): may we go on?"""
         self._hook(step)
         if keeper.lost:
             raise LockLostError(f"{self.portfolio.name}: lock renewal failed at {step}")
         if self._stop_requested():
             raise _StopRequestedError(f"stop requested at step {step}")
+        halt = self.ctx.store.halted(self.portfolio.name)
+        if halt is not None:  # an operator's halt mid-cycle: nothing new is sent after it
+            raise _HaltedError(f"halted: {halt['reason']} (seen at step {step})")
 
     def _finish(
         self, session: str, outcome: str, steps: TradeSteps, reason: str, began: float
@@ -334,6 +340,10 @@ class CycleRunner:
 
 class _StopRequestedError(Exception):
     """SIGTERM was seen at a step boundary."""
+
+
+class _HaltedError(Exception):
+    """The portfolio was halted while its cycle ran."""
 
 
 def _summary(name: str, session: str, kind: str, details: dict[str, Any]) -> str:

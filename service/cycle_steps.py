@@ -161,11 +161,12 @@ def _order_row(
     }
 
 
-def _intents(plan: OrderPlanLike, side: str) -> list[dict[str, Any]]:
+# A plan as stored in the cycle record: {"orders": [...], "prices", "target", ...}.
+StoredPlan = Mapping[str, Any]
+
+
+def _intents(plan: StoredPlan, side: str) -> list[dict[str, Any]]:
     return [o for o in plan.get("orders", []) if o["side"] == side]
-
-
-OrderPlanLike = Mapping[str, Any]
 
 
 @dataclass
@@ -278,6 +279,7 @@ class TradeSteps:
                         portfolio=self._name, reason=str(e.code or e.status)
                     ).inc()
             self._note(intent, order, error)
+            self.boundary("order_sent")  # a halt, a stop or a lost lock ends sending here
 
     def _note(self, intent: Mapping[str, Any], order: BrokerOrder | None, error: str = "") -> None:
         row = _order_row(order, intent, error)
@@ -292,6 +294,7 @@ class TradeSteps:
 
     def _wait(self, intents: list[dict[str, Any]]) -> None:
         """Poll until every sent order is final or the bounded wait is over."""
+        self.boundary("waiting_fills")
         deadline = time.monotonic() + self.ctx.portfolio.fill_timeout_secs
         pending = [
             i
@@ -315,7 +318,7 @@ class TradeSteps:
             wait = self.ctx.portfolio.fill_timeout_secs
             self.reason = f"{len(pending)} orders not filled within {wait:g} s"
 
-    def _plan_buys(self, plan: OrderPlanLike) -> dict[str, Any]:
+    def _plan_buys(self, plan: StoredPlan) -> dict[str, Any]:
         """Re-size the buys to the buying power the filled sells actually left."""
         prices = {s: Decimal(v) for s, v in plan["prices"].items()}
         weights = {s: Decimal(v) for s, v in plan["target"].items()}
@@ -414,6 +417,3 @@ def _plan_json(
         "current_weights": current,
         "equity": str(equity),
     }
-
-
-_ = AlertPublisher  # the context's type, imported for annotations

@@ -257,6 +257,11 @@ class Store:
         key = self.key(portfolio, "cycle", session)
         existing = self.cycle(portfolio, session)
         day = date.fromisoformat(session).toordinal()
+        index = self.key(portfolio, "cycles")
+        # Sessions that fall out of the index lose their records too: the key count stays
+        # bounded even where the TTL never fires (an emulator's simulated years).
+        dropped = self._call("cycle index", lambda: self.redis.zrange(index, 0, -self.cycles_max))
+        stale = [self.key(portfolio, "cycle", str(s)) for s in dropped] if existing is None else []
 
         def write(pipe: Pipeline) -> None:
             if existing is None:
@@ -272,8 +277,10 @@ class Store:
                     },
                 )
                 pipe.expire(key, self.cycle_ttl_secs)
-                pipe.zadd(self.key(portfolio, "cycles"), {session: day})
-                pipe.zremrangebyrank(self.key(portfolio, "cycles"), 0, -self.cycles_max - 1)
+                pipe.zadd(index, {session: day})
+                pipe.zremrangebyrank(index, 0, -self.cycles_max - 1)
+                if stale:
+                    pipe.delete(*stale)
             else:
                 pipe.hincrby(key, "attempts", 1)
                 pipe.hset(key, "updated_at", _now())

@@ -50,7 +50,6 @@ from service.exceptions import (
 )
 from service.logs import bind_cycle, get_logger
 from service.store import CycleRecord, LockLostError, Store, StoreUnavailableError
-from strategies.base import regime_labels
 
 __all__ = ["CycleOutcome", "CycleRunner"]
 
@@ -250,10 +249,8 @@ class CycleRunner:
         m.last_success_timestamp_seconds.labels(portfolio=name).set(time.time())
         m.cycle_step_seconds.labels(portfolio=name, step="total").observe(secs)
         m.halted.labels(portfolio=name).set(0)
-        probs = details.get("regime_probs") or []
-        if probs:
-            for label, p in zip(regime_labels(len(probs)), probs, strict=True):
-                m.regime_probability.labels(portfolio=name, state=label).set(p)
+        for label, p in (details.get("regime_probs") or {}).items():
+            m.regime_probability.labels(portfolio=name, state=label).set(p)
         if details.get("exposure") is not None:
             m.exposure_ratio.labels(portfolio=name).set(float(details["exposure"]))
         if status.get("equity") is not None:

@@ -31,7 +31,7 @@ from service.metrics import ServiceMetrics
 from service.orders import AccountSnapshot, OrderIntent, PlanningSettings, plan_orders
 from service.store import CycleRecord, Store
 from service.strategy_factory import build_strategy
-from strategies.base import BarsError, Signal, Strategy
+from strategies.base import BarsError, Signal, Strategy, regime_labels
 from strategies.registry import strategy_from_state
 
 __all__ = ["AFTER_PLAN", "CycleContext", "SignalResult", "TradeSteps", "compute_signal"]
@@ -358,7 +358,7 @@ class TradeSteps:
             "last_session": self.session.isoformat(),
             "last_success_at": datetime.now().astimezone().isoformat(timespec="seconds"),
             "regime": signal.get("regime_label"),
-            "regime_probs": signal.get("regime_probs"),
+            "regime_probs": _labelled(signal.get("regime_probs")),
             "target_weights": signal.get("weights"),
             "equity": plan.get("equity"),
             "orders": len(self.orders),
@@ -372,7 +372,7 @@ class TradeSteps:
         plan = record.plan or {}
         return {
             "regime": signal.get("regime_label"),
-            "regime_probs": signal.get("regime_probs"),
+            "regime_probs": _labelled(signal.get("regime_probs")),
             "regime_change": (
                 {"from": prev_regime, "to": signal.get("regime_label")}
                 if prev_regime and prev_regime != signal.get("regime_label")
@@ -386,6 +386,11 @@ class TradeSteps:
             "exposure": (signal.get("diagnostics") or {}).get("exposure"),
             "bar_date": signal.get("date"),
         }
+
+
+def _labelled(probs: list[float] | None) -> dict[str, float] | None:
+    """Filtered probabilities keyed by regime name, for people and dashboards."""
+    return None if not probs else dict(zip(regime_labels(len(probs)), probs, strict=True))
 
 
 def _plan_json(

@@ -55,6 +55,7 @@ import tomllib
 from datetime import time
 from pathlib import Path
 from typing import Any, Literal, cast
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -163,6 +164,14 @@ class Settings(BaseSettings):
     emulator_seed: int = 0
     portfolios: tuple[PortfolioConfig, ...] = ()
 
+    @field_validator("redis_password", "alpaca_api_key_id", "alpaca_api_secret_key")
+    @classmethod
+    def _secret_not_empty(cls, value: SecretStr | None) -> SecretStr | None:
+        # An empty key would silently turn the emulator off and fail every broker call.
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("is set but empty: unset it (or give a value)")
+        return value
+
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: str | None) -> str | None:
@@ -183,9 +192,25 @@ class Settings(BaseSettings):
         """Every secret's value, for the log and alert redactors."""
         values = [self.alpaca_api_key_id, self.alpaca_api_secret_key, self.redis_password]
         out = [v.get_secret_value() for v in values if v is not None]
+        out.append(_url_password(self.redis_url))
         for p in self.portfolios:
             out += [os.environ.get(p.key_id_env, ""), os.environ.get(p.secret_key_env, "")]
         return sorted({v for v in out if len(v) >= 4})
+
+
+def _url_password(url: str | None) -> str:
+    """The password inside a ``redis://user:password@host`` URL, or ''."""
+    if not url:
+        return ""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    if password:
+        return password
+    # A malformed URL ("redis//:pw@host") still carries it: whatever sits between ':' and '@'.
+    match = re.search(r":([^:@/]+)@", url)
+    return match.group(1) if match else ""
 
 
 def _read_secret_files(environ: dict[str, str]) -> dict[str, str]:
@@ -198,18 +223,24 @@ def _read_secret_files(environ: dict[str, str]) -> dict[str, str]:
         if name in environ:
             raise ConfigError(f"both {name} and {name}_FILE are set: keep one")
         try:
-            resolved[name] = Path(path).read_text(encoding="utf-8").strip()
+            value = Path(path).read_text(encoding="utf-8").strip()
         except OSError as e:
             raise ConfigError(
                 f"{name}_FILE={path}: cannot read the secret file ({e.strerror})"
             ) from e
+        if not value:
+            raise ConfigError(f"{name}_FILE={path}: the secret file is empty")
+        resolved[name] = value
     return resolved
 
 
 def _portfolios(settings: Settings) -> tuple[PortfolioConfig, ...]:
     if settings.config_file is None:
         default = {"symbols": settings.symbols, "schedule_time": settings.schedule_time}
-        return (PortfolioConfig.model_validate(default),)
+        try:
+            return (PortfolioConfig.model_validate(default),)
+        except ValidationError as e:
+            raise ConfigError(_redact(_explain(e, "RT_SYMBOLS / RT_SCHEDULE_TIME"), {})) from None
     path = settings.config_file
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -228,7 +259,10 @@ def _portfolios(settings: Settings) -> tuple[PortfolioConfig, ...]:
         try:
             portfolios.append(PortfolioConfig(**table))
         except ValidationError as e:
-            raise ConfigError(_explain(e, f"{path}: portfolio #{i + 1}")) from None
+            label = f"portfolio #{i + 1}"
+            if isinstance(table, dict) and isinstance(table.get("name"), str):
+                label += f" ({table['name']!r})"
+            raise ConfigError(_redact(_explain(e, f"{path}: {label}"), {})) from None
     names = [p.name for p in portfolios]
     if len(set(names)) != len(names):
         raise ConfigError(f"{path}: portfolio names must be unique, got {names}")
@@ -268,7 +302,8 @@ def load_settings() -> Settings:
 
 def _redact(text: str, secrets: dict[str, str]) -> str:
     values = [os.environ.get(name, "") for name in SECRET_ENV] + list(secrets.values())
+    values.append(_url_password(os.environ.get("REDIS_URL")))
     for value in values:
-        if len(value) >= 4:
-            text = text.replace(value, "***")
+        if len(value) >= 4:  # validators upper-case some fields (symbols): catch both
+            text = text.replace(value, "***").replace(value.upper(), "***")
     return text

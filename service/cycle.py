@@ -28,6 +28,7 @@ bad data or a failed reconciliation each end the attempt with a clear reason, a 
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import time
 import uuid
@@ -129,6 +130,7 @@ class CycleRunner:
         self.owner = owner
         self.lock_ttl_secs = lock_ttl_secs
         self._hook = step_hook or (lambda step: None)
+        self._refusals: dict[str, str] = {}  # session -> reason key last alerted
         self._stop_requested = stop_requested or (lambda: False)
 
     @property
@@ -289,30 +291,33 @@ class CycleRunner:
             log.warning("could not mark the alert as sent; it may be repeated")
 
     def _refuse(self, session: str, step: str | None, outcome: str, reason: str) -> CycleOutcome:
-        """Record why this attempt did not trade; alert once per session and reason."""
+        """Record why this attempt did not trade; alert once per session and kind of reason.
+
+        Reasons are compared with their numbers masked, so the wake-ups of one outage
+        ("failed after 4 attempts in 2.1 s", then "... 3.4 s") make one alert, not one each;
+        the last alerted reason is also remembered in memory for when Redis itself is down.
+        """
         name = self.portfolio.name
         severity: Severity = "warning" if outcome in ("halted", "refused") else "error"
         log.warning("not trading", outcome=outcome, reason=reason)
         self.ctx.metrics.cycles_total.labels(portfolio=name, outcome=outcome).inc()
-        previous = None
+        key = _reason_key(reason)
+        known = {self._refusals.get(session)}
         try:
             record = self.ctx.store.cycle(name, session)
-            previous = record.error if record else None
-            if previous != reason:
-                self.ctx.store.advance(
-                    name,
-                    session,
-                    self.owner,
-                    step or (record.step if record else "started"),
-                    error=reason,
-                )
+            if record is not None and record.error:
+                known.add(_reason_key(record.error))
+            if key not in known:
+                stored_step = step or (record.step if record else "started")
+                self.ctx.store.advance(name, session, self.owner, stored_step, error=reason)
             self.ctx.store.set_status(
                 name,
                 {"last_outcome": outcome, "last_reason": reason, "last_attempt_session": session},
             )
         except RegimeTraderError as e:
             log.error("could not record the refusal", error=str(e))
-        if previous != reason:
+        if key not in known:
+            self._refusals[session] = key
             kind: AlertKind = (
                 "halted" if outcome == "halted" else "failed" if outcome == "failed" else "skipped"
             )
@@ -341,6 +346,11 @@ class _StopRequestedError(Exception):
 
 class _HaltedError(Exception):
     """The portfolio was halted while its cycle ran."""
+
+
+def _reason_key(reason: str) -> str:
+    """A reason with its numbers masked: attempts, seconds and amounts vary between wake-ups."""
+    return re.sub(r"\d+(?:\.\d+)?", "#", reason)
 
 
 def _summary(name: str, session: str, kind: str, details: dict[str, Any]) -> str:

@@ -355,6 +355,7 @@ class TradeSteps:
         plan = record.plan or {}
         return {
             "last_outcome": outcome,
+            "last_reason": "",  # a done cycle clears the previous refusal
             "last_session": self.session.isoformat(),
             "last_success_at": datetime.now().astimezone().isoformat(timespec="seconds"),
             "regime": signal.get("regime_label"),

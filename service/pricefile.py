@@ -63,8 +63,18 @@ def _parse_dates(path: Path, raw: pd.Series) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(parsed, name="date")
 
 
-def _parse_prices(path: Path, frame: pd.DataFrame, lines: np.ndarray) -> pd.DataFrame:
-    """Convert every column to float, refusing blanks, text, NaN, inf and non-positive."""
+def _parse_prices(
+    path: Path,
+    frame: pd.DataFrame,
+    lines: np.ndarray,
+    dates: pd.DatetimeIndex,
+    row_symbols: pd.Series | None = None,
+) -> pd.DataFrame:
+    """Convert every column to float, refusing blanks, text, NaN, inf and non-positive.
+
+    The message names the line, the symbol (the column, or ``row_symbols`` in a long file),
+    the session date and the value.
+    """
     out = {}
     for column in frame.columns:
         raw = frame[column]
@@ -72,8 +82,10 @@ def _parse_prices(path: Path, frame: pd.DataFrame, lines: np.ndarray) -> pd.Data
         bad = np.flatnonzero(~np.isfinite(values) | (values <= 0))
         if bad.size:
             i = int(bad[0])
+            symbol = column if row_symbols is None else row_symbols.iloc[i]
             raise PriceFileError(
-                f"{path}: line {lines[i]}: {column} = {raw.iloc[i]!r} is not a positive price"
+                f"{path}: line {lines[i]}: {symbol} on {dates[i].date()} = {raw.iloc[i]!r} "
+                "is not a positive price"
             )
         out[column] = values
     return pd.DataFrame(out, index=frame.index)
@@ -97,7 +109,7 @@ def _from_long(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
     symbols = frame["symbol"].str.strip()
     _check_symbols(path, sorted(set(symbols)))
     lines = np.arange(len(frame)) + 2
-    closes = _parse_prices(path, frame[["close"]], lines)["close"].to_numpy()
+    closes = _parse_prices(path, frame[["close"]], lines, dates, symbols)["close"].to_numpy()
     keyed = pd.DataFrame({"date": dates, "symbol": symbols.to_numpy(), "close": closes})
     duplicated = keyed.duplicated(["date", "symbol"], keep="first").to_numpy()
     if duplicated.any():
@@ -130,7 +142,7 @@ def _from_wide(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
         raise PriceFileError(f"{path}: a column name appears twice: {list(frame.columns)}")
     dates = _parse_dates(path, frame["date"])
     lines = np.arange(len(frame)) + 2
-    prices = _parse_prices(path, frame[symbols], lines)
+    prices = _parse_prices(path, frame[symbols], lines, dates)
     prices.index = dates
     return prices
 

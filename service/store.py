@@ -258,10 +258,14 @@ class Store:
         existing = self.cycle(portfolio, session)
         day = date.fromisoformat(session).toordinal()
         index = self.key(portfolio, "cycles")
-        # Sessions that fall out of the index lose their records too: the key count stays
-        # bounded even where the TTL never fires (an emulator's simulated years).
-        dropped = self._call("cycle index", lambda: self.redis.zrange(index, 0, -self.cycles_max))
-        stale = [self.key(portfolio, "cycle", str(s)) for s in dropped] if existing is None else []
+        # Sessions that fall out of the index lose their records too, so the key count stays
+        # bounded even where the TTL never fires (an emulator's simulated years). The session
+        # being begun is never the one dropped, even when it is older than the others.
+        indexed = self._call("cycle index", lambda: self.redis.zrange(index, 0, -1))
+        dropped: list[str] = []
+        if existing is None:
+            others = sorted((str(s) for s in indexed if str(s) != session), key=date.fromisoformat)
+            dropped = others[: max(0, len(others) + 1 - self.cycles_max)]
 
         def write(pipe: Pipeline) -> None:
             if existing is None:
@@ -278,9 +282,9 @@ class Store:
                 )
                 pipe.expire(key, self.cycle_ttl_secs)
                 pipe.zadd(index, {session: day})
-                pipe.zremrangebyrank(index, 0, -self.cycles_max - 1)
-                if stale:
-                    pipe.delete(*stale)
+                if dropped:
+                    pipe.zrem(index, *dropped)
+                    pipe.delete(*(self.key(portfolio, "cycle", s) for s in dropped))
             else:
                 pipe.hincrby(key, "attempts", 1)
                 pipe.hset(key, "updated_at", _now())

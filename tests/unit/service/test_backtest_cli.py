@@ -95,7 +95,7 @@ def test_bad_price_file_exits_non_zero_naming_the_problem(
     bad.write_text("date,SPY\n2020-01-02,100\n2020-01-03,-1\n", encoding="utf-8")
     assert _backtest(bad, tmp_path / "out") == 2
     err = capsys.readouterr().err
-    assert "line 3: SPY = '-1' is not a positive price" in err
+    assert "line 3: SPY on 2020-01-03 = '-1' is not a positive price" in err
     assert not (tmp_path / "out").exists()
 
 

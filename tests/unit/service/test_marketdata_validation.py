@@ -181,7 +181,9 @@ def test_csv_bars_missing_symbol_or_bad_file_is_bad_market_data(tmp_path: Path) 
     with pytest.raises(BadMarketDataError, match="QQQ: not in"):
         CsvBars(path).daily_closes(["SPY", "QQQ"], date(2024, 1, 2), date(2024, 1, 10))
     path.write_text("date,SPY\n2024-01-02,abc\n")
-    with pytest.raises(BadMarketDataError, match="line 2: SPY = 'abc' is not a positive price"):
+    with pytest.raises(
+        BadMarketDataError, match="line 2: SPY on 2024-01-02 = 'abc' is not a positive price"
+    ):
         CsvBars(path).daily_closes(["SPY"], date(2024, 1, 2), date(2024, 1, 10))
 
 

@@ -38,7 +38,7 @@ def test_wide_and_long_files_give_the_same_frame(tmp_path: Path) -> None:
         ("date,SPY\n2020-01-02,1\n02/01/2020,2\n", "line 3: date '02/01/2020'"),
         ("date,SPY\n2020-01-03,1\n2020-01-02,2\n", "2020-01-02 comes after 2020-01-03"),
         ("date,SPY\n2020-01-02,1\n2020-01-02,2\n", "duplicate date 2020-01-02"),
-        ("date,SPY\n2020-01-02,0\n", r"line 2: SPY = '0' is not a positive price"),
+        ("date,SPY\n2020-01-02,0\n", r"line 2: SPY on 2020-01-02 = '0' is not a positive price"),
         ("date,SPY\n2020-01-02,-3\n", "'-3' is not a positive price"),
         ("date,SPY\n2020-01-02,abc\n", "'abc' is not a positive price"),
         ("date,SPY\n2020-01-02,\n", "'' is not a positive price"),

@@ -21,24 +21,14 @@ from threadpoolctl import threadpool_limits
 
 from service.pricefile import load_prices
 from strategies.backtest import StrategyPath, run_backtest
-from strategies.metrics import performance_metrics
+from strategies.metrics import METRIC_NAMES, performance_metrics
 from strategies.regime_erc import RegimeERC
 from strategies.registry import BENCHMARKS, STRATEGIES
 
 DEFAULT_PRICES = (
     Path(__file__).resolve().parents[2] / "shared" / "data" / "spxtr_tlt_gld_2004_2019.csv"
 )
-COLUMNS = (
-    "cagr",
-    "volatility",
-    "sharpe",
-    "sortino",
-    "max_drawdown",
-    "calmar",
-    "turnover_per_year",
-    "var_95",
-    "cvar_95",
-)
+COLUMNS = METRIC_NAMES
 PERIODS = (("2006-01-01", "2019-12-31"), ("2006-01-01", "2014-12-31"), ("2015-01-01", "2019-12-31"))
 
 

@@ -1,0 +1,454 @@
+"""Start-up configuration: defaults, refusals that name the setting, portfolio files, secrets.
+
+Every test starts from an environment without any ``RT_*``, ``ALPACA_*`` or ``REDIS_*``
+variable, so what the developer's shell exports cannot leak into the result.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import time
+from pathlib import Path
+
+import pytest
+
+from service.config import ConfigError, Settings, load_settings
+
+PREFIXES = ("RT_", "ALPACA_", "REDIS_")
+# Recognisable secret values: if one of them shows up in an error message, it leaked.
+KEY_ID = "PKLEAKCHECKKEYID0001"
+SECRET = "sk-LEAKCHECK-secret-0002"
+REDIS_PW = "redis-LEAKCHECK-pw-0003"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith(PREFIXES):
+            monkeypatch.delenv(name)
+
+
+def _refusal(monkeypatch: pytest.MonkeyPatch, **env: str) -> str:
+    """Set ``env``, expect ConfigError from load_settings, return its message."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    return str(info.value)
+
+
+def _portfolio_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> Path:
+    path = tmp_path / "portfolios.toml"
+    path.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("RT_CONFIG_FILE", str(path))
+    return path
+
+
+CORE = '[[portfolio]]\nname = "core"\nsymbols = ["SPY", "TLT", "GLD"]\n'
+
+
+# ----------------------------------------------------------------------------- defaults
+
+
+def test_no_environment_gives_one_default_portfolio_on_the_paper_emulator() -> None:
+    settings = load_settings()
+
+    assert [p.name for p in settings.portfolios] == ["default"]
+    (portfolio,) = settings.portfolios
+    assert portfolio.symbols == ("SPY", "TLT", "GLD")
+    assert portfolio.schedule_time == time(10, 0)
+    assert settings.live_trading is False
+    assert settings.uses_emulator is True
+    assert settings.redis_url is None  # the embedded Redis
+    assert settings.secret_values() == []
+
+
+def test_symbols_and_schedule_of_the_default_portfolio_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RT_SYMBOLS", "QQQ, IEF  BRK.B")
+    monkeypatch.setenv("RT_SCHEDULE_TIME", "15:45")
+
+    (portfolio,) = load_settings().portfolios
+
+    assert portfolio.symbols == ("QQQ", "IEF", "BRK.B")
+    assert portfolio.schedule_time == time(15, 45)
+
+
+def test_lowercase_symbols_in_the_environment_are_read_as_tickers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Documented normalisation of RT_SYMBOLS (a list in a TOML file is not normalised).
+    monkeypatch.setenv("RT_SYMBOLS", "spy,tlt")
+
+    assert load_settings().portfolios[0].symbols == ("SPY", "TLT")
+
+
+# ----------------------------------------------------------------------------- invalid values
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "field"),
+    [
+        ("RT_HTTP_PORT", "eighty", "http_port"),
+        ("RT_HTTP_PORT", "70000", "http_port"),
+        ("RT_LOG_LEVEL", "LOUD", "log_level"),
+        ("RT_LOG_FORMAT", "xml", "log_format"),
+        ("REDIS_URL", "localhost:6379", "redis_url"),
+        ("RT_SCHEDULE_TIME", "25:00", "schedule_time"),
+        ("RT_LIVE_TRADING", "maybe", "live_trading"),
+        ("RT_LOCK_TTL_SECS", "1", "lock_ttl_secs"),
+        ("RT_DATA_FEED", "bloomberg", "data_feed"),
+    ],
+)
+def test_an_invalid_setting_stops_start_up_naming_the_field_and_the_value(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, field: str
+) -> None:
+    message = _refusal(monkeypatch, **{variable: value})
+
+    assert field in message.lower()
+    assert value in message
+
+
+@pytest.mark.parametrize(
+    ("value", "bad"),
+    [("SPY,SPY", "SPY"), ("SPY,T$LT", "T$LT"), ("spy,SPY", "SPY"), (",", "symbols")],
+    ids=["duplicate", "not-a-ticker", "duplicate-after-upper-casing", "empty"],
+)
+def test_invalid_rt_symbols_stop_start_up_with_a_config_error(
+    monkeypatch: pytest.MonkeyPatch, value: str, bad: str
+) -> None:
+    message = _refusal(monkeypatch, RT_SYMBOLS=value)
+
+    assert "symbols" in message.lower()
+    assert bad in message
+
+
+# ----------------------------------------------------------------------------- portfolio file
+
+
+def test_a_portfolio_file_with_two_portfolios_is_parsed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _portfolio_file(
+        tmp_path,
+        monkeypatch,
+        CORE
+        + "no_trade_band = 0.05\n"
+        + "[portfolio.strategy_params]\nregime_blend = 0.5\n"
+        + '[[portfolio]]\nname = "growth"\nsymbols = ["QQQ", "IEF"]\n'
+        + 'schedule_time = "11:30"\nstrategy = "equal_weight"\n',
+    )
+    # RT_SYMBOLS / RT_SCHEDULE_TIME only shape the default portfolio: a file replaces it.
+    monkeypatch.setenv("RT_SYMBOLS", "XLE")
+
+    core, growth = load_settings().portfolios
+
+    assert (core.name, core.symbols, core.schedule_time) == (
+        "core",
+        ("SPY", "TLT", "GLD"),
+        time(10),
+    )
+    assert core.no_trade_band == 0.05
+    assert core.strategy_params == {"regime_blend": 0.5}
+    assert (growth.name, growth.symbols, growth.schedule_time) == (
+        "growth",
+        ("QQQ", "IEF"),
+        time(11, 30),
+    )
+    assert growth.strategy == "equal_weight"
+
+
+@pytest.mark.parametrize(
+    ("second_table", "expected"),
+    [
+        ('symbolz = ["QQQ"]\n', ["symbolz"]),
+        ("no_trade_band = 1.5\n", ["no_trade_band", "1.5"]),
+        ('schedule_time = "25:00"\n', ["schedule_time", "25:00"]),
+        ('symbols = ["qqq"]\n', ["symbols", "qqq"]),
+        ('strategy = "yolo"\n', ["strategy", "yolo"]),
+        ("[portfolio.strategy_params]\nlookback = 20\n", ["strategy_params", "lookback"]),
+        ("[portfolio.strategy_params]\nregime_blend = 2\n", ["strategy_params", "regime_blend"]),
+    ],
+    ids=[
+        "unknown-key",
+        "band-out-of-range",
+        "bad-time",
+        "lowercase-symbol",
+        "unknown-strategy",
+        "unknown-strategy-param",
+        "strategy-param-out-of-range",
+    ],
+)
+def test_an_invalid_portfolio_table_names_the_portfolio_and_the_field(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, second_table: str, expected: list[str]
+) -> None:
+    path = _portfolio_file(tmp_path, monkeypatch, CORE + '[[portfolio]]\nname = "growth"\n')
+    path.write_text(path.read_text() + second_table, encoding="utf-8")
+
+    message = _refusal(monkeypatch)
+
+    assert str(path) in message
+    assert "portfolio #2" in message  # the second table: the first one is valid
+    for word in expected:
+        assert word in message
+
+
+def test_an_invalid_portfolio_table_is_named_by_its_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _portfolio_file(
+        tmp_path,
+        monkeypatch,
+        CORE + '[[portfolio]]\nname = "growth"\n[portfolio.strategy_params]\nregime_blend = 2\n',
+    )
+
+    assert "growth" in _refusal(monkeypatch)
+
+
+def test_duplicate_portfolio_names_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _portfolio_file(tmp_path, monkeypatch, CORE + '[[portfolio]]\nname = "core"\n')
+
+    message = _refusal(monkeypatch)
+
+    assert "unique" in message
+    assert "core" in message
+
+
+def test_an_unknown_top_level_key_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _portfolio_file(tmp_path, monkeypatch, 'title = "mine"\n' + CORE)
+
+    message = _refusal(monkeypatch)
+
+    assert "title" in message
+    assert "top-level" in message
+
+
+@pytest.mark.parametrize("text", ["", "portfolio = 3\n", '[portfolio]\nname = "core"\n'])
+def test_a_file_without_portfolio_tables_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    _portfolio_file(tmp_path, monkeypatch, text)
+
+    assert "[[portfolio]]" in _refusal(monkeypatch)
+
+
+def test_invalid_toml_is_refused_naming_the_file_and_the_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _portfolio_file(tmp_path, monkeypatch, CORE + "[[portfolio]\nname = \n")
+
+    message = _refusal(monkeypatch)
+
+    assert "RT_CONFIG_FILE" in message
+    assert str(path) in message
+    assert "line 4" in message
+
+
+def test_a_missing_portfolio_file_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "nowhere.toml"
+
+    message = _refusal(monkeypatch, RT_CONFIG_FILE=str(missing))
+
+    assert f"RT_CONFIG_FILE={missing}" in message
+
+
+# ----------------------------------------------------------------------------- secrets and keys
+
+
+def test_secrets_are_read_from_files_named_by_the_file_variables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in [
+        ("ALPACA_API_KEY_ID", KEY_ID),
+        ("ALPACA_API_SECRET_KEY", SECRET),
+        ("REDIS_PASSWORD", REDIS_PW),
+    ]:
+        secret_file = tmp_path / name.lower()
+        secret_file.write_text(value + "\n", encoding="utf-8")  # as `echo` writes it
+        monkeypatch.setenv(f"{name}_FILE", str(secret_file))
+
+    settings = load_settings()
+
+    assert settings.alpaca_api_key_id is not None
+    assert settings.alpaca_api_key_id.get_secret_value() == KEY_ID
+    assert settings.alpaca_api_secret_key is not None
+    assert settings.alpaca_api_secret_key.get_secret_value() == SECRET
+    assert settings.redis_password is not None
+    assert settings.redis_password.get_secret_value() == REDIS_PW
+    assert settings.uses_emulator is False
+    assert settings.secret_values() == sorted([KEY_ID, SECRET, REDIS_PW])
+    assert KEY_ID not in repr(settings)
+    assert SECRET not in repr(settings)
+
+
+def test_a_secret_set_both_directly_and_as_a_file_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret_file = tmp_path / "key"
+    secret_file.write_text(KEY_ID, encoding="utf-8")
+
+    message = _refusal(
+        monkeypatch,
+        ALPACA_API_KEY_ID=KEY_ID,
+        ALPACA_API_KEY_ID_FILE=str(secret_file),
+        ALPACA_API_SECRET_KEY=SECRET,
+    )
+
+    assert "ALPACA_API_KEY_ID" in message
+    assert "ALPACA_API_KEY_ID_FILE" in message
+    assert KEY_ID not in message
+    assert SECRET not in message
+
+
+@pytest.mark.parametrize("problem", ["missing", "directory"])
+def test_an_unreadable_secret_file_is_refused_naming_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, problem: str
+) -> None:
+    path = tmp_path / "absent" if problem == "missing" else tmp_path
+
+    message = _refusal(monkeypatch, ALPACA_API_SECRET_KEY_FILE=str(path), ALPACA_API_KEY_ID=KEY_ID)
+
+    assert "ALPACA_API_SECRET_KEY_FILE" in message
+    assert str(path) in message
+    assert KEY_ID not in message
+
+
+def test_an_empty_secret_file_is_refused_naming_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty = tmp_path / "key"
+    empty.write_text("\n", encoding="utf-8")
+
+    message = _refusal(monkeypatch, ALPACA_API_KEY_ID_FILE=str(empty), ALPACA_API_SECRET_KEY=SECRET)
+
+    assert "ALPACA_API_KEY_ID_FILE" in message
+    assert SECRET not in message
+
+
+@pytest.mark.parametrize("given", ["ALPACA_API_KEY_ID", "ALPACA_API_SECRET_KEY"])
+def test_one_alpaca_key_without_the_other_is_refused(
+    monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
+    message = _refusal(monkeypatch, **{given: SECRET})
+
+    assert "ALPACA_API_KEY_ID" in message
+    assert "ALPACA_API_SECRET_KEY" in message
+    assert SECRET not in message
+
+
+def test_live_trading_without_keys_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    message = _refusal(monkeypatch, RT_LIVE_TRADING="true")
+
+    assert "RT_LIVE_TRADING" in message
+    assert "ALPACA_API_KEY_ID" in message
+
+
+def test_live_trading_with_keys_is_the_explicit_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RT_LIVE_TRADING", "true")
+    monkeypatch.setenv("ALPACA_API_KEY_ID", KEY_ID)
+    monkeypatch.setenv("ALPACA_API_SECRET_KEY", SECRET)
+
+    settings = load_settings()
+
+    assert settings.live_trading is True
+    assert settings.uses_emulator is False
+
+
+@pytest.mark.parametrize(
+    ("variable", "template"),
+    [
+        ("RT_HTTP_PORT", "{secret}"),
+        ("RT_LOG_LEVEL", "{secret}"),
+        ("RT_SCHEDULE_TIME", "{secret}"),
+        ("RT_HTTP_PORT", "port-{secret}-x"),
+    ],
+)
+@pytest.mark.parametrize("secret_name", ["ALPACA_API_SECRET_KEY", "REDIS_PASSWORD"])
+def test_secrets_never_appear_in_a_config_error(
+    monkeypatch: pytest.MonkeyPatch, variable: str, template: str, secret_name: str
+) -> None:
+    # The worst case: the secret was pasted into the wrong variable as well.
+    monkeypatch.setenv("ALPACA_API_KEY_ID", KEY_ID)
+    monkeypatch.setenv("ALPACA_API_SECRET_KEY", SECRET)
+    monkeypatch.setenv("REDIS_PASSWORD", REDIS_PW)
+    secret = SECRET if secret_name == "ALPACA_API_SECRET_KEY" else REDIS_PW
+
+    message = _refusal(monkeypatch, **{variable: template.format(secret=secret)})
+
+    for value in (KEY_ID, SECRET, REDIS_PW):
+        assert value not in message
+    assert variable.removeprefix("RT_").lower() in message.lower()
+
+
+def test_a_secret_read_from_a_file_never_appears_in_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(SECRET, encoding="utf-8")
+    monkeypatch.setenv("ALPACA_API_KEY_ID", KEY_ID)
+    monkeypatch.setenv("ALPACA_API_SECRET_KEY_FILE", str(secret_file))
+
+    message = _refusal(monkeypatch, RT_LOG_LEVEL=SECRET)
+
+    assert SECRET not in message
+    assert "log_level" in message
+
+
+def test_a_secret_pasted_into_rt_symbols_never_appears_in_the_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ALPACA_API_KEY_ID", KEY_ID)
+    monkeypatch.setenv("ALPACA_API_SECRET_KEY", SECRET)
+    monkeypatch.setenv("RT_SYMBOLS", f"SPY,{SECRET}")
+
+    with pytest.raises(ConfigError) as info:  # anything else escapes unredacted
+        load_settings()
+
+    assert SECRET not in str(info.value)
+    assert SECRET.upper() not in str(info.value)
+
+
+def test_a_password_inside_an_invalid_redis_url_never_appears_in_the_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    message = _refusal(monkeypatch, REDIS_URL=f"redis//:{REDIS_PW}@db:6379/0")
+
+    assert "REDIS_URL" in message
+    assert REDIS_PW not in message
+
+
+def test_secret_values_include_the_password_inside_redis_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REDIS_URL", f"redis://:{REDIS_PW}@db:6379/0")
+
+    assert REDIS_PW in load_settings().secret_values()
+
+
+def test_secret_values_lists_every_secret_including_per_portfolio_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _portfolio_file(
+        tmp_path,
+        monkeypatch,
+        CORE + 'key_id_env = "CORE_KEY_ID"\nsecret_key_env = "CORE_SECRET_KEY"\n',
+    )
+    monkeypatch.setenv("CORE_KEY_ID", "core-key-id-4711")
+    monkeypatch.setenv("CORE_SECRET_KEY", "core-secret-key-4712")
+    monkeypatch.setenv("ALPACA_API_KEY_ID", KEY_ID)
+    monkeypatch.setenv("ALPACA_API_SECRET_KEY", SECRET)
+    monkeypatch.setenv("REDIS_PASSWORD", REDIS_PW)
+
+    settings = load_settings()
+
+    assert settings.secret_values() == sorted(
+        [KEY_ID, SECRET, REDIS_PW, "core-key-id-4711", "core-secret-key-4712"]
+    )
+    assert isinstance(settings, Settings)

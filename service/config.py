@@ -269,10 +269,22 @@ def _portfolios(settings: Settings) -> tuple[PortfolioConfig, ...]:
     return tuple(portfolios)
 
 
+def _env_name(field: str) -> str:
+    """The variable a person sets for a Settings field (RT_HTTP_PORT, REDIS_URL...)."""
+    info = Settings.model_fields.get(field)
+    if info is None:
+        return field
+    alias = info.validation_alias
+    return alias if isinstance(alias, str) else f"RT_{field.upper()}"
+
+
 def _explain(error: ValidationError, where: str) -> str:
     lines = [f"{where}: invalid configuration"]
     for item in error.errors():
-        field = ".".join(str(p) for p in item["loc"]) or "(root)"
+        parts = [str(p) for p in item["loc"]]
+        if where == "environment" and parts:
+            parts[0] = _env_name(parts[0])
+        field = ".".join(parts) or "(root)"
         value = item.get("input")
         shown = "" if isinstance(value, dict) else f" (got {value!r})"
         lines.append(f"  {field}: {item['msg']}{shown}")

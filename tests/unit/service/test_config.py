@@ -398,7 +398,7 @@ def test_a_secret_read_from_a_file_never_appears_in_a_config_error(
     message = _refusal(monkeypatch, RT_LOG_LEVEL=SECRET)
 
     assert SECRET not in message
-    assert "log_level" in message
+    assert "RT_LOG_LEVEL" in message
 
 
 def test_a_secret_pasted_into_rt_symbols_never_appears_in_the_error(

@@ -530,7 +530,7 @@ def test_chaotic_bars_end_in_a_market_data_error_or_a_clean_frame(
 @pytest.mark.xfail(
     strict=True,
     raises=TypeError,
-    reason="BUG: a NaT in the bars' DatetimeIndex raises TypeError in marketdata._is_complete",
+    reason="BUG: a NaT in the bars' DatetimeIndex raises TypeError in marketdata._session_dates",
 )
 def test_a_bar_without_a_date_is_refused() -> None:
     index = pd.DatetimeIndex([pd.NaT, *WEEKDAYS[1:5]], name="date")

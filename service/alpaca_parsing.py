@@ -181,6 +181,25 @@ def _optional_decimal(obj: Mapping[str, Any], name: str, what: str) -> Decimal |
     return None if obj.get(name) is None else _decimal(obj, name, what)
 
 
+def _amount(obj: Mapping[str, Any], name: str, what: str) -> Decimal:
+    """A quantity or price: a number that is never negative."""
+    number = _decimal(obj, name, what)
+    if number < 0:
+        raise BadBrokerResponseError(f"{what}: field {name!r} = {_show(obj[name])} is negative")
+    return number
+
+
+def _optional_amount(obj: Mapping[str, Any], name: str, what: str) -> Decimal | None:
+    return None if obj.get(name) is None else _amount(obj, name, what)
+
+
+def _side(obj: Mapping[str, Any], what: str) -> str:
+    side = _text(obj, "side", what)
+    if side not in ("buy", "sell"):
+        raise BadBrokerResponseError(f"{what}: field 'side' = {side!r} is not 'buy' or 'sell'")
+    return side
+
+
 def _instant(obj: Mapping[str, Any], name: str, what: str) -> datetime:
     value = _text(obj, name, what)
     try:
@@ -288,14 +307,14 @@ def order_to_broker_order(raw: object) -> BrokerOrder:
         id=_text(obj, "id", what),
         client_order_id=_text(obj, "client_order_id", what),
         symbol=_text(obj, "symbol", what),
-        side=_text(obj, "side", what),
+        side=_side(obj, what),
         order_type=_text(obj, "type", what),
         time_in_force=_text(obj, "time_in_force", what),
         status=_text(obj, "status", what),
-        qty=_optional_decimal(obj, "qty", what),
-        notional=_optional_decimal(obj, "notional", what),
-        filled_qty=_decimal(obj, "filled_qty", what),
-        filled_avg_price=_optional_decimal(obj, "filled_avg_price", what),
+        qty=_optional_amount(obj, "qty", what),
+        notional=_optional_amount(obj, "notional", what),
+        filled_qty=_amount(obj, "filled_qty", what),
+        filled_avg_price=_optional_amount(obj, "filled_avg_price", what),
         submitted_at=_optional_instant(obj, "submitted_at", what),
         filled_at=_optional_instant(obj, "filled_at", what),
     )

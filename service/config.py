@@ -228,6 +228,8 @@ def _read_secret_files(environ: dict[str, str]) -> dict[str, str]:
             raise ConfigError(
                 f"{name}_FILE={path}: cannot read the secret file ({e.strerror})"
             ) from e
+        except UnicodeDecodeError:  # never quote the bytes: they are the secret
+            raise ConfigError(f"{name}_FILE={path}: the secret file is not UTF-8 text") from None
         if not value:
             raise ConfigError(f"{name}_FILE={path}: the secret file is empty")
         resolved[name] = value
@@ -248,6 +250,8 @@ def _portfolios(settings: Settings) -> tuple[PortfolioConfig, ...]:
         raise ConfigError(f"RT_CONFIG_FILE={path}: cannot read it ({e.strerror})") from e
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"RT_CONFIG_FILE={path}: not valid TOML ({e})") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"RT_CONFIG_FILE={path}: not UTF-8 text (byte {e.start})") from None
     unknown = sorted(set(data) - {"portfolio"})
     if unknown:
         raise ConfigError(f"{path}: unknown top-level keys {unknown}; expected [[portfolio]]")
@@ -256,6 +260,8 @@ def _portfolios(settings: Settings) -> tuple[PortfolioConfig, ...]:
         raise ConfigError(f"{path}: no [[portfolio]] table")
     portfolios = []
     for i, table in enumerate(tables):
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: portfolio #{i + 1} is {table!r}, not a [[portfolio]] table")
         try:
             portfolios.append(PortfolioConfig(**table))
         except ValidationError as e:

@@ -237,7 +237,8 @@ class CycleRunner:
         self._hook("done")
         self._observe(outcome, status, details, time.perf_counter() - began)
         record = self.ctx.store.cycle(name, session)
-        assert record is not None
+        if record is None:  # deleted under us (operator, eviction): the trade stands, say so
+            raise StoreUnavailableError(f"{name} {session}: the cycle record vanished after done")
         self._alert_if_missing(record, details)
         log.info("cycle done", outcome=outcome, orders=steps.order_count, reason=reason)
         return CycleOutcome(name, session, outcome, reason, steps.order_count)

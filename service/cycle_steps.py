@@ -29,7 +29,7 @@ from service.exceptions import (
 from service.marketdata import BarSource, validate_bars
 from service.metrics import ServiceMetrics
 from service.orders import AccountSnapshot, OrderIntent, PlanningSettings, plan_orders
-from service.store import CycleRecord, Store
+from service.store import CycleRecord, Store, StoreUnavailableError
 from service.strategy_factory import build_strategy
 from strategies.base import BarsError, Signal, Strategy, regime_labels
 from strategies.registry import strategy_from_state
@@ -186,7 +186,8 @@ class TradeSteps:
 
     def _record(self) -> CycleRecord:
         record = self.ctx.store.cycle(self._name, self.session.isoformat())
-        assert record is not None, "the cycle record exists from step 'started'"
+        if record is None:  # it exists from step 'started' unless deleted under us
+            raise StoreUnavailableError(f"{self._name} {self.session}: the cycle record vanished")
         return record
 
     def _advance(self, step: str, **fields: Any) -> None:

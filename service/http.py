@@ -266,7 +266,8 @@ def start_http_server(
 
 
 def _accepts(host: str, port: int, family: socket.AddressFamily) -> bool:
-    probe_host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    # Maps a wildcard bind to a loopback address to probe; it binds nothing itself.
+    probe_host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # nosec
     try:
         with socket.socket(family, socket.SOCK_STREAM) as probe:
             probe.settimeout(0.5)

@@ -268,6 +268,8 @@ def _check_arguments(as_of: datetime, max_staleness: int, max_jump: float) -> No
 def _session_dates(closes: pd.DataFrame, who: str) -> list[date]:
     if not isinstance(closes.index, pd.DatetimeIndex):
         raise BadMarketDataError(f"{who}: bars must be indexed by date, got {closes.index.dtype}")
+    if closes.index.hasnans:
+        raise BadMarketDataError(f"{who}: a bar has no date (NaT in the index)")
     days = [t.date() for t in closes.index]
     for before, after in itertools.pairwise(days):
         if after == before:

@@ -157,7 +157,8 @@ def _next_simulated_session(service: Service, names: list[str]) -> None:
 
     Each offline ``rebalance`` is then the next simulated trading day, as a user expects.
     """
-    assert service.emulator is not None
+    # Only called when the embedded emulator runs; this only narrows the type.
+    assert service.emulator is not None  # nosec B101
     first = min(service.contexts[n].portfolio.schedule_time for n in names)
     minutes = first.hour * 60 + first.minute - 570 + 1  # after the 09:30 open
     clock = EmulatorClock(service.emulator.url)

@@ -13,6 +13,7 @@ the value, because a backtest or a trade on silently repaired data is worse than
 
 from __future__ import annotations
 
+import csv
 import re
 from pathlib import Path
 
@@ -34,6 +35,13 @@ def _line(position: int) -> int:
     return position + 2
 
 
+def _header(path: Path) -> list[str]:
+    """The column names exactly as the first line of the file spells them."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        first = next(csv.reader(handle), [])
+    return [name.strip() for name in first]
+
+
 def _read(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise PriceFileError(f"{path}: no such file")
@@ -42,6 +50,10 @@ def _read(path: Path) -> pd.DataFrame:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise PriceFileError(f"{path}: not a readable CSV file ({e})") from e
     frame.columns = [str(c).strip() for c in frame.columns]
+    header = _header(path)
+    if len(set(header)) != len(header):  # pandas would silently rename a repeat to "SPY.1"
+        twice = sorted({h for h in header if header.count(h) > 1})
+        raise PriceFileError(f"{path}: column {twice[0]!r} appears twice in the header")
     if "date" not in frame.columns:
         raise PriceFileError(
             f"{path}: no 'date' column (columns: {list(frame.columns)}); expected "
@@ -101,9 +113,11 @@ def _check_symbols(path: Path, symbols: list[str]) -> None:
 
 def _from_long(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
     extra = sorted(set(frame.columns) - set(LONG_COLUMNS))
-    if extra:
+    missing = [c for c in LONG_COLUMNS if c not in frame.columns]
+    if extra or missing:
         raise PriceFileError(
-            f"{path}: unknown columns {extra} in a long file (expected exactly {LONG_COLUMNS})"
+            f"{path}: a long file needs exactly the columns {LONG_COLUMNS}; "
+            f"unknown {extra}, missing {missing}"
         )
     dates = _parse_dates(path, frame["date"])
     symbols = frame["symbol"].str.strip()

@@ -291,7 +291,8 @@ class Store:
 
         self._fenced(portfolio, owner, "begin cycle", write)
         record = self.cycle(portfolio, session)
-        assert record is not None
+        if record is None:  # written just above; gone only if deleted in between
+            raise StoreUnavailableError(f"{portfolio} {session}: the cycle record vanished")
         return record
 
     def advance(self, portfolio: str, session: str, owner: str, step: str, **fields: Any) -> None:

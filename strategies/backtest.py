@@ -106,7 +106,8 @@ def simulate(
         raise ValueError(f"cost_bps must be >= 0, got {cost_bps}")
     all_dates = asset_returns.index
     first = all_dates.get_loc(decisions.index[0])
-    assert isinstance(first, int)
+    if not isinstance(first, int):
+        raise ValueError("asset_returns must be indexed by unique sessions")
     # Decision at position i is executed at i + lag - 1 and earns the return at i + lag.
     targets = decisions.to_numpy(dtype=float)
     r = asset_returns.to_numpy(dtype=float)

@@ -190,9 +190,10 @@ class RegimeERC(Strategy):
         return self._decide(date, update)
 
     def _decide(self, date: pd.Timestamp, update: RegimeUpdate) -> Signal:
-        assert update.filtered is not None and update.predicted is not None
+        # _step calls this only with a fitted model's update; these only narrow the types.
+        assert update.filtered is not None and update.predicted is not None  # nosec B101
         hmm = self._tracker.params
-        assert hmm is not None
+        assert hmm is not None  # nosec B101
         means, covs = self._regime_cov.moments()
         mixture = mixture_covariance(update.predicted, means, covs)
         cov = regularize(

@@ -92,6 +92,7 @@ class RegimeSettings:
             raise ValueError(f"drift_quantile must be in (0, 0.5), got {self.drift_quantile}")
         if self.drift_margin < 0:
             raise ValueError(f"drift_margin must be >= 0, got {self.drift_margin}")
+        self.model()  # the model's own checks (n_states, n_init, n_iter, tol) at construction
 
     def model(self) -> RegimeModel:
         return RegimeModel(
@@ -222,7 +223,8 @@ class RegimeTracker:
             if len(self._X) < self.settings.min_train_obs:
                 return RegimeUpdate(None, None)
             return self._refit(date, "initial", None)
-        assert self._filter is not None and self.filtered is not None
+        # Set together with params at every fit; this only narrows the types.
+        assert self._filter is not None and self.filtered is not None  # nosec B101
         prior = self._filter.predict(self.filtered)
         self.filtered, loglik = self._filter.step(prior, self._filter.log_emission(x)[0])
         drifted = self.drift.update(loglik)
@@ -257,7 +259,8 @@ class RegimeTracker:
                 return RegimeUpdate(None, None, None, f"{reason} fit failed: {e}", loglik)
             self._last_fit = date  # do not retry every day; the schedule retries next period
             self._last_fit_index = self.n_seen
-            assert self._filter is not None and self.filtered is not None
+            # Set together with params at every fit; this only narrows the types.
+            assert self._filter is not None and self.filtered is not None  # nosec B101
             predicted = self._filter.predict(self.filtered)
             return RegimeUpdate(
                 self.filtered, predicted, None, f"{reason} refit failed: {e}", loglik

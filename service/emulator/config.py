@@ -17,7 +17,8 @@ __all__ = [
 ]
 
 DEFAULT_KEY_ID = "emulator-key-id"
-DEFAULT_SECRET_KEY = "emulator-secret-key"
+# The emulator's documented default key, accepted only by a local emulator.
+DEFAULT_SECRET_KEY = "emulator-secret-key"  # nosec B105
 DEFAULT_SYMBOLS = ("SPY", "TLT", "GLD")
 # A fixed default start keeps every run of the default emulator identical.
 DEFAULT_START_DATE = date(2024, 1, 2)

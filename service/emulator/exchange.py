@@ -374,7 +374,8 @@ class Exchange:
                 position.qty += qty
                 position.cost_basis += value
         else:
-            assert position is not None  # qty > 0 implies a position
+            # qty > 0 implies a position (type narrowing of an invariant checked above)
+            assert position is not None  # nosec B101
             self.cash += value
             remaining = position.qty - qty
             if remaining <= 0:

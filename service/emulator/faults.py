@@ -112,7 +112,9 @@ class FaultInjector:
 
     def add(self, spec: FaultSpec) -> Fault:
         """Activate a fault."""
-        fault = Fault(self._next_id, spec, spec.count, rng=random.Random(spec.seed))
+        # Seeded so a fault schedule replays identically: test scheduling, not security.
+        rng = random.Random(spec.seed)  # nosec B311
+        fault = Fault(self._next_id, spec, spec.count, rng=rng)
         self._next_id += 1
         self._faults.append(fault)
         return fault

@@ -109,7 +109,8 @@ def parse_order_body(body: Any) -> OrderRequest:
     extended = body.get("extended_hours", False)
     if not isinstance(extended, bool):
         raise _bad(f"extended_hours must be a boolean, got {extended!r}")
-    assert symbol is not None and tif is not None  # required above
+    # Both were required above; this only narrows the types.
+    assert symbol is not None and tif is not None  # nosec B101
     return OrderRequest(
         symbol=symbol,
         side=side,

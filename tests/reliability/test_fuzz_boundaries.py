@@ -10,9 +10,8 @@ Inputs start from valid ones (the broker answers recorded in
 and get one mutation each, so the test knows what the error must name. Chaos variants feed
 unstructured input and only check the exception type and a non-empty message.
 
-Known bugs are kept as ``xfail(strict=True)`` tests at the end of each section; the chaos
-generators ``assume`` them away (the comment there names the xfail test), so the properties
-keep guarding everything else.
+The bugs this file found are fixed; their cases stay as regression tests at the end of each
+section (they were strict xfails until the fix).
 """
 
 from __future__ import annotations
@@ -87,19 +86,19 @@ TEXT, FLAG, MONEY, OPT_MONEY, INSTANT, OPT_INSTANT = (
     "opt_instant",
 )
 DAY, WALL, NUMBER, OPT_NUMBER = "day", "wall", "number", "opt_number"
+AMOUNT, OPT_AMOUNT, SIDE = "amount", "opt_amount", "side"  # orders: >= 0; buy or sell
 
 ACCOUNT = {"equity": MONEY, "cash": MONEY, "buying_power": MONEY, "status": TEXT}
 ACCOUNT |= {"trading_blocked": FLAG}
 CLOCK = {"timestamp": INSTANT, "is_open": FLAG, "next_open": INSTANT, "next_close": INSTANT}
 ASSET = {"symbol": TEXT, "tradable": FLAG, "fractionable": FLAG, "status": TEXT}
 ORDER = {
-    **dict.fromkeys(
-        ("id", "client_order_id", "symbol", "side", "type", "time_in_force", "status"), TEXT
-    ),
-    "qty": OPT_MONEY,
-    "notional": OPT_MONEY,
-    "filled_qty": MONEY,
-    "filled_avg_price": OPT_MONEY,
+    **dict.fromkeys(("id", "client_order_id", "symbol", "type", "time_in_force", "status"), TEXT),
+    "side": SIDE,
+    "qty": OPT_AMOUNT,
+    "notional": OPT_AMOUNT,
+    "filled_qty": AMOUNT,
+    "filled_avg_price": OPT_AMOUNT,
     "submitted_at": OPT_INSTANT,
     "filled_at": OPT_INSTANT,
 }
@@ -207,6 +206,12 @@ def _accepts(kind: str, value: object) -> bool | None:
         return isinstance(value, bool)
     if kind == MONEY:
         return _finite_decimal(value)
+    if kind == AMOUNT:
+        return _finite_decimal(value) and Decimal(str(value)) >= 0
+    if kind == OPT_AMOUNT:
+        return value is None or (_finite_decimal(value) and Decimal(str(value)) >= 0)
+    if kind == SIDE:
+        return value in ("buy", "sell")
     if kind == OPT_MONEY:
         return value is None or _finite_decimal(value)
     if kind == INSTANT:
@@ -343,10 +348,6 @@ def test_any_error_answer_maps_to_a_project_exception_without_the_secret(
 # -------------------------------------------------------------- known bugs: broker JSON
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: order_to_broker_order accepts negative qty/notional/filled_qty/filled_avg_price",
-)
 @fuzz(20)
 @given(
     field=st.sampled_from(["qty", "notional", "filled_qty", "filled_avg_price"]),
@@ -527,11 +528,6 @@ def test_chaotic_bars_end_in_a_market_data_error_or_a_clean_frame(
 # -------------------------------------------------------------- known bugs: bars
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="BUG: a NaT in the bars' DatetimeIndex raises TypeError in marketdata._session_dates",
-)
 def test_a_bar_without_a_date_is_refused() -> None:
     index = pd.DatetimeIndex([pd.NaT, *WEEKDAYS[1:5]], name="date")
     frame = pd.DataFrame({"SPY": [100.0, 101, 102, 103, 104]}, index=index)
@@ -805,7 +801,7 @@ def test_a_bad_portfolio_field_is_refused_naming_the_table_and_field(
 def test_arbitrary_portfolio_file_text_ends_in_a_config_error_or_settings(
     clean_env: pytest.MonkeyPatch, tmp_path: Path, text: str
 ) -> None:
-    # `portfolio = [1, 2]`-style arrays of non-tables are the xfail below; this text never
+    # `portfolio = [1, 2]`-style arrays of non-tables have their own test below; this text never
     # writes an inline array for `portfolio`.
     path = tmp_path / "portfolios.toml"
     path.write_text(text, encoding="utf-8")
@@ -820,12 +816,6 @@ def test_arbitrary_portfolio_file_text_ends_in_a_config_error_or_settings(
 # -------------------------------------------------------------- known bugs: configuration
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeDecodeError,
-    reason="BUG: a secret file that is not UTF-8 raises UnicodeDecodeError "
-    "(config._read_secret_files catches OSError only)",
-)
 def test_a_secret_file_that_is_not_utf8_is_a_config_error(
     clean_env: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -836,12 +826,6 @@ def test_a_secret_file_that_is_not_utf8_is_a_config_error(
         load_settings()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeDecodeError,
-    reason="BUG: a portfolio file that is not UTF-8 raises UnicodeDecodeError "
-    "(config._portfolios catches OSError and TOMLDecodeError only)",
-)
 def test_a_portfolio_file_that_is_not_utf8_is_a_config_error(
     clean_env: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -852,12 +836,6 @@ def test_a_portfolio_file_that_is_not_utf8_is_a_config_error(
         load_settings()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="BUG: `portfolio = [1, 2]` (an array of non-tables) raises TypeError from "
-    "PortfolioConfig(**table) in config._portfolios",
-)
 @pytest.mark.parametrize("text", ["portfolio = [1, 2]\n", 'portfolio = ["core"]\n'])
 def test_a_portfolio_array_of_non_tables_is_a_config_error(
     clean_env: pytest.MonkeyPatch, tmp_path: Path, text: str
@@ -869,12 +847,6 @@ def test_a_portfolio_array_of_non_tables_is_a_config_error(
         load_settings()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: RegimeSettings.__post_init__ (strategies/regime_online.py) skips RegimeModel's "
-    "checks, so an out-of-range regime parameter loads and every cycle then skips: "
-    "'initial fit failed: n_states must be between 2 and 4'",
-)
 @pytest.mark.parametrize(
     "regime", ["n_states = 0", "n_states = 7", "n_init = 0", "n_iter = 0", "tol = -1.0"]
 )
@@ -995,15 +967,6 @@ def test_a_bad_price_file_is_refused_naming_the_file_and_line(
         assert expected_text in message, message
 
 
-def _pandas_header(path: Path) -> list[str]:
-    """The column names pandas reads from ``path`` the way load_prices reads them."""
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
-        return []
-    return [str(c).strip() for c in frame.columns]
-
-
 CSV_TOKENS = ["date", "SPY", "TLT", "close", "price", "2024-01-02", "2024-01-03", "1.5", "-2"]
 CSV_TOKENS += ["", "nan", "abc", '"', "x y", "\t"]
 
@@ -1021,11 +984,6 @@ def test_arbitrary_csv_text_ends_in_a_price_file_error_or_clean_prices(
 ) -> None:
     path = tmp_path / "prices.csv"
     path.write_text("\n".join(lines) + "\n" + noise, encoding="utf-8", errors="surrogatepass")
-    # Known bugs, each an xfail test below: a long file lacking `symbol` or `close`, and a
-    # repeated column name that pandas renames to NAME.1.
-    header = _pandas_header(path)
-    assume(not ("date" in header and (("close" in header) != ("symbol" in header))))
-    assume(not any(re.sub(r"\.\d+$", "", c) in header for c in header if re.search(r"\.\d+$", c)))
     try:
         prices = load_prices(path)
     except PriceFileError as e:
@@ -1039,12 +997,6 @@ def test_arbitrary_csv_text_ends_in_a_price_file_error_or_clean_prices(
 # -------------------------------------------------------------- known bugs: price files
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=KeyError,
-    reason="BUG: a long price file without its `close` (or `symbol`) column raises KeyError "
-    "(pricefile._from_long checks extra columns, not missing ones)",
-)
 @pytest.mark.parametrize("header", ["date,symbol", "date,close"])
 def test_a_long_file_missing_a_column_is_refused(tmp_path: Path, header: str) -> None:
     path = tmp_path / "prices.csv"
@@ -1053,11 +1005,6 @@ def test_a_long_file_missing_a_column_is_refused(tmp_path: Path, header: str) ->
         load_prices(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a repeated column is silently loaded as a second symbol `SPY.1` (pandas "
-    "renames duplicates, so pricefile._from_wide's 'appears twice' check never fires)",
-)
 def test_a_repeated_price_column_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "prices.csv"
     path.write_text("date,SPY,SPY\n2024-01-02,100,1\n", encoding="utf-8")

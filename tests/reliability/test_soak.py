@@ -25,7 +25,7 @@ from service.store import Store
 from tests.reliability.soak import FIXED_KEYS, run_soak
 
 # `soak` is not a registered marker yet (see the report): add it here once it is.
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.soak]
 
 SESSIONS = 100
 RSS_GROWTH_BOUND_MIB = 32.0

@@ -45,7 +45,7 @@ def test_wide_and_long_files_give_the_same_frame(tmp_path: Path) -> None:
         ("date,SPY\n2020-01-02,nan\n", "'nan' is not a positive price"),
         ("date,SPY\n2020-01-02,inf\n", "'inf' is not a positive price"),
         ("date,SPY,Unnamed: 2\n2020-01-02,1,2\n", "'Unnamed: 2' is not a ticker"),
-        ("date,symbol,close,volume\n2020-01-02,SPY,1,5\n", r"unknown columns \['volume'\]"),
+        ("date,symbol,close,volume\n2020-01-02,SPY,1,5\n", r"unknown \['volume'\], missing \[\]"),
         (
             "date,symbol,close\n2020-01-02,SPY,1\n2020-01-02,SPY,2\n",
             "line 3: duplicate row for SPY",

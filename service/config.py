@@ -68,6 +68,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.alerts import notifier_url_secrets
 from service.exceptions import RegimeTraderError
 from service.strategy_factory import build_strategy
 
@@ -195,6 +196,10 @@ class Settings(BaseSettings):
         out.append(_url_password(self.redis_url))
         for p in self.portfolios:
             out += [os.environ.get(p.key_id_env, ""), os.environ.get(p.secret_key_env, "")]
+        # Notifier URLs carry tokens in their user, host, path or query. Short parts ("hook",
+        # "api") are left out: redacting every such word in every line would garble the logs.
+        for url in self.alert_url_list:
+            out += [part for part in notifier_url_secrets(url) if len(part) >= 8]
         return sorted({v for v in out if len(v) >= 4})
 
 

@@ -1,0 +1,145 @@
+"""Fault matrix, case 2: Redis is not there at start, or goes away in the middle of a cycle.
+
+Redis is a private ``redis-server`` (append-only file, so a kill and a restart keep what was
+written); the service and the emulator are processes. What must hold:
+
+- Redis down at start: the service stays up and says why (``/healthz`` 200, ``/readyz`` 503
+  with ``redis: false``, an error line naming Redis), sends nothing, and trades once Redis is
+  there.
+- Redis lost mid-cycle: killed while the broker holds a request of the cycle (a latency fault
+  on the emulator keeps it in flight). Killed before the plan is stored: no order at all; killed
+  after it, while the first order is in flight: that order and no other. ``/readyz`` is 503 and
+  the logs name Redis while it is down; after Redis is back the same cycle completes and no
+  order is sent twice.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from service.store import Store
+from tests.e2e.harness import drive_session, start_service, wait_until
+from tests.reliability.faultlab import (
+    PORTFOLIO,
+    RedisServer,
+    alerts,
+    assert_ledger_matches_broker,
+    emulator_process,
+    env_for,
+    fast_portfolio,
+    log_events,
+    needs_redis_server,
+    portfolio_toml,
+    session_orders,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.reliability, needs_redis_server()]
+
+
+def _ready(url: str) -> tuple[int, dict[str, object]]:
+    response = httpx.get(url + "/readyz", timeout=15)
+    return response.status_code, dict(response.json())
+
+
+def _redis_errors(log: Path, since: int = 0) -> list[str]:
+    """Error/warning lines (after the first ``since`` lines) whose text names Redis."""
+    found = []
+    for line in log_events(log)[since:]:
+        text = " ".join(str(v) for v in line.values()).lower()
+        if line.get("level") in ("error", "warning", "critical") and "redis" in text:
+            found.append(f"{line.get('event')}: {text[-300:]}")
+    return found
+
+
+def test_redis_down_at_start_then_up_trades_once(tmp_path: Path) -> None:
+    redis_server = RedisServer(tmp_path / "redis")  # port reserved, server not started
+    with emulator_process(tmp_path, "2024-03-04") as emu:
+        env = env_for(tmp_path, redis_server.url, emu, portfolio_toml(tmp_path, fast_portfolio()))
+        session = drive_session(emu.api)
+        service = start_service(tmp_path, env)
+        try:
+            assert service.process.poll() is None, "the service exited instead of waiting"
+            time.sleep(1.5)  # a few wake-ups against the missing Redis
+            assert service.process.poll() is None, "the service died without Redis"
+            assert httpx.get(service.url + "/healthz", timeout=10).status_code == 200
+            status, body = _ready(service.url)
+            assert status == 503 and body["checks"]["redis"] is False  # type: ignore[index]
+            assert _redis_errors(service.log_path), "no log line says Redis is unavailable"
+            assert emu.api.orders() == [], "an order went out with no Redis to record it"
+
+            redis_server.start()
+            client = redis_server.client()
+            store = Store(client)
+            wait_until(
+                lambda: (r := store.cycle(PORTFOLIO, session)) is not None and r.alerted,
+                60,
+                "the cycle once Redis is up",
+            )
+            wait_until(lambda: _ready(service.url)[0] == 200, 30, "/readyz 200")
+            assert service.stop() == 0
+            record = store.cycle(PORTFOLIO, session)
+            assert record is not None and (record.step, record.attempts) == ("done", 1)
+            assert_ledger_matches_broker(client, emu.api.orders())
+        finally:
+            service.stop()
+            redis_server.stop()
+
+
+def test_redis_lost_mid_cycle_sends_nothing_unplanned_and_completes_after(
+    tmp_path: Path,
+) -> None:
+    redis_server = RedisServer(tmp_path / "redis").start()
+    with emulator_process(tmp_path, "2024-03-04") as emu:
+        client = redis_server.client()
+        store = Store(client)
+        env = env_for(tmp_path, redis_server.url, emu, portfolio_toml(tmp_path, fast_portfolio()))
+        service = start_service(tmp_path, env)
+        try:
+            # (a) Lost while the plan is being made: GET /v2/account is the first call of
+            # planning; the plan can then not be stored, so nothing may be sent.
+            # (b) Lost while the first order is in flight: the plan is stored; that order
+            # reaches the broker, nothing else may.
+            for path, method, expect_sent in (
+                ("/v2/account", "GET", 0),
+                ("/v2/orders", "POST", 1),
+            ):
+                session = drive_session(emu.api)
+                emu.fault(path=path, method=method, latency_ms=1500, count=1)
+                wait_until(lambda: not emu.faults(), 30, f"{method} {path} in flight", 0.02)
+                step_at_loss = store.cycle(PORTFOLIO, session)
+                lines_before = len(log_events(service.log_path))
+                redis_server.kill()
+                assert step_at_loss is not None
+                # Session 1 buys from cash; session 2 has sells, sent first.
+                assert step_at_loss.step == ("signal" if expect_sent == 0 else "planned")
+
+                time.sleep(2.5)  # the request returns; several wake-ups without Redis
+                assert len(session_orders(emu.api.orders(), session)) == expect_sent
+                status, body = _ready(service.url)
+                assert status == 503 and body["checks"]["redis"] is False  # type: ignore[index]
+                assert _redis_errors(service.log_path, lines_before), "no error names Redis"
+                assert service.process.poll() is None, "the service died with Redis"
+
+                redis_server.start()
+                wait_until(
+                    lambda s=session: (r := store.cycle(PORTFOLIO, s)) is not None and r.alerted,
+                    60,
+                    f"the cycle of {session} after Redis came back",
+                )
+                record = store.cycle(PORTFOLIO, session)
+                assert record is not None and record.step == "done" and record.attempts >= 2
+                sent = {o["client_order_id"] for o in session_orders(emu.api.orders(), session)}
+                assert sent == set(record.orders), "the broker has what the cycle recorded"
+                assert len(sent) > expect_sent
+            wait_until(lambda: _ready(service.url)[0] == 200, 30, "/readyz 200 again")
+            assert service.stop() == 0
+            assert_ledger_matches_broker(client, emu.api.orders())
+            done = [a.session for a in alerts(client) if a.kind in ("rebalanced", "no_trade")]
+            assert len(done) == len(set(done)) == 2
+        finally:
+            service.stop()
+            redis_server.stop()

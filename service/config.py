@@ -277,6 +277,18 @@ def _portfolios(settings: Settings) -> tuple[PortfolioConfig, ...]:
     names = [p.name for p in portfolios]
     if len(set(names)) != len(names):
         raise ConfigError(f"{path}: portfolio names must be unique, got {names}")
+    by_account: dict[str, list[str]] = {}
+    for p in portfolios:
+        by_account.setdefault(p.key_id_env, []).append(p.name)
+    shared = {env: ns for env, ns in by_account.items() if len(ns) > 1}
+    if shared:
+        env, ns = next(iter(shared.items()))
+        # The broker account's cash and positions are not split between portfolios: each would
+        # plan on the whole account and sell the other's holdings.
+        raise ConfigError(
+            f"{path}: portfolios {ns} share one account (key_id_env = {env!r}); give each "
+            "portfolio its own Alpaca account keys (key_id_env / secret_key_env)"
+        )
     return tuple(portfolios)
 
 

@@ -143,10 +143,10 @@ class CycleRunner:
         try:
             clock = self.ctx.broker.clock()
         except RegimeTraderError as e:
-            log.error("broker clock unavailable", portfolio=name, error=str(e))
-            return CycleOutcome(name, None, "failed", f"broker clock: {e}")
+            return self._unreachable(f"broker clock unavailable: {e}")
         now = clock.timestamp.astimezone(NEW_YORK)
         session = now.date().isoformat()
+        self._close_interrupted(session, include_today=not clock.is_open)
         if not clock.is_open:
             return CycleOutcome(name, None, "not_due", f"market closed at {now:%Y-%m-%d %H:%M} NY")
         if not force and now.time() < self.portfolio.schedule_time:
@@ -165,6 +165,100 @@ class CycleRunner:
         finally:
             with contextlib.suppress(StoreUnavailableError):  # else the TTL releases it
                 self.ctx.store.release_lock(name, self.owner)
+
+    def _unreachable(self, reason: str) -> CycleOutcome:
+        """The broker cannot even tell the time: alert once per New York day and reason."""
+        name = self.portfolio.name
+        day = datetime.now(NEW_YORK).date().isoformat()
+        log.error("not trading", outcome="failed", reason=reason)
+        key = _reason_key(reason)
+        if self._refusals.get(day) != key:
+            self._refusals[day] = key
+            self._publish(
+                Alert(
+                    portfolio=name,
+                    session=day,
+                    kind="failed",
+                    severity="error",
+                    summary=f"{name} {day}: {reason}",
+                    details={"reason": reason, "outcome": "failed"},
+                )
+            )
+        return CycleOutcome(name, None, "failed", reason)
+
+    def _close_interrupted(self, session: str, *, include_today: bool) -> None:
+        """End cycles a crash left unfinished in a session that is over; never re-trade them.
+
+        Their orders are refreshed from the broker (what filled is recorded), the cycle is
+        marked done with outcome ``interrupted``, the strategy keeps the state it computed, and
+        a ``failed`` alert says what was left unsent.
+        """
+        name, store = self.portfolio.name, self.ctx.store
+        for past in store.sessions(name, 3):
+            if past > session or (past == session and not include_today):
+                continue
+            record = store.cycle(name, past)
+            if record is None or record.finished:
+                continue
+            if not store.acquire_lock(name, self.owner, self.lock_ttl_secs):
+                return
+            try:
+                self._expire(record)
+            except RegimeTraderError as e:
+                log.error("could not close an interrupted cycle", session=past, error=str(e))
+            finally:
+                with contextlib.suppress(StoreUnavailableError):
+                    store.release_lock(name, self.owner)
+
+    def _expire(self, record: CycleRecord) -> None:
+        name, store, broker = self.portfolio.name, self.ctx.store, self.ctx.broker
+        orders = dict(record.orders)
+        intents = [*(record.plan or {}).get("orders", []), *(record.buys or {}).get("orders", [])]
+        for intent in intents:
+            order = broker.order_by_client_id(intent["client_order_id"])
+            if order is not None:
+                orders[intent["client_order_id"]] = {
+                    "symbol": order.symbol,
+                    "side": order.side,
+                    "qty": intent["qty"],
+                    "client_order_id": order.client_order_id,
+                    "status": order.status,
+                    "broker_id": order.id,
+                    "filled_qty": str(order.filled_qty),
+                }
+        unsent = [i["client_order_id"] for i in intents if i["client_order_id"] not in orders]
+        store.record_orders(
+            name,
+            record.session,
+            self.owner,
+            orders,
+            [{"event": "cycle_interrupted", "unsent": unsent}],
+        )
+        reason = (
+            f"cycle interrupted at step {record.step} and the session is over: "
+            f"{len(orders)} orders at the broker, {len(unsent)} never sent"
+        )
+        store.complete_cycle(
+            name,
+            record.session,
+            self.owner,
+            outcome="interrupted",
+            strategy_state=record.pending_state,
+            signal=record.signal,
+            status={"last_outcome": "interrupted", "last_reason": reason},
+        )
+        store.mark_alerted(name, record.session)
+        log.error("cycle interrupted", session=record.session, reason=reason)
+        self._publish(
+            Alert(
+                portfolio=name,
+                session=record.session,
+                kind="failed",
+                severity="error",
+                summary=f"{name} {record.session}: {reason}",
+                details={"reason": reason, "orders": list(orders.values()), "unsent": unsent},
+            )
+        )
 
     def _attempt(
         self, session: str, now: datetime, cycle_id: str, keeper: _LockKeeper
@@ -268,6 +362,11 @@ class CycleRunner:
         """Publish the done cycle's alert once, even if a crash came right after ``done``."""
         if record.alerted:
             return
+        try:
+            if not self.ctx.store.claim_alert(record.portfolio, record.session):
+                return  # another replica is publishing it
+        except StoreUnavailableError:
+            return  # the next wake-up retries
         signal = record.signal or {}
         details = details or {
             "reason": "alert sent after a restart",

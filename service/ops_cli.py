@@ -63,6 +63,13 @@ def add_run(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _listen(service: Service, settings: Settings, redact: Callable[[str], str]) -> Any:
+    app = build_http_app(
+        status=service.status, readiness=service.readiness, metrics=service.metrics, redact=redact
+    )
+    return start_http_server(app, settings.http_host, settings.http_port)
+
+
 def run(args: argparse.Namespace) -> int:
     """Trade every session on schedule until SIGTERM/SIGINT; serve health, metrics, status."""
     from service.scheduler import CycleScheduler  # APScheduler only for this command
@@ -70,16 +77,12 @@ def run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     service = Service.create(settings)
     redact = redactor(settings.secret_values())
-    http = start_http_server(
-        build_http_app(
-            status=service.status,
-            readiness=service.readiness,
-            metrics=service.metrics,
-            redact=redact,
-        ),
-        settings.http_host,
-        settings.http_port,
-    )
+    try:
+        http = _listen(service, settings, redact)
+    except OSError as e:
+        service.close()
+        where = f"{settings.http_host}:{settings.http_port}"
+        raise ConfigError(f"RT_HTTP_HOST/RT_HTTP_PORT={where}: cannot listen ({e})") from None
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -28,6 +28,8 @@ from functools import partial
 from types import MappingProxyType
 from typing import Literal, TypeVar
 
+from service.exceptions import InvalidInputError
+
 __all__ = [
     "AccountSnapshot",
     "Decision",
@@ -51,7 +53,7 @@ _MAX_ATTEMPT = 9999  # keeps ids well under Alpaca's 128-character limit
 _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9.]+")  # "-" is our separator, so it is unsafe too
 
 
-class PlanningError(ValueError):
+class PlanningError(InvalidInputError):
     """Input the planner refuses to trade on; the caller must not submit anything."""
 
 

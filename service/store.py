@@ -60,6 +60,15 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+# Who publishes a done cycle's alert: the first claimant, or anyone once a claim is stale (its
+# claimant died between claiming and marking the alert sent).
+_CLAIM_ALERT = """
+if redis.call('HGET', KEYS[1], 'alerted') == '1' then return 0 end
+local claim = redis.call('HGET', KEYS[1], 'alert_claim')
+if claim and tonumber(claim) > tonumber(ARGV[1]) - tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'alert_claim', ARGV[1])
+return 1
+"""
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
@@ -160,6 +169,7 @@ class Store:
         self.cycle_ttl_secs = cycle_ttl_secs
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
+        self._claim_alert = client.register_script(_CLAIM_ALERT)
 
     # ------------------------------------------------------------------ keys and plumbing
 
@@ -361,6 +371,11 @@ class Store:
             pipe.hset(self.key(portfolio, "status"), mapping=status_map)
 
         self._fenced(portfolio, owner, "complete cycle", write)
+
+    def claim_alert(self, portfolio: str, session: str, stale_secs: float = 60.0) -> bool:
+        """True for the one caller that should publish this done cycle's alert now."""
+        keys, args = [self.key(portfolio, "cycle", session)], [repr(time.time()), str(stale_secs)]
+        return bool(self._call("alert claim", lambda: self._claim_alert(keys=keys, args=args)))
 
     def mark_alerted(self, portfolio: str, session: str) -> None:
         """Remember that the done cycle's alert went out (unfenced: only a flag)."""

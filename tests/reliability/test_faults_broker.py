@@ -169,12 +169,6 @@ def test_emulator_restart_mid_session_fails_the_attempt_then_completes(tmp_path:
         assert all(abs(q - held[s]) < 1e-6 for s, q in positions.items())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: when the broker is unreachable at the clock check the attempt fails with a log "
-    "line only, no alert (service/cycle.py CycleRunner.run: the 'broker clock unavailable' "
-    "branch returns before any _refuse/_publish)",
-)
 def test_broker_unreachable_at_the_clock_check_alerts_failed(tmp_path: Path) -> None:
     with private_redis(tmp_path) as redis_server:
         client = redis_server.client()

@@ -24,13 +24,6 @@ from tests.reliability.faultlab import clean_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 
-PORT_IN_USE_BUG = (
-    "BUG: `regime-trader run` with RT_HTTP_PORT already in use (or an RT_HTTP_HOST that does "
-    "not resolve) dies with a Python traceback (OSError/gaierror from "
-    "service/http.py start_http_server, not caught by ops_cli._guard), after the service "
-    "objects (and, by default, the embedded Redis and emulator) were already started"
-)
-
 
 @dataclass(frozen=True)
 class Case:
@@ -69,7 +62,6 @@ CASES: dict[str, Case] = {
         ("run",), {"RT_HTTP_HOST": "no-such-host.invalid"}, names=("http_host",)
     ),
 }
-XFAIL = {"run-http-port-in-use", "run-http-host-unresolvable"}
 
 
 @dataclass(frozen=True)
@@ -126,12 +118,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Resu
 
 @pytest.mark.parametrize(
     "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=PORT_IN_USE_BUG))
-        if n in XFAIL
-        else n
-        for n in CASES
-    ],
+    [n for n in CASES],
 )
 def test_bad_setting_exits_non_zero_naming_the_field_without_traceback(
     results: dict[str, Result], name: str

@@ -208,12 +208,6 @@ def test_sigkill_in_the_fill_wait_with_queued_orders_sends_nothing_twice(
     assert w.next_session in w.alert_sessions
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a cycle interrupted after its orders were sent is never finished nor reported "
-    "when the restart comes after the session closed (service/cycle.py run(): a closed market "
-    "returns not_due before any look at unfinished cycles; the next session starts a new one)",
-)
 def test_sigkill_in_the_fill_wait_then_session_over_ends_the_interrupted_cycle(
     queued_fill_wait: QueuedFillWait,
 ) -> None:

@@ -16,7 +16,10 @@ from __future__ import annotations
 import collections
 import http.server
 import json
+import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -31,12 +34,10 @@ from tests.reliability.faultlab import (
     PORTFOLIO,
     alerts,
     assert_ledger_matches_broker,
-    duplicates,
     emulator_process,
     env_for,
     fast_portfolio,
     in_process_service,
-    ledger_ids,
     log_events,
     planned_ids,
     portfolio_toml,
@@ -174,14 +175,6 @@ class _SlowWebhook(http.server.BaseHTTPRequestHandler):
         return None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: with replicas a done cycle's alert is published twice when a notifier is slow: "
-    "CycleRunner.run (service/cycle.py) calls _alert_if_missing on a finished, not yet "
-    "'alerted' record without the lock, so another replica re-publishes while the replica "
-    "that finished the cycle is still inside publish() (stream written, notifiers not done, "
-    "mark_alerted not yet called)",
-)
 def test_replicas_with_a_slow_notifier_alert_each_session_once(tmp_path: Path) -> None:
     webhook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SlowWebhook)
     _SlowWebhook.received = []
@@ -230,82 +223,30 @@ def test_replicas_with_a_slow_notifier_alert_each_session_once(tmp_path: Path) -
         webhook.shutdown()
 
 
-ISOLATION_BUG = (
-    "BUG: two portfolios on one broker account are not isolated: each plans against the whole "
-    "account (equity, cash, every position), so the first session over-allocates (each targets "
-    "100% of the account; orders beyond the cash are rejected) and from the second session on "
-    "each portfolio sees the other's holdings as its own with target 0 and no price: "
-    "orders.plan_orders raises PlanningError (a ValueError the cycle does not catch), so every "
-    "wake-up logs 'cycle attempt crashed' with no alert and the cycles never finish"
-)
+def test_two_portfolios_on_one_account_are_refused_at_start_up(tmp_path: Path) -> None:
+    # One account's cash and positions are not split between portfolios (each would plan on
+    # the whole account and sell the other's holdings), so sharing keys is a configuration
+    # error, named at start-up rather than discovered in a cycle.
+    config = portfolio_toml(
+        tmp_path,
+        fast_portfolio(name="alpha", symbols=["SPY", "TLT"]),
+        fast_portfolio(name="beta", symbols=["GLD", "IEF"]),
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RT_", "ALPACA_", "REDIS"))}
+    env.update({"RT_CONFIG_FILE": str(config), "RT_DATA_DIR": str(tmp_path / "data")})
+    done = subprocess.run(
+        [sys.executable, "-m", "service", "rebalance"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "share one account" in done.stderr and "'alpha', 'beta'" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
-@pytest.mark.xfail(strict=True, reason=ISOLATION_BUG)
-def test_two_portfolios_in_one_process_on_one_account_trade_only_their_symbols(
-    tmp_path: Path,
-) -> None:
-    books = {"alpha": ("SPY", "TLT"), "beta": ("GLD", "IEF")}
-    with (
-        private_redis(tmp_path) as redis_server,
-        emulator_process(tmp_path, "2024-06-03", symbols=("SPY", "TLT", "GLD", "IEF")) as emu,
-    ):
-        client = redis_server.client()
-        store = Store(client)
-        config = portfolio_toml(
-            tmp_path, *(fast_portfolio(name=n, symbols=list(s)) for n, s in books.items())
-        )
-        (service,) = start_services(
-            tmp_path, {"both": env_for(tmp_path, redis_server.url, emu, config)}
-        )
-        sessions: list[str] = []
-        stuck: dict[str, str] = {}
-        try:
-            for _ in range(3):
-                session = drive_session(emu.api)
-                sessions.append(session)
-                try:
-                    wait_until(
-                        lambda s=session: all(
-                            (r := store.cycle(name, s)) is not None and r.alerted for name in books
-                        ),
-                        6,  # a cycle takes well under a second here
-                        f"both cycles of {session}",
-                    )
-                except AssertionError:
-                    stuck = {
-                        n: (r.step if (r := store.cycle(n, session)) else "none") for n in books
-                    }
-                    break
-        finally:
-            assert service.stop() == 0
-        crashes = [
-            line
-            for line in log_events(service.log_path)
-            if line.get("event") == "cycle attempt crashed"
-        ]
-        assert not stuck, f"unfinished cycles of {sessions[-1]}: {stuck}, {len(crashes)} crashes"
-        assert crashes == []
-        orders = emu.api.orders()
-        assert duplicates(orders) == []
-        assert [o for o in orders if o["status"] == "rejected"] == [], "over-allocated"
-        for name, symbols in books.items():
-            own = [o for o in orders if o["client_order_id"].startswith(f"rt-{name}-")]
-            assert {o["symbol"] for o in own} <= set(symbols), f"{name} traded another's symbol"
-            assert ledger_ids(client, name) == {o["client_order_id"] for o in own}
-            records = [store.cycle(name, s) for s in sessions]
-            assert [(r.step, r.attempts) if r else None for r in records] == [("done", 1)] * len(
-                sessions
-            )
-        assert _done_lines([service]) == {(n, s): 1 for n in books for s in sessions}
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a position the portfolio does not trade (bought by hand, or by another "
-    "portfolio on the account) makes orders.plan_orders raise PlanningError ('missing ... "
-    "price'), a ValueError that service/cycle.py _attempt does not catch: CycleRunner.run() "
-    "raises, nothing is recorded, no alert, and every wake-up crashes the same way",
-)
 def test_a_position_outside_the_portfolio_is_neither_sold_nor_a_crash(tmp_path: Path) -> None:
     with private_redis(tmp_path) as redis_server, emulator_process(tmp_path, "2024-06-03") as emu:
         client = redis_server.client()

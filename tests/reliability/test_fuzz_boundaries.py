@@ -673,6 +673,10 @@ def _toml(tables: list[dict[str, Any]]) -> str:
 TICKERS = st.from_regex(r"\A[A-Z][A-Z0-9.]{0,4}\Z")
 
 
+# Each portfolio needs its own account (config refuses two on one): unique names and key vars.
+_ONE_ACCOUNT_EACH = (lambda t: t["name"], lambda t: t.get("key_id_env", "ALPACA_API_KEY_ID"))
+
+
 @st.composite
 def portfolio_tables(draw: st.DrawFn) -> dict[str, Any]:
     """A valid [[portfolio]] table: any subset of the fields, each in its domain."""
@@ -688,7 +692,9 @@ def portfolio_tables(draw: st.DrawFn) -> dict[str, Any]:
         "min_order_notional": st.floats(1.0, 1e6),
         "history_sessions": st.integers(300, 5000),
         "fill_timeout_secs": st.floats(0.01, 1e5),
-        "key_id_env": st.sampled_from(["ALPACA_API_KEY_ID", "OTHER_KEY"]),
+        "key_id_env": st.sampled_from(
+            ["ALPACA_API_KEY_ID", "OTHER_KEY", "THIRD_KEY", "FOURTH_KEY"]
+        ),
     }
     for key in draw(st.lists(st.sampled_from(sorted(optional)), unique=True)):
         table[key] = draw(optional[key])
@@ -726,7 +732,7 @@ PORTFOLIO_FIELDS = (
 
 
 @fuzz(120)
-@given(tables=st.lists(portfolio_tables(), min_size=1, max_size=3, unique_by=lambda t: t["name"]))
+@given(tables=st.lists(portfolio_tables(), min_size=1, max_size=3, unique_by=_ONE_ACCOUNT_EACH))
 def test_valid_portfolio_files_load(
     clean_env: pytest.MonkeyPatch, tmp_path: Path, tables: list[dict[str, Any]]
 ) -> None:
@@ -741,7 +747,7 @@ def test_valid_portfolio_files_load(
 
 @fuzz(250)
 @given(
-    tables=st.lists(portfolio_tables(), min_size=1, max_size=3, unique_by=lambda t: t["name"]),
+    tables=st.lists(portfolio_tables(), min_size=1, max_size=3, unique_by=_ONE_ACCOUNT_EACH),
     which=st.integers(0, 2),
     field=st.sampled_from(PORTFOLIO_FIELDS),
     junk=TOML_JUNK,

@@ -137,6 +137,7 @@ def test_a_portfolio_file_with_two_portfolios_is_parsed(
         + "no_trade_band = 0.05\n"
         + "[portfolio.strategy_params]\nregime_blend = 0.5\n"
         + '[[portfolio]]\nname = "growth"\nsymbols = ["QQQ", "IEF"]\n'
+        + 'key_id_env = "GROWTH_KEY_ID"\nsecret_key_env = "GROWTH_SECRET_KEY"\n'
         + 'schedule_time = "11:30"\nstrategy = "equal_weight"\n',
     )
     # RT_SYMBOLS / RT_SCHEDULE_TIME only shape the default portfolio: a file replaces it.

@@ -18,6 +18,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from datetime import time as dt_time
 from typing import Any
 
 import httpx
@@ -228,6 +229,11 @@ class EmulatorClock:
         response = self._http.post("/admin/clock/advance", json=body)
         response.raise_for_status()
         return dict(response.json())
+
+    @staticmethod
+    def minutes_after_open(schedule: dt_time) -> float:
+        """Minutes from the 09:30 open to one minute past ``schedule`` (so the cycle is due)."""
+        return max(schedule.hour * 60 + schedule.minute - (9 * 60 + 30) + 1, 0)
 
     def to_schedule(self, minutes_after_open: float) -> None:
         """If the market is closed, jump to the next open; then to the scheduled minute."""

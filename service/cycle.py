@@ -41,7 +41,7 @@ from zoneinfo import ZoneInfo
 
 from service.alerts import Alert
 from service.config import PortfolioConfig
-from service.cycle_steps import AFTER_PLAN, CycleContext, TradeSteps, compute_signal
+from service.cycle_steps import AFTER_PLAN, CycleContext, TradeSteps, compute_signal, order_row
 from service.exceptions import (
     BrokerRejectedError,
     InvalidInputError,
@@ -158,6 +158,11 @@ class CycleRunner:
         if not self.ctx.store.acquire_lock(name, self.owner, self.lock_ttl_secs):
             return CycleOutcome(name, session, "locked", "another process runs this cycle")
         try:
+            # Read again under the lock: another replica may have finished the cycle and
+            # released the lock between the first read and our acquisition.
+            record = self.ctx.store.cycle(name, session)
+            if record is not None and record.finished:
+                return CycleOutcome(name, session, "already_done", record.outcome or "")
             with _LockKeeper(self.ctx.store, name, self.owner, self.lock_ttl_secs) as keeper:
                 cycle_id = record.cycle_id if record else uuid.uuid4().hex[:12]
                 with bind_cycle(name, session, cycle_id):
@@ -217,15 +222,7 @@ class CycleRunner:
         for intent in intents:
             order = broker.order_by_client_id(intent["client_order_id"])
             if order is not None:
-                orders[intent["client_order_id"]] = {
-                    "symbol": order.symbol,
-                    "side": order.side,
-                    "qty": intent["qty"],
-                    "client_order_id": order.client_order_id,
-                    "status": order.status,
-                    "broker_id": order.id,
-                    "filled_qty": str(order.filled_qty),
-                }
+                orders[intent["client_order_id"]] = order_row(order, intent)
         unsent = [i["client_order_id"] for i in intents if i["client_order_id"] not in orders]
         store.record_orders(
             name,

@@ -34,7 +34,14 @@ from service.strategy_factory import build_strategy
 from strategies.base import BarsError, Signal, Strategy, regime_labels
 from strategies.registry import strategy_from_state
 
-__all__ = ["AFTER_PLAN", "CycleContext", "SignalResult", "TradeSteps", "compute_signal"]
+__all__ = [
+    "AFTER_PLAN",
+    "CycleContext",
+    "SignalResult",
+    "TradeSteps",
+    "compute_signal",
+    "order_row",
+]
 
 STEP_ORDER = (
     "started",
@@ -141,7 +148,7 @@ def compute_signal(ctx: CycleContext, session: date, now: datetime) -> SignalRes
     return SignalResult(signal, strategy.state_dict(), prices, reason)
 
 
-def _order_row(
+def order_row(
     order: BrokerOrder | None, intent: Mapping[str, Any], error: str = ""
 ) -> dict[str, Any]:
     row = {
@@ -283,7 +290,7 @@ class TradeSteps:
             self.boundary("order_sent")  # a halt, a stop or a lost lock ends sending here
 
     def _note(self, intent: Mapping[str, Any], order: BrokerOrder | None, error: str = "") -> None:
-        row = _order_row(order, intent, error)
+        row = order_row(order, intent, error)
         self.orders[intent["client_order_id"]] = row
         self.ctx.store.record_orders(
             self._name,

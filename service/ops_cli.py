@@ -163,7 +163,7 @@ def _next_simulated_session(service: Service, names: list[str]) -> None:
     # Only called when the embedded emulator runs; this only narrows the type.
     assert service.emulator is not None  # nosec B101
     first = min(service.contexts[n].portfolio.schedule_time for n in names)
-    minutes = first.hour * 60 + first.minute - 570 + 1  # after the 09:30 open
+    minutes = EmulatorClock.minutes_after_open(first)
     clock = EmulatorClock(service.emulator.url)
     clock.to_schedule(minutes)
     session = str(clock.now()["session"])

@@ -138,14 +138,8 @@ class CycleScheduler:
     def _demo_tick(self) -> None:
         """Embedded demo: one simulated session per tick, once every cycle of it is done."""
         clock = self._demo.now()
-        minutes = (
-            min(
-                ctx.portfolio.schedule_time.hour * 60 + ctx.portfolio.schedule_time.minute
-                for ctx in self.service.contexts.values()
-            )
-            - 9 * 60
-            - 30
-            + 1
+        minutes = EmulatorClock.minutes_after_open(
+            min(ctx.portfolio.schedule_time for ctx in self.service.contexts.values())
         )
         session = clock.get("session")
         done = all(
@@ -156,4 +150,4 @@ class CycleScheduler:
         self._stuck_ticks = 0 if done else self._stuck_ticks + 1
         if not clock.get("is_open") or done or self._stuck_ticks > 3:
             self._stuck_ticks = 0
-            self._demo.next_session(max(minutes, 0))
+            self._demo.next_session(minutes)

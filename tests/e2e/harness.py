@@ -140,21 +140,23 @@ def emulator_process(tmp: Path, start_date: str, seed: int = 3) -> Iterator[Emul
     )
     emulator = Emulator(f"http://127.0.0.1:{port}", process)
     try:
-        wait_until(lambda: _answers(emulator.url + "/admin/health"), 60, "the emulator")
+        wait_until(lambda: answers(emulator.url + "/admin/health"), 60, "the emulator")
         yield emulator
     finally:
-        _stop(process)
+        stop_process(process)
         log.close()
 
 
-def _answers(url: str) -> bool:
+def answers(url: str) -> bool:
+    """Whether ``url`` answers 200 within a second."""
     try:
         return httpx.get(url, timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within 30 s."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
@@ -178,7 +180,7 @@ class ServiceProcess:
         return lines
 
     def stop(self) -> int:
-        _stop(self.process)
+        stop_process(self.process)
         return int(self.process.returncode)
 
 
@@ -210,7 +212,7 @@ def start_service(tmp: Path, env: dict[str, str], name: str = "service") -> Serv
     url = f"http://127.0.0.1:{env['RT_HTTP_PORT']}"
     service = ServiceProcess(process, url, log_path)
     wait_until(
-        lambda: process.poll() is not None or _answers(url + "/healthz"),
+        lambda: process.poll() is not None or answers(url + "/healthz"),
         90,
         f"{name} to answer /healthz",
     )

@@ -38,6 +38,7 @@ from tests.e2e.harness import (
     SECRET_KEY,
     Emulator,
     ServiceProcess,
+    answers,
     free_port,
     service_env,
     wait_until,
@@ -229,7 +230,7 @@ class EmulatorProcess:
         wait_until(
             lambda: (
                 self.process is not None
-                and (self.process.poll() is not None or _answers(self.url + "/admin/health"))
+                and (self.process.poll() is not None or answers(self.url + "/admin/health"))
             ),
             60,
             "the emulator",
@@ -268,13 +269,6 @@ class EmulatorProcess:
     def hits(self, fault_id: int) -> int | None:
         """Hits of an active fault (None once a counted fault has been used up and removed)."""
         return next((int(f["hits"]) for f in self.faults() if f["id"] == fault_id), None)
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 @contextlib.contextmanager
@@ -353,7 +347,7 @@ def start_services(tmp: Path, envs: Mapping[str, dict[str, str]]) -> list[Servic
         started.append(ServiceProcess(process, f"http://127.0.0.1:{env['RT_HTTP_PORT']}", log_path))
     for service in started:
         wait_until(
-            lambda s=service: s.process.poll() is not None or _answers(s.url + "/healthz"),
+            lambda s=service: s.process.poll() is not None or answers(s.url + "/healthz"),
             90,
             f"{service.log_path.stem} to answer /healthz",
         )

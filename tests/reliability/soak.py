@@ -33,7 +33,6 @@ import argparse
 import contextlib
 import json
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -45,7 +44,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import redis
 
 from tests.e2e.harness import (
@@ -54,12 +52,14 @@ from tests.e2e.harness import (
     SECRET_KEY,
     Emulator,
     ServiceProcess,
+    answers,
     cycle,
     drive_session,
     free_port,
     redis_server,
     service_env,
     start_service,
+    stop_process,
     wait_until,
 )
 
@@ -132,7 +132,7 @@ def emulator_with(
         emulator = Emulator(f"http://127.0.0.1:{port}", process)
         try:
             wait_until(
-                lambda: process.poll() is not None or _answers(emulator.url + "/admin/health"),
+                lambda: process.poll() is not None or answers(emulator.url + "/admin/health"),
                 60,
                 "the emulator",
             )
@@ -141,24 +141,7 @@ def emulator_with(
             yield emulator
         finally:
             emulator.http.close()
-            _terminate(process)
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _terminate(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+            stop_process(process)
 
 
 @contextlib.contextmanager
@@ -190,7 +173,7 @@ def private_redis(tmp: Path, password: str | None = None) -> Iterator[str]:
             yield f"redis://127.0.0.1:{port}/0"
         finally:
             client.close()
-            _terminate(process)
+            stop_process(process)
 
 
 def _pings(client: redis.Redis) -> bool:

@@ -28,7 +28,7 @@ from service.alerts import AlertPublisher
 from service.broker import AlpacaBroker, HttpPolicy
 from service.config import PortfolioConfig, Settings
 from service.cycle import CycleOutcome, CycleRunner
-from service.cycle_steps import CycleContext
+from service.cycle_context import CycleContext
 from service.emulator import EmulatorConfig, RunningEmulator, start_in_thread
 from service.exceptions import RegimeTraderError
 from service.logs import get_logger, redactor

@@ -41,7 +41,8 @@ from zoneinfo import ZoneInfo
 
 from service.alerts import Alert
 from service.config import PortfolioConfig
-from service.cycle_steps import AFTER_PLAN, CycleContext, TradeSteps, compute_signal, order_row
+from service.cycle_context import CycleContext
+from service.cycle_steps import AFTER_PLAN, TradeSteps, order_row
 from service.exceptions import (
     BrokerRejectedError,
     InvalidInputError,
@@ -50,6 +51,7 @@ from service.exceptions import (
     TemporaryBrokerError,
 )
 from service.logs import bind_cycle, get_logger
+from service.signal_step import compute_signal
 from service.store import CycleRecord, LockLostError, Store, StoreUnavailableError
 
 __all__ = ["CycleOutcome", "CycleRunner"]

@@ -23,7 +23,7 @@ import redis
 from service.alerts import Alert, AlertPublisher, read_alerts
 from service.broker import AlpacaBroker, HttpPolicy
 from service.config import PortfolioConfig
-from service.cycle_steps import CycleContext
+from service.cycle_context import CycleContext
 from service.emulator import EmulatorConfig, RunningEmulator, start_in_thread
 from service.marketdata import AlpacaBars, BarSource
 from service.metrics import ServiceMetrics

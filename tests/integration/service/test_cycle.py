@@ -24,7 +24,8 @@ import redis
 from service.alerts import Alert
 from service.config import PortfolioConfig
 from service.cycle import CycleRunner
-from service.cycle_steps import STEP_ORDER, CycleContext
+from service.cycle_context import CycleContext
+from service.cycle_steps import STEP_ORDER
 from service.dry_run import describe_dry_run
 from service.emulator import RunningEmulator
 from service.marketdata import AlpacaBars, CsvBars

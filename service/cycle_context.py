@@ -1,0 +1,38 @@
+"""What one portfolio's cycle talks to: configuration, broker, bars, store, alerts, metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from service.alerts import AlertPublisher
+from service.broker import AlpacaBroker
+from service.config import PortfolioConfig
+from service.marketdata import BarSource
+from service.metrics import ServiceMetrics
+from service.orders import PlanningSettings
+from service.store import Store
+
+__all__ = ["CycleContext"]
+
+
+@dataclass
+class CycleContext:
+    """Everything one portfolio's cycle talks to."""
+
+    portfolio: PortfolioConfig
+    broker: AlpacaBroker
+    bars: BarSource
+    store: Store
+    alerts: AlertPublisher
+    metrics: ServiceMetrics
+    poll_interval_secs: float = 0.25
+
+    @property
+    def planning(self) -> PlanningSettings:
+        p = self.portfolio
+        return PlanningSettings(
+            cash_buffer=Decimal(str(p.cash_buffer)),
+            no_trade_band=Decimal(str(p.no_trade_band)),
+            min_order_notional=Decimal(str(p.min_order_notional)),
+        )

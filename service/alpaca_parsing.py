@@ -30,6 +30,7 @@ from service.exceptions import (
     RegimeTraderError,
     TemporaryBrokerError,
 )
+from service.order_status import OrderPhase, phase_of
 
 __all__ = [
     "BAR_COLUMNS",
@@ -54,22 +55,39 @@ __all__ = [
 NEW_YORK = ZoneInfo("America/New_York")
 BAR_COLUMNS = ("open", "high", "low", "close", "volume", "trade_count", "vwap")
 _BAR_KEYS = dict(zip(("o", "h", "l", "c", "v", "n", "vw"), BAR_COLUMNS, strict=True))
-# Statuses after which an order can no longer fill (Alpaca's order lifecycle).
-_DONE = frozenset({"filled", "canceled", "expired", "replaced", "rejected"})
-_DUPLICATE_CODE = 40010001
+# A duplicate client_order_id comes as code 40010001 (documented) or 42210000 (seen from the
+# real API), both with the message "client_order_id must be unique". Both codes are also
+# Alpaca's generic validation codes (e.g. 42210000 'asset "XXXX" not found'), so a code alone
+# is a duplicate only when its message is about the client_order_id or empty; the message
+# alone is enough under any code. The caller always confirms by looking the order up.
+_DUPLICATE_CODES = frozenset({40010001, 42210000})
+_DUPLICATE_MESSAGE = "client_order_id must be unique"
 _BODY_CHARS = 300
 _MIN_SECRET_CHARS = 4  # shorter "secrets" are test values; replacing them would garble text
 
 
 @dataclass(frozen=True)
 class BrokerAccount:
-    """Account balances in USD, as reported."""
+    """Account balances in USD and the flags that forbid trading, as reported.
+
+    ``buying_power`` of a margin account (Alpaca's paper default) includes borrowed money;
+    ``non_marginable_buying_power`` does not (None when the answer lacks it: use ``cash``).
+    """
 
     equity: Decimal
     cash: Decimal
     buying_power: Decimal
     status: str
-    trading_blocked: bool
+    trading_blocked: bool  # set by Alpaca: no orders may be placed
+    account_blocked: bool = False  # set by Alpaca: all account activity is prohibited
+    trade_suspended_by_user: bool = False  # set by the account owner: no orders
+    non_marginable_buying_power: Decimal | None = None
+
+    @property
+    def blocking_flags(self) -> tuple[str, ...]:
+        """The names of the flags that forbid trading, of those set (empty: may trade)."""
+        flags = ("trading_blocked", "account_blocked", "trade_suspended_by_user")
+        return tuple(name for name in flags if getattr(self, name))
 
 
 @dataclass(frozen=True)
@@ -111,7 +129,7 @@ class BrokerOrder:
     side: str
     order_type: str
     time_in_force: str
-    status: str
+    status: str  # as sent; see service.order_status for what each value means
     qty: Decimal | None
     notional: Decimal | None
     filled_qty: Decimal
@@ -120,9 +138,14 @@ class BrokerOrder:
     filled_at: datetime | None
 
     @property
+    def phase(self) -> OrderPhase:
+        """What the cycle does next with this order (UNKNOWN for an undocumented status)."""
+        return phase_of(self.status)
+
+    @property
     def is_open(self) -> bool:
-        """Whether the order may still fill (not filled, cancelled, expired, replaced, rejected)."""
-        return self.status not in _DONE
+        """Whether the order may still fill; an unknown status counts as open (fail closed)."""
+        return not self.phase.is_final
 
 
 # ---------------------------------------------------------------------------- field readers
@@ -163,6 +186,11 @@ def _flag(obj: Mapping[str, Any], name: str, what: str) -> bool:
     if not isinstance(value, bool):
         raise BadBrokerResponseError(f"{what}: field {name!r} = {_show(value)} is not a boolean")
     return value
+
+
+def _optional_flag(obj: Mapping[str, Any], name: str, what: str, *, missing: bool) -> bool:
+    """A boolean field; ``missing`` when absent or null."""
+    return missing if obj.get(name) is None else _flag(obj, name, what)
 
 
 def _decimal(obj: Mapping[str, Any], name: str, what: str) -> Decimal:
@@ -229,6 +257,14 @@ def account_to_broker_account(raw: object) -> BrokerAccount:
         buying_power=_decimal(obj, "buying_power", "account"),
         status=_text(obj, "status", "account"),
         trading_blocked=_flag(obj, "trading_blocked", "account"),
+        # Alpaca always sends these; a missing flag is read as set (fail closed).
+        account_blocked=_optional_flag(obj, "account_blocked", "account", missing=True),
+        trade_suspended_by_user=_optional_flag(
+            obj, "trade_suspended_by_user", "account", missing=True
+        ),
+        non_marginable_buying_power=_optional_decimal(
+            obj, "non_marginable_buying_power", "account"
+        ),
     )
 
 
@@ -391,6 +427,14 @@ def redact(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
+def _is_duplicate(code: int | None, message: str) -> bool:
+    """Whether an error answer says the ``client_order_id`` is taken (see _DUPLICATE_CODES)."""
+    lowered = message.lower()
+    if _DUPLICATE_MESSAGE in lowered:
+        return True
+    return code in _DUPLICATE_CODES and ("client_order_id" in lowered or not lowered.strip())
+
+
 def _error_parts(body: str) -> tuple[int | None, str]:
     """Return Alpaca's ``code`` and ``message`` from an error body, or (None, the body)."""
     try:
@@ -426,8 +470,10 @@ def error_response_to_exception(
     -------
     RegimeTraderError
         :class:`TemporaryBrokerError` for 408, 429 and 5xx; :class:`AuthenticationError` for
-        401; :class:`DuplicateClientOrderError` for 422 code 40010001 about client_order_id;
-        :class:`BrokerRejectedError` for any other answer.
+        401; :class:`DuplicateClientOrderError` for a duplicate ``client_order_id`` (the
+        message "client_order_id must be unique" under any code, or code 40010001 or 42210000
+        with a message about the client_order_id or none; the caller always looks the order
+        up); :class:`BrokerRejectedError` for any other answer.
     """
     code, message = _error_parts(body)
     message = redact(message, secrets)
@@ -437,6 +483,6 @@ def error_response_to_exception(
         return TemporaryBrokerError(call, detail, status)
     if status == 401:
         return AuthenticationError(f"{text} (check the API key id and secret)")
-    if status == 422 and code == _DUPLICATE_CODE and "client_order_id must be unique" in message:
+    if _is_duplicate(code, message):
         return DuplicateClientOrderError(text, status, code, message)
     return BrokerRejectedError(text, status, code, message)

@@ -3,57 +3,25 @@
 :class:`AlpacaBroker` returns the frozen dataclasses of :mod:`service.alpaca_parsing`, never SDK
 models, and raises only the errors of :mod:`service.exceptions`.
 
-Timeouts and retries (:class:`AlpacaTransport`, shared with :mod:`service.marketdata`)
---------------------------------------------------------------------------------------
-alpaca-py 0.44 sets no request timeout and, inside ``RESTClient._request``, retries HTTP 429
-and 504 up to 3 times with a fixed 3 s sleep. ``TradingClient`` and
-``StockHistoricalDataClient`` do not pass ``retry_attempts`` / ``retry_exception_codes`` on
-(and ``retry_attempts=0`` would fall back to 3), and no environment variable controls them. So
-the transport sets the client's ``_retry`` to 0 (one request per call; a 429 or 504 then raises
-``APIError`` at once) and mounts a ``requests`` adapter that gives every request of the client's
-session a connect and read timeout. Both touch private attributes, checked at construction: a
-future alpaca-py without them fails loudly there instead of retrying blindly.
-
-Our retries (tenacity) apply to HTTP 408, 429, 5xx, timeouts and lost connections only:
-exponential backoff with jitter, stopped by whichever comes first of ``retry_attempts`` or
-``retry_max_secs`` (no attempt starts whose wait would cross it; an attempt in flight may add
-up to ``timeout_secs``). ``POST /v2/orders`` is retried too: the order carries its
-``client_order_id``, so a retry of an order that did reach the broker is refused as a duplicate
-(:class:`~service.exceptions.DuplicateClientOrderError`) and never creates a second order.
-Error messages name the call and never contain the key id or secret.
+Timeouts, retries and rate-limit pacing live in :mod:`service.alpaca_http`; ``HttpPolicy`` and
+``AlpacaTransport`` are re-exported here for the modules that import them from this one.
 """
 
 from __future__ import annotations
 
-import logging
-import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import partial
-from typing import Any, Literal, TypeVar
+from typing import Literal
 
-import requests
 from alpaca.common.enums import Sort
-from alpaca.common.exceptions import APIError
-from alpaca.common.rest import RESTClient
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import QueryOrderStatus
 from alpaca.trading.requests import GetCalendarRequest, GetOrdersRequest
-from requests.adapters import HTTPAdapter
-from tenacity import (
-    RetryCallState,
-    RetryError,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_before_delay,
-    wait_exponential,
-    wait_random,
-)
 
+from service.alpaca_http import AlpacaTransport, HttpPolicy
 from service.alpaca_parsing import (
     BrokerAccount,
     BrokerAsset,
@@ -64,187 +32,17 @@ from service.alpaca_parsing import (
     asset_to_broker_asset,
     calendar_to_session_days,
     clock_to_broker_clock,
-    error_response_to_exception,
     order_list_to_broker_orders,
     order_to_broker_order,
     positions_to_quantities,
-    redact,
 )
-from service.exceptions import (
-    BadBrokerResponseError,
-    BrokerRejectedError,
-    BrokerUnavailableError,
-    TemporaryBrokerError,
-)
+from service.exceptions import BadBrokerResponseError, BrokerRejectedError
 from service.orders import AccountSnapshot
 
 __all__ = ["AlpacaBroker", "AlpacaTransport", "HttpPolicy"]
 
-_T = TypeVar("_T")
-_log = logging.getLogger(__name__)
 ORDERS_PAGE_SIZE = 500  # Alpaca's maximum for GET /v2/orders
 _MAX_CLIENT_ORDER_ID = 128
-
-
-@dataclass(frozen=True)
-class HttpPolicy:
-    """Timeouts and retry budget of every broker and market-data request.
-
-    Parameters
-    ----------
-    timeout_secs : float, default 10
-        Connect and read timeout of one request, > 0.
-    retry_attempts : int, default 4
-        Most attempts per call (1 = no retry), >= 1.
-    retry_max_secs : float, default 30
-        No retry starts whose wait would end later than this after the first attempt, >= 0.
-    retry_wait_initial_secs, retry_wait_max_secs : float, default 0.5 and 8
-        Wait before retry ``n``: ``min(initial * 2**(n-1), max)`` plus a uniform jitter in
-        ``[0, initial]``.
-    """
-
-    timeout_secs: float = 10.0
-    retry_attempts: int = 4
-    retry_max_secs: float = 30.0
-    retry_wait_initial_secs: float = 0.5
-    retry_wait_max_secs: float = 8.0
-
-    def __post_init__(self) -> None:
-        if not self.timeout_secs > 0:
-            raise ValueError(f"timeout_secs must be > 0, got {self.timeout_secs!r}")
-        if isinstance(self.retry_attempts, bool) or not isinstance(self.retry_attempts, int):
-            raise ValueError(f"retry_attempts must be an int, got {self.retry_attempts!r}")
-        if self.retry_attempts < 1:
-            raise ValueError(f"retry_attempts must be >= 1, got {self.retry_attempts}")
-        for name in ("retry_max_secs", "retry_wait_initial_secs", "retry_wait_max_secs"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
-
-
-class _TimeoutAdapter(HTTPAdapter):
-    """A ``requests`` adapter that applies a default timeout to requests sent without one."""
-
-    def __init__(self, timeout_secs: float) -> None:
-        super().__init__(max_retries=0)
-        self._timeout = (timeout_secs, timeout_secs)
-
-    def send(
-        self,
-        request: requests.PreparedRequest,
-        stream: bool = False,
-        timeout: Any = None,
-        verify: Any = True,
-        cert: Any = None,
-        proxies: dict[str, str] | None = None,
-    ) -> requests.Response:
-        """Send ``request``, with our timeout unless the caller gave one."""
-        timeout = self._timeout if timeout is None else timeout
-        return super().send(request, stream, timeout, verify, cert, proxies)
-
-
-def _configure_sdk_client(client: RESTClient, timeout_secs: float) -> None:
-    """Switch off the SDK's own retries and give its HTTP session our timeout."""
-    session = getattr(client, "_session", None)
-    if not isinstance(getattr(client, "_retry", None), int) or not isinstance(
-        session, requests.Session
-    ):
-        raise RuntimeError(
-            "alpaca-py has no RESTClient._retry / _session any more: cannot disable its "
-            "fixed-sleep retries or set a timeout; check service/broker.py against this version"
-        )
-    client._retry = 0
-    adapter = _TimeoutAdapter(timeout_secs)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-
-
-class AlpacaTransport:
-    """Run SDK calls with a timeout, bounded retries and translation to project errors.
-
-    Parameters
-    ----------
-    client : RESTClient
-        An alpaca-py client created with ``raw_data=True``; it is reconfigured in place.
-    policy : HttpPolicy
-        Timeouts and retry budget.
-    secrets : iterable of str
-        Strings removed from every error message (the key id and secret).
-    """
-
-    def __init__(self, client: RESTClient, policy: HttpPolicy, secrets: Iterable[str]) -> None:
-        _configure_sdk_client(client, policy.timeout_secs)
-        self.policy = policy
-        self._secrets = tuple(s for s in secrets if s)
-
-    def redact(self, text: str) -> str:
-        """Return ``text`` with every credential replaced by ``***``."""
-        return redact(text, self._secrets)
-
-    def call(self, name: str, fn: Callable[[], _T]) -> _T:
-        """Run ``fn`` (one HTTP request), retrying temporary failures within the budget.
-
-        Parameters
-        ----------
-        name : str
-            The request for messages and logs, e.g. ``"GET /v2/account"``.
-        fn : callable
-            Makes the request through the SDK client.
-
-        Raises
-        ------
-        BrokerUnavailableError
-            Retries exhausted, or the request could not be sent.
-        AuthenticationError, BrokerRejectedError, BadBrokerResponseError
-            Not retried: see :func:`service.alpaca_parsing.error_response_to_exception`.
-        """
-        p = self.policy
-        retrying = Retrying(
-            stop=stop_after_attempt(p.retry_attempts) | stop_before_delay(p.retry_max_secs),
-            wait=wait_exponential(multiplier=p.retry_wait_initial_secs, max=p.retry_wait_max_secs)
-            + wait_random(0, p.retry_wait_initial_secs),
-            retry=retry_if_exception_type(TemporaryBrokerError),
-            before_sleep=self._log_retry,
-        )
-        began = time.monotonic()
-        try:
-            result: _T = retrying(self._attempt, name, fn)
-        except RetryError as e:
-            attempts = e.last_attempt.attempt_number
-            cause = e.last_attempt.exception()
-            detail = cause.detail if isinstance(cause, TemporaryBrokerError) else str(cause)
-            raise BrokerUnavailableError(
-                f"{name} failed after {attempts} attempts in {time.monotonic() - began:.1f} s: "
-                f"{detail}",
-                attempts,
-            ) from cause
-        return result
-
-    def _attempt(self, name: str, fn: Callable[[], _T]) -> _T:
-        try:
-            return fn()
-        except APIError as e:
-            response = e.response
-            status = int(response.status_code) if response is not None else 0
-            body = response.text if response is not None else str(e)
-            raise error_response_to_exception(name, status, body, self._secrets) from e
-        except requests.exceptions.JSONDecodeError as e:  # before RequestException: a subclass
-            raise BadBrokerResponseError(f"{name}: the response is not JSON ({e})") from e
-        except requests.Timeout as e:
-            detail = f"no answer within {self.policy.timeout_secs} s (timeout)"
-            raise TemporaryBrokerError(name, detail) from e
-        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as e:
-            detail = f"connection failed or dropped: {self.redact(str(e))[:300]}"
-            raise TemporaryBrokerError(name, detail) from e
-        except requests.RequestException as e:
-            message = f"{name} could not be sent: {type(e).__name__}: {self.redact(str(e))[:300]}"
-            raise BrokerUnavailableError(message, 0) from e
-
-    @staticmethod
-    def _log_retry(state: RetryCallState) -> None:
-        outcome = state.outcome
-        error = outcome.exception() if outcome is not None else None
-        wait = state.next_action.sleep if state.next_action is not None else 0.0
-        _log.warning("%s; attempt %d failed, retrying in %.2f s", error, state.attempt_number, wait)
 
 
 class AlpacaBroker:
@@ -335,6 +133,7 @@ class AlpacaBroker:
             equity=account.equity,
             cash=account.cash,
             buying_power=account.buying_power,
+            non_marginable_buying_power=account.non_marginable_buying_power,
             positions=held,
             prices=dict(prices),
             fractionable={s: a.fractionable for s, a in assets.items()},

@@ -26,6 +26,8 @@ __all__ = [
     "DuplicateClientOrderError",
     "InvalidInputError",
     "OperationalError",
+    "OrderStateUnknownError",
+    "RateLimitedError",
     "ReconciliationError",
     "RegimeTraderError",
     "TemporaryBrokerError",
@@ -54,6 +56,22 @@ class TemporaryBrokerError(RegimeTraderError):
         self.call = call
         self.detail = detail
         self.status = status
+
+
+class RateLimitedError(TemporaryBrokerError):
+    """HTTP 429: the account's request budget is spent until ``reset_epoch_secs``.
+
+    Parameters
+    ----------
+    call, detail : str
+        As for :class:`TemporaryBrokerError`.
+    reset_epoch_secs : float, optional
+        Alpaca's ``X-RateLimit-Reset`` (Unix seconds when the budget refills), if sent.
+    """
+
+    def __init__(self, call: str, detail: str, reset_epoch_secs: float | None) -> None:
+        super().__init__(call, detail, 429)
+        self.reset_epoch_secs = reset_epoch_secs
 
 
 class OperationalError(RegimeTraderError):
@@ -107,7 +125,7 @@ class BrokerRejectedError(RegimeTraderError):
 
 
 class DuplicateClientOrderError(BrokerRejectedError):
-    """An order with this ``client_order_id`` already exists (HTTP 422, code 40010001).
+    """An order with this ``client_order_id`` already exists (HTTP 422, code 40010001/42210000).
 
     The earlier order may come from a previous run of the same cycle, or from an earlier attempt
     of the same call whose answer was lost: fetch it by client order id instead of resubmitting.
@@ -120,6 +138,14 @@ class InvalidInputError(RegimeTraderError, ValueError):
 
 class BadBrokerResponseError(InvalidInputError):
     """A broker response does not have the expected shape; the message names the field."""
+
+
+class OrderStateUnknownError(BadBrokerResponseError):
+    """What an order of ours is doing cannot be told: nothing more is traded on top of it.
+
+    An undocumented status (see :mod:`service.order_status`), or a ``client_order_id`` the
+    broker calls a duplicate but cannot find. The message names each order and why.
+    """
 
 
 class BadMarketDataError(InvalidInputError):

@@ -139,7 +139,8 @@ class AccountSnapshot:
         Account equity in USD, > 0; target weights are fractions of it.
     cash, buying_power : Decimal
         USD. Either may be negative (a margin call): that only leaves buys without a budget,
-        sells still go ahead.
+        sells still go ahead. A margin account's ``buying_power`` includes borrowed money;
+        the planner never spends more than ``cash`` (long-only, no leverage).
     positions : mapping of str to Decimal
         Held quantity per symbol, >= 0 (long-only).
     prices : mapping of str to Decimal
@@ -147,6 +148,9 @@ class AccountSnapshot:
         so a bad quote for an unrelated symbol does not block the cycle.
     fractionable : mapping of str to bool
         Whether the broker accepts fractional quantities; a missing symbol is not.
+    non_marginable_buying_power : Decimal, optional
+        Alpaca's buying power without margin (what non-marginable securities, and fractional
+        orders, can use); None when the broker did not report it.
     """
 
     equity: Decimal
@@ -155,6 +159,21 @@ class AccountSnapshot:
     positions: Mapping[str, Decimal] = field(default_factory=dict)
     prices: Mapping[str, Decimal] = field(default_factory=dict)
     fractionable: Mapping[str, bool] = field(default_factory=dict)
+    non_marginable_buying_power: Decimal | None = None
+
+    @property
+    def spendable(self) -> Decimal:
+        """USD buys may use: own money only, never margin.
+
+        ``min(cash, buying_power, non_marginable_buying_power)``: cash is what the account
+        holds (a margin account's ``buying_power`` is up to 2x or 4x it); buying power is
+        lower when open orders or a margin call already reserve part of the cash; the
+        non-marginable figure is Alpaca's own "without borrowing" number when it is sent.
+        """
+        amounts = [self.cash, self.buying_power]
+        if self.non_marginable_buying_power is not None:
+            amounts.append(self.non_marginable_buying_power)
+        return min(amounts)
 
     def __post_init__(self) -> None:
         equity = _dec("equity", self.equity)
@@ -167,6 +186,9 @@ class AccountSnapshot:
             "positions": _frozen("positions", self.positions, _holding),
             "prices": _frozen("prices", self.prices, lambda n, v: _dec(n, v, finite=False)),
             "fractionable": _frozen("fractionable", self.fractionable, _flag),
+            "non_marginable_buying_power": None
+            if self.non_marginable_buying_power is None
+            else _dec("non_marginable_buying_power", self.non_marginable_buying_power),
         }
         for name, value in values.items():
             object.__setattr__(self, name, value)
@@ -300,7 +322,8 @@ def plan_orders(
     3. Non-fractionable symbols (unknown ones, or all if ``allow_fractional`` is False) trade
        the nearest whole share, rounded down where rounding up would exceed the buy budget
        or sell more than is held; others are floored to ``qty_decimals``.
-    4. Buys are funded by ``min(cash, buying_power)`` plus the estimated proceeds of the
+    4. Buys are funded by `AccountSnapshot.spendable` (own money: ``min(cash, buying_power,
+       non_marginable_buying_power)``, never margin) plus the estimated proceeds of the
        planned sells, minus ``cash_buffer * equity`` (no leverage; the buffer also absorbs
        sells filling a little below the given price). If they need more, every buy is scaled
        down by the same factor (`Reason.CAPPED`).
@@ -341,7 +364,7 @@ def plan_orders(
         legs = _legs(snapshot, targets, settings)
         decisions = {d.symbol: d for leg in legs if (d := _hold_or_sell(leg, settings))}
         proceeds = sum((d.estimated_notional for d in decisions.values()), _ZERO)
-        available = min(snapshot.cash, snapshot.buying_power) + proceeds
+        available = snapshot.spendable + proceeds
         budget = max(_ZERO, available - settings.cash_buffer * snapshot.equity)
         buys = [leg for leg in legs if leg.symbol not in decisions]
         scale, bought = _size_buys(buys, budget, settings)

@@ -24,7 +24,7 @@ OPEN = datetime(2024, 1, 3, 11, 0, tzinfo=NY)
 
 
 def retries_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "service.broker"]
+    return [r.getMessage() for r in caplog.records if r.name == "service.alpaca_http"]
 
 
 @pytest.mark.parametrize(("status", "code"), [(429, 42910000), (503, 50310000)])
@@ -32,7 +32,7 @@ def test_temporary_error_is_recovered_within_the_budget(
     emu: Emu, broker: AlpacaBroker, caplog: pytest.LogCaptureFixture, status: int, code: int
 ) -> None:
     emu.inject(path="/v2/account", status=status, count=2)
-    with caplog.at_level(logging.WARNING, logger="service.broker"):
+    with caplog.at_level(logging.WARNING, logger="service.alpaca_http"):
         assert broker.account().cash == Decimal("100000.00")
     logged = retries_logged(caplog)
     assert len(logged) == 2  # two failed attempts, the third succeeded
@@ -88,7 +88,7 @@ def test_dropped_connection_is_retried(
     emu: Emu, broker: AlpacaBroker, caplog: pytest.LogCaptureFixture
 ) -> None:
     emu.inject(path="/v2/positions", drop=True, count=1)
-    with caplog.at_level(logging.WARNING, logger="service.broker"):
+    with caplog.at_level(logging.WARNING, logger="service.alpaca_http"):
         assert broker.positions() == {}
     (logged,) = retries_logged(caplog)
     assert "GET /v2/positions failed: connection failed or dropped" in logged
@@ -112,7 +112,7 @@ def test_slow_response_times_out_and_is_retried(emu: Emu, caplog: pytest.LogCapt
     )
     emu.inject(path="/v2/account", latency_ms=1000, count=1)
     began = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="service.broker"):
+    with caplog.at_level(logging.WARNING, logger="service.alpaca_http"):
         assert broker.account().equity == Decimal("100000.00")
     assert 0.2 <= time.monotonic() - began < 0.9  # gave up on the slow answer
     (logged,) = retries_logged(caplog)

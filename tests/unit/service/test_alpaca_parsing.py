@@ -56,6 +56,48 @@ def test_recorded_account_parses_money_strings_exactly() -> None:
     assert account.cash == Decimal(raw["cash"])
     assert account.buying_power == Decimal(raw["buying_power"])
     assert (account.status, account.trading_blocked) == ("ACTIVE", False)
+    assert (account.account_blocked, account.trade_suspended_by_user) == (False, False)
+    assert account.non_marginable_buying_power == Decimal(raw["non_marginable_buying_power"])
+    assert account.blocking_flags == ()
+
+
+@pytest.mark.parametrize("flag", ["trading_blocked", "account_blocked", "trade_suspended_by_user"])
+def test_each_account_flag_that_forbids_trading_is_read(flag: str) -> None:
+    raw = recorded("account") | {flag: True}
+    account = account_to_broker_account(raw)
+    assert getattr(account, flag) is True
+    assert account.blocking_flags == (flag,)
+
+
+@pytest.mark.parametrize("flag", ["account_blocked", "trade_suspended_by_user"])
+def test_a_missing_blocking_flag_is_read_as_set(flag: str) -> None:
+    raw = recorded("account")
+    del raw[flag]
+    assert account_to_broker_account(raw).blocking_flags == (flag,)
+
+
+def test_a_blocking_flag_that_is_not_a_boolean_is_named() -> None:
+    with pytest.raises(BadBrokerResponseError, match="'account_blocked' = 'no'"):
+        account_to_broker_account(recorded("account") | {"account_blocked": "no"})
+
+
+def test_margin_account_keeps_non_marginable_buying_power_apart() -> None:
+    # Alpaca's default paper account: margin, buying power twice the cash.
+    raw = recorded("account") | {
+        "cash": "10000",
+        "buying_power": "20000",
+        "non_marginable_buying_power": "10000",
+        "multiplier": "2",
+    }
+    account = account_to_broker_account(raw)
+    assert account.buying_power == 2 * account.cash
+    assert account.non_marginable_buying_power == Decimal("10000")
+
+
+def test_absent_non_marginable_buying_power_is_none() -> None:
+    raw = recorded("account")
+    del raw["non_marginable_buying_power"]
+    assert account_to_broker_account(raw).non_marginable_buying_power is None
 
 
 @pytest.mark.parametrize(
@@ -299,6 +341,39 @@ def test_recorded_duplicate_client_order_id_is_its_own_error() -> None:
     assert str(error) == (
         "POST /v2/orders failed: HTTP 422 code 40010001: client_order_id must be unique"
     )
+
+
+# Both duplicate shapes reported from the real API, and the message without any code.
+DUPLICATE_ANSWERS = {
+    "code_40010001": (422, '{"code": 40010001, "message": "client_order_id must be unique"}'),
+    "code_42210000": (422, '{"code": 42210000, "message": "client_order_id must be unique"}'),
+    "message_only": (422, '{"message": "client_order_id must be unique"}'),
+    "message_other_code": (400, '{"code": 40010000, "message": "Client_Order_Id must be unique"}'),
+    "code_42210000_no_message": (422, '{"code": 42210000, "message": ""}'),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DUPLICATE_ANSWERS))
+def test_duplicate_client_order_id_is_recognised_by_code_or_message(name: str) -> None:
+    status, body = DUPLICATE_ANSWERS[name]
+    error = error_response_to_exception("POST /v2/orders", status, body)
+    assert isinstance(error, DuplicateClientOrderError), name
+    assert error.status == status
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"code": 42210000, "message": "asset \\"XXXX\\" not found"}',
+        '{"code": 42210000, "message": "qty must be > 0"}',
+        '{"code": 40010001, "message": "order_id is missing"}',
+    ],
+)
+def test_a_duplicate_code_about_something_else_is_a_plain_rejection(body: str) -> None:
+    # Both codes are also Alpaca's generic validation codes: the message decides.
+    error = error_response_to_exception("POST /v2/orders", 422, body)
+    assert type(error) is BrokerRejectedError
+    assert error.code in (40010001, 42210000)
 
 
 def test_recorded_insufficient_buying_power_is_a_rejection_with_its_code() -> None:

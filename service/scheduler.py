@@ -10,6 +10,12 @@ Per portfolio, two jobs call the same :meth:`CycleRunner.run`:
 Both run with ``coalesce=True``, ``max_instances=1`` and an explicit ``misfire_grace_time``
 (APScheduler's default of 1 s silently drops a late job). Holidays and early closes need no
 cron rules: the runner asks the broker's clock and calendar.
+
+Every wake-up ends with one ``wake-up`` log line (portfolio, a per-portfolio counter ``wake``,
+the ``job`` that fired, ``outcome``, ``session``, ``reason``), whatever it found, ``not_due``
+and ``crashed`` included. It is the service's proof of life: an operator sees that it keeps
+asking, and a test that expects *nothing* to happen waits for wake-ups that began after its
+fault before it says so.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -84,13 +91,13 @@ class CycleScheduler:
                 CronTrigger(
                     day_of_week="mon-fri", hour=at.hour, minute=at.minute, timezone=NEW_YORK
                 ),
-                args=[name],
+                args=[name, "cron"],
                 id=f"cycle-{name}",
             )
             self._scheduler.add_job(
                 self._wake,
                 IntervalTrigger(seconds=wake_interval_secs),
-                args=[name],
+                args=[name, "interval"],
                 id=f"wake-{name}",
                 next_run_time=datetime.now(NEW_YORK),
             )
@@ -101,6 +108,9 @@ class CycleScheduler:
             next_run_time=datetime.now(NEW_YORK),
         )
         self._stuck_ticks = 0
+        # The cron and the interval job of one portfolio may overlap: count under a lock.
+        self._wakes: Counter[str] = Counter()
+        self._wakes_lock = threading.Lock()
         if demo_secs_per_session and service.emulator is not None:
             self._demo = EmulatorClock(service.emulator.url)
             self._scheduler.add_job(
@@ -116,16 +126,40 @@ class CycleScheduler:
         """Stop waking up; wait for a running cycle, which stops at its next step boundary."""
         self._scheduler.shutdown(wait=True)
 
-    def _wake(self, name: str) -> None:
+    def _wake(self, name: str, job: str) -> None:
+        """Ask the runner for a cycle; log one ``wake-up`` line with what it found.
+
+        ``job`` (``cron`` or ``interval``) names the trigger: wake-ups of one job never overlap
+        (``max_instances=1``), so the second ``interval`` line logged after an event comes
+        from a wake-up that began after it.
+        """
         if self.stop.is_set():
             return
+        with self._wakes_lock:
+            self._wakes[name] += 1
+            wake = self._wakes[name]
         try:
             outcome = self.service.runner(name).run()
-        except Exception:
-            log.exception("cycle attempt crashed", portfolio=name)
+        except Exception as e:
+            log.exception("cycle attempt crashed", portfolio=name, wake=wake)
+            log.info(
+                "wake-up",
+                portfolio=name,
+                wake=wake,
+                job=job,
+                outcome="crashed",
+                reason=type(e).__name__,
+            )
             return
-        if outcome.outcome not in ("not_due", "already_done"):
-            log.info("wake-up", portfolio=name, outcome=outcome.outcome, reason=outcome.reason)
+        log.info(
+            "wake-up",
+            portfolio=name,
+            wake=wake,
+            job=job,
+            outcome=outcome.outcome,
+            session=outcome.session,
+            reason=outcome.reason,
+        )
 
     def _heartbeat(self) -> None:
         try:

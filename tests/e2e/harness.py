@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,6 +166,33 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
             process.wait(10)
 
 
+@dataclass(frozen=True)
+class WakeUp:
+    """One ``wake-up`` line of the service's log (``service/scheduler.py``): what one wake-up
+    of the scheduler found, numbered per portfolio."""
+
+    portfolio: str
+    wake: int
+    job: str  # "interval" or "cron"
+    outcome: str  # a CycleOutcome outcome, or "crashed"
+    session: str | None
+    reason: str
+
+    @classmethod
+    def from_line(cls, line: dict[str, Any]) -> WakeUp | None:
+        if line.get("event") != "wake-up" or "wake" not in line:
+            return None
+        session = line.get("session")
+        return cls(
+            portfolio=str(line.get("portfolio")),
+            wake=int(line["wake"]),
+            job=str(line.get("job")),
+            outcome=str(line.get("outcome")),
+            session=None if session is None else str(session),
+            reason=str(line.get("reason") or ""),
+        )
+
+
 @dataclass
 class ServiceProcess:
     process: subprocess.Popen[bytes]
@@ -176,8 +203,77 @@ class ServiceProcess:
         lines = []
         for raw in self.log_path.read_text(encoding="utf-8", errors="replace").splitlines():
             with contextlib.suppress(json.JSONDecodeError):
-                lines.append(json.loads(raw))
+                line = json.loads(raw)
+                if isinstance(line, dict):
+                    lines.append(line)
         return lines
+
+    def wake_ups(self, portfolio: str | None = None) -> list[WakeUp]:
+        """Every wake-up this process logged so far (of ``portfolio``, or of all), in order.
+
+        The log file is appended to by every start of the same name; only lines since this
+        process's own start-up line count.
+        """
+        out: list[WakeUp] = []
+        for line in self.log_lines():
+            if line.get("event") == "scheduler started":
+                out = []  # an earlier process wrote what came before
+            wake = WakeUp.from_line(line)
+            if wake is not None and portfolio in (None, wake.portfolio):
+                out.append(wake)
+        return out
+
+    def wait_for_wake_ups(
+        self,
+        count: int = 2,
+        *,
+        after: int = 0,
+        outcomes: Iterable[str] | None = None,
+        session: str | None = None,
+        portfolio: str | None = None,
+        timeout: float = 90,
+    ) -> list[WakeUp]:
+        """Wait until ``count`` interval wake-ups logged after the first ``after`` ones match.
+
+        This is the positive evidence a test needs before it asserts that *nothing* happened:
+        the service did wake up, asked the broker and the store, and decided. Interval
+        wake-ups never overlap, so with ``count >= 2`` at least one of them began after the
+        mark ``after`` (take it with ``len(service.wake_ups())`` before the event).
+
+        Parameters
+        ----------
+        count : int
+            How many matching wake-ups of the interval job to wait for.
+        after : int
+            Wake-ups (of ``portfolio``) already logged at the mark; only later ones count.
+        outcomes : iterable of str, optional
+            Accepted outcomes (``not_due``, ``halted``, ``failed``, ``crashed``, ...).
+        session : str, optional
+            Only wake-ups that looked at this session.
+        portfolio : str, optional
+            Only this portfolio's wake-ups.
+        timeout : float
+            Seconds before the test fails, naming what it waited for.
+        """
+        wanted = None if outcomes is None else frozenset(outcomes)
+
+        def matching() -> list[WakeUp]:
+            assert self.process.poll() is None, self.log_path.read_text()[-3000:]
+            return [
+                w
+                for w in self.wake_ups(portfolio)[after:]
+                if w.job == "interval"
+                and (wanted is None or w.outcome in wanted)
+                and (session is None or w.session == session)
+            ]
+
+        what = f"{count} wake-ups of {self.log_path.stem} after #{after}"
+        what += f" with outcome in {sorted(wanted)}" if wanted is not None else ""
+        what += f" for {session}" if session is not None else ""
+        found: list[WakeUp] = wait_until(
+            lambda: (m := matching())[count - 1 :] and m, timeout, what
+        )
+        return found
 
     def stop(self) -> int:
         stop_process(self.process)
@@ -203,12 +299,20 @@ def service_env(tmp: Path, redis_url: str, emulator: Emulator, **extra: str) -> 
     return env
 
 
-def start_service(tmp: Path, env: dict[str, str], name: str = "service") -> ServiceProcess:
+def start_service(
+    tmp: Path, env: dict[str, str], name: str = "service", *, first_wake_up: bool = False
+) -> ServiceProcess:
+    """Start ``regime-trader run`` and wait until it answers ``/healthz``.
+
+    With ``first_wake_up``, also wait until its first wake-up has ended (a cycle attempt, or
+    the broker's answer that none is due): ``/healthz`` alone says nothing about the scheduler.
+    """
     log_path = tmp / f"{name}.log"
     log = log_path.open("ab")
     process = subprocess.Popen(
         [*_python(), "run"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
     )
+    log.close()
     url = f"http://127.0.0.1:{env['RT_HTTP_PORT']}"
     service = ServiceProcess(process, url, log_path)
     wait_until(
@@ -216,6 +320,8 @@ def start_service(tmp: Path, env: dict[str, str], name: str = "service") -> Serv
         90,
         f"{name} to answer /healthz",
     )
+    if first_wake_up:
+        service.wait_for_wake_ups(1)
     return service
 
 

@@ -8,8 +8,10 @@ A real Redis (private ``redis-server``), the emulator as a process over HTTP and
 - ``waiting_fills`` with orders that cannot fill yet: the market closes while the first order
   is in flight (a latency fault holds the request while the test moves the emulator's clock
   to the close), so the orders are accepted and queued until the next open, and the process
-  dies at the start of the fill wait. The restart finds the session over; the next session's
-  open fills the queued orders and the next cycle runs.
+  dies at the start of the fill wait. The restart, while the market is still closed, finds
+  the session over: it closes the killed cycle as ``interrupted`` (orders refreshed from the
+  broker, an alert naming the unsent buys) and sends nothing; the next session's open fills
+  the queued orders and the next cycle runs.
 
 The portfolio is equal-weight with no band and no cash buffer, so every session has sells
 (what rose) and buys (what fell).
@@ -18,13 +20,13 @@ The portfolio is equal-weight with no band and no cash buffer, so every session 
 from __future__ import annotations
 
 import signal
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from service.alerts import Alert
 from service.store import CycleRecord, Store
 from tests.e2e.harness import drive_session, start_service, wait_until
 from tests.reliability.faultlab import (
@@ -111,15 +113,18 @@ class QueuedFillWait:
     next_session: str
     exit_code: int | None
     step_at_kill: str
+    planned_at_kill: list[dict[str, Any]]  # every stored intent: the plan's, then the buys'
     queued_at_kill: list[dict[str, Any]]  # the broker's orders of ``killed`` at the kill
     ledger_at_kill: set[str]
-    orders_while_closed: int  # broker orders after the restart, market still closed
-    step_while_closed: str
+    wake_ups_while_closed: int  # the restarted service's wake-ups before the next open
+    orders_while_closed: list[dict[str, Any]]  # the broker's orders then
+    closed_record: CycleRecord  # the killed cycle as the restart left it, market still closed
+    alerts_while_closed: list[Alert]
     orders: list[dict[str, Any]]  # the broker's orders at the end
     ledger: set[str]
     killed_record: CycleRecord
     next_record: CycleRecord
-    alert_sessions: list[str]
+    alerts: list[Alert]
 
 
 @pytest.fixture(scope="module")
@@ -148,37 +153,52 @@ def queued_fill_wait(tmp_path_factory: pytest.TempPathFactory) -> QueuedFillWait
         emu.api.advance(to="next_close")
         wait_until(lambda: doomed.process.poll() is not None, 60, "the kill at waiting_fills")
         queued = session_orders(emu.api.orders(), killed)
-        step_at_kill = _record(store, killed).step
+        at_kill = _record(store, killed)
         ledger_at_kill = ledger_ids(client)
 
         restarted = start_service(tmp, env, "restarted")
         try:
-            time.sleep(2.0)  # several wake-ups while the market is closed
-            orders_while_closed = len(emu.api.orders())
-            step_while_closed = _record(store, killed).step
+            # Evidence that the restart ran while the market was closed: two wake-ups that
+            # asked the broker's clock and found no cycle due (the sweep of interrupted cycles
+            # runs in each, before the due check), the second begun after the first ended.
+            wake_ups = restarted.wait_for_wake_ups(2, outcomes={"not_due"})
+            orders_while_closed = emu.api.orders()
+            closed_record = _record(store, killed)
+            alerts_while_closed = alerts(client)
+            assert emu.api.clock()["is_open"] is False, "the market opened under the test"
+
             following = drive_session(emu.api)  # its open fills the queued orders
             wait_until(
                 lambda: (r := store.cycle(PORTFOLIO, following)) is not None and r.alerted,
                 60,
                 "the next session's cycle",
             )
-            time.sleep(1.0)  # time for anything late about the killed session
+            # Anything late about either session would come from a later wake-up: wait for
+            # two that found the next session's cycle already done.
+            mark = len(restarted.wake_ups())
+            restarted.wait_for_wake_ups(2, after=mark, outcomes={"already_done"}, session=following)
         finally:
             assert restarted.stop() == 0
         return QueuedFillWait(
             killed=killed,
             next_session=following,
             exit_code=doomed.process.returncode,
-            step_at_kill=step_at_kill,
+            step_at_kill=at_kill.step,
+            planned_at_kill=[
+                *(at_kill.plan or {}).get("orders", []),
+                *(at_kill.buys or {}).get("orders", []),
+            ],
             queued_at_kill=queued,
             ledger_at_kill=ledger_at_kill,
+            wake_ups_while_closed=len(wake_ups),
             orders_while_closed=orders_while_closed,
-            step_while_closed=step_while_closed,
+            closed_record=closed_record,
+            alerts_while_closed=alerts_while_closed,
             orders=emu.api.orders(),
             ledger=ledger_ids(client),
             killed_record=_record(store, killed),
             next_record=_record(store, following),
-            alert_sessions=[a.session for a in alerts(client)],
+            alerts=alerts(client),
         )
 
 
@@ -193,9 +213,10 @@ def test_sigkill_in_the_fill_wait_with_queued_orders_sends_nothing_twice(
     assert {o["side"] for o in w.queued_at_kill} == {"sell"}
     assert {o["status"] for o in w.queued_at_kill} == {"accepted"}
     assert w.ledger_at_kill >= {o["client_order_id"] for o in w.queued_at_kill}
-    # Restarted while closed: nothing sent, nothing moved.
-    assert w.orders_while_closed == len(w.ledger_at_kill)
-    assert w.step_while_closed == "sells_submitted"
+    # Restarted while closed (>= 2 wake-ups seen): not one order more at the broker.
+    assert w.wake_ups_while_closed >= 2
+    assert len(w.orders_while_closed) == len(w.ledger_at_kill)
+    assert {o["client_order_id"] for o in w.orders_while_closed} == w.ledger_at_kill
     # The next open filled the queued sells; the old session's plan was never resumed there.
     mine = {o["client_order_id"] for o in w.queued_at_kill}
     assert {o["status"] for o in w.orders if o["client_order_id"] in mine} == {"filled"}
@@ -205,15 +226,34 @@ def test_sigkill_in_the_fill_wait_with_queued_orders_sends_nothing_twice(
     assert duplicates(w.orders) == []
     assert w.ledger == {o["client_order_id"] for o in w.orders}
     assert (w.next_record.step, w.next_record.attempts) == ("done", 1)
-    assert w.next_session in w.alert_sessions
+    assert w.next_session in [a.session for a in w.alerts]
 
 
 def test_sigkill_in_the_fill_wait_then_session_over_ends_the_interrupted_cycle(
     queued_fill_wait: QueuedFillWait,
 ) -> None:
+    """The restart finds the killed session over (market closed): ``_close_interrupted``
+    ends that cycle at once, before any next session, and never trades it again."""
     w = queued_fill_wait
-    assert w.killed_record.finished, (
-        f"the cycle of {w.killed} is still at step {w.killed_record.step!r} after the next "
-        f"session ran: its queued sells filled, its buys were never sent, and nobody was told"
+    closed = w.closed_record
+    assert (closed.step, closed.outcome) == ("done", "interrupted"), (
+        f"the cycle of {w.killed} is at step {closed.step!r} ({closed.outcome!r}) after a "
+        f"restart with its session over: its sells are queued, its buys never sent"
     )
-    assert w.killed in w.alert_sessions, f"no alert about the interrupted cycle of {w.killed}"
+    # Its orders were refreshed from the broker: one row per queued order, as the broker has it.
+    by_id = {o["client_order_id"]: o for o in w.orders_while_closed}
+    queued = {o["client_order_id"] for o in w.queued_at_kill}
+    assert set(closed.orders) == queued
+    for coid, row in closed.orders.items():
+        assert (row["status"], row["broker_id"]) == (by_id[coid]["status"], by_id[coid]["id"])
+    # One alert, while still closed, naming what was left unsent: the plan's buys.
+    unsent = [i["client_order_id"] for i in w.planned_at_kill if i["client_order_id"] not in queued]
+    assert unsent, "the plan had no buy left to send at the kill"
+    assert {i["side"] for i in w.planned_at_kill if i["client_order_id"] in unsent} == {"buy"}
+    about_killed = [a for a in w.alerts_while_closed if a.session == w.killed]
+    assert [(a.kind, a.severity) for a in about_killed] == [("failed", "error")]
+    assert about_killed[0].details["unsent"] == unsent
+    assert "interrupted at step sells_submitted" in about_killed[0].summary
+    # Nothing about the killed session changed afterwards: same record, same single alert.
+    assert (w.killed_record.outcome, set(w.killed_record.orders)) == ("interrupted", queued)
+    assert [a.kind for a in w.alerts if a.session == w.killed] == ["failed"]

@@ -6,12 +6,17 @@ retries of :class:`service.broker.AlpacaTransport`) and :class:`CsvBars` (a pric
 :func:`service.pricefile.load_prices`). Both return raw closes; :func:`validate_bars` checks them
 against the broker's calendar and clock and drops the partial bar of a session in progress
 (Alpaca serves today's bar, with the latest price as its close, while the market is open).
+
+A thin symbol's missing bar (a session the other symbols have) is carried by
+:func:`strategies.missing_bars.carry_missing_closes` for at most ``max_carry_sessions`` sessions,
+the same function a backtest's price file goes through, so both see the same closes.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from functools import partial
 from pathlib import Path
@@ -25,8 +30,9 @@ from service.alpaca_parsing import NEW_YORK, SessionDay, bars_to_frame
 from service.broker import AlpacaTransport, HttpPolicy
 from service.exceptions import BadMarketDataError
 from service.pricefile import PriceFileError, load_prices
+from strategies.missing_bars import CarriedClose, MissingBarsError, carry_missing_closes
 
-__all__ = ["AlpacaBars", "BarSource", "CsvBars", "validate_bars"]
+__all__ = ["AlpacaBars", "BarSource", "CsvBars", "ValidatedBars", "check_bars", "validate_bars"]
 
 MAX_PAGE_SIZE = 10_000  # Alpaca's limit per request
 _MAX_PAGES = 10_000
@@ -173,10 +179,15 @@ class CsvBars:
     ----------
     path : str or Path
         Wide (``date,SYM1,...``) or long (``date,symbol,close``) file.
+    allow_missing : bool, default False
+        Serve a blank close as NaN (a thin symbol's missing bar) for :func:`check_bars` to carry
+        or refuse, as Alpaca's answer without that bar would be; by default a blank is refused
+        when the file is read.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, allow_missing: bool = False) -> None:
         self.path = Path(path)
+        self.allow_missing = allow_missing
 
     def daily_closes(self, symbols: Sequence[str], start: date, end: date) -> pd.DataFrame:
         """Return closes as :meth:`BarSource.daily_closes` describes.
@@ -187,7 +198,7 @@ class CsvBars:
             The file is unusable, or lacks a requested symbol.
         """
         try:
-            prices = load_prices(self.path)
+            prices = load_prices(self.path, allow_missing=self.allow_missing)
         except PriceFileError as e:
             raise BadMarketDataError(str(e)) from e
         missing = [s for s in symbols if s not in prices.columns]
@@ -200,6 +211,21 @@ class CsvBars:
 # ---------------------------------------------------------------------------- validation
 
 
+@dataclass(frozen=True)
+class ValidatedBars:
+    """Closes that passed :func:`check_bars`, and the missing bars carried into them.
+
+    Attributes
+    ----------
+    closes : DataFrame of shape (n_completed_sessions, n_symbols)
+    carried : tuple of CarriedClose
+        Every close carried into a session its symbol had no bar for, in date order.
+    """
+
+    closes: pd.DataFrame
+    carried: tuple[CarriedClose, ...] = ()
+
+
 def validate_bars(
     closes: pd.DataFrame,
     sessions: Sequence[SessionDay],
@@ -207,13 +233,40 @@ def validate_bars(
     as_of: datetime,
     max_staleness_sessions: int = 0,
     max_jump_fraction: float = 0.5,
+    max_carry_sessions: int = 0,
 ) -> pd.DataFrame:
+    """Check daily closes against the broker's calendar and clock; drop a partial bar.
+
+    :func:`check_bars` without the list of carried closes; see there.
+    """
+    return check_bars(
+        closes,
+        sessions,
+        as_of=as_of,
+        max_staleness_sessions=max_staleness_sessions,
+        max_jump_fraction=max_jump_fraction,
+        max_carry_sessions=max_carry_sessions,
+    ).closes
+
+
+def check_bars(
+    closes: pd.DataFrame,
+    sessions: Sequence[SessionDay],
+    *,
+    as_of: datetime,
+    max_staleness_sessions: int = 0,
+    max_jump_fraction: float = 0.5,
+    max_carry_sessions: int = 0,
+) -> ValidatedBars:
     """Check daily closes against the broker's calendar and clock; drop a partial bar.
 
     Parameters
     ----------
     closes : DataFrame of shape (n_sessions, n_symbols)
-        Closes indexed by session date (as :meth:`BarSource.daily_closes` returns them).
+        Closes indexed by session date (as :meth:`BarSource.daily_closes` returns them). Pass
+        the bars the strategy already saw along with the new ones when they are available: the
+        jump check compares each bar with the previous one *of this frame*, so the first new
+        bar is checked against the last seen close on the same adjustment basis.
     sessions : sequence of SessionDay
         The broker's calendar, increasing, covering every bar date and reaching ``as_of``.
     as_of : datetime
@@ -222,18 +275,23 @@ def validate_bars(
         How many completed sessions the last bar may lag the last completed session.
     max_jump_fraction : float, default 0.5
         Largest believable one-session move, ``|close / previous close - 1|``.
+    max_carry_sessions : int, default 0
+        A symbol without a bar for a session the other symbols have gets its last close for at
+        most this many consecutive sessions (:func:`strategies.missing_bars.carry_missing_closes`);
+        0 refuses any missing bar.
 
     Returns
     -------
-    DataFrame of shape (n_completed_sessions, n_symbols)
-        The float closes of completed sessions only.
+    ValidatedBars
+        The float closes of completed sessions only, and the carried closes.
 
     Raises
     ------
     BadMarketDataError
         Naming the symbol, the date and the problem: a date that is not a session or has not
-        opened, duplicate or unsorted dates, a missing session, a missing, non-finite or
-        non-positive close, a stale last bar, or a jump over ``max_jump_fraction``.
+        opened, duplicate or unsorted dates, a missing session, a missing bar beyond the carry
+        policy, a non-finite or non-positive close, a stale last bar, or a jump over
+        ``max_jump_fraction``.
     """
     _check_arguments(as_of, max_staleness_sessions, max_jump_fraction)
     who = ", ".join(str(c) for c in closes.columns) or "no symbols"
@@ -250,10 +308,16 @@ def validate_bars(
         raise BadMarketDataError(f"{who}: no bar of a completed session before {as_of}")
     done = [s.date for s in sessions if s.close <= as_of]
     _check_gaps(who, pd.DatetimeIndex(complete.index), done)
+    _check_all_missing(complete)
+    try:
+        filled = carry_missing_closes(complete, max_carry_sessions)
+    except MissingBarsError as e:
+        raise BadMarketDataError(str(e)) from e
+    complete = filled.closes
     _check_values(complete)
     _check_staleness(who, complete.index[-1].date(), done, as_of, max_staleness_sessions)
     _check_jumps(complete, max_jump_fraction)
-    return complete
+    return ValidatedBars(complete, filled.carried)
 
 
 def _check_arguments(as_of: datetime, max_staleness: int, max_jump: float) -> None:
@@ -296,11 +360,15 @@ def _check_gaps(who: str, index: pd.DatetimeIndex, done: Sequence[date]) -> None
             raise BadMarketDataError(f"{who} on {day}: session missing (no bar for any symbol)")
 
 
-def _check_values(closes: pd.DataFrame) -> None:
+def _check_all_missing(closes: pd.DataFrame) -> None:
     values = closes.to_numpy()
     for col, symbol in enumerate(closes.columns):
         if np.isnan(values[:, col]).all():
             raise BadMarketDataError(f"{symbol}: no bars at all (unknown symbol or no data)")
+
+
+def _check_values(closes: pd.DataFrame) -> None:
+    values = closes.to_numpy()
     bad = np.argwhere(~np.isfinite(values) | (values <= 0))
     if bad.size:
         row, col = (int(v) for v in bad[0])

@@ -9,6 +9,11 @@ Either way the result is a wide frame of closes indexed by session date, strictl
 with every price finite and positive. Anything else is refused with a :class:`PriceFileError`
 that names the file, the line (as a spreadsheet shows it: the header is line 1), the column and
 the value, because a backtest or a trade on silently repaired data is worse than none.
+
+The one exception is a thin symbol's missing bar: with ``allow_missing`` a blank close (wide) or
+an absent row (long) becomes NaN, and with ``max_carry_sessions`` it is carried by
+:func:`strategies.missing_bars.carry_missing_closes`, the function the live cycle's validation
+uses, so a backtest and the live service see the same closes.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["PriceFileError", "load_prices", "validate_prices"]
+from strategies.missing_bars import CarryResult, MissingBarsError, carry_missing_closes
+
+__all__ = ["PriceFileError", "load_prices", "load_prices_carried", "validate_prices"]
 
 LONG_COLUMNS = ("date", "symbol", "close")
 _SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-_/]{0,19}$")
@@ -81,17 +88,21 @@ def _parse_prices(
     lines: np.ndarray,
     dates: pd.DatetimeIndex,
     row_symbols: pd.Series | None = None,
+    allow_missing: bool = False,
 ) -> pd.DataFrame:
     """Convert every column to float, refusing blanks, text, NaN, inf and non-positive.
 
-    The message names the line, the symbol (the column, or ``row_symbols`` in a long file),
-    the session date and the value.
+    With ``allow_missing`` a blank cell becomes NaN (a missing bar); text, NaN written out,
+    inf and non-positive numbers are still refused. The message names the line, the symbol
+    (the column, or ``row_symbols`` in a long file), the session date and the value.
     """
     out = {}
     for column in frame.columns:
         raw = frame[column]
-        values = pd.to_numeric(raw.str.strip(), errors="coerce").to_numpy(dtype=float)
-        bad = np.flatnonzero(~np.isfinite(values) | (values <= 0))
+        text = raw.str.strip()
+        values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
+        blank = (text == "").to_numpy() if allow_missing else np.zeros(len(text), dtype=bool)
+        bad = np.flatnonzero((~np.isfinite(values) | (values <= 0)) & ~blank)
         if bad.size:
             i = int(bad[0])
             symbol = column if row_symbols is None else row_symbols.iloc[i]
@@ -111,7 +122,7 @@ def _check_symbols(path: Path, symbols: list[str]) -> None:
             raise PriceFileError(f"{path}: column {symbol!r} is not a ticker symbol")
 
 
-def _from_long(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
+def _from_long(path: Path, frame: pd.DataFrame, allow_missing: bool) -> pd.DataFrame:
     extra = sorted(set(frame.columns) - set(LONG_COLUMNS))
     missing = [c for c in LONG_COLUMNS if c not in frame.columns]
     if extra or missing:
@@ -140,7 +151,7 @@ def _from_long(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
         )
     wide = keyed.pivot(index="date", columns="symbol", values="close")
     holes = np.argwhere(wide.isna().to_numpy())
-    if holes.size:
+    if holes.size and not allow_missing:
         row, col = (int(v) for v in holes[0])
         raise PriceFileError(
             f"{path}: no close for {wide.columns[col]} on {wide.index[row].date()}"
@@ -149,19 +160,21 @@ def _from_long(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
     return wide
 
 
-def _from_wide(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
+def _from_wide(path: Path, frame: pd.DataFrame, allow_missing: bool) -> pd.DataFrame:
     symbols = [c for c in frame.columns if c != "date"]
     _check_symbols(path, symbols)
     if len(set(frame.columns)) != len(frame.columns):
         raise PriceFileError(f"{path}: a column name appears twice: {list(frame.columns)}")
     dates = _parse_dates(path, frame["date"])
     lines = np.arange(len(frame)) + 2
-    prices = _parse_prices(path, frame[symbols], lines, dates)
+    prices = _parse_prices(path, frame[symbols], lines, dates, allow_missing=allow_missing)
     prices.index = dates
     return prices
 
 
-def validate_prices(prices: pd.DataFrame, source: str = "prices") -> pd.DataFrame:
+def validate_prices(
+    prices: pd.DataFrame, source: str = "prices", *, allow_missing: bool = False
+) -> pd.DataFrame:
     """Check an in-memory wide price frame with the same rules as a file.
 
     Parameters
@@ -170,6 +183,8 @@ def validate_prices(prices: pd.DataFrame, source: str = "prices") -> pd.DataFram
         Closes indexed by date.
     source : str
         Name used in error messages.
+    allow_missing : bool, default False
+        Let NaN through (a missing bar, for the carry policy to judge).
 
     Returns
     -------
@@ -193,7 +208,7 @@ def validate_prices(prices: pd.DataFrame, source: str = "prices") -> pd.DataFram
             "dates must be strictly increasing"
         )
     values = prices.to_numpy(dtype=float)
-    bad = np.argwhere(~np.isfinite(values) | (values <= 0))
+    bad = np.argwhere((~np.isfinite(values) | (values <= 0)) & ~(allow_missing & np.isnan(values)))
     if bad.size:
         row, col = (int(x) for x in bad[0])
         raise PriceFileError(
@@ -203,13 +218,16 @@ def validate_prices(prices: pd.DataFrame, source: str = "prices") -> pd.DataFram
     return pd.DataFrame(values, index=index, columns=[str(c) for c in prices.columns])
 
 
-def load_prices(path: str | Path) -> pd.DataFrame:
+def load_prices(path: str | Path, *, allow_missing: bool = False) -> pd.DataFrame:
     """Load and validate a wide or long CSV of daily closes.
 
     Parameters
     ----------
     path : str or Path
         The CSV file.
+    allow_missing : bool, default False
+        Keep a blank close (wide) or a (session, symbol) without a row (long) as NaN instead
+        of refusing it; :func:`load_prices_carried` then applies the carry policy.
 
     Returns
     -------
@@ -221,11 +239,44 @@ def load_prices(path: str | Path) -> pd.DataFrame:
     ------
     PriceFileError
         If the file is missing or unreadable, has no ``date`` column, unknown columns, a
-        missing or malformed date, duplicate or unsorted dates, or a price that is blank,
-        not a number, not finite or not positive.
+        missing or malformed date, duplicate or unsorted dates, or a price that is blank (unless
+        ``allow_missing``), not a number, not finite or not positive.
     """
     path = Path(path)
     frame = _read(path)
     is_long = "symbol" in frame.columns or "close" in frame.columns
-    wide = _from_long(path, frame) if is_long else _from_wide(path, frame)
-    return validate_prices(wide, source=str(path))
+    if is_long:
+        wide = _from_long(path, frame, allow_missing)
+    else:
+        wide = _from_wide(path, frame, allow_missing)
+    return validate_prices(wide, source=str(path), allow_missing=allow_missing)
+
+
+def load_prices_carried(path: str | Path, max_carry_sessions: int) -> CarryResult:
+    """Load a price file whose thin symbols may miss bars, with the live cycle's carry policy.
+
+    Parameters
+    ----------
+    path : str or Path
+        The CSV file (as :func:`load_prices`, blanks allowed).
+    max_carry_sessions : int
+        See :func:`strategies.missing_bars.carry_missing_closes`; 0 refuses any missing bar.
+
+    Returns
+    -------
+    CarryResult
+        The closes, every one finite and positive, and the carried closes.
+
+    Raises
+    ------
+    PriceFileError
+        As :func:`load_prices`, or a missing bar the policy refuses (symbol and dates named).
+    """
+    prices = load_prices(path, allow_missing=True)
+    empty = np.flatnonzero(prices.isna().all(axis=1).to_numpy())
+    if empty.size:  # a row without any close is not a thin symbol's gap
+        raise PriceFileError(f"{path}: no close for any symbol on {prices.index[empty[0]].date()}")
+    try:
+        return carry_missing_closes(prices, max_carry_sessions)
+    except MissingBarsError as e:
+        raise PriceFileError(f"{path}: {e}") from e

@@ -1,8 +1,14 @@
-"""The signal step: fetch and validate the bars the strategy has not seen, update it.
+"""The signal step: fetch and validate bars, join them to the strategy's history, update it.
 
-The strategy is restored from the store (or built fresh on a portfolio's first cycle), fed the
-validated closes of completed sessions, and its decision is returned with the planning prices.
-Nothing is stored here: :mod:`service.cycle` writes the result into the cycle record.
+The strategy is restored from the store (or built fresh on a portfolio's first cycle) and fed
+the validated closes of completed sessions it has not seen. Because Alpaca adjusts past bars
+for splits and dividends at query time, each cycle refetches the last sessions the strategy saw
+too and :mod:`service.bar_history` decides how the new bars join the old ones: on the same
+basis, rescaled after a re-adjustment (reported as a :class:`~service.bar_history.PastChange`),
+or by rebuilding the strategy from the whole adjusted history after a correction. A thin
+symbol's missing bar is carried by the policy of :mod:`strategies.missing_bars`
+(``max_carry_sessions``). Nothing is stored here: :mod:`service.cycle` writes the result
+(state, with the bar basis under :data:`~service.bar_history.BASIS_KEY`) into the cycle record.
 """
 
 from __future__ import annotations
@@ -13,82 +19,186 @@ from decimal import Decimal
 from typing import Any
 
 import pandas as pd
+import structlog
 
 from service.alpaca_parsing import SessionDay
+from service.bar_history import BASIS_KEY, BarBasis, PastChange, PastChangeKind, rebase
+from service.config import PortfolioConfig
 from service.cycle_context import CycleContext
 from service.exceptions import BadMarketDataError, ReconciliationError
-from service.marketdata import validate_bars
+from service.marketdata import ValidatedBars, check_bars
 from service.strategy_factory import build_strategy
 from strategies.base import BarsError, Signal, Strategy
+from strategies.missing_bars import DEFAULT_MAX_CARRY_SESSIONS, CarriedClose
 from strategies.registry import strategy_from_state
 
 __all__ = ["SignalResult", "compute_signal"]
 
+_log = structlog.get_logger(__name__)
+
 
 @dataclass(frozen=True)
 class SignalResult:
-    """The strategy's decision and what it is based on."""
+    """The strategy's decision and what it is based on.
+
+    Attributes
+    ----------
+    signal : Signal
+    state : dict
+        The strategy's state after the update, with the bar basis under ``BASIS_KEY``.
+    prices : dict of str to str
+        Planning prices (Decimal strings): the current partial bar if any, as served now.
+    reason : str
+        Why the signal is not ready, if it is not.
+    past_changes : tuple of PastChange
+        Prices already seen that the bar source now serves differently: re-adjustments
+        (split or dividend, the strategy continued on its own basis) and rebuilds (past
+        returns changed, or no basis was saved). Empty on an ordinary day.
+    carried : tuple of CarriedClose
+        The new sessions where a thin symbol's last close was carried.
+    """
 
     signal: Signal
     state: dict[str, Any]
-    prices: dict[str, str]  # planning prices (Decimal strings): the current partial bar if any
+    prices: dict[str, str]
     reason: str = ""
+    past_changes: tuple[PastChange, ...] = ()
+    carried: tuple[CarriedClose, ...] = ()
 
 
-def _fresh_or_restored(ctx: CycleContext) -> Strategy:
-    state = ctx.store.strategy_state(ctx.portfolio.name)
-    if state is None:
-        p = ctx.portfolio
-        return build_strategy(p.strategy, p.symbols, p.strategy_params)
-    strategy = strategy_from_state(state)
-    if strategy.symbols != list(ctx.portfolio.symbols):
+@dataclass(frozen=True)
+class _Fetched:
+    raw: pd.DataFrame  # as served, partial bar included
+    bars: ValidatedBars  # completed sessions, thin symbols' gaps carried
+
+
+@dataclass(frozen=True)
+class _Feed:
+    strategy: Strategy
+    fed: pd.DataFrame  # what the strategy is fed now (its own basis)
+    basis: BarBasis  # what the state will remember
+    fetched: _Fetched
+    changes: tuple[PastChange, ...] = ()
+
+
+def max_carry_sessions(portfolio: PortfolioConfig) -> int:
+    """The portfolio's carry limit (``max_carry_sessions``, default 3 until it is a setting)."""
+    return int(getattr(portfolio, "max_carry_sessions", DEFAULT_MAX_CARRY_SESSIONS))
+
+
+def _fetch(ctx: CycleContext, start: date, session: date, now: datetime) -> _Fetched:
+    p = ctx.portfolio
+    sessions: list[SessionDay] = ctx.broker.calendar(start - timedelta(days=10), session)
+    raw = ctx.bars.daily_closes(list(p.symbols), start, session)
+    if raw.empty:
+        raise BadMarketDataError(f"{', '.join(p.symbols)}: no bars since {start}")
+    bars = check_bars(raw, sessions, as_of=now, max_carry_sessions=max_carry_sessions(p))
+    return _Fetched(raw, bars)
+
+
+def _restored(state: dict[str, Any], portfolio: PortfolioConfig) -> Strategy:
+    strategy = strategy_from_state({k: v for k, v in state.items() if k != BASIS_KEY})
+    if strategy.symbols != list(portfolio.symbols):
         raise ReconciliationError(
             f"stored strategy trades {strategy.symbols}, configuration says "
-            f"{list(ctx.portfolio.symbols)}: clear the strategy state to start over"
+            f"{list(portfolio.symbols)}: clear the strategy state to start over"
         )
     return strategy
 
 
-def _check_continuity(strategy: Strategy, closes: pd.DataFrame, sessions: list[SessionDay]) -> None:
-    """The first new bar must be the session right after the last one the strategy saw."""
-    if strategy.last_date is None:
-        return
-    last = strategy.last_date.date()
-    following = [s.date for s in sessions if s.date > last]
-    first_new = closes.index[0].date()
-    if following and first_new != following[0]:
-        raise BadMarketDataError(
-            f"{', '.join(closes.columns)} on {following[0]}: session missing (the strategy last "
-            f"saw {last}, the next bar is {first_new})"
+def _fresh(ctx: CycleContext) -> Strategy:
+    p = ctx.portfolio
+    return build_strategy(p.strategy, p.symbols, p.strategy_params)
+
+
+def _from_history(ctx: CycleContext, start: date, session: date, now: datetime) -> _Feed:
+    """A fresh strategy fed every completed session from ``start``: what a backtest sees."""
+    fetched = _fetch(ctx, start, session, now)
+    closes = fetched.bars.closes
+    return _Feed(_fresh(ctx), closes, BarBasis.start(closes, closes), fetched)
+
+
+def _backfill_start(ctx: CycleContext, session: date) -> date:
+    return session - timedelta(days=int(ctx.portfolio.history_sessions * 1.5) + 10)
+
+
+def _continued(ctx: CycleContext, state: dict[str, Any], session: date, now: datetime) -> _Feed:
+    p = ctx.portfolio
+    strategy = _restored(state, p)
+    try:
+        basis = BarBasis.from_dict(state[BASIS_KEY])
+    except (KeyError, TypeError, ValueError) as e:
+        # A state saved before the basis existed (or a damaged one): the history is the truth.
+        _log.warning("no usable bar basis in the strategy state; rebuilding", error=str(e))
+        feed = _from_history(ctx, _backfill_start(ctx, session), session, now)
+        change = (
+            PastChange(s, feed.basis.first_date, 1.0, PastChangeKind.BASIS_UNKNOWN)
+            for s in p.symbols
         )
+        return _Feed(feed.strategy, feed.fed, feed.basis, feed.fetched, tuple(change))
+    if strategy.last_date is None or strategy.last_date.date() != basis.dates[-1]:
+        raise ReconciliationError(
+            f"stored strategy last saw {strategy.last_date}, its bar basis "
+            f"{basis.dates[-1]}: clear the strategy state to start over"
+        )
+    fetched = _fetch(ctx, basis.dates[0], session, now)
+    rebasing = rebase(basis, fetched.bars.closes, p.symbols)
+    if rebasing.rebuild:
+        feed = _from_history(ctx, basis.first_date, session, now)
+        return _Feed(feed.strategy, feed.fed, feed.basis, feed.fetched, rebasing.changes)
+    served = fetched.bars.closes
+    new = served.loc[pd.DatetimeIndex(served.index) > strategy.last_date]
+    # The strategy's basis: each return from its last close into the new bars is the served one.
+    fed = new.mul(pd.Series(rebasing.factors), axis=1)
+    basis = basis.advance(fed, new) if len(new) else basis
+    return _Feed(strategy, fed, basis, fetched, rebasing.changes)
 
 
 def compute_signal(ctx: CycleContext, session: date, now: datetime) -> SignalResult:
-    """Fetch and validate the bars the strategy has not seen, update it, keep the prices.
+    """Fetch and validate bars, join them to the strategy's history, update it.
 
     Raises
     ------
     BadMarketDataError
         On any bar problem (nothing is stored; the strategy state stays as it was).
+    ReconciliationError
+        The stored state belongs to another universe or is inconsistent.
     """
     p = ctx.portfolio
-    strategy = _fresh_or_restored(ctx)
-    if strategy.last_date is not None:
-        start = strategy.last_date.date() + timedelta(days=1)
+    state = ctx.store.strategy_state(p.name)
+    if state is None:
+        feed = _from_history(ctx, _backfill_start(ctx, session), session, now)
     else:
-        start = session - timedelta(days=int(p.history_sessions * 1.5) + 10)
-    sessions = ctx.broker.calendar(start - timedelta(days=10), session)
-    raw = ctx.bars.daily_closes(list(p.symbols), start, session)
-    if raw.empty:
-        raise BadMarketDataError(f"{', '.join(p.symbols)}: no bars since {start}")
-    closes = validate_bars(raw, sessions, as_of=now)
-    _check_continuity(strategy, closes, sessions)
+        feed = _continued(ctx, state, session, now)
+    seen = None if state is None or state.get("last_date") is None else state["last_date"]
+    previous = None if seen is None else pd.Timestamp(seen)
     try:
-        signal = strategy.update(closes)
+        signal = feed.strategy.update(feed.fed)
     except BarsError as e:
         raise BadMarketDataError(str(e)) from e
+    for change in feed.changes:
+        _log.warning(
+            "past prices changed",
+            symbol=change.symbol,
+            kind=change.kind.value,
+            date=change.date.isoformat(),
+            factor=change.factor,
+            detail=change.describe(),
+        )
+    carried = tuple(
+        c for c in feed.fetched.bars.carried if previous is None or c.session > previous
+    )
+    for c in carried:
+        _log.warning(
+            "missing bar carried",
+            symbol=c.symbol,
+            session=str(c.session.date()),
+            carried_from=str(c.source.date()),
+        )
+    raw, served = feed.fetched.raw, feed.fetched.bars.closes
     today = raw.loc[pd.DatetimeIndex(raw.index).date == session]  # the partial bar, if any
-    source = today if len(today) and bool((today.to_numpy() > 0).all()) else closes
+    source = today if len(today) and bool((today.to_numpy() > 0).all()) else served
     prices = {s: str(Decimal(repr(float(source[s].iloc[-1])))) for s in p.symbols}
     reason = "" if signal.ready else str(signal.diagnostics.get("reason", "strategy not ready"))
-    return SignalResult(signal, strategy.state_dict(), prices, reason)
+    state_out = {**feed.strategy.state_dict(), BASIS_KEY: feed.basis.to_dict()}
+    return SignalResult(signal, state_out, prices, reason, feed.changes, carried)

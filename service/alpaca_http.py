@@ -33,7 +33,11 @@ under it:
   in flight when they read the same low number.
 - **429**: a refused request is retried after ``Reset`` (same bound and jitter), not after the
   exponential backoff, which would only spend the next attempts inside the same window. These
-  waits have their own budget: ``rate_limit_wait_max_secs`` on top of ``retry_max_secs``.
+  waits have their own budget: ``rate_limit_wait_max_secs`` on top of ``retry_max_secs``. A
+  429 whose headers still report requests remaining is not the spent budget (a proxy, an
+  injected fault): it gets the exponential backoff.
+- Every 429 calls ``HttpPolicy.rate_limited_hook`` (the service counts them in
+  ``regime_trader_broker_rate_limited_total``).
 """
 
 from __future__ import annotations
@@ -129,6 +133,19 @@ def _header_number(headers: Mapping[str, str], name: str) -> float | None:
         return None
 
 
+def _spent_until(headers: Mapping[str, str]) -> float | None:
+    """``X-RateLimit-Reset`` of a 429 whose headers say the budget is spent, else None.
+
+    A 429 that reports requests remaining (a proxy's refusal, an injected fault) is not the
+    per-minute budget: waiting a whole window for it would be wasted, so it gets the
+    exponential backoff like any other temporary error.
+    """
+    remaining = _header_number(headers, "X-RateLimit-Remaining")
+    if remaining is not None and remaining > 0:
+        return None
+    return _header_number(headers, "X-RateLimit-Reset")
+
+
 class RatePacer:
     """Remembers the last ``X-RateLimit-*`` headers and spaces requests when few remain.
 
@@ -164,7 +181,7 @@ class RatePacer:
         self.paced = 0  # requests that waited for a reset (for logs and tests)
 
     def observe(self, headers: Mapping[str, str]) -> None:
-        """Record the rate-limit headers of an answer (any status)."""
+        """Record the rate-limit headers of an answer (other than a 429: see below)."""
         remaining = _header_number(headers, "X-RateLimit-Remaining")
         reset = _header_number(headers, "X-RateLimit-Reset")
         if remaining is None or reset is None:
@@ -223,7 +240,10 @@ class _TimeoutAdapter(HTTPAdapter):
         timeout = self._timeout if timeout is None else timeout
         self._pacer.before_request()
         response = super().send(request, stream, timeout, verify, cert, proxies)
-        self._pacer.observe(response.headers)
+        # A 429 is waited out by the transport's retry (until its reset): pacing on it as well
+        # would wait twice.
+        if response.status_code != 429:
+            self._pacer.observe(response.headers)
         return response
 
 
@@ -358,11 +378,10 @@ class AlpacaTransport:
             body = response.text if response is not None else str(e)
             error = error_response_to_exception(name, status, body, self._secrets)
             if status == 429 and isinstance(error, TemporaryBrokerError):
-                headers = response.headers if response is not None else {}
-                reset = _header_number(headers, "X-RateLimit-Reset")
                 if hook := self.policy.rate_limited_hook:
                     hook(name)
-                raise RateLimitedError(name, error.detail, reset) from e
+                headers = response.headers if response is not None else {}
+                raise RateLimitedError(name, error.detail, _spent_until(headers)) from e
             raise error from e
         except requests.exceptions.JSONDecodeError as e:  # before RequestException: a subclass
             raise BadBrokerResponseError(f"{name}: the response is not JSON ({e})") from e

@@ -26,11 +26,11 @@ import redis
 
 from service.alerts import AlertPublisher
 from service.broker import AlpacaBroker, HttpPolicy
-from service.config import PortfolioConfig, Settings
+from service.config import ConfigError, PortfolioConfig, Settings
 from service.cycle import CycleOutcome, CycleRunner
 from service.cycle_context import CycleContext
 from service.emulator import EmulatorConfig, RunningEmulator, start_in_thread
-from service.exceptions import RegimeTraderError
+from service.exceptions import BadBrokerResponseError, BrokerRejectedError, RegimeTraderError
 from service.logs import get_logger, redactor
 from service.marketdata import AlpacaBars
 from service.metrics import ServiceMetrics
@@ -88,7 +88,14 @@ class Service:
             emulator = _embedded_emulator(settings)
         owner = f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
         contexts = {
-            p.name: CycleContext(p, *_adapters(settings, p, emulator), store, alerts, metrics)
+            p.name: CycleContext(
+                p,
+                *_adapters(settings, p, emulator, metrics),
+                store,
+                alerts,
+                metrics,
+                poll_interval_secs=settings.fill_poll_interval_secs,
+            )
             for p in settings.portfolios
         }
         return cls(settings, store, alerts, metrics, contexts, owner, emulator)
@@ -98,6 +105,29 @@ class Service:
             self.emulator.stop()
         with contextlib.suppress(redis.RedisError):
             self.store.redis.close()
+
+    def check_symbols(self) -> None:
+        """Refuse to start unless every portfolio symbol is an active, tradable broker asset.
+
+        Each symbol is looked up (``GET /v2/assets/{symbol}``): it must exist, be
+        ``tradable``, have status ``active`` and a known ``fractionable`` flag. Every problem
+        is listed, each naming the portfolio, the symbol and why.
+
+        Raises
+        ------
+        ConfigError
+            A symbol failed a check (the commands exit 2 before any order).
+        OperationalError
+            The broker could not be asked (unreachable, wrong keys).
+        """
+        problems = []
+        for name, ctx in self.contexts.items():
+            for symbol in ctx.portfolio.symbols:
+                why = _asset_problem(ctx.broker, symbol)
+                if why:
+                    problems.append(f"portfolio {name!r}: symbol {symbol!r} {why}")
+        if problems:
+            raise ConfigError("refusing to trade: " + "; ".join(problems))
 
     def runner(self, portfolio: str, **kwargs: Any) -> CycleRunner:
         if portfolio not in self._runners or kwargs:
@@ -177,8 +207,42 @@ class Service:
         return time.time() - datetime.fromisoformat(stamp).timestamp()
 
 
+def _asset_problem(broker: AlpacaBroker, symbol: str) -> str:
+    """Why ``symbol`` cannot be traded ("" if it can)."""
+    try:
+        asset = broker.assets([symbol])[symbol]
+    except BrokerRejectedError as e:
+        if e.status in (404, 422):
+            return f"is not known to the broker ({e.status}: {e.broker_message})"
+        raise
+    except BadBrokerResponseError as e:  # e.g. no boolean "fractionable": unknown, refuse
+        return f"has an unusable asset record ({e})"
+    if not asset.tradable:
+        return "is not tradable at the broker"
+    if asset.status.lower() != "active":
+        return f"has asset status {asset.status!r}, not 'active'"
+    return ""
+
+
+def http_policy(settings: Settings, metrics: ServiceMetrics, portfolio: str) -> HttpPolicy:
+    """The broker and market-data HTTP policy from ``RT_HTTP_*`` settings.
+
+    Every HTTP 429 is counted in ``regime_trader_broker_rate_limited_total{portfolio}``.
+    """
+    counter = metrics.broker_rate_limited_total.labels(portfolio=portfolio)
+    return HttpPolicy(
+        timeout_secs=settings.http_timeout_secs,
+        retry_attempts=settings.http_retry_attempts,
+        retry_max_secs=settings.http_retry_max_secs,
+        rate_limited_hook=lambda call: counter.inc(),
+    )
+
+
 def _adapters(
-    settings: Settings, portfolio: PortfolioConfig, emulator: RunningEmulator | None
+    settings: Settings,
+    portfolio: PortfolioConfig,
+    emulator: RunningEmulator | None,
+    metrics: ServiceMetrics,
 ) -> tuple[AlpacaBroker, AlpacaBars]:
     url: str | None
     if emulator is not None:
@@ -187,7 +251,7 @@ def _adapters(
         key = os.environ.get(portfolio.key_id_env) or _secret(settings.alpaca_api_key_id)
         secret = os.environ.get(portfolio.secret_key_env) or _secret(settings.alpaca_api_secret_key)
         url = settings.alpaca_base_url  # None: Alpaca's own endpoints
-    policy = HttpPolicy()
+    policy = http_policy(settings, metrics, portfolio.name)
     broker = AlpacaBroker(
         key, secret, paper=not settings.live_trading, url_override=url, policy=policy
     )
@@ -208,7 +272,8 @@ def _embedded_emulator(settings: Settings) -> RunningEmulator:
         secret_key=secrets.token_hex(16),
         seed=settings.emulator_seed,
         symbols=tuple(symbols),
-        rate_limit_per_min=0,
+        # Alpaca's limit, as the real account has it: pacing and 429 handling run offline too.
+        rate_limit_per_min=200,
         state_file=settings.data_dir / "emulator.json",
     )
     running = start_in_thread(config)

@@ -162,6 +162,13 @@ class Settings(BaseSettings):
     lock_ttl_secs: float = Field(60.0, ge=5.0)
     misfire_grace_secs: float = Field(6 * 3600.0, gt=0)
     wake_interval_secs: float = Field(300.0, gt=0)
+    # Broker and market-data HTTP (service.alpaca_http.HttpPolicy).
+    http_timeout_secs: float = Field(10.0, gt=0)
+    http_retry_attempts: int = Field(4, ge=1, le=20)
+    http_retry_max_secs: float = Field(30.0, ge=0)
+    # Fill-wait rounds (one order-list request each): at least a second apart, so a cycle
+    # stays far below Alpaca's 200 requests/min even with several replicas on one account.
+    fill_poll_interval_secs: float = Field(2.0, ge=1.0, le=60.0)
     emulator_seed: int = 0
     portfolios: tuple[PortfolioConfig, ...] = ()
 

@@ -34,15 +34,16 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from datetime import time as dt_time
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from service.alerts import Alert
+from service.alpaca_parsing import BrokerClock
 from service.config import PortfolioConfig
 from service.cycle_context import CycleContext
-from service.cycle_steps import AFTER_PLAN, TradeSteps, order_row
+from service.cycle_steps import AFTER_PLAN, TradeSteps, order_row, orders_since, row_phase
 from service.exceptions import (
     BrokerRejectedError,
     InvalidInputError,
@@ -51,6 +52,7 @@ from service.exceptions import (
     TemporaryBrokerError,
 )
 from service.logs import bind_cycle, get_logger
+from service.order_status import OrderPhase
 from service.signal_step import compute_signal
 from service.store import CycleRecord, LockLostError, Store, StoreUnavailableError
 
@@ -134,6 +136,10 @@ class CycleRunner:
         self._hook = step_hook or (lambda step: None)
         self._refusals: dict[str, str] = {}  # session -> reason key last alerted
         self._stop_requested = stop_requested or (lambda: False)
+        # The last clock the broker gave, with our monotonic time then: when the broker is
+        # unreachable, "today" is that reading moved on by the time since (the broker's day,
+        # as everywhere else in the cycle, never the machine's).
+        self._last_clock: tuple[BrokerClock, float] | None = None
 
     @property
     def portfolio(self) -> PortfolioConfig:
@@ -146,6 +152,7 @@ class CycleRunner:
             clock = self.ctx.broker.clock()
         except RegimeTraderError as e:
             return self._unreachable(f"broker clock unavailable: {e}")
+        self._last_clock = (clock, time.monotonic())
         now = clock.timestamp.astimezone(NEW_YORK)
         session = now.date().isoformat()
         self._close_interrupted(session, include_today=not clock.is_open)
@@ -173,10 +180,22 @@ class CycleRunner:
             with contextlib.suppress(StoreUnavailableError):  # else the TTL releases it
                 self.ctx.store.release_lock(name, self.owner)
 
+    def broker_day(self) -> str:
+        """The broker's New York date now, from its last clock reading moved on since.
+
+        Before any reading (the broker was never reached) there is no broker time to go by:
+        the machine's New York date is the only estimate.
+        """
+        if self._last_clock is None:
+            return datetime.now(NEW_YORK).date().isoformat()
+        clock, read_at = self._last_clock
+        elapsed = timedelta(seconds=max(0.0, time.monotonic() - read_at))
+        return (clock.timestamp + elapsed).astimezone(NEW_YORK).date().isoformat()
+
     def _unreachable(self, reason: str) -> CycleOutcome:
-        """The broker cannot even tell the time: alert once per New York day and reason."""
+        """The broker cannot even tell the time: alert once per broker day and reason."""
         name = self.portfolio.name
-        day = datetime.now(NEW_YORK).date().isoformat()
+        day = self.broker_day()
         log.error("not trading", outcome="failed", reason=reason)
         key = _reason_key(reason)
         if self._refusals.get(day) != key:
@@ -221,8 +240,11 @@ class CycleRunner:
         name, store, broker = self.portfolio.name, self.ctx.store, self.ctx.broker
         orders = dict(record.orders)
         intents = [*(record.plan or {}).get("orders", []), *(record.buys or {}).get("orders", [])]
+        session = date.fromisoformat(record.session)
+        # One order list for the whole sweep (not one lookup per order): rate limits.
+        listed = {o.client_order_id: o for o in broker.orders(after=orders_since(orders, session))}
         for intent in intents:
-            order = broker.order_by_client_id(intent["client_order_id"])
+            order = listed.get(intent["client_order_id"])
             if order is not None:
                 orders[intent["client_order_id"]] = order_row(order, intent)
         unsent = [i["client_order_id"] for i in intents if i["client_order_id"] not in orders]
@@ -233,9 +255,17 @@ class CycleRunner:
             orders,
             [{"event": "cycle_interrupted", "unsent": unsent}],
         )
+        phases = [row_phase(row) for row in orders.values()]
+        odd = [
+            f"{row['symbol']} {row['side']} {row['client_order_id']} status {row['status']!r}"
+            for row in orders.values()
+            if row_phase(row) is OrderPhase.UNKNOWN
+        ]
         reason = (
             f"cycle interrupted at step {record.step} and the session is over: "
             f"{len(orders)} orders at the broker, {len(unsent)} never sent"
+            + (f", {phases.count(OrderPhase.OPEN)} still open" if OrderPhase.OPEN in phases else "")
+            + (f"; in an unknown state: {', '.join(odd)}" if odd else "")
         )
         store.complete_cycle(
             name,

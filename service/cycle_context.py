@@ -26,7 +26,13 @@ class CycleContext:
     store: Store
     alerts: AlertPublisher
     metrics: ServiceMetrics
-    poll_interval_secs: float = 0.25
+    # Seconds between two fill-wait rounds (one order-list request each); the service takes
+    # RT_FILL_POLL_INTERVAL_SECS (>= 1). Tests may go lower against the local emulator.
+    poll_interval_secs: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not self.poll_interval_secs > 0:
+            raise ValueError(f"poll_interval_secs must be > 0, got {self.poll_interval_secs!r}")
 
     @property
     def planning(self) -> PlanningSettings:

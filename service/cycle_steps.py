@@ -10,23 +10,29 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from service.alpaca_parsing import BrokerOrder
+from service.alpaca_parsing import NEW_YORK, BrokerOrder
 from service.cycle_context import CycleContext
 from service.exceptions import (
     BrokerRejectedError,
     DuplicateClientOrderError,
+    OrderStateUnknownError,
     ReconciliationError,
 )
+from service.order_status import SUBMIT_REFUSED, UNCONFIRMED, OrderPhase, phase_of
 from service.orders import AccountSnapshot, OrderIntent, plan_orders
 from service.signal_step import SignalResult
 from service.store import CycleRecord, StoreUnavailableError
 from strategies.base import regime_labels
 
-__all__ = ["AFTER_PLAN", "STEP_ORDER", "TradeSteps", "order_row"]
+__all__ = ["AFTER_PLAN", "STEP_ORDER", "TradeSteps", "order_row", "orders_since", "row_phase"]
+
+# Lookups by client_order_id after the broker called one a duplicate: the earlier attempt's
+# order may take a moment to become visible. Then it is recorded as unconfirmed.
+DUPLICATE_LOOKUPS = 3
 
 STEP_ORDER = (
     "started",
@@ -43,8 +49,16 @@ AFTER_PLAN = frozenset(STEP_ORDER[2:-1])
 
 
 def order_row(
-    order: BrokerOrder | None, intent: Mapping[str, Any], error: str = ""
+    order: BrokerOrder | None,
+    intent: Mapping[str, Any],
+    error: str = "",
+    status: str = SUBMIT_REFUSED,
 ) -> dict[str, Any]:
+    """The stored row of one planned order: the broker's order, or why there is none.
+
+    ``status`` applies only without an order: :data:`~service.order_status.SUBMIT_REFUSED`
+    (the broker refused the request) or :data:`~service.order_status.UNCONFIRMED`.
+    """
     row = {
         "symbol": intent["symbol"],
         "side": intent["side"],
@@ -52,14 +66,33 @@ def order_row(
         "client_order_id": intent["client_order_id"],
     }
     if order is None:
-        return {**row, "status": "rejected", "error": error, "filled_qty": "0"}
+        return {**row, "status": status, "error": error, "filled_qty": "0"}
     return {
         **row,
         "status": order.status,
         "broker_id": order.id,
         "filled_qty": str(order.filled_qty),
         "filled_avg_price": None if order.filled_avg_price is None else str(order.filled_avg_price),
+        "submitted_at": None if order.submitted_at is None else order.submitted_at.isoformat(),
     }
+
+
+def row_phase(row: Mapping[str, Any] | None) -> OrderPhase | None:
+    """The phase of a stored order row (None: no row, the order was never sent)."""
+    return None if row is None else phase_of(str(row.get("status", "")))
+
+
+def orders_since(rows: Mapping[str, Mapping[str, Any]], session: date) -> datetime:
+    """Where an order list must start to include every order of these rows.
+
+    One second before the earliest submission among them, or the session's midnight in New
+    York when a row lacks its submission time (all orders of a cycle are sent that day).
+    """
+    stamps = [r.get("submitted_at") for r in rows.values() if r.get("broker_id")]
+    texts = [s for s in stamps if isinstance(s, str)]
+    if not texts or len(texts) != len(stamps):
+        return datetime.combine(session, datetime.min.time(), NEW_YORK)
+    return min(datetime.fromisoformat(s) for s in texts) - timedelta(seconds=1)
 
 
 # A plan as stored in the cycle record: {"orders": [...], "prices", "target", ...}.
@@ -112,10 +145,12 @@ class TradeSteps:
     def plan(self, result: SignalResult) -> None:
         """Reconcile with the broker, then write the plan before anything is sent."""
         account = self.ctx.broker.account()
-        if account.trading_blocked or account.status.upper() != "ACTIVE":
+        if account.blocking_flags:
             raise ReconciliationError(
-                f"account status {account.status!r}, trading_blocked={account.trading_blocked}"
+                f"the account forbids trading: {', '.join(account.blocking_flags)} is set"
             )
+        if account.status.upper() != "ACTIVE":
+            raise ReconciliationError(f"the account status is {account.status!r}, not ACTIVE")
         foreign = [o for o in self.ctx.broker.open_orders()]
         if foreign:
             ids = ", ".join(f"{o.symbol} {o.side} {o.client_order_id}" for o in foreign[:5])
@@ -164,7 +199,7 @@ class TradeSteps:
         for intent in intents:
             coid = intent["client_order_id"]
             order = self.ctx.broker.order_by_client_id(coid)
-            error = ""
+            error, status = "", SUBMIT_REFUSED
             if order is None:
                 try:
                     order = self.ctx.broker.submit_market_order(
@@ -173,18 +208,44 @@ class TradeSteps:
                     self.ctx.metrics.orders_submitted_total.labels(
                         portfolio=self._name, side=intent["side"]
                     ).inc()
-                except DuplicateClientOrderError:
-                    order = self.ctx.broker.order_by_client_id(coid)
+                except DuplicateClientOrderError as e:
+                    # An earlier attempt of this POST reached the broker: never resend, find it.
+                    order = self._find_duplicate(coid)
+                    if order is None:
+                        status = UNCONFIRMED
+                        error = (
+                            f"the broker calls {coid} a duplicate ({e.status} {e.code}: "
+                            f"{e.broker_message}) but {DUPLICATE_LOOKUPS} lookups found no order"
+                        )
+                        self.ctx.metrics.orders_failed_total.labels(
+                            portfolio=self._name, reason="duplicate_not_found"
+                        ).inc()
                 except BrokerRejectedError as e:
                     error = f"{e.status} {e.code}: {e.broker_message}"
                     self.ctx.metrics.orders_failed_total.labels(
                         portfolio=self._name, reason=str(e.code or e.status)
                     ).inc()
-            self._note(intent, order, error)
+            self._note(intent, order, error, status)
             self.boundary("order_sent")  # a halt, a stop or a lost lock ends sending here
 
-    def _note(self, intent: Mapping[str, Any], order: BrokerOrder | None, error: str = "") -> None:
-        row = order_row(order, intent, error)
+    def _find_duplicate(self, coid: str) -> BrokerOrder | None:
+        """Look up an order the broker calls a duplicate, a few times, a poll interval apart."""
+        for attempt in range(DUPLICATE_LOOKUPS):
+            if attempt:
+                time.sleep(self.ctx.poll_interval_secs)
+            order = self.ctx.broker.order_by_client_id(coid)
+            if order is not None:
+                return order
+        return None
+
+    def _note(
+        self,
+        intent: Mapping[str, Any],
+        order: BrokerOrder | None,
+        error: str = "",
+        status: str = SUBMIT_REFUSED,
+    ) -> None:
+        row = order_row(order, intent, error, status)
         self.orders[intent["client_order_id"]] = row
         self.ctx.store.record_orders(
             self._name,
@@ -195,30 +256,74 @@ class TradeSteps:
         )
 
     def _wait(self, intents: list[dict[str, Any]]) -> None:
-        """Poll until every sent order is final or the bounded wait is over."""
+        """Poll until every sent order is final or the bounded wait is over.
+
+        One ``GET /v2/orders`` per round (every order since the cycle's first submission,
+        matched by client order id), rounds ``poll_interval_secs`` apart (the first right
+        away): a cycle costs a request a second or less, whatever its number of orders.
+
+        Raises
+        ------
+        OrderStateUnknownError
+            An order has a status Alpaca does not document, or the broker called it a
+            duplicate and it never appeared: nothing more is traded in this cycle.
+        """
         self.boundary("waiting_fills")
-        deadline = time.monotonic() + self.ctx.portfolio.fill_timeout_secs
-        pending = [
-            i
+        wait = self.ctx.portfolio.fill_timeout_secs
+        deadline = time.monotonic() + wait
+        pending = {
+            i["client_order_id"]: i
             for i in intents
-            if self.orders.get(i["client_order_id"], {}).get("status")
-            not in ("filled", "rejected", "canceled", "expired")
-        ]
+            if (phase := row_phase(self.orders.get(i["client_order_id"]))) is not None
+            and not phase.is_final
+        }
+        unknown: dict[str, str] = {}
         while pending:
-            still = []
-            for intent in pending:
-                order = self.ctx.broker.order_by_client_id(intent["client_order_id"])
-                if order is not None and not order.is_open:
-                    self._note(intent, order)
-                else:
-                    still.append(intent)
-            pending = still
+            began = time.monotonic()
+            listed = self.ctx.broker.orders(
+                after=orders_since(self.orders, self.session), status="all"
+            )
+            found = {o.client_order_id: o for o in listed if o.client_order_id in pending}
+            for coid, order in found.items():
+                if order.status != self.orders.get(coid, {}).get("status"):
+                    self._note(pending[coid], order)  # partial fills are recorded as they come
+                if order.phase is OrderPhase.UNKNOWN:
+                    unknown[coid] = f"status {order.status!r} is not one Alpaca documents"
+                if order.phase is not OrderPhase.OPEN:
+                    del pending[coid]
+            for coid in [c for c in pending if c not in found]:
+                if self.orders[coid].get("status") == UNCONFIRMED:  # not in a full listing either
+                    unknown[coid] = self.orders[coid].get("error") or "never found at the broker"
+                    del pending[coid]
             if not pending or time.monotonic() >= deadline:
                 break
-            time.sleep(self.ctx.poll_interval_secs)
+            next_round = min(began + self.ctx.poll_interval_secs, deadline)
+            time.sleep(max(0.0, next_round - time.monotonic()))
+        if unknown:
+            named = "; ".join(
+                f"{_describe(self.orders, c)} {c}: {why}" for c, why in unknown.items()
+            )
+            raise OrderStateUnknownError(
+                f"{len(unknown)} orders in an unknown state, nothing more is sent: {named}"
+            )
+        notes = []
         if pending:
-            wait = self.ctx.portfolio.fill_timeout_secs
-            self.reason = f"{len(pending)} orders not filled within {wait:g} s"
+            notes.append(f"{len(pending)} orders not filled within {wait:g} s")
+        failed = [
+            r
+            for i in intents
+            if (r := self.orders.get(i["client_order_id"])) is not None
+            and r.get("broker_id")
+            and row_phase(r) is OrderPhase.FAILED
+        ]
+        if failed:
+            ended = ", ".join(
+                f"{r['symbol']} {r['side']} {r['status']} (filled {r['filled_qty']} of {r['qty']})"
+                for r in failed
+            )
+            notes.append(f"{len(failed)} orders ended before filling fully: {ended}")
+        if notes:
+            self.reason = "; ".join([*([self.reason] if self.reason else []), *notes])
 
     def _plan_buys(self, plan: StoredPlan) -> dict[str, Any]:
         """Re-size the buys to the buying power the filled sells actually left."""
@@ -289,6 +394,12 @@ class TradeSteps:
             "exposure": (signal.get("diagnostics") or {}).get("exposure"),
             "bar_date": signal.get("date"),
         }
+
+
+def _describe(rows: Mapping[str, Mapping[str, Any]], coid: str) -> str:
+    """``SYMBOL side`` of an order row, for messages."""
+    row = rows.get(coid, {})
+    return f"{row.get('symbol', '?')} {row.get('side', '?')}"
 
 
 def _labelled(probs: list[float] | None) -> dict[str, float] | None:

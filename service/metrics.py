@@ -10,6 +10,8 @@ What to alert on, for the operator reading this:
 * ``regime_trader_halted == 1``: someone (or a guard) halted the portfolio.
 * ``regime_trader_data_age_seconds`` above a few days: the bars are stale.
 * ``rate(regime_trader_orders_failed_total[1d]) > 0``: the broker refused orders.
+* ``increase(regime_trader_broker_rate_limited_total[1h]) > 0``: the account's request budget
+  ran out (another program or too many replicas on one account).
 """
 
 from __future__ import annotations
@@ -83,6 +85,8 @@ class ServiceMetrics:
         :meth:`set_last_bar_close`, which keeps the age growing between cycles.
     halted : Gauge
         1 while the portfolio is halted, else 0; label ``portfolio``.
+    broker_rate_limited_total : Counter
+        HTTP 429 answers (Alpaca's 200 requests/min per account); label ``portfolio``.
     """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
@@ -142,6 +146,12 @@ class ServiceMetrics:
         )
         self.halted = Gauge(
             PREFIX + "halted", "1 while the portfolio is halted, else 0.", ["portfolio"], registry=r
+        )
+        self.broker_rate_limited_total = Counter(
+            PREFIX + "broker_rate_limited_total",
+            "HTTP 429 answers from the broker or market data (each is waited out, then retried).",
+            ["portfolio"],
+            registry=r,
         )
 
     @contextmanager

@@ -43,6 +43,21 @@ def _portfolio_names(service: Service, wanted: str | None) -> list[str]:
     return [wanted]
 
 
+def _checked_service(settings: Settings) -> Service:
+    """The service, once every portfolio symbol passed the broker's asset check.
+
+    An unknown, inactive or non-tradable symbol (ConfigError, exit 2) or a broker that cannot
+    be asked (exit 1) ends the command here, before any order.
+    """
+    service = Service.create(settings)
+    try:
+        service.check_symbols()
+    except BaseException:
+        service.close()
+        raise
+    return service
+
+
 # ---------------------------------------------------------------------------------- run
 
 
@@ -75,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     from service.scheduler import CycleScheduler  # APScheduler only for this command
 
     settings = _settings(args)
-    service = Service.create(settings)
+    service = _checked_service(settings)
     redact = redactor(settings.secret_values())
     try:
         http = _listen(service, settings, redact)
@@ -129,7 +144,7 @@ def add_rebalance(parser: argparse.ArgumentParser) -> None:
 def rebalance(args: argparse.Namespace) -> int:
     """Run today's cycle now (or show what it would do), and print what happened."""
     settings = _settings(args)
-    service = Service.create(settings)
+    service = _checked_service(settings)
     try:
         names = _portfolio_names(service, args.portfolio)
         if service.emulator is not None:

@@ -27,7 +27,22 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["OrderPhase", "OrderStatus", "parse_order_status", "phase_of"]
+__all__ = [
+    "SUBMIT_REFUSED",
+    "UNCONFIRMED",
+    "OrderPhase",
+    "OrderStatus",
+    "parse_order_status",
+    "phase_of",
+]
+
+# Statuses of a cycle's order rows that no broker order carries:
+# the broker refused the POST itself (HTTP 4xx): nothing exists at the broker. Spelled as
+# Alpaca's own "rejected" so that rows and alerts read the same whichever side refused.
+SUBMIT_REFUSED = "rejected"
+# The broker called the client_order_id a duplicate, but no lookup found the order: it may
+# exist. Not an Alpaca status, so its phase is UNKNOWN and the cycle fails closed on it.
+UNCONFIRMED = "unconfirmed"
 
 
 class OrderStatus(StrEnum):

@@ -7,7 +7,8 @@ then the route. Refusals are Alpaca-shaped: ``{"code": ..., "message": ...}``.
 All endpoints are ``async`` and never await while they change state, so requests are applied
 one at a time on the server's event loop and need no lock.
 
-``/admin`` is the emulator's own control surface (clock, faults, reset, state). It has no
+``/admin`` is the emulator's own control surface (clock, faults, reset, state, account flags,
+order-status scripts, the duplicate code, request statistics, corporate actions). It has no
 authentication: keep the emulator on a loopback address.
 """
 
@@ -27,7 +28,8 @@ from starlette.routing import Route
 from service.emulator.engine import Emulator
 from service.emulator.exchange import ExchangeError
 from service.emulator.faults import FaultError, FaultInjector, FaultSpec
-from service.emulator.ratelimit import RateLimiter
+from service.emulator.lifecycle import OrderScript, ScriptError
+from service.emulator.ratelimit import RateLimiter, RequestStats
 
 __all__ = ["DROP_EXTENSION", "create_app"]
 
@@ -66,17 +68,24 @@ async def _drop_connection(request: Request) -> None:
 class _Api:
     """The ``/v2`` routes with their guards."""
 
-    def __init__(self, emulator: Emulator, faults: FaultInjector, limiter: RateLimiter) -> None:
+    def __init__(
+        self,
+        emulator: Emulator,
+        faults: FaultInjector,
+        limiter: RateLimiter,
+        stats: RequestStats | None = None,
+    ) -> None:
         self.emulator = emulator
         self.faults = faults
         self.limiter = limiter
+        self.stats = stats or RequestStats()
 
     def endpoint(self, handlers: Mapping[str, Handler]) -> Callable[[Request], Awaitable[Response]]:
         async def serve(request: Request) -> Response:
             decision = self.limiter.hit()
-            response = await self._guarded(
-                request, handlers, allowed=decision is None or decision.allowed
-            )
+            allowed = decision is None or decision.allowed
+            self.stats.record(request.headers.get("APCA-API-KEY-ID", ""), limited=not allowed)
+            response = await self._guarded(request, handlers, allowed=allowed)
             if decision is not None:
                 response.headers.update(decision.headers())
             return response
@@ -168,7 +177,7 @@ def _routes(emulator: Emulator, api: _Api) -> list[Route]:
     return [Route(p, api.endpoint(h), methods=list(h)) for p, h in table]
 
 
-def _admin_routes(emulator: Emulator, faults: FaultInjector) -> list[Route]:
+def _admin_routes(emulator: Emulator, faults: FaultInjector, stats: RequestStats) -> list[Route]:
     e = emulator
 
     def admin(handler: Callable[[Request, Any], Any]) -> Callable[[Request], Awaitable[Response]]:
@@ -178,7 +187,7 @@ def _admin_routes(emulator: Emulator, faults: FaultInjector) -> list[Route]:
                 return _json(handler(request, body if body is not None else {}))
             except ExchangeError as err:
                 return _json(err.body(), err.status)
-            except FaultError as err:
+            except (FaultError, ScriptError) as err:
                 return _error(400, 40010000, str(err))
 
         return serve
@@ -203,6 +212,32 @@ def _admin_routes(emulator: Emulator, faults: FaultInjector) -> list[Route]:
             faults.clear()
         return [f.to_json() for f in faults.list()]
 
+    def flags_route(request: Request, body: Any) -> Any:
+        if request.method == "PUT":
+            if not isinstance(body, dict):
+                raise ExchangeError(400, 40010000, "body must be a JSON object of flags")
+            return e.set_flags(body)
+        return e.flags()
+
+    def scripts_route(request: Request, body: Any) -> Any:
+        if request.method == "POST":
+            return e.add_script(OrderScript.from_json(body))
+        if request.method == "DELETE":
+            e.clear_scripts()
+        return e.scripts.to_json()
+
+    def scenario_route(request: Request, body: Any) -> Any:
+        if request.method == "PUT":
+            if not isinstance(body, dict) or set(body) != {"duplicate_code"}:
+                raise ExchangeError(400, 40010000, 'body must be {"duplicate_code": <code>}')
+            return e.set_duplicate_code(body["duplicate_code"])
+        return e.scenario()
+
+    def requests_route(request: Request, _: Any) -> Any:
+        if request.method == "DELETE":
+            stats.clear()
+        return {"limit_per_min": e.config.rate_limit_per_min, "accounts": stats.to_json()}
+
     def reset(_: Request, body: Any) -> Any:
         if not isinstance(body, dict):
             raise ExchangeError(400, 40010000, "body must be a JSON object")
@@ -216,6 +251,15 @@ def _admin_routes(emulator: Emulator, faults: FaultInjector) -> list[Route]:
         Route("/admin/faults", admin(faults_route), methods=["GET", "POST", "DELETE"]),
         Route("/admin/reset", admin(reset), methods=["POST"]),
         Route("/admin/state", admin(lambda r, b: e.state()), methods=["GET"]),
+        Route("/admin/account_flags", admin(flags_route), methods=["GET", "PUT"]),
+        Route("/admin/order_scripts", admin(scripts_route), methods=["GET", "POST", "DELETE"]),
+        Route("/admin/scenario", admin(scenario_route), methods=["GET", "PUT"]),
+        Route("/admin/requests", admin(requests_route), methods=["GET", "DELETE"]),
+        Route(
+            "/admin/corporate_actions",
+            admin(lambda r, b: e.corporate_actions()),
+            methods=["GET"],
+        ),
     ]
 
 
@@ -236,8 +280,9 @@ def create_app(emulator: Emulator, faults: FaultInjector | None = None) -> Starl
         Shared fault list (a new empty one by default).
     """
     faults = faults or FaultInjector()
-    api = _Api(emulator, faults, RateLimiter(emulator.config.rate_limit_per_min))
+    stats = RequestStats()
+    api = _Api(emulator, faults, RateLimiter(emulator.config.rate_limit_per_min), stats)
     return Starlette(
-        routes=_routes(emulator, api) + _admin_routes(emulator, faults),
+        routes=_routes(emulator, api) + _admin_routes(emulator, faults, stats),
         exception_handlers={404: _not_found, 405: _not_found},
     )

@@ -12,13 +12,19 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from service.emulator.catalogue import CATALOGUE_SYMBOLS, THIN_SYMBOL
 from service.emulator.config import (
     DEFAULT_KEY_ID,
     DEFAULT_SECRET_KEY,
     DEFAULT_START_DATE,
-    DEFAULT_SYMBOLS,
+    DUPLICATE_CODES,
     EmulatorConfig,
     EmulatorConfigError,
+)
+from service.emulator.corporate_actions import (
+    CorporateAction,
+    CorporateActionError,
+    load_corporate_actions,
 )
 
 __all__ = ["add_arguments", "config_from_args", "run"]
@@ -36,6 +42,17 @@ def _money(text: str) -> Decimal:
         return Decimal(text)
     except InvalidOperation as e:
         raise argparse.ArgumentTypeError(f"expected an amount in dollars, got {text!r}") from e
+
+
+def _missing_bars(text: str) -> tuple[tuple[str, date], ...]:
+    pairs = []
+    for item in (i.strip() for i in text.split(",") if i.strip()):
+        symbol, _, day = item.partition(":")
+        try:
+            pairs.append((symbol.strip(), date.fromisoformat(day.strip())))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected SYMBOL:YYYY-MM-DD, got {item!r}") from None
+    return tuple(pairs)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -75,7 +92,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--symbols",
         type=_symbols,
-        help=f"comma-separated symbols (default {','.join(DEFAULT_SYMBOLS)}, or all CSV columns)",
+        help=f"comma-separated symbols (default: the catalogue {','.join(CATALOGUE_SYMBOLS)}, "
+        "or all CSV columns)",
+    )
+    parser.add_argument(
+        "--corporate-actions",
+        type=Path,
+        metavar="CSV",
+        help="splits and cash dividends, a CSV with header symbol,ex_date,kind,value "
+        "(kind split: new shares per old share; cash_dividend: dollars per share)",
+    )
+    parser.add_argument(
+        "--multiplier",
+        type=int,
+        choices=(1, 2, 4),
+        default=2,
+        help="buying-power multiplier: 2 = margin account (Alpaca paper default), "
+        "1 = cash account (default %(default)s)",
+    )
+    parser.add_argument(
+        "--duplicate-code",
+        type=int,
+        choices=DUPLICATE_CODES,
+        default=DUPLICATE_CODES[0],
+        help="Alpaca code of the 422 answered to a duplicate client_order_id (default %(default)s)",
+    )
+    parser.add_argument(
+        "--iex-missing",
+        type=_missing_bars,
+        default=(),
+        metavar="SYM:YYYY-MM-DD,...",
+        help=f"sessions with no feed=iex daily bar (besides the thin symbol {THIN_SYMBOL}'s)",
     )
     parser.add_argument(
         "--non-fractionable",
@@ -99,7 +146,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
-    """Return the configuration the parsed options describe."""
+    """Return the configuration the parsed options describe.
+
+    Raises
+    ------
+    EmulatorConfigError
+        If the corporate-actions file cannot be used (the message names line and field).
+    """
+    actions: tuple[CorporateAction, ...] = ()
+    path = getattr(args, "corporate_actions", None)
+    if path is not None:
+        try:
+            actions = load_corporate_actions(path)
+        except CorporateActionError as e:
+            raise EmulatorConfigError(str(e)) from e
     return EmulatorConfig(
         host=args.host,
         port=args.port,
@@ -115,6 +175,10 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         future_sessions=args.future_sessions,
         rate_limit_per_min=args.rate_limit_per_min,
         state_file=args.state,
+        corporate_actions=actions,
+        multiplier=getattr(args, "multiplier", 2),
+        duplicate_code=getattr(args, "duplicate_code", DUPLICATE_CODES[0]),
+        iex_missing=getattr(args, "iex_missing", ()),
     )
 
 

@@ -7,11 +7,14 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+from service.emulator.corporate_actions import CorporateAction
+
 __all__ = [
     "DEFAULT_KEY_ID",
     "DEFAULT_SECRET_KEY",
     "DEFAULT_START_DATE",
     "DEFAULT_SYMBOLS",
+    "DUPLICATE_CODES",
     "EmulatorConfig",
     "EmulatorConfigError",
 ]
@@ -20,6 +23,8 @@ DEFAULT_KEY_ID = "emulator-key-id"
 # The emulator's documented default key, accepted only by a local emulator.
 DEFAULT_SECRET_KEY = "emulator-secret-key"  # nosec B105
 DEFAULT_SYMBOLS = ("SPY", "TLT", "GLD")
+# The two codes Alpaca has been seen to answer a duplicate client_order_id with (HTTP 422).
+DUPLICATE_CODES = (40010001, 42210000)
 # A fixed default start keeps every run of the default emulator identical.
 DEFAULT_START_DATE = date(2024, 1, 2)
 
@@ -59,6 +64,19 @@ class EmulatorConfig:
     state_file : Path, optional
         JSON file the account, orders and clock are saved to after every change and loaded
         from at start.
+    corporate_actions : tuple of CorporateAction
+        Splits and cash dividends of the traded symbols (``--corporate-actions``): bars are
+        adjusted by the ``adjustment`` parameter as of the simulated date, and holdings are
+        split / dividends credited at the ex-date's open. Default none.
+    multiplier : int
+        Buying-power multiplier: 2 (default) is Alpaca paper's Reg T margin account, 1 a cash
+        account, 4 a pattern-day-trader margin account.
+    duplicate_code : int
+        Alpaca code answered (HTTP 422, "client_order_id must be unique") for a duplicate
+        client order id: 40010001 (default) or 42210000, both seen from the real API.
+    iex_missing : tuple of (str, date)
+        ``(symbol, session)`` pairs with no ``feed=iex`` daily bar (``sip`` still has them),
+        added to the built-in thin symbol's gaps.
     """
 
     host: str = "127.0.0.1"
@@ -75,6 +93,10 @@ class EmulatorConfig:
     future_sessions: int = 756
     rate_limit_per_min: int = 200
     state_file: Path | None = None
+    corporate_actions: tuple[CorporateAction, ...] = ()
+    multiplier: int = 2
+    duplicate_code: int = DUPLICATE_CODES[0]
+    iex_missing: tuple[tuple[str, date], ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -94,6 +116,14 @@ class EmulatorConfig:
         if self.rate_limit_per_min < 0:
             raise EmulatorConfigError(
                 f"rate_limit_per_min must be >= 0 (0 = off), got {self.rate_limit_per_min}"
+            )
+        if self.multiplier not in (1, 2, 4):
+            raise EmulatorConfigError(
+                f"multiplier must be 1 (cash account), 2 or 4 (margin), got {self.multiplier}"
+            )
+        if self.duplicate_code not in DUPLICATE_CODES:
+            raise EmulatorConfigError(
+                f"duplicate_code must be one of {DUPLICATE_CODES}, got {self.duplicate_code}"
             )
         if self.symbols is not None and (
             not self.symbols or len(set(self.symbols)) != len(self.symbols)

@@ -13,24 +13,24 @@ start, so a restarted emulator carries on where it stopped.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import os
-import tempfile
-from collections.abc import Mapping
-from datetime import UTC, date, datetime, time, timedelta
+import time as wall_time
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from service.emulator import shapes
-from service.emulator.clock import NEW_YORK, CalendarError, to_ns
+from service.emulator.bars import BarFeed
+from service.emulator.catalogue import thin_gaps
+from service.emulator.clock import CalendarError
 from service.emulator.config import EmulatorConfig, EmulatorConfigError
+from service.emulator.corporate_actions import CorporateAction
 from service.emulator.exchange import (
     CODE_BAD_REQUEST,
     CODE_NOT_FOUND,
     CODE_UNPROCESSABLE,
+    FLAGS,
     Asset,
     Exchange,
     ExchangeError,
@@ -38,14 +38,14 @@ from service.emulator.exchange import (
     Order,
 )
 from service.emulator.inputs import (
-    parse_bars_query,
     parse_decimal,
     parse_instant,
     parse_order_body,
     parse_orders_query,
-    parse_symbols,
 )
+from service.emulator.lifecycle import OrderScript, ScriptBook
 from service.emulator.market import Market
+from service.emulator.persistence import read_state, write_state
 from service.emulator.sources import MarketSetup, load_market
 
 __all__ = ["ADVANCE_TARGETS", "STATE_VERSION", "Emulator"]
@@ -75,8 +75,18 @@ class Emulator:
             for s in self.market.symbols
         }
         self.now = self.start
-        self.exchange = Exchange(self.assets, config.cash)
-        self._closed_bars: dict[tuple[str, int], dict[str, Any]] = {}
+        self.actions = _checked_actions(config.corporate_actions, self.market)
+        gaps = thin_gaps(self.market)
+        for symbol, day in config.iex_missing:
+            if not self.market.has(symbol):
+                raise EmulatorConfigError(f"iex_missing: symbol {symbol!r} is not traded")
+            gaps[symbol] = gaps.get(symbol, frozenset()) | {day}
+        self.feed = BarFeed(self.market, self.actions, gaps)
+        self.scripts = ScriptBook()
+        self.duplicate_code = config.duplicate_code
+        # Wall clock of the order scripts' "seconds" steps (replaceable in tests).
+        self.wall: Callable[[], float] = wall_time.time
+        self.exchange = self._new_exchange(config.cash)
 
     @classmethod
     def create(cls, config: EmulatorConfig) -> Emulator:
@@ -86,6 +96,14 @@ class Emulator:
             emulator._load(config.state_file)
         emulator._save()
         return emulator
+
+    def _new_exchange(self, cash: Decimal) -> Exchange:
+        return Exchange(
+            self.assets,
+            cash,
+            multiplier=self.config.multiplier,
+            duplicate_code=self.duplicate_code,
+        )
 
     # ------------------------------------------------------------------ views
 
@@ -110,14 +128,22 @@ class Emulator:
 
     # ------------------------------------------------------------------ account
 
+    def _tick(self, polled: set[str] | None = None) -> None:
+        """Move scripted orders on (polls of ``polled`` ids, and wall time)."""
+        if any(o.script_final and o.is_open for o in self.exchange.orders.values()):
+            self.exchange.advance_scripts(self.view(), self.wall(), polled or set())
+            self._save()
+
     def account(self) -> dict[str, Any]:
         """``GET /v2/account``."""
+        self._tick()
         return shapes.account_json(
             self.exchange, self.view(), key_id=self.config.key_id, created_at=self.start
         )
 
     def positions(self) -> list[dict[str, Any]]:
         """``GET /v2/positions``."""
+        self._tick()
         view = self.view()
         return [
             shapes.position_json(p, self.assets[s], view, self.exchange.held_qty(s))
@@ -164,13 +190,19 @@ class Emulator:
 
     def submit_order(self, body: Any) -> dict[str, Any]:
         """``POST /v2/orders``."""
-        order = self.exchange.submit(parse_order_body(body), self.view())
+        self._tick()
+        request = parse_order_body(body)
+        script = self.scripts.match(request.symbol)
+        order = self.exchange.submit(request, self.view(), script, self.wall())
+        if script is not None:
+            self.scripts.consume(request.symbol)
         self._save()
         return shapes.order_json(order)
 
     def list_orders(self, params: Mapping[str, str]) -> list[dict[str, Any]]:
         """``GET /v2/orders`` with status, after, until, limit, direction, symbols, side."""
         q = parse_orders_query(params)
+        self._tick({o.id for o in self.exchange.orders.values() if o.script_final})
         selected = [
             o
             for o in self.exchange.orders.values()
@@ -185,6 +217,7 @@ class Emulator:
 
     def get_order(self, order_id: str) -> dict[str, Any]:
         """``GET /v2/orders/{order_id}``."""
+        self._tick({order_id})
         return shapes.order_json(self.exchange.get(order_id))
 
     def get_order_by_client_id(self, params: Mapping[str, str]) -> dict[str, Any]:
@@ -192,6 +225,8 @@ class Emulator:
         client_order_id = params.get("client_order_id")
         if not client_order_id:
             raise ExchangeError(422, CODE_BAD_REQUEST, "client_order_id is required")
+        order_id = self.exchange.client_ids.get(client_order_id)
+        self._tick({order_id} if order_id else None)
         return shapes.order_json(self.exchange.get_by_client_id(client_order_id))
 
     def cancel_order(self, order_id: str) -> None:
@@ -219,7 +254,7 @@ class Emulator:
         """``GET /v2/assets/{symbol_or_asset_id}``."""
         symbol = self._symbol(symbol_or_id)
         if symbol is None:
-            raise ExchangeError(404, CODE_NOT_FOUND, "asset not found")
+            raise ExchangeError(404, CODE_NOT_FOUND, f"asset not found for {symbol_or_id}")
         return shapes.asset_json(self.assets[symbol])
 
     def _symbol(self, symbol_or_id: str) -> str | None:
@@ -252,50 +287,12 @@ class Emulator:
     # ------------------------------------------------------------------ market data
 
     def bars(self, params: Mapping[str, str]) -> dict[str, Any]:
-        """``GET /v2/stocks/bars``: daily bars, paged with ``next_page_token``."""
-        q = parse_bars_query(params)
-        today = datetime.combine(self.now.astimezone(NEW_YORK).date(), time(0), NEW_YORK)
-        start = to_ns(q.start or today)
-        end = to_ns(q.end or self.now)
-        indices = list(self.market.bar_range(start, end, self.now))
-        if q.sort == "desc":
-            indices.reverse()
-        symbols = [s for s in q.symbols if self.market.has(s)]
-        resume = _decode_token(q.page_token) if q.page_token else None
-        page: dict[str, list[dict[str, Any]]] = {}
-        taken = 0
-        next_token: str | None = None
-        for symbol in symbols:
-            if resume is not None and symbol < resume[0]:
-                continue
-            for i in indices:
-                day = self.calendar.dates[i]
-                if resume is not None and symbol == resume[0] and _before(day, resume[1], q.sort):
-                    continue
-                if taken == q.limit:
-                    next_token = _encode_token(symbol, day)
-                    break
-                page.setdefault(symbol, []).append(self._bar_json(symbol, i))
-                taken += 1
-            if next_token is not None:
-                break
-        return {"bars": page, "next_page_token": next_token}
-
-    def _bar_json(self, symbol: str, i: int) -> dict[str, Any]:
-        """Return the JSON of a bar; bars of closed sessions never change and are cached."""
-        if int(self.calendar.closes_ns[i]) > to_ns(self.now):
-            return shapes.bar_json(self.market.bar(symbol, i, self.now))
-        key = (symbol, i)
-        cached = self._closed_bars.get(key)
-        if cached is None:
-            cached = self._closed_bars[key] = shapes.bar_json(self.market.bar(symbol, i, self.now))
-        return cached
+        """``GET /v2/stocks/bars``: daily bars, paged, adjusted as of the simulated date."""
+        return self.feed.bars(params, self.now)
 
     def latest_bars(self, params: Mapping[str, str]) -> dict[str, Any]:
-        """``GET /v2/stocks/bars/latest``: the bar of the latest session opened (partial while
-        it is open); the emulator has daily bars only, where Alpaca answers with a minute bar."""
-        symbols = [s for s in parse_symbols(params) if self.market.has(s)]
-        return {"bars": {s: shapes.bar_json(self.market.latest_bar(s, self.now)) for s in symbols}}
+        """``GET /v2/stocks/bars/latest`` (raw)."""
+        return self.feed.latest_bars(params, self.now)
 
     # ------------------------------------------------------------------ admin
 
@@ -358,9 +355,13 @@ class Emulator:
                 CODE_CONFLICT,
                 f"no prices after session {last.date}: the clock cannot reach {target.isoformat()}",
             )
-        for at, kind, _ in self.calendar.events_between(self.now, target):
+        for at, kind, i in self.calendar.events_between(self.now, target):
             view = self.view(at)
             if kind == "open":
+                day = self.calendar.dates[i]
+                for action in self.actions:
+                    if action.ex_date == day:
+                        self.exchange.apply_action(action, at)
                 self.exchange.on_open(view)
             else:
                 self.exchange.on_close(view)
@@ -383,7 +384,9 @@ class Emulator:
                 raise ExchangeError(
                     400, CODE_BAD_REQUEST, f"timestamp {now.isoformat()} has no prices"
                 )
-        self.exchange = Exchange(self.assets, cash)
+        self.duplicate_code = self.config.duplicate_code
+        self.scripts = ScriptBook()
+        self.exchange = self._new_exchange(cash)
         self.now = now
         self._save()
         return self.state()
@@ -395,29 +398,73 @@ class Emulator:
             "market": self.fingerprint,
             "now": self.now.isoformat(),
             "exchange": self.exchange.to_json(),
+            "scenario": {
+                "duplicate_code": self.duplicate_code,
+                "order_scripts": self.scripts.state(),
+            },
+        }
+
+    # ------------------------------------------------------------------ scenarios
+
+    def flags(self) -> dict[str, bool]:
+        """The account flags that refuse new orders."""
+        return dict(self.exchange.flags)
+
+    def set_flags(self, body: Mapping[str, Any]) -> dict[str, bool]:
+        """Set some of ``trading_blocked``, ``account_blocked``, ``trade_suspended_by_user``."""
+        unknown = sorted(set(body) - set(FLAGS))
+        if unknown:
+            raise ExchangeError(400, CODE_BAD_REQUEST, f"unknown flags {unknown}; {sorted(FLAGS)}")
+        for name, value in body.items():
+            if not isinstance(value, bool):
+                raise ExchangeError(400, CODE_BAD_REQUEST, f"{name} must be true or false")
+        self.exchange.flags.update(body)
+        self._save()
+        return self.flags()
+
+    def add_script(self, script: OrderScript) -> dict[str, Any]:
+        """Activate an order-status script for the next orders."""
+        result = self.scripts.add(script)
+        self._save()
+        return result
+
+    def clear_scripts(self) -> None:
+        """Remove the active scripts (orders already scripted keep theirs)."""
+        self.scripts.clear()
+        self._save()
+
+    def scenario(self) -> dict[str, Any]:
+        """Duplicate code and the ids of the flags, for ``GET /admin/scenario``."""
+        return {"duplicate_code": self.duplicate_code, "multiplier": self.config.multiplier}
+
+    def set_duplicate_code(self, code: Any) -> dict[str, Any]:
+        """Choose the code answered to a duplicate client order id (40010001 or 42210000)."""
+        from service.emulator.config import DUPLICATE_CODES
+
+        if code not in DUPLICATE_CODES:
+            raise ExchangeError(
+                400, CODE_BAD_REQUEST, f"duplicate_code must be one of {DUPLICATE_CODES}"
+            )
+        self.duplicate_code = self.exchange.duplicate_code = int(code)
+        self._save()
+        return self.scenario()
+
+    def corporate_actions(self) -> dict[str, Any]:
+        """The configured actions and what was applied to the account."""
+        return {
+            "actions": [a.to_json() for a in self.actions],
+            "applied": list(self.exchange.corporate_log),
         }
 
     # ------------------------------------------------------------------ persistence
 
     def _save(self) -> None:
-        path = self.config.state_file
-        if path is None:
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(self.state(), f, indent=1)
-                f.flush()
-                os.fsync(f.fileno())
-            Path(tmp).replace(path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        if self.config.state_file is not None:
+            write_state(self.config.state_file, self.state())
 
     def _load(self, path: Path) -> None:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = read_state(path)
             if data.get("version") != STATE_VERSION:
                 raise EmulatorConfigError(
                     f"{path}: state version {data.get('version')!r}, expected {STATE_VERSION}"
@@ -427,12 +474,39 @@ class Emulator:
                     f"{path}: saved for market {data['market']}, but this emulator has "
                     f"{self.fingerprint}; start it with the same prices or remove the file"
                 )
-            self.exchange = Exchange.from_json(data["exchange"], self.assets)
+            scenario = data.get("scenario", {})
+            self.duplicate_code = int(scenario.get("duplicate_code", self.config.duplicate_code))
+            self.scripts = ScriptBook.from_state(scenario.get("order_scripts"))
+            self.exchange = Exchange.from_json(
+                data["exchange"],
+                self.assets,
+                multiplier=self.config.multiplier,
+                duplicate_code=self.duplicate_code,
+            )
             self.now = datetime.fromisoformat(data["now"]).astimezone(UTC)
         except (OSError, ValueError, KeyError, TypeError) as e:
             if isinstance(e, EmulatorConfigError):
                 raise
             raise EmulatorConfigError(f"{path}: unreadable state file ({e!r})") from e
+
+
+def _checked_actions(
+    actions: tuple[CorporateAction, ...], market: Market
+) -> tuple[CorporateAction, ...]:
+    """Refuse actions of unknown symbols or on dates that are not priced sessions."""
+    priced = set(market.calendar.dates[: market.n_sessions])
+    for action in actions:
+        if not market.has(action.symbol):
+            raise EmulatorConfigError(
+                f"corporate action {action.kind.value} on {action.ex_date}: symbol "
+                f"{action.symbol!r} is not traded (symbols: {list(market.symbols)})"
+            )
+        if action.ex_date not in priced or action.ex_date == market.calendar.dates[0]:
+            raise EmulatorConfigError(
+                f"corporate action {action.kind.value} of {action.symbol}: ex_date "
+                f"{action.ex_date} is not a priced session after the first"
+            )
+    return tuple(sorted(actions, key=lambda a: (a.ex_date, a.symbol, a.kind.value)))
 
 
 def _date_param(params: Mapping[str, str], name: str) -> date | None:
@@ -445,20 +519,3 @@ def _date_param(params: Mapping[str, str], name: str) -> date | None:
         raise ExchangeError(
             422, CODE_UNPROCESSABLE, f"invalid {name}: {value!r} is not YYYY-MM-DD"
         ) from e
-
-
-def _before(day: date, mark: date, sort: str) -> bool:
-    """Whether ``day`` comes before ``mark`` in the ``sort`` order."""
-    return day < mark if sort == "asc" else day > mark
-
-
-def _encode_token(symbol: str, day: date) -> str:
-    return base64.urlsafe_b64encode(f"{symbol}|{day.isoformat()}".encode()).decode()
-
-
-def _decode_token(token: str) -> tuple[str, date]:
-    try:
-        symbol, day = base64.urlsafe_b64decode(token.encode()).decode().split("|")
-        return symbol, date.fromisoformat(day)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as e:
-        raise ExchangeError(400, CODE_BAD_REQUEST, f"invalid page_token: {token!r}") from e

@@ -1,21 +1,30 @@
-"""A cash account with market orders and long positions, as a pure state machine.
+"""A paper account with market orders and long positions, as a pure state machine.
 
 No I/O, no clock of its own: every operation receives a :class:`MarketView` (the instant,
 whether the market is open and the prices then), so the same calls always give the same state,
 and the whole state round-trips through JSON (:meth:`Exchange.to_json`).
 
-Rules, taken from Alpaca's paper trading for a cash account:
+Rules, taken from Alpaca's paper trading:
 
 - market orders only, time in force ``day``; ``qty`` (up to 9 decimals) or ``notional``
   (dollars, at least $1); fractional quantities and notional orders only on fractionable assets;
 - while the market is open an order fills at once at the current price; while it is closed it
-  is accepted and queued, and fills at the next session's open;
-- buying power = cash minus what open buy orders hold. A queued buy by quantity holds its value
-  at the last price plus a 3 % collar (the fill price is unknown); if the open gaps above even
-  that and the cost exceeds the cash, the order is rejected at the open (cash never goes
-  negative);
+  is accepted and queued, and fills at the next session's open (unless a status script of
+  :mod:`service.emulator.lifecycle` drives it, see :mod:`service.emulator.fills`);
+- buying power (:mod:`service.emulator.margin`): a margin account (multiplier 2, Alpaca paper's
+  default) may borrow, so cash can go negative; a cash account (multiplier 1) may not. Open buy
+  orders hold their cost; a queued buy by quantity holds its value at the last price plus a 3 %
+  collar (the fill price is unknown); if the open gaps above even that and the cost exceeds the
+  buying power, the order is rejected at the open;
 - no shorting: a sell needs the shares, less those held by other open sells;
-- a ``client_order_id`` is unique for the life of the account, cancelled orders included.
+- a ``client_order_id`` is unique for the life of the account, cancelled orders included
+  (422 with the configured code of :data:`~service.emulator.config.DUPLICATE_CODES`);
+- new orders are refused (403) while ``trading_blocked``, ``account_blocked`` or
+  ``trade_suspended_by_user`` is set;
+- corporate actions at the ex-date's open: a split multiplies held quantities (the total cost
+  stays, so the cost per share divides); a cash dividend credits ``D x qty`` to cash (Alpaca
+  credits on the pay date: crediting at the ex-date is the emulator's simplification). Open
+  orders are left as they were placed.
 
 Errors are :class:`ExchangeError` with the HTTP status and Alpaca's error code.
 """
@@ -23,17 +32,47 @@ Errors are :class:`ExchangeError` with the HTTP status and Alpaca's error code.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
+
+from service.emulator import margin
+from service.emulator.corporate_actions import ActionKind, CorporateAction
+from service.emulator.fills import advance_script, fill_qty, start_script
+from service.emulator.lifecycle import OrderScript
+from service.emulator.records import (
+    BUY_COLLAR,
+    CENT,
+    CODE_BAD_REQUEST,
+    CODE_FORBIDDEN,
+    CODE_NOT_FOUND,
+    CODE_UNPROCESSABLE,
+    MIN_NOTIONAL,
+    OPEN_STATUSES,
+    Asset,
+    ExchangeError,
+    MarketView,
+    Order,
+    OrderRequest,
+    Position,
+    floor_qty,
+    fmt_qty_text,
+    is_fractional,
+    money,
+    order_from_json,
+    order_to_json,
+    request_qty,
+    require,
+)
 
 __all__ = [
     "CODE_BAD_REQUEST",
     "CODE_FORBIDDEN",
     "CODE_NOT_FOUND",
     "CODE_UNPROCESSABLE",
+    "FLAGS",
     "OPEN_STATUSES",
     "Asset",
     "Exchange",
@@ -44,145 +83,19 @@ __all__ = [
     "Position",
 ]
 
-CODE_BAD_REQUEST = 40010001
-CODE_FORBIDDEN = 40310000
-CODE_NOT_FOUND = 40410000
-CODE_UNPROCESSABLE = 42210000
-
-CENT = Decimal("0.01")
-QTY_STEP = Decimal("0.000000001")
-MIN_NOTIONAL = Decimal("1")
-BUY_COLLAR = Decimal("0.03")
-OPEN_STATUSES = frozenset({"new", "accepted", "pending_new", "partially_filled"})
-
-
-class ExchangeError(Exception):
-    """A refused request: HTTP ``status``, Alpaca ``code``, ``message`` and extra fields."""
-
-    def __init__(
-        self, status: int, code: int, message: str, extra: Mapping[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.extra = dict(extra or {})
-
-    def body(self) -> dict[str, Any]:
-        """Return the JSON body Alpaca sends for this error."""
-        return {"code": self.code, "message": self.message, **self.extra}
-
-
-@dataclass(frozen=True)
-class Asset:
-    """A tradable symbol."""
-
-    symbol: str
-    id: str
-    fractionable: bool = True
-    tradable: bool = True
-    exchange: str = "ARCA"
-
-
-@dataclass(frozen=True)
-class MarketView:
-    """The market as the exchange sees it at one instant.
-
-    Attributes
-    ----------
-    now : datetime
-        The instant (aware, UTC).
-    is_open : bool
-        Whether a session is in progress.
-    day_order_expiry : datetime
-        Close of the session a day order placed now belongs to.
-    price : callable
-        Symbol -> current price (dollars).
-    lastday_price : callable
-        Symbol -> close of the previous session.
-    """
-
-    now: datetime
-    is_open: bool
-    day_order_expiry: datetime
-    price: Callable[[str], Decimal]
-    lastday_price: Callable[[str], Decimal]
-
-
-@dataclass(frozen=True)
-class OrderRequest:
-    """A parsed order submission (see :mod:`service.emulator.orderinput`)."""
-
-    symbol: str
-    side: str
-    type: str = "market"
-    time_in_force: str = "day"
-    qty: Decimal | None = None
-    notional: Decimal | None = None
-    client_order_id: str | None = None
-    extended_hours: bool = False
-
-
-@dataclass
-class Order:
-    """An order and its life so far; money and quantities are Decimals."""
-
-    id: str
-    client_order_id: str
-    symbol: str
-    asset_id: str
-    side: str
-    type: str
-    time_in_force: str
-    qty: Decimal | None
-    notional: Decimal | None
-    status: str
-    submitted_at: datetime
-    updated_at: datetime
-    expires_at: datetime | None
-    seq: int
-    filled_qty: Decimal = Decimal(0)
-    filled_avg_price: Decimal | None = None
-    filled_at: datetime | None = None
-    canceled_at: datetime | None = None
-    failed_at: datetime | None = None
-    expired_at: datetime | None = None
-    reserved_cash: Decimal = Decimal(0)
-    held_qty: Decimal = Decimal(0)
-
-    @property
-    def is_open(self) -> bool:
-        """Whether the order can still fill or be cancelled."""
-        return self.status in OPEN_STATUSES
-
-
-@dataclass
-class Position:
-    """A long position: quantity and total cost in dollars."""
-
-    symbol: str
-    qty: Decimal
-    cost_basis: Decimal
-
-    @property
-    def avg_entry_price(self) -> Decimal:
-        """Cost per share."""
-        return self.cost_basis / self.qty
-
-
-def floor_qty(x: Decimal) -> Decimal:
-    """Round a quantity down to 9 decimals."""
-    return x.quantize(QTY_STEP, rounding=ROUND_FLOOR)
-
-
-def money(x: Decimal) -> Decimal:
-    """Round dollars to the cent, half to even."""
-    return x.quantize(CENT, rounding=ROUND_HALF_EVEN)
+# Account flags that refuse new orders, and the message Alpaca answers (403, 40310000).
+# "new orders are rejected by user request" is the real API's text for a user suspension;
+# the other two texts are the emulator's own.
+FLAGS: dict[str, str] = {
+    "trading_blocked": "trading is blocked for this account",
+    "account_blocked": "account is blocked",
+    "trade_suspended_by_user": "new orders are rejected by user request",
+}
 
 
 @dataclass
 class Exchange:
-    """The account: cash, positions and orders.
+    """The account: cash, positions, orders, flags.
 
     Parameters
     ----------
@@ -190,6 +103,10 @@ class Exchange:
         The tradable symbols.
     cash : Decimal
         Starting cash in dollars.
+    multiplier : int
+        Buying-power multiplier (1 = cash account).
+    duplicate_code : int
+        Alpaca code of the 422 answered to a duplicate client order id.
     """
 
     assets: Mapping[str, Asset]
@@ -199,6 +116,11 @@ class Exchange:
     orders: dict[str, Order] = field(default_factory=dict)
     client_ids: dict[str, str] = field(default_factory=dict)
     next_seq: int = 0
+    multiplier: int = 2
+    duplicate_code: int = CODE_BAD_REQUEST
+    flags: dict[str, bool] = field(default_factory=lambda: dict.fromkeys(FLAGS, False))
+    last_long_value: Decimal = Decimal(0)
+    corporate_log: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.last_equity == 0:
@@ -210,17 +132,6 @@ class Exchange:
         """Cash held by open buy orders."""
         return sum((o.reserved_cash for o in self.orders.values() if o.is_open), Decimal(0))
 
-    def buying_power(self) -> Decimal:
-        """Cash minus what open buy orders hold."""
-        return self.cash - self.reserved()
-
-    def held_qty(self, symbol: str) -> Decimal:
-        """Shares of ``symbol`` held by open sell orders."""
-        return sum(
-            (o.held_qty for o in self.orders.values() if o.is_open and o.symbol == symbol),
-            Decimal(0),
-        )
-
     def long_market_value(self, view: MarketView) -> Decimal:
         """Value of all positions at current prices."""
         return sum((money(p.qty * view.price(s)) for s, p in self.positions.items()), Decimal(0))
@@ -229,19 +140,62 @@ class Exchange:
         """Cash plus the value of the positions."""
         return self.cash + self.long_market_value(view)
 
+    def balances(self, view: MarketView) -> margin.Balances:
+        """Every buying-power figure of the account at ``view``."""
+        return margin.balances(
+            cash=self.cash,
+            long_value=self.long_market_value(view),
+            last_equity=self.last_equity,
+            last_long_value=self.last_long_value,
+            reserved=self.reserved(),
+            multiplier=self.multiplier,
+        )
+
+    def buying_power(self, view: MarketView) -> Decimal:
+        """What new buys may spend now (borrowing included on a margin account)."""
+        return self.balances(view).buying_power
+
+    def held_qty(self, symbol: str) -> Decimal:
+        """Shares of ``symbol`` held by open sell orders."""
+        return sum(
+            (o.held_qty for o in self.orders.values() if o.is_open and o.symbol == symbol),
+            Decimal(0),
+        )
+
     # ------------------------------------------------------------------ orders
 
-    def submit(self, request: OrderRequest, view: MarketView) -> Order:
+    def submit(
+        self,
+        request: OrderRequest,
+        view: MarketView,
+        script: OrderScript | None = None,
+        wall_secs: float = 0.0,
+    ) -> Order:
         """Validate and place an order; fill it at once when the market is open.
+
+        Parameters
+        ----------
+        request : OrderRequest
+            The parsed order.
+        view : MarketView
+            The market now.
+        script : OrderScript, optional
+            Status script driving the order instead of the default fill.
+        wall_secs : float
+            Wall clock (Unix seconds) the script's ``seconds`` steps count from.
 
         Raises
         ------
         ExchangeError
             422 for a duplicate client order id, an unknown symbol or an unsupported order;
-            403 for insufficient buying power or shares, or an order under $1.
+            403 for a blocked account, insufficient buying power or shares, or an order
+            under $1.
         """
         if request.client_order_id is not None and request.client_order_id in self.client_ids:
-            raise ExchangeError(422, CODE_BAD_REQUEST, "client_order_id must be unique")
+            raise ExchangeError(422, self.duplicate_code, "client_order_id must be unique")
+        for flag, message in FLAGS.items():
+            if self.flags.get(flag):
+                raise ExchangeError(403, CODE_FORBIDDEN, message)
         asset = self.assets.get(request.symbol)
         if asset is None:
             raise ExchangeError(422, CODE_UNPROCESSABLE, f'asset "{request.symbol}" not found')
@@ -249,22 +203,23 @@ class Exchange:
             raise ExchangeError(422, CODE_UNPROCESSABLE, f"{asset.symbol} is not tradable")
         self._check_kind(request, asset)
         price = view.price(asset.symbol)
-        estimate = request.notional if request.notional is not None else _qty(request) * price
-        if (
-            request.notional is not None or _is_fractional(request.qty)
-        ) and estimate < MIN_NOTIONAL:
+        estimate = (
+            request.notional if request.notional is not None else request_qty(request) * price
+        )
+        if (request.notional is not None or is_fractional(request.qty)) and estimate < MIN_NOTIONAL:
             raise ExchangeError(
                 403, CODE_FORBIDDEN, "cost basis must be >= minimal amount of order 1"
             )
         order = self._new_order(request, asset, view)
         if request.side == "buy":
             need = self._buy_hold(request, price, view.is_open)
-            if need > self.buying_power():
+            power = self.buying_power(view)
+            if need > power:
                 raise ExchangeError(
                     403,
                     CODE_FORBIDDEN,
                     "insufficient buying power",
-                    {"buying_power": str(money(self.buying_power())), "cost_basis": str(need)},
+                    {"buying_power": str(money(power)), "cost_basis": str(need)},
                 )
             order.reserved_cash = need
         else:
@@ -272,12 +227,14 @@ class Exchange:
             self._check_available(asset.symbol, want)
             order.held_qty = want
         self._register(order)
-        if view.is_open:
-            self._fill(order, price, view.now)
+        if script is not None:
+            start_script(self, order, script, view, wall_secs)
+        elif view.is_open:
+            self._fill(order, view)
         return order
 
     def _check_kind(self, request: OrderRequest, asset: Asset) -> None:
-        if request.notional is not None or _is_fractional(request.qty):
+        if request.notional is not None or is_fractional(request.qty):
             if not asset.fractionable:
                 raise ExchangeError(
                     422, CODE_UNPROCESSABLE, f"asset {asset.symbol} is not fractionable"
@@ -309,7 +266,7 @@ class Exchange:
     def _buy_hold(self, request: OrderRequest, price: Decimal, is_open: bool) -> Decimal:
         if request.notional is not None:
             return request.notional
-        value = _qty(request) * price
+        value = request_qty(request) * price
         if not is_open:
             value *= 1 + BUY_COLLAR
         return value.quantize(CENT, rounding=ROUND_CEILING)
@@ -323,12 +280,12 @@ class Exchange:
             raise ExchangeError(
                 403,
                 CODE_FORBIDDEN,
-                f"insufficient qty available for order (requested: {_fmt(want)}, "
-                f"available: {_fmt(available)})",
+                f"insufficient qty available for order (requested: {fmt_qty_text(want)}, "
+                f"available: {fmt_qty_text(available)})",
                 {
-                    "available": _fmt(available),
-                    "existing_qty": _fmt(existing),
-                    "held_for_orders": _fmt(held),
+                    "available": fmt_qty_text(available),
+                    "existing_qty": fmt_qty_text(existing),
+                    "held_for_orders": fmt_qty_text(held),
                     "symbol": symbol,
                 },
             )
@@ -356,37 +313,22 @@ class Exchange:
         self.orders[order.id] = order
         self.client_ids[order.client_order_id] = order.id
 
-    def _fill(self, order: Order, price: Decimal, at: datetime) -> None:
-        qty = order.qty if order.qty is not None else floor_qty(_dec(order.notional) / price)
-        position = self.positions.get(order.symbol)
-        if order.side == "sell":
-            qty = min(qty, position.qty if position else Decimal(0))
-        value = money(qty * price)
-        if qty <= 0 or (order.side == "buy" and value > self.cash):
-            order.status, order.failed_at, order.updated_at = "rejected", at, at
-            order.reserved_cash = order.held_qty = Decimal(0)
-            return
-        if order.side == "buy":
-            self.cash -= value
-            if position is None:
-                self.positions[order.symbol] = Position(order.symbol, qty, value)
-            else:
-                position.qty += qty
-                position.cost_basis += value
+    def _fill(self, order: Order, view: MarketView) -> None:
+        """Fill the whole order now (or reject it if it can no longer be paid)."""
+        price = view.price(order.symbol)
+        qty = order.qty if order.qty is not None else floor_qty(require(order.notional) / price)
+        if fill_qty(self, order, qty, price, view.now, self.spend_limit(order, view)) <= 0:
+            order.status, order.failed_at, order.updated_at = "rejected", view.now, view.now
         else:
-            # qty > 0 implies a position (type narrowing of an invariant checked above)
-            assert position is not None  # nosec B101
-            self.cash += value
-            remaining = position.qty - qty
-            if remaining <= 0:
-                del self.positions[order.symbol]
-            else:
-                position.cost_basis = position.cost_basis * remaining / position.qty
-                position.qty = remaining
-        order.status = "filled"
-        order.filled_qty, order.filled_avg_price = qty, price
-        order.filled_at = order.updated_at = at
+            order.status = "filled"
         order.reserved_cash = order.held_qty = Decimal(0)
+
+    def spend_limit(self, order: Order, view: MarketView) -> Decimal:
+        """Dollars a buy ``order`` may spend when it fills: the buying power plus its own hold
+        (a cash account never spends more than its cash)."""
+        if self.multiplier == 1:
+            return self.cash
+        return self.buying_power(view) + order.reserved_cash
 
     def get(self, order_id: str) -> Order:
         """Return an order by id (404 if unknown)."""
@@ -411,6 +353,7 @@ class Exchange:
             )
         order.status, order.canceled_at, order.updated_at = "canceled", now, now
         order.reserved_cash = order.held_qty = Decimal(0)
+        order.script_steps, order.script_final = (), None
         return order
 
     def cancel_all(self, now: datetime) -> list[Order]:
@@ -455,10 +398,14 @@ class Exchange:
     # ------------------------------------------------------------------ time
 
     def on_open(self, view: MarketView) -> list[Order]:
-        """Fill the queued orders at the open, in the order they were placed."""
-        queued = sorted((o for o in self.orders.values() if o.is_open), key=lambda o: o.seq)
+        """Fill the queued orders at the open, in the order they were placed (scripted orders
+        follow their script instead)."""
+        queued = sorted(
+            (o for o in self.orders.values() if o.is_open and not o.script_final),
+            key=lambda o: o.seq,
+        )
         for order in queued:
-            self._fill(order, view.price(order.symbol), view.now)
+            self._fill(order, view)
         return queued
 
     def on_close(self, view: MarketView) -> None:
@@ -467,7 +414,34 @@ class Exchange:
             if order.is_open and order.expires_at is not None and order.expires_at <= view.now:
                 order.status, order.expired_at, order.updated_at = "expired", view.now, view.now
                 order.reserved_cash = order.held_qty = Decimal(0)
-        self.last_equity = self.equity(view)
+                order.script_steps, order.script_final = (), None
+        self.last_long_value = self.long_market_value(view)
+        self.last_equity = self.cash + self.last_long_value
+
+    def advance_scripts(self, view: MarketView, wall_secs: float, polled: set[str]) -> None:
+        """Move scripted orders on: one poll for each id in ``polled``, and the wall time."""
+        for order in sorted(self.orders.values(), key=lambda o: o.seq):
+            if order.script_final:
+                advance_script(self, order, view, wall_secs, polled=order.id in polled)
+
+    # ------------------------------------------------------------------ corporate actions
+
+    def apply_action(self, action: CorporateAction, at: datetime) -> None:
+        """Apply a split or a cash dividend to the holdings at its ex-date's open."""
+        position = self.positions.get(action.symbol)
+        qty = position.qty if position is not None else Decimal(0)
+        entry: dict[str, Any] = {**action.to_json(), "at": at.isoformat(), "qty_before": fmt_qty_text(qty)}
+        ratio = Decimal(str(action.value))
+        if action.kind is ActionKind.SPLIT:
+            if position is not None:
+                # The total cost stays; the cost per share divides by the ratio.
+                position.qty = floor_qty(position.qty * ratio)
+            entry["qty_after"] = fmt_qty_text(position.qty if position else Decimal(0))
+        else:
+            credit = money(qty * ratio)
+            self.cash += credit
+            entry["cash_credited"] = str(credit)
+        self.corporate_log.append(entry)
 
     # ------------------------------------------------------------------ persistence
 
@@ -476,78 +450,44 @@ class Exchange:
         return {
             "cash": str(self.cash),
             "last_equity": str(self.last_equity),
+            "last_long_value": str(self.last_long_value),
             "next_seq": self.next_seq,
+            "flags": dict(self.flags),
+            "corporate_log": list(self.corporate_log),
             "positions": [
                 {"symbol": p.symbol, "qty": str(p.qty), "cost_basis": str(p.cost_basis)}
                 for p in self.positions.values()
             ],
-            "orders": [_order_to_json(o) for o in self.orders.values()],
+            "orders": [order_to_json(o) for o in self.orders.values()],
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any], assets: Mapping[str, Asset]) -> Exchange:
-        """Rebuild an exchange from :meth:`to_json` output."""
+    def from_json(
+        cls,
+        data: Mapping[str, Any],
+        assets: Mapping[str, Asset],
+        *,
+        multiplier: int = 2,
+        duplicate_code: int = CODE_BAD_REQUEST,
+    ) -> Exchange:
+        """Rebuild an exchange from :meth:`to_json` output (keys added later take defaults)."""
         exchange = cls(
             assets=assets,
             cash=Decimal(data["cash"]),
             last_equity=Decimal(data["last_equity"]),
             next_seq=int(data["next_seq"]),
+            multiplier=multiplier,
+            duplicate_code=duplicate_code,
+            last_long_value=Decimal(data.get("last_long_value", "0")),
         )
+        exchange.flags.update({k: bool(v) for k, v in data.get("flags", {}).items() if k in FLAGS})
+        exchange.corporate_log = list(data.get("corporate_log", []))
         for p in data["positions"]:
             exchange.positions[p["symbol"]] = Position(
                 p["symbol"], Decimal(p["qty"]), Decimal(p["cost_basis"])
             )
         for raw in data["orders"]:
-            order = _order_from_json(raw)
+            order = order_from_json(raw)
             exchange.orders[order.id] = order
             exchange.client_ids[order.client_order_id] = order.id
         return exchange
-
-
-def _is_fractional(qty: Decimal | None) -> bool:
-    return qty is not None and qty != qty.to_integral_value()
-
-
-def _qty(request: OrderRequest) -> Decimal:
-    return _dec(request.qty)
-
-
-def _dec(x: Decimal | None) -> Decimal:
-    if x is None:
-        raise ExchangeError(422, CODE_BAD_REQUEST, "qty or notional is required")
-    return x
-
-
-def _fmt(x: Decimal) -> str:
-    """Format a quantity without trailing zeros (``"10"``, ``"0.5"``)."""
-    return f"{x.normalize():f}"
-
-
-_DECIMAL_FIELDS = ("qty", "notional", "filled_qty", "filled_avg_price", "reserved_cash", "held_qty")
-_TIME_FIELDS = (
-    "submitted_at",
-    "updated_at",
-    "expires_at",
-    "filled_at",
-    "canceled_at",
-    "failed_at",
-    "expired_at",
-)
-
-
-def _order_to_json(order: Order) -> dict[str, Any]:
-    data: dict[str, Any] = dict(vars(order))
-    for name in _DECIMAL_FIELDS:
-        data[name] = None if data[name] is None else str(data[name])
-    for name in _TIME_FIELDS:
-        data[name] = None if data[name] is None else data[name].isoformat()
-    return data
-
-
-def _order_from_json(raw: Mapping[str, Any]) -> Order:
-    data = dict(raw)
-    for name in _DECIMAL_FIELDS:
-        data[name] = None if data[name] is None else Decimal(data[name])
-    for name in _TIME_FIELDS:
-        data[name] = None if data[name] is None else datetime.fromisoformat(data[name])
-    return Order(**data)

@@ -14,6 +14,11 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from service.emulator.corporate_actions import (
+    ActionKind,
+    CorporateActionError,
+    parse_adjustment,
+)
 from service.emulator.exchange import (
     CODE_BAD_REQUEST,
     CODE_UNPROCESSABLE,
@@ -35,7 +40,6 @@ MAX_CLIENT_ORDER_ID = 128
 MAX_DECIMALS = 9
 _TIMEFRAME = re.compile(r"^(\d+)(Min|T|Hour|H|Day|D|Week|W|Month|M)$")
 _FEEDS = frozenset({"iex", "sip", "otc", "boats", "overnight", "delayed_sip"})
-_ADJUSTMENTS = frozenset({"raw", "split", "dividend", "spin-off", "all"})
 
 
 def _bad(message: str, *, status: int = 422, code: int = CODE_BAD_REQUEST) -> ExchangeError:
@@ -182,6 +186,8 @@ class BarsQuery:
     limit: int
     sort: str
     page_token: str | None
+    adjustment: frozenset[ActionKind] = frozenset()
+    feed: str = "sip"
 
 
 def parse_bars_query(params: Mapping[str, str]) -> BarsQuery:
@@ -197,8 +203,10 @@ def parse_bars_query(params: Mapping[str, str]) -> BarsQuery:
             code=CODE_UNPROCESSABLE,
         )
     _check_common(params)
-    if params.get("adjustment", "raw") not in _ADJUSTMENTS:
-        raise _bad(f"invalid adjustment: {params['adjustment']!r}", status=400)
+    try:
+        adjustment = parse_adjustment(params.get("adjustment", "raw"))
+    except CorporateActionError as e:
+        raise _bad(str(e), status=400) from e
     start = parse_instant("start", params["start"], status=400) if "start" in params else None
     end = parse_instant("end", params["end"], status=400) if "end" in params else None
     if start is not None and end is not None and end < start:
@@ -210,6 +218,8 @@ def parse_bars_query(params: Mapping[str, str]) -> BarsQuery:
         limit=_int("limit", params.get("limit", "1000"), 1, 10_000, status=400),
         sort=_choice("sort", params.get("sort", "asc"), ("asc", "desc"), status=400),
         page_token=params.get("page_token") or None,
+        adjustment=adjustment,
+        feed=params.get("feed", "sip"),
     )
 
 

@@ -21,7 +21,7 @@ CSV closes are kept to four decimals.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
@@ -97,6 +97,10 @@ class Market:
         The sessions; it may extend beyond the last close (those sessions have no prices).
     seed : int
         Seed of the bar details (open position, range, volume).
+    prev_close_factors : mapping of str to mapping of int to float, optional
+        Per symbol, session index -> factor applied to the previous close when the session's
+        open is derived: on a split's ex-date (``1 / ratio``) or a dividend's (``1 - D / P``)
+        the open starts from the previous close in the new basis, not from across the gap.
 
     Raises
     ------
@@ -104,7 +108,13 @@ class Market:
         If the dates disagree with the calendar or a close is not finite and positive.
     """
 
-    def __init__(self, closes: pd.DataFrame, calendar: TradingCalendar, seed: int) -> None:
+    def __init__(
+        self,
+        closes: pd.DataFrame,
+        calendar: TradingCalendar,
+        seed: int,
+        prev_close_factors: Mapping[str, Mapping[int, float]] | None = None,
+    ) -> None:
         dates = [pd.Timestamp(d).date() for d in closes.index]
         _check_dates(dates, calendar)
         values = closes.to_numpy(dtype=float)
@@ -114,6 +124,7 @@ class Market:
         self.symbols: tuple[str, ...] = tuple(str(c) for c in closes.columns)
         self.n_sessions = len(dates)
         self._column = {s: j for j, s in enumerate(self.symbols)}
+        self._prev_factors = dict(prev_close_factors or {})
         self._derive(np.round(values, 4), seed)
         self.bar_ts_ns = np.array(
             [to_ns(datetime.combine(d, time(0), NEW_YORK)) for d in dates], dtype=np.int64
@@ -130,6 +141,8 @@ class Market:
             rng = np.random.default_rng([seed, zlib.crc32(symbol.encode())])
             c = close[:, j]
             prev = np.concatenate(([c[0] * (1 - 0.001)], c[:-1]))
+            for i, factor in self._prev_factors.get(symbol, {}).items():
+                prev[i] *= factor
             move = np.maximum(np.abs(c / prev - 1.0), _MIN_RANGE)
             o[:, j] = prev + rng.uniform(0.2, 0.8, n) * (c - prev)
             top, bottom = np.maximum(o[:, j], c), np.minimum(o[:, j], c)
@@ -172,6 +185,12 @@ class Market:
         if f >= 1.0:
             return float(self._c[i, j])
         return tick_round(self._o[i, j] + f * (self._c[i, j] - self._o[i, j]))
+
+    def closes(self, symbol: str) -> np.ndarray:
+        """Return the raw closes of ``symbol``, shape (n_sessions,) (a read-only view)."""
+        column = self._c[:, self._column[symbol]]
+        column.flags.writeable = False
+        return column
 
     def open_price(self, symbol: str, i: int) -> float:
         """Return the open of session ``i``."""

@@ -2,17 +2,23 @@
 
 Fixed one-minute windows aligned to the wall clock. Every answer carries
 ``X-Ratelimit-Limit``, ``X-Ratelimit-Remaining`` and ``X-Ratelimit-Reset`` (Unix seconds when
-the window ends); past the limit the request is refused with 429.
+the window ends); past the limit the request is refused with 429. The limit is on by default
+(200 per minute, Alpaca's figure) in every configuration that does not turn it off.
+
+:class:`RequestStats` measures what a client did, per API key: requests, 429s answered, and the
+most requests in any 60 s sliding window (a deque of request times), which is the figure to
+compare with the 200/min limit (a fixed window can hide a burst across its edge).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-__all__ = ["RateDecision", "RateLimiter"]
+__all__ = ["AccountStats", "RateDecision", "RateLimiter", "RequestStats"]
 
 WINDOW_SECS = 60.0
 
@@ -69,3 +75,62 @@ class RateLimiter:
             remaining=max(self.per_min - self._count, 0),
             reset_epoch_secs=int((window + 1) * WINDOW_SECS),
         )
+
+
+@dataclass
+class AccountStats:
+    """Requests of one API key."""
+
+    requests: int = 0
+    rate_limited: int = 0
+    max_per_60s: int = 0
+    first_epoch_secs: float | None = None
+    last_epoch_secs: float | None = None
+    _recent: deque[float] = field(default_factory=deque, repr=False)
+
+    def to_json(self) -> dict[str, int | float | None]:
+        """``{"requests", "rate_limited", "max_per_60s", "first_epoch_secs",
+        "last_epoch_secs"}``."""
+        return {
+            "requests": self.requests,
+            "rate_limited": self.rate_limited,
+            "max_per_60s": self.max_per_60s,
+            "first_epoch_secs": self.first_epoch_secs,
+            "last_epoch_secs": self.last_epoch_secs,
+        }
+
+
+class RequestStats:
+    """Per-key request counts and the maximum over any 60 s sliding window.
+
+    Parameters
+    ----------
+    now : callable
+        Wall clock in Unix seconds (injectable for tests).
+    """
+
+    def __init__(self, now: Callable[[], float] = time.time) -> None:
+        self._now = now
+        self.accounts: dict[str, AccountStats] = {}
+
+    def record(self, key_id: str, *, limited: bool) -> None:
+        """Count one ``/v2`` request of ``key_id`` (``limited``: it was answered 429)."""
+        t = self._now()
+        stats = self.accounts.setdefault(key_id, AccountStats())
+        stats.requests += 1
+        stats.rate_limited += int(limited)
+        stats.first_epoch_secs = t if stats.first_epoch_secs is None else stats.first_epoch_secs
+        stats.last_epoch_secs = t
+        recent = stats._recent
+        recent.append(t)
+        while t - recent[0] >= WINDOW_SECS:
+            recent.popleft()
+        stats.max_per_60s = max(stats.max_per_60s, len(recent))
+
+    def clear(self) -> None:
+        """Forget every count."""
+        self.accounts.clear()
+
+    def to_json(self) -> dict[str, dict[str, int | float | None]]:
+        """Per key: :meth:`AccountStats.to_json`."""
+        return {key: stats.to_json() for key, stats in sorted(self.accounts.items())}

@@ -14,8 +14,9 @@ from decimal import Decimal
 from typing import Any
 
 from service.emulator.clock import NEW_YORK, Session
-from service.emulator.exchange import Asset, Exchange, MarketView, Order, Position, money
+from service.emulator.exchange import Asset, Exchange, MarketView, Order, Position
 from service.emulator.market import Bar
+from service.emulator.records import money
 
 __all__ = [
     "account_id",
@@ -157,9 +158,10 @@ def _ratio(num: Decimal, den: Decimal) -> str:
 def account_json(
     exchange: Exchange, view: MarketView, *, key_id: str, created_at: datetime
 ) -> dict[str, Any]:
-    """Return the account as Alpaca's TradeAccount object (a cash account, multiplier 1)."""
+    """Return the account as Alpaca's TradeAccount object (figures of
+    :mod:`service.emulator.margin`; a cash account has multiplier 1)."""
     cash = exchange.cash
-    buying_power = exchange.buying_power()
+    b = exchange.balances(view)
     long_value = exchange.long_market_value(view)
     equity = cash + long_value
     return {
@@ -168,33 +170,33 @@ def account_json(
         "status": "ACTIVE",
         "crypto_status": "INACTIVE",
         "currency": "USD",
-        "buying_power": fmt_money(buying_power),
-        "regt_buying_power": fmt_money(buying_power),
-        "daytrading_buying_power": fmt_money(Decimal(0)),
-        "non_marginable_buying_power": fmt_money(buying_power),
+        "buying_power": fmt_money(money(b.buying_power)),
+        "regt_buying_power": fmt_money(money(b.regt_buying_power)),
+        "daytrading_buying_power": fmt_money(money(b.daytrading_buying_power)),
+        "non_marginable_buying_power": fmt_money(money(b.non_marginable_buying_power)),
         "options_buying_power": fmt_money(Decimal(0)),
-        "effective_buying_power": fmt_money(buying_power),
+        "effective_buying_power": fmt_money(money(b.buying_power)),
         "cash": fmt_money(cash),
         "accrued_fees": fmt_money(Decimal(0)),
         "pending_transfer_in": fmt_money(Decimal(0)),
         "pending_transfer_out": fmt_money(Decimal(0)),
         "portfolio_value": fmt_money(equity),
-        "pattern_day_trader": False,
-        "trading_blocked": False,
-        "transfers_blocked": False,
-        "account_blocked": False,
+        "pattern_day_trader": exchange.multiplier == 4,
+        "trading_blocked": bool(exchange.flags.get("trading_blocked")),
+        "transfers_blocked": bool(exchange.flags.get("account_blocked")),
+        "account_blocked": bool(exchange.flags.get("account_blocked")),
         "created_at": utc_text(created_at),
-        "trade_suspended_by_user": False,
-        "multiplier": "1",
+        "trade_suspended_by_user": bool(exchange.flags.get("trade_suspended_by_user")),
+        "multiplier": str(exchange.multiplier),
         "shorting_enabled": False,
         "equity": fmt_money(equity),
         "last_equity": fmt_money(exchange.last_equity),
         "long_market_value": fmt_money(long_value),
         "short_market_value": fmt_money(Decimal(0)),
         "position_market_value": fmt_money(long_value),
-        "initial_margin": fmt_money(long_value),
-        "maintenance_margin": fmt_money(long_value),
-        "last_maintenance_margin": fmt_money(Decimal(0)),
+        "initial_margin": fmt_money(money(b.initial_margin)),
+        "maintenance_margin": fmt_money(money(b.maintenance_margin)),
+        "last_maintenance_margin": fmt_money(money(b.last_maintenance_margin)),
         "sma": fmt_money(Decimal(0)),
         "daytrade_count": 0,
         "balance_asof": view.now.astimezone(NEW_YORK).date().isoformat(),

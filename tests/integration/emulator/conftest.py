@@ -26,6 +26,8 @@ BASE_CONFIG = EmulatorConfig(
     secret_key=SECRET_KEY,
     rate_limit_per_min=0,
     non_fractionable=frozenset({"GLD"}),
+    # The original tests were written for a cash account; margin has its own tests.
+    multiplier=1,
 )
 
 

@@ -9,6 +9,7 @@ from alpaca.common.exceptions import APIError
 from alpaca.trading.enums import AssetStatus, OrderSide, OrderStatus, TimeInForce
 from alpaca.trading.requests import ClosePositionRequest, GetAssetsRequest, MarketOrderRequest
 
+from service.emulator.catalogue import CATALOGUE_SYMBOLS
 from tests.integration.emulator.conftest import Harness
 
 
@@ -116,7 +117,8 @@ def test_close_unknown_position_is_404(emu: Harness) -> None:
 
 def test_assets_list_and_lookup(emu: Harness) -> None:
     assets = {a.symbol: a for a in emu.trading.get_all_assets()}
-    assert set(assets) == {"SPY", "TLT", "GLD"}
+    assert set(assets) == set(CATALOGUE_SYMBOLS)  # no symbols configured: the catalogue
+    assert {"SPY", "TLT", "GLD", "IEF", "QQQ", "QUAL", "IWF"} <= set(assets)
     assert all(a.tradable and a.status == AssetStatus.ACTIVE for a in assets.values())
     assert (assets["SPY"].fractionable, assets["GLD"].fractionable) == (True, False)
     assert emu.trading.get_asset("GLD").id == assets["GLD"].id

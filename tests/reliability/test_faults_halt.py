@@ -16,7 +16,6 @@ processes:
 from __future__ import annotations
 
 import signal
-import time
 from pathlib import Path
 
 import httpx
@@ -61,7 +60,10 @@ def test_halt_during_a_cycle_sends_nothing_more_until_resume(tmp_path: Path) -> 
             wait_until(lambda: not emu.faults(), 60, "the first order in flight", interval=0.02)
             store.halt(PORTFOLIO, "reliability: halted mid-cycle", by="test")
             wait_until(lambda: halted_alert(s1), 30, "the cycle to see the halt")
-            time.sleep(1.0)  # several wake-ups while halted
+            # Two wake-ups that found the portfolio halted, the second begun after the
+            # attempt that saw the halt had ended: only then is "nothing more" a finding.
+            mark = len(service.wake_ups())
+            service.wait_for_wake_ups(2, after=mark, outcomes={"halted"}, session=s1)
             assert len(session_orders(emu.api.orders(), s1)) == 1, "sent after the halt"
             record = store.cycle(PORTFOLIO, s1)
             assert record is not None and record.step == "buys_planned"
@@ -86,7 +88,7 @@ def test_halt_during_a_cycle_sends_nothing_more_until_resume(tmp_path: Path) -> 
         survivor = start_service(tmp_path, env, "survivor")
         try:
             wait_until(lambda: halted_alert(s2), 30, "the restarted service to see the halt")
-            time.sleep(1.0)
+            survivor.wait_for_wake_ups(2, outcomes={"halted"}, session=s2)
             assert len(session_orders(emu.api.orders(), s2)) == 1, "sent while halted"
             record = store.cycle(PORTFOLIO, s2)
             assert record is not None and record.step == "planned"  # sells go first

@@ -15,7 +15,6 @@ written); the service and the emulator are processes. What must hold:
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import httpx
@@ -63,7 +62,10 @@ def test_redis_down_at_start_then_up_trades_once(tmp_path: Path) -> None:
         service = start_service(tmp_path, env)
         try:
             assert service.process.poll() is None, "the service exited instead of waiting"
-            time.sleep(1.5)  # a few wake-ups against the missing Redis
+            # Two wake-ups against the missing Redis: each asked the broker's clock (the
+            # session is open), tried the store and gave up -- without sending anything.
+            tried = service.wait_for_wake_ups(2)
+            assert {w.outcome for w in tried} <= {"failed", "crashed"}, tried
             assert service.process.poll() is None, "the service died without Redis"
             assert httpx.get(service.url + "/healthz", timeout=10).status_code == 200
             status, body = _ready(service.url)
@@ -117,7 +119,11 @@ def test_redis_lost_mid_cycle_sends_nothing_unplanned_and_completes_after(
                 # Session 1 buys from cash; session 2 has sells, sent first.
                 assert step_at_loss.step == ("signal" if expect_sent == 0 else "planned")
 
-                time.sleep(2.5)  # the request returns; several wake-ups without Redis
+                # The held request returns and that attempt fails; then a whole wake-up runs
+                # without Redis. Two wake-ups logged after the kill prove both.
+                mark = len(service.wake_ups())
+                tried = service.wait_for_wake_ups(2, after=mark)
+                assert {w.outcome for w in tried} <= {"failed", "crashed"}, tried
                 assert len(session_orders(emu.api.orders(), session)) == expect_sent
                 status, body = _ready(service.url)
                 assert status == 503 and body["checks"]["redis"] is False  # type: ignore[index]

@@ -136,8 +136,12 @@ def test_a_replica_frozen_mid_cycle_past_its_lock_is_taken_over_without_duplicat
                 60,
                 "the other replica to take the cycle over",
             )
+            mark = len(frozen.wake_ups())
             frozen.process.send_signal(signal.SIGCONT)
-            time.sleep(2.0)  # the frozen replica wakes up in the middle of its attempt
+            # The frozen replica wakes up in the middle of its attempt: that attempt ends
+            # (stopped, its lock gone) and a later wake-up finds the cycle done by the other.
+            frozen.wait_for_wake_ups(1, after=mark, outcomes={"lost_lock"}, session=session)
+            frozen.wait_for_wake_ups(1, after=mark, outcomes={"already_done"}, session=session)
         finally:
             if frozen is not None:
                 frozen.process.send_signal(signal.SIGCONT)
@@ -209,7 +213,16 @@ def test_replicas_with_a_slow_notifier_alert_each_session_once(tmp_path: Path) -
                         f"the cycle of {session}",
                     )
                     sessions.append(session)
-                time.sleep(1.5)  # let any late notification arrive
+                # A late notification would be sent by a wake-up in flight now; each replica's
+                # second wake-up from here began after that one ended (publishing waits for
+                # the webhook's answer), and finds the last cycle done.
+                for replica in replicas:
+                    replica.wait_for_wake_ups(
+                        2,
+                        after=len(replica.wake_ups()),
+                        outcomes={"already_done"},
+                        session=sessions[-1],
+                    )
             finally:
                 codes = [r.stop() for r in replicas]
             assert codes == [0, 0]
@@ -268,9 +281,13 @@ def test_a_position_outside_the_portfolio_is_neither_sold_nor_a_crash(tmp_path: 
         assert by_hand.status_code == 200, by_hand.text
         with in_process_service(env_for(tmp_path, redis_server.url, emu, config)) as service:
             outcome = service.runner(PORTFOLIO).run()  # must end with an outcome, not raise
-        assert outcome.outcome in ("rebalanced", "no_trade", "refused", "failed"), outcome
+        # The planner has no price for a symbol outside the portfolio and refuses to plan on
+        # an account it cannot value: refused input, with an alert naming the symbol.
+        assert (outcome.outcome, outcome.session) == ("refused", session), outcome
+        assert "GLD" in outcome.reason, outcome.reason
         mine = [o for o in emu.api.orders() if o["client_order_id"].startswith("rt-")]
-        assert [o for o in mine if o["symbol"] == "GLD"] == [], "sold a position it does not own"
-        if outcome.outcome in ("refused", "failed"):
-            assert any(a.session == session for a in alerts(client)), "refused without an alert"
+        assert mine == [], "traded on an account it could not value"
+        refusals = [a for a in alerts(client) if a.session == session]
+        assert [(a.kind, a.severity) for a in refusals] == [("skipped", "warning")], refusals
+        assert "GLD" in refusals[0].summary
         assert emu.api.positions().get("GLD") == 10.0

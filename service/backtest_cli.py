@@ -1,12 +1,17 @@
 """``regime-trader backtest``: the walk-forward backtest from the command line.
 
 Without ``--prices`` it runs on a seeded synthetic regime-switching market, so it works on a
-fresh machine with no data; with ``--prices`` it reads and validates a wide or long CSV.
+fresh machine with no data; with ``--prices`` it reads and validates a wide or long CSV. A thin
+symbol's blank close is carried for at most ``--max-carry-sessions`` sessions by the same
+function as the live cycle (:mod:`strategies.missing_bars`), noted on stderr and in
+``config.json``. ``--strategy`` and ``--strategy-params`` pick the strategy as a portfolio does,
+so a backtest reproduces the weights a configured portfolio trades.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -18,10 +23,11 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from service.pricefile import PriceFileError, load_prices
+from service.pricefile import PriceFileError, load_prices_carried
 from service.report import write_backtest
+from service.strategy_factory import build_strategy
 from strategies.backtest import BacktestResult, run_backtest
-from strategies.regime_erc import RegimeERC
+from strategies.missing_bars import DEFAULT_MAX_CARRY_SESSIONS, CarriedClose
 from strategies.registry import BENCHMARKS, STRATEGIES
 from strategies.synthetic import generate_market
 
@@ -36,6 +42,26 @@ def _date(text: str) -> pd.Timestamp:
         return pd.Timestamp(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD)") from e
+
+
+def _params(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"not JSON: {text!r} ({e})") from e
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"not a JSON object: {text!r}")
+    return value
+
+
+def _carry(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from e
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,14 +98,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="output directory (default ./backtest-out)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic market")
+    parser.add_argument(
+        "--strategy",
+        choices=sorted(STRATEGIES),
+        default="regime_erc",
+        help="the strategy under test (default regime_erc)",
+    )
+    parser.add_argument(
+        "--strategy-params",
+        type=_params,
+        default={},
+        help="parameter overrides as a JSON object, as a portfolio's strategy_params "
+        '(e.g. \'{"regime": {"min_train_obs": 120}}\')',
+    )
+    parser.add_argument(
+        "--max-carry-sessions",
+        type=_carry,
+        default=DEFAULT_MAX_CARRY_SESSIONS,
+        help="a thin symbol's blank close takes its last close for at most this many "
+        f"sessions, as in the live cycle; 0 refuses any (default {DEFAULT_MAX_CARRY_SESSIONS})",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _load(args: argparse.Namespace) -> tuple[pd.DataFrame, str]:
+def _load(args: argparse.Namespace) -> tuple[pd.DataFrame, str, tuple[CarriedClose, ...]]:
     if args.prices is not None:
-        return load_prices(args.prices), str(args.prices)
+        loaded = load_prices_carried(args.prices, args.max_carry_sessions)
+        return loaded.closes, str(args.prices), loaded.carried
     market = generate_market(SYNTHETIC_DAYS, SYNTHETIC_SYMBOLS, seed=args.seed)
-    return market.prices, f"synthetic regime-switching market (seed {args.seed})"
+    return market.prices, f"synthetic regime-switching market (seed {args.seed})", ()
 
 
 def _progress(quiet: bool) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
@@ -115,15 +162,24 @@ def _summary(result: BacktestResult) -> str:
 def run(args: argparse.Namespace) -> int:
     """Run the backtest and write its files; returns the process exit code."""
     try:
-        prices, source = _load(args)
+        prices, source, carried = _load(args)
     except PriceFileError as e:
         print(f"regime-trader backtest: {e}", file=sys.stderr)
         return 2
+    for c in carried:
+        print(f"regime-trader backtest: warning: {c.describe()}", file=sys.stderr)
     # hmmlearn logs every tiny EM likelihood dip; convergence is judged and recorded by
     # RegimeModel (FitReport, RegimeConvergenceWarning), so its per-fit chatter is noise here.
     logging.getLogger("hmmlearn").setLevel(logging.ERROR)
     start = args.start if args.start is not None else prices.index[min(504, len(prices) - 2)]
     symbols = list(prices.columns)
+    try:
+        strategy = build_strategy(args.strategy, symbols, args.strategy_params)
+    except (TypeError, ValueError, KeyError) as e:  # as the portfolio configuration does
+        print(
+            f"regime-trader backtest: --strategy-params for {args.strategy}: {e}", file=sys.stderr
+        )
+        return 2
     progress, close = _progress(args.quiet)
     began = time.perf_counter()
     try:
@@ -131,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
         with threadpool_limits(limits=1):
             result = run_backtest(
                 prices,
-                RegimeERC(symbols),
+                strategy,
                 {b: STRATEGIES[b](symbols) for b in BENCHMARKS},
                 start=start,
                 end=args.end,
@@ -152,6 +208,13 @@ def run(args: argparse.Namespace) -> int:
         "end": None if args.end is None else str(args.end.date()),
         "cost_bps": args.cost_bps,
         "lag": args.lag,
+        "strategy": args.strategy,
+        "strategy_params": args.strategy_params,
+        "max_carry_sessions": args.max_carry_sessions,
+        "carried": [
+            {"symbol": c.symbol, "session": str(c.session.date()), "from": str(c.source.date())}
+            for c in carried
+        ],
     }
     written = write_backtest(result, args.out, config)
     print(f"backtest on {source}: {len(prices)} sessions in {elapsed:.1f} s")

@@ -12,7 +12,9 @@ import pytest
 from service.alpaca_parsing import NEW_YORK, SessionDay
 from service.broker import HttpPolicy
 from service.exceptions import BadMarketDataError
-from service.marketdata import CsvBars, validate_bars
+from service.marketdata import CsvBars, check_bars, validate_bars
+from service.pricefile import PriceFileError, load_prices_carried
+from strategies.missing_bars import CarriedClose
 
 MLK_DAY = date(2024, 1, 15)  # Monday holiday
 
@@ -185,6 +187,92 @@ def test_csv_bars_missing_symbol_or_bad_file_is_bad_market_data(tmp_path: Path) 
         BadMarketDataError, match="line 2: SPY on 2024-01-02 = 'abc' is not a positive price"
     ):
         CsvBars(path).daily_closes(["SPY"], date(2024, 1, 2), date(2024, 1, 10))
+
+
+# ------------------------------------------------------- a thin symbol's missing bar
+
+
+def _thin_file(tmp_path: Path, blanks: list[str]) -> Path:
+    """GOOD as a wide CSV with TLT blank on ``blanks``: a thin symbol without those bars."""
+    frame = GOOD.copy()
+    frame.loc[pd.DatetimeIndex(blanks), "TLT"] = np.nan
+    path = tmp_path / "thin.csv"
+    frame.to_csv(path, index_label="date", date_format="%Y-%m-%d")  # NaN is written blank
+    return path
+
+
+def test_live_and_backtest_carry_the_same_closes_for_a_missing_bar(tmp_path: Path) -> None:
+    path = _thin_file(tmp_path, ["2024-01-05", "2024-01-08"])
+    live_raw = CsvBars(path, allow_missing=True).daily_closes(
+        ["SPY", "TLT", "GLD"], date(2024, 1, 2), date(2024, 1, 10)
+    )
+
+    live = check_bars(live_raw, CALENDAR, as_of=AFTER_CLOSE, max_carry_sessions=3)
+    backtest = load_prices_carried(path, 3)
+
+    pd.testing.assert_frame_equal(live.closes, backtest.closes, check_index_type=False)
+    assert live.carried == backtest.carried
+    thursday = pd.Timestamp("2024-01-04")
+    assert live.carried == (
+        CarriedClose("TLT", pd.Timestamp("2024-01-05"), thursday),
+        CarriedClose("TLT", pd.Timestamp("2024-01-08"), thursday),
+    )
+    expected = GOOD["TLT"].to_numpy().copy()
+    expected[3:5] = expected[2]  # Friday and Monday take Thursday's close
+    np.testing.assert_array_equal(live.closes["TLT"].to_numpy(), expected)
+
+
+def test_live_and_backtest_refuse_the_same_run_beyond_the_limit(tmp_path: Path) -> None:
+    path = _thin_file(tmp_path, ["2024-01-04", "2024-01-05", "2024-01-08"])
+    live_raw = CsvBars(path, allow_missing=True).daily_closes(
+        ["SPY", "TLT", "GLD"], date(2024, 1, 2), date(2024, 1, 10)
+    )
+    named = r"TLT on 2024-01-04 to 2024-01-08: no bar for 3 sessions \(at most 2"
+
+    with pytest.raises(BadMarketDataError, match=named):
+        check_bars(live_raw, CALENDAR, as_of=AFTER_CLOSE, max_carry_sessions=2)
+    with pytest.raises(PriceFileError, match=named):
+        load_prices_carried(path, 2)
+    assert len(check_bars(live_raw, CALENDAR, as_of=AFTER_CLOSE, max_carry_sessions=3).carried) == 3
+
+
+def test_a_thin_symbol_missing_the_last_session_is_carried_not_stale() -> None:
+    thin = GOOD.copy()
+    thin.loc["2024-01-10", "GLD"] = np.nan
+
+    out = check_bars(thin, CALENDAR, as_of=AFTER_CLOSE, max_carry_sessions=1)
+
+    assert out.closes.loc["2024-01-10", "GLD"] == GOOD.loc["2024-01-09", "GLD"]
+    assert [c.session.date() for c in out.carried] == [date(2024, 1, 10)]
+
+
+def test_csv_bars_refuse_a_blank_close_unless_missing_bars_are_allowed(tmp_path: Path) -> None:
+    path = _thin_file(tmp_path, ["2024-01-05"])
+    with pytest.raises(BadMarketDataError, match="TLT on 2024-01-05 = '' is not a positive"):
+        CsvBars(path).daily_closes(["TLT"], date(2024, 1, 2), date(2024, 1, 10))
+    got = CsvBars(path, allow_missing=True).daily_closes(
+        ["TLT"], date(2024, 1, 2), date(2024, 1, 10)
+    )
+    assert got["TLT"].isna().tolist() == [False, False, False, True, False, False, False]
+
+
+def test_a_price_file_row_without_any_close_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "empty_row.csv"
+    path.write_text("date,SPY,TLT\n2024-01-02,1,2\n2024-01-03,,\n2024-01-04,1,2\n")
+    with pytest.raises(PriceFileError, match="no close for any symbol on 2024-01-03"):
+        load_prices_carried(path, 3)
+
+
+def test_the_jump_guard_compares_the_first_new_bar_with_the_bar_before_it() -> None:
+    """Passed together with the last seen bar, a new close is judged against it."""
+    seen_and_new = GOOD.loc["2024-01-08":"2024-01-09"].copy()
+    seen_and_new.loc["2024-01-09", "SPY"] = seen_and_new.loc["2024-01-08", "SPY"] * 0.49
+    with pytest.raises(BadMarketDataError, match=r"SPY on 2024-01-09: close .* moved 51%"):
+        check_bars(seen_and_new, CALENDAR, as_of=ny(date(2024, 1, 9), 17))
+    readjusted = seen_and_new.copy()
+    readjusted.loc["2024-01-08", "SPY"] *= 0.5  # the same bars after a 2:1 split on the 9th
+    out = check_bars(readjusted, CALENDAR, as_of=ny(date(2024, 1, 9), 17))
+    assert out.closes.loc["2024-01-09", "SPY"] == seen_and_new.loc["2024-01-09", "SPY"]
 
 
 # ---------------------------------------------------------------------------- HttpPolicy

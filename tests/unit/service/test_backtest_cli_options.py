@@ -1,0 +1,102 @@
+"""The backtest command's strategy choice and its thin-symbol carry policy (as the live cycle)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from service.cli import main
+from strategies.synthetic import generate_market
+
+START = "2010-06-01"
+
+
+@pytest.fixture(scope="module")
+def prices() -> pd.DataFrame:
+    return generate_market(200, seed=5, start="2010-01-04").prices
+
+
+def _backtest(path: Path, out: Path, *extra: str) -> int:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        args = ["backtest", "--prices", str(path), "--start", START, "--out", str(out), "--quiet"]
+        return main([*args, *extra])
+
+
+def _weights(out: Path) -> pd.DataFrame:
+    return pd.read_csv(out / "weights.csv", index_col="date", parse_dates=True)
+
+
+def test_the_strategy_and_its_parameters_are_chosen_as_a_portfolio_does(
+    prices: pd.DataFrame, tmp_path: Path
+) -> None:
+    path = tmp_path / "prices.csv"
+    prices.to_csv(path)
+    out = tmp_path / "out"
+
+    code = _backtest(path, out, "--strategy", "erc_static", "--strategy-params", '{"min_obs": 20}')
+
+    assert code == 0
+    weights = _weights(out)
+    assert (weights["cash"].abs() < 1e-9).all()  # static ERC is fully invested once ready
+    assert weights[["SPY", "TLT", "GLD"]].std().min() > 0  # and moves with the covariance
+    config = json.loads((out / "metrics.json").read_text())["config"]
+    assert (config["strategy"], config["strategy_params"]) == ("erc_static", {"min_obs": 20})
+
+
+def test_an_unknown_strategy_parameter_is_refused_by_name(
+    prices: pd.DataFrame, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "prices.csv"
+    prices.to_csv(path)
+
+    code = _backtest(
+        path, tmp_path / "out", "--strategy", "erc_static", "--strategy-params", '{"nope": 1}'
+    )
+
+    assert code == 2
+    assert "nope" in capsys.readouterr().err
+
+
+def test_a_thin_symbols_blank_closes_are_carried_and_noted(
+    prices: pd.DataFrame, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    thin = prices.copy()
+    gap = thin.index[150:152]  # two sessions inside the trading period
+    thin.loc[gap, "GLD"] = np.nan
+    filled = thin.copy()
+    filled.loc[gap, "GLD"] = prices["GLD"].iloc[149]
+    thin.to_csv(tmp_path / "thin.csv")
+    filled.to_csv(tmp_path / "filled.csv")
+    common = ("--strategy", "erc_static", "--strategy-params", '{"min_obs": 20}')
+
+    assert _backtest(tmp_path / "thin.csv", tmp_path / "thin", *common) == 0
+    assert _backtest(tmp_path / "filled.csv", tmp_path / "filled", *common) == 0
+
+    pd.testing.assert_frame_equal(_weights(tmp_path / "thin"), _weights(tmp_path / "filled"))
+    config = json.loads((tmp_path / "thin" / "metrics.json").read_text())["config"]
+    day = str(prices.index[149].date())
+    assert config["carried"] == [
+        {"symbol": "GLD", "session": str(d.date()), "from": day} for d in gap
+    ]
+    assert f"GLD on {gap[0].date()}: close of {day} carried" in capsys.readouterr().err
+
+
+def test_a_run_of_blanks_beyond_the_limit_is_refused_by_symbol_and_dates(
+    prices: pd.DataFrame, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    thin = prices.copy()
+    gap = thin.index[150:152]
+    thin.loc[gap, "GLD"] = np.nan
+    thin.to_csv(tmp_path / "thin.csv")
+
+    code = _backtest(tmp_path / "thin.csv", tmp_path / "out", "--max-carry-sessions", "1")
+
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"GLD on {gap[0].date()} to {gap[1].date()}: no bar for 2 sessions" in err

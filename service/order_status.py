@@ -28,6 +28,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 __all__ = [
+    "PHASES",
     "SUBMIT_REFUSED",
     "UNCONFIRMED",
     "OrderPhase",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time as wall_time
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,14 +23,11 @@ from typing import Any
 from service.emulator import shapes
 from service.emulator.bars import BarFeed
 from service.emulator.catalogue import thin_gaps
-from service.emulator.clock import CalendarError
 from service.emulator.config import EmulatorConfig, EmulatorConfigError
-from service.emulator.corporate_actions import CorporateAction
 from service.emulator.exchange import (
     CODE_BAD_REQUEST,
     CODE_NOT_FOUND,
     CODE_UNPROCESSABLE,
-    FLAGS,
     Asset,
     Exchange,
     ExchangeError,
@@ -43,19 +40,19 @@ from service.emulator.inputs import (
     parse_order_body,
     parse_orders_query,
 )
-from service.emulator.lifecycle import OrderScript, ScriptBook
+from service.emulator.lifecycle import ScriptBook
 from service.emulator.market import Market
 from service.emulator.persistence import read_state, write_state
+from service.emulator.scenario import ScenarioControls, checked_actions
 from service.emulator.sources import MarketSetup, load_market
+from service.emulator.timeline import ADVANCE_TARGETS, CODE_CONFLICT, TimeControls
 
-__all__ = ["ADVANCE_TARGETS", "STATE_VERSION", "Emulator"]
+__all__ = ["ADVANCE_TARGETS", "CODE_CONFLICT", "STATE_VERSION", "Emulator"]
 
 STATE_VERSION = 1
-ADVANCE_TARGETS = ("next_open", "next_close", "next_session_open")
-CODE_CONFLICT = 40910000
 
 
-class Emulator:
+class Emulator(TimeControls, ScenarioControls):
     """One emulated Alpaca paper account on a simulated market.
 
     Use :meth:`create` to build one from an :class:`EmulatorConfig`.
@@ -75,7 +72,7 @@ class Emulator:
             for s in self.market.symbols
         }
         self.now = self.start
-        self.actions = _checked_actions(config.corporate_actions, self.market)
+        self.actions = checked_actions(config.corporate_actions, self.market)
         gaps = thin_gaps(self.market)
         for symbol, day in config.iex_missing:
             if not self.market.has(symbol):
@@ -152,6 +149,7 @@ class Emulator:
 
     def position(self, symbol_or_id: str) -> dict[str, Any]:
         """``GET /v2/positions/{symbol_or_asset_id}``."""
+        self._tick()
         symbol = self._symbol(symbol_or_id)
         position = self.exchange.positions.get(symbol) if symbol else None
         if position is None:
@@ -296,78 +294,6 @@ class Emulator:
 
     # ------------------------------------------------------------------ admin
 
-    def admin_clock(self) -> dict[str, Any]:
-        """The clock plus what the admin needs: the session and the reachable range."""
-        i = self.calendar.last_opened(self.now)
-        return {
-            **self.clock(),
-            "timestamp_utc": shapes.utc_text(self.now),
-            "session": self.calendar.dates[i].isoformat() if i >= 0 else None,
-            "last_priced_session": self.calendar.dates[self.market.n_sessions - 1].isoformat(),
-        }
-
-    def set_clock(self, value: str) -> dict[str, Any]:
-        """Move the clock to an instant (forward only), replaying the opens and closes."""
-        self._move_to(parse_instant("timestamp", value))
-        return self.admin_clock()
-
-    def advance(self, to: str | None, minutes: Any) -> dict[str, Any]:
-        """Advance to ``next_open``, ``next_close``, ``next_session_open`` or by ``minutes``."""
-        if (to is None) == (minutes is None):
-            raise ExchangeError(
-                400, CODE_BAD_REQUEST, f"give exactly one of 'to' ({ADVANCE_TARGETS}) or 'minutes'"
-            )
-        try:
-            if to == "next_open":
-                target = self.calendar.next_open(self.now)
-            elif to == "next_close":
-                target = self.calendar.next_close(self.now)
-            elif to == "next_session_open":
-                target = self.calendar.next_session_open(self.now)
-            elif to is not None:
-                raise ExchangeError(
-                    400, CODE_BAD_REQUEST, f"unknown target {to!r}; one of {ADVANCE_TARGETS}"
-                )
-            else:
-                if isinstance(minutes, bool) or not isinstance(minutes, int | float) or minutes < 0:
-                    raise ExchangeError(
-                        400, CODE_BAD_REQUEST, f"minutes must be a number >= 0, got {minutes!r}"
-                    )
-                target = self.now + timedelta(minutes=minutes)
-        except CalendarError as e:
-            raise ExchangeError(409, CODE_CONFLICT, str(e)) from e
-        self._move_to(target)
-        return self.admin_clock()
-
-    def _move_to(self, target: datetime) -> None:
-        target = target.astimezone(UTC)
-        if target < self.now:
-            raise ExchangeError(
-                409,
-                CODE_CONFLICT,
-                f"the clock only moves forward (now {self.now.isoformat()}, asked "
-                f"{target.isoformat()}); POST /admin/reset to start again",
-            )
-        if self.calendar.last_opened(target) >= self.market.n_sessions:
-            last = self.calendar.session(self.market.n_sessions - 1)
-            raise ExchangeError(
-                409,
-                CODE_CONFLICT,
-                f"no prices after session {last.date}: the clock cannot reach {target.isoformat()}",
-            )
-        for at, kind, i in self.calendar.events_between(self.now, target):
-            view = self.view(at)
-            if kind == "open":
-                day = self.calendar.dates[i]
-                for action in self.actions:
-                    if action.ex_date == day:
-                        self.exchange.apply_action(action, at)
-                self.exchange.on_open(view)
-            else:
-                self.exchange.on_close(view)
-        self.now = target
-        self._save()
-
     def reset(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """Start a fresh account (``cash``, default the configured amount) and optionally put
         the clock at ``timestamp`` (any instant with prices, earlier ones included)."""
@@ -404,58 +330,6 @@ class Emulator:
             },
         }
 
-    # ------------------------------------------------------------------ scenarios
-
-    def flags(self) -> dict[str, bool]:
-        """The account flags that refuse new orders."""
-        return dict(self.exchange.flags)
-
-    def set_flags(self, body: Mapping[str, Any]) -> dict[str, bool]:
-        """Set some of ``trading_blocked``, ``account_blocked``, ``trade_suspended_by_user``."""
-        unknown = sorted(set(body) - set(FLAGS))
-        if unknown:
-            raise ExchangeError(400, CODE_BAD_REQUEST, f"unknown flags {unknown}; {sorted(FLAGS)}")
-        for name, value in body.items():
-            if not isinstance(value, bool):
-                raise ExchangeError(400, CODE_BAD_REQUEST, f"{name} must be true or false")
-        self.exchange.flags.update(body)
-        self._save()
-        return self.flags()
-
-    def add_script(self, script: OrderScript) -> dict[str, Any]:
-        """Activate an order-status script for the next orders."""
-        result = self.scripts.add(script)
-        self._save()
-        return result
-
-    def clear_scripts(self) -> None:
-        """Remove the active scripts (orders already scripted keep theirs)."""
-        self.scripts.clear()
-        self._save()
-
-    def scenario(self) -> dict[str, Any]:
-        """Duplicate code and the ids of the flags, for ``GET /admin/scenario``."""
-        return {"duplicate_code": self.duplicate_code, "multiplier": self.config.multiplier}
-
-    def set_duplicate_code(self, code: Any) -> dict[str, Any]:
-        """Choose the code answered to a duplicate client order id (40010001 or 42210000)."""
-        from service.emulator.config import DUPLICATE_CODES
-
-        if code not in DUPLICATE_CODES:
-            raise ExchangeError(
-                400, CODE_BAD_REQUEST, f"duplicate_code must be one of {DUPLICATE_CODES}"
-            )
-        self.duplicate_code = self.exchange.duplicate_code = int(code)
-        self._save()
-        return self.scenario()
-
-    def corporate_actions(self) -> dict[str, Any]:
-        """The configured actions and what was applied to the account."""
-        return {
-            "actions": [a.to_json() for a in self.actions],
-            "applied": list(self.exchange.corporate_log),
-        }
-
     # ------------------------------------------------------------------ persistence
 
     def _save(self) -> None:
@@ -488,25 +362,6 @@ class Emulator:
             if isinstance(e, EmulatorConfigError):
                 raise
             raise EmulatorConfigError(f"{path}: unreadable state file ({e!r})") from e
-
-
-def _checked_actions(
-    actions: tuple[CorporateAction, ...], market: Market
-) -> tuple[CorporateAction, ...]:
-    """Refuse actions of unknown symbols or on dates that are not priced sessions."""
-    priced = set(market.calendar.dates[: market.n_sessions])
-    for action in actions:
-        if not market.has(action.symbol):
-            raise EmulatorConfigError(
-                f"corporate action {action.kind.value} on {action.ex_date}: symbol "
-                f"{action.symbol!r} is not traded (symbols: {list(market.symbols)})"
-            )
-        if action.ex_date not in priced or action.ex_date == market.calendar.dates[0]:
-            raise EmulatorConfigError(
-                f"corporate action {action.kind.value} of {action.symbol}: ex_date "
-                f"{action.ex_date} is not a priced session after the first"
-            )
-    return tuple(sorted(actions, key=lambda a: (a.ex_date, a.symbol, a.kind.value)))
 
 
 def _date_param(params: Mapping[str, str], name: str) -> date | None:

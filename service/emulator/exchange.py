@@ -35,16 +35,15 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 from service.emulator import margin
 from service.emulator.corporate_actions import ActionKind, CorporateAction
 from service.emulator.fills import advance_script, fill_qty, start_script
 from service.emulator.lifecycle import OrderScript
+from service.emulator.order_rules import buy_hold, check_kind
 from service.emulator.records import (
-    BUY_COLLAR,
-    CENT,
     CODE_BAD_REQUEST,
     CODE_FORBIDDEN,
     CODE_NOT_FOUND,
@@ -201,7 +200,7 @@ class Exchange:
             raise ExchangeError(422, CODE_UNPROCESSABLE, f'asset "{request.symbol}" not found')
         if not asset.tradable:
             raise ExchangeError(422, CODE_UNPROCESSABLE, f"{asset.symbol} is not tradable")
-        self._check_kind(request, asset)
+        check_kind(request, asset)
         price = view.price(asset.symbol)
         estimate = (
             request.notional if request.notional is not None else request_qty(request) * price
@@ -212,7 +211,7 @@ class Exchange:
             )
         order = self._new_order(request, asset, view)
         if request.side == "buy":
-            need = self._buy_hold(request, price, view.is_open)
+            need = buy_hold(request, price, view.is_open)
             power = self.buying_power(view)
             if need > power:
                 raise ExchangeError(
@@ -232,44 +231,6 @@ class Exchange:
         elif view.is_open:
             self._fill(order, view)
         return order
-
-    def _check_kind(self, request: OrderRequest, asset: Asset) -> None:
-        if request.notional is not None or is_fractional(request.qty):
-            if not asset.fractionable:
-                raise ExchangeError(
-                    422, CODE_UNPROCESSABLE, f"asset {asset.symbol} is not fractionable"
-                )
-            if request.type != "market":
-                raise ExchangeError(
-                    422, CODE_UNPROCESSABLE, "fractional orders must be market orders"
-                )
-            if request.time_in_force != "day":
-                raise ExchangeError(422, CODE_UNPROCESSABLE, "fractional orders must be DAY orders")
-        if request.type != "market":
-            raise ExchangeError(
-                422,
-                CODE_UNPROCESSABLE,
-                f'order type "{request.type}" is not supported by the emulator (market only)',
-            )
-        if request.time_in_force != "day":
-            raise ExchangeError(
-                422,
-                CODE_UNPROCESSABLE,
-                f'time_in_force "{request.time_in_force}" is not supported by the emulator '
-                "(day only)",
-            )
-        if request.extended_hours:
-            raise ExchangeError(
-                422, CODE_UNPROCESSABLE, "extended hours orders are not supported by the emulator"
-            )
-
-    def _buy_hold(self, request: OrderRequest, price: Decimal, is_open: bool) -> Decimal:
-        if request.notional is not None:
-            return request.notional
-        value = request_qty(request) * price
-        if not is_open:
-            value *= 1 + BUY_COLLAR
-        return value.quantize(CENT, rounding=ROUND_CEILING)
 
     def _check_available(self, symbol: str, want: Decimal) -> None:
         position = self.positions.get(symbol)
@@ -430,7 +391,11 @@ class Exchange:
         """Apply a split or a cash dividend to the holdings at its ex-date's open."""
         position = self.positions.get(action.symbol)
         qty = position.qty if position is not None else Decimal(0)
-        entry: dict[str, Any] = {**action.to_json(), "at": at.isoformat(), "qty_before": fmt_qty_text(qty)}
+        entry: dict[str, Any] = {
+            **action.to_json(),
+            "at": at.isoformat(),
+            "qty_before": fmt_qty_text(qty),
+        }
         ratio = Decimal(str(action.value))
         if action.kind is ActionKind.SPLIT:
             if position is not None:

@@ -3,20 +3,31 @@
 The same adapter code (alpaca-py's ``TradingClient`` and ``StockHistoricalDataClient`` with
 ``url_override``) runs against it offline, in tests and against Alpaca. Modules, one idea each:
 
-========== ==============================================================================
-clock      simulated time over the XNYS calendar (holidays, early closes)
-market     daily closes -> OHLCV bars and the price at any instant
-sources    the market from settings: seeded synthetic closes or a replayed CSV
-exchange   cash account, market orders, positions: a pure, JSON-serialisable state machine
-inputs     request bodies and query strings -> typed requests or Alpaca-shaped errors
-shapes     Alpaca's JSON for orders, positions, account, assets, clock, calendar, bars
-engine     clock + market + exchange behind Alpaca's operations; the state file
-faults     injected errors, latency and dropped connections
-ratelimit  requests per minute with X-Ratelimit-* headers
-app        the Starlette routes (/v2 and /admin), auth, rate limit, faults
-server     uvicorn: foreground, or ``start_in_thread`` for tests and the embedded default
-cli        ``regime-trader emulator`` options
-========== ==============================================================================
+================= ======================================================================
+clock             simulated time over the XNYS calendar (holidays, early closes)
+market            daily closes -> OHLCV bars and the price at any instant
+catalogue         the default universe: real tickers, each with its own synthetic series
+sources           the market from settings: the catalogue, given symbols or a replayed CSV
+corporate_actions splits and cash dividends: the CSV, backward adjustment as of a date
+bars              /v2/stocks/bars: adjustment as of the simulated date, IEX gaps, paging
+records           orders, positions, assets, errors and their JSON round trip
+exchange          the account's rules: orders, holds, flags, corporate actions at the open
+order_rules       which orders are taken, what a buy holds
+margin            buying power of a cash, Reg T margin or pattern-day-trader account
+fills             whole and partial fills; order-status scripts in motion
+lifecycle         order-status scripts (which statuses the next orders go through)
+inputs            request bodies and query strings -> typed requests or Alpaca-shaped errors
+shapes            Alpaca's JSON for orders, positions, account, assets, clock, calendar, bars
+engine            clock + market + exchange behind Alpaca's operations
+timeline          moving the clock: opens and closes replayed in order
+scenario          account flags, status scripts, duplicate code (admin knobs)
+persistence       the state file, written atomically
+faults            injected errors, latency and dropped connections
+ratelimit         requests per minute with X-Ratelimit-* headers; per-key request statistics
+app               the Starlette routes (/v2 and /admin), auth, rate limit, faults
+server            uvicorn: foreground, or ``start_in_thread`` for tests and the embedded default
+cli               ``regime-trader emulator`` options
+================= ======================================================================
 """
 
 from __future__ import annotations

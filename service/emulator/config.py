@@ -22,6 +22,8 @@ __all__ = [
 DEFAULT_KEY_ID = "emulator-key-id"
 # The emulator's documented default key, accepted only by a local emulator.
 DEFAULT_SECRET_KEY = "emulator-secret-key"  # nosec B105
+# The first catalogue group (kept for callers that name it; the default universe is the
+# whole catalogue, see service.emulator.catalogue).
 DEFAULT_SYMBOLS = ("SPY", "TLT", "GLD")
 # The two codes Alpaca has been seen to answer a duplicate client_order_id with (HTTP 422).
 DUPLICATE_CODES = (40010001, 42210000)
@@ -51,7 +53,10 @@ class EmulatorConfig:
         Replay closes from this file (``service.pricefile`` format) instead of the synthetic
         market.
     symbols : tuple of str, optional
-        Symbols to trade: default SPY, TLT, GLD (synthetic) or every column of the CSV.
+        Symbols to trade. None (default): the whole catalogue of real tickers
+        (:data:`service.emulator.catalogue.CATALOGUE_SYMBOLS`, synthetic prices) or every
+        column of the CSV. A catalogue symbol always has its own series; made-up symbols are
+        accepted too (tests use them).
     non_fractionable : frozenset of str
         Symbols that accept whole-share quantity orders only.
     start_date : date, optional

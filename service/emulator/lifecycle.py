@@ -4,8 +4,9 @@ By default an order fills at once while the market is open and waits (``accepted
 next open while it is closed. A script replaces that for the next ``count`` orders of a symbol
 (or of every symbol): the order answers the POST with the first scripted status and moves one
 status further every ``every`` polls of that order (``advance="poll"``: a GET of the order, by
-id or client order id, or a list that contains it) or every ``every`` seconds of wall time
-(``advance="seconds"``), ending in ``final``.
+id or client order id; a ``GET /v2/orders`` list counts as one poll of every scripted order)
+or every ``every`` seconds of wall time (``advance="seconds"``, checked on every trading-API
+read), ending in ``final``.
 
 Fills follow the statuses: entering ``partially_filled`` fills half of the final quantity,
 entering ``final`` fills up to ``filled_fraction`` of the order (at the price of that instant,

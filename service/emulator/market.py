@@ -197,9 +197,12 @@ class Market:
         return float(self._o[i, self._column[symbol]])
 
     def lastday_close(self, symbol: str, t: datetime) -> float:
-        """Return the close of the session before the latest one opened by ``t``."""
+        """Return the close of the session before the latest one opened by ``t``, in the basis
+        of that session (after a split's ex-date open, the previous close divided by the ratio,
+        as Alpaca reports a position's ``lastday_price``)."""
         i = self._session_at(t)
-        return float(self._c[max(i - 1, 0), self._column[symbol]])
+        factor = self._prev_factors.get(symbol, {}).get(i, 1.0)
+        return float(self._c[max(i - 1, 0), self._column[symbol]]) * factor
 
     def bar(self, symbol: str, i: int, t: datetime) -> Bar:
         """Return the bar of session ``i`` as seen at ``t`` (partial while it is open)."""

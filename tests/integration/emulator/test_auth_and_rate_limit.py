@@ -11,6 +11,8 @@ from alpaca.data.historical.stock import StockHistoricalDataClient
 from alpaca.data.requests import StockLatestBarRequest
 from alpaca.trading.client import TradingClient
 
+from service.emulator import EmulatorConfig
+from service.emulator.ratelimit import RequestStats
 from tests.integration.emulator.conftest import KEY_ID, Harness
 
 
@@ -57,3 +59,43 @@ def test_rate_limit_refuses_with_429_and_headers_on_every_answer(
 def test_rate_limit_off_sends_no_headers(emu: Harness) -> None:
     response = emu.http.get("/v2/clock", headers=emu.auth_headers())
     assert "X-Ratelimit-Limit" not in response.headers
+
+
+def test_the_limiter_is_on_by_default_with_alpacas_200_per_minute(
+    start_emulator: Callable[..., Harness],
+) -> None:
+    assert EmulatorConfig().rate_limit_per_min == 200
+    emu = start_emulator(rate_limit_per_min=EmulatorConfig().rate_limit_per_min)
+    response = emu.http.get("/v2/account", headers=emu.auth_headers())
+    assert response.headers["X-Ratelimit-Limit"] == "200"
+    assert int(response.headers["X-Ratelimit-Remaining"]) < 200
+
+
+def test_request_statistics_count_requests_429s_and_the_busiest_minute_per_key(
+    start_emulator: Callable[..., Harness],
+) -> None:
+    emu = start_emulator(rate_limit_per_min=3)
+    while 60 - time.time() % 60 < 2:  # keep the five requests inside one one-minute window
+        time.sleep(0.1)
+    codes = [emu.http.get("/v2/clock", headers=emu.auth_headers()).status_code for _ in range(5)]
+    emu.http.get("/v2/clock", headers={"APCA-API-KEY-ID": "someone-else"})
+    assert codes == [200, 200, 200, 429, 429]
+    stats = emu.admin("GET", "/admin/requests")
+    assert stats["limit_per_min"] == 3
+    mine = stats["accounts"][KEY_ID]
+    assert (mine["requests"], mine["rate_limited"], mine["max_per_60s"]) == (5, 2, 5)
+    assert stats["accounts"]["someone-else"]["requests"] == 1
+    emu.admin("GET", "/admin/health")  # admin routes are not counted
+    assert emu.admin("GET", "/admin/requests")["accounts"][KEY_ID]["requests"] == 5
+    assert emu.admin("DELETE", "/admin/requests")["accounts"] == {}
+
+
+def test_the_busiest_minute_is_a_sliding_60_second_window() -> None:
+    clock = [0.0]
+    stats = RequestStats(now=lambda: clock[0])
+    for t in (0.0, 10.0, 59.9, 60.0, 61.0, 200.0):
+        clock[0] = t
+        stats.record("k", limited=False)
+    # (10, 59.9, 60, 61) lie within 60 s of each other; 0 drops out at 60.
+    assert stats.to_json()["k"]["max_per_60s"] == 4
+    assert stats.to_json()["k"]["requests"] == 6

@@ -132,7 +132,8 @@ def test_the_services_raw_rest_call_gets_adjusted_bars_and_unknown_symbols_are_a
 def test_holdings_split_and_dividends_are_credited_at_the_ex_date_open(
     emu: tuple[Harness, pd.DataFrame],
 ) -> None:
-    harness, _ = emu
+    harness, raw = emu
+    raw_close_before_split = raw.loc[pd.Timestamp(date(2024, 2, 2)), "AAA"]
     harness.advance(to="next_open")
     harness.trading.submit_order(
         MarketOrderRequest(symbol="AAA", qty=10, side=OrderSide.BUY, time_in_force=TimeInForce.DAY)
@@ -147,6 +148,8 @@ def test_holdings_split_and_dividends_are_credited_at_the_ex_date_open(
     # Trades fill at RAW prices: around the post-split close, not across the gap.
     price = float(split.current_price)
     assert 45 < price < 60
+    # lastday_price is the previous close in the new share basis: no fake -50 % day.
+    assert float(split.lastday_price) == pytest.approx(float(raw_close_before_split) / 2, abs=0.01)
     assert Decimal(harness.trading.get_account().cash) == cash_before
     harness.set_clock(datetime(2024, 2, 12, 9, 31, tzinfo=NY))  # dividend's ex-date
     credited = Decimal(harness.trading.get_account().cash) - cash_before

@@ -146,3 +146,73 @@ def test_cli_serves_the_sdk_and_refuses_bad_settings(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_flags_duplicate_code_and_scripts_survive_a_restart(
+    tmp_path: Path, start_emulator: Callable[..., Harness]
+) -> None:
+    state = tmp_path / "state.json"
+    first = start_emulator(state_file=state)
+    first.admin("PUT", "/admin/account_flags", {"trade_suspended_by_user": True})
+    first.admin("PUT", "/admin/scenario", {"duplicate_code": 42210000})
+    first.admin("POST", "/admin/order_scripts", {"statuses": ["held"], "final": "filled"})
+    saved = json.loads(state.read_text())
+    assert saved["exchange"]["flags"]["trade_suspended_by_user"] is True
+    assert saved["scenario"]["duplicate_code"] == 42210000
+    first.running.stop()
+    second = start_emulator(state_file=state)
+    assert second.trading.get_account().trade_suspended_by_user is True
+    assert second.admin("GET", "/admin/scenario")["duplicate_code"] == 42210000
+    assert [s["final"] for s in second.admin("GET", "/admin/order_scripts")] == ["filled"]
+
+
+def test_a_state_file_written_before_the_new_fields_still_loads(
+    tmp_path: Path, start_emulator: Callable[..., Harness]
+) -> None:
+    state = tmp_path / "state.json"
+    first = start_emulator(state_file=state)
+    first.trading.submit_order(
+        MarketOrderRequest(symbol="SPY", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.DAY)
+    )
+    first.running.stop()
+    old = json.loads(state.read_text())
+    del old["scenario"]
+    for key in ("flags", "corporate_log", "last_long_value"):
+        del old["exchange"][key]
+    for order in old["exchange"]["orders"]:
+        for key in [k for k in order if k.startswith("script_")]:
+            del order[key]
+    state.write_text(json.dumps(old))
+    second = start_emulator(state_file=state)
+    (order,) = second.trading.get_orders()
+    assert order.symbol == "SPY" and order.status.value == "accepted"
+    assert second.trading.get_account().trade_suspended_by_user is False
+
+
+def test_the_cli_takes_the_new_scenario_options() -> None:
+    import argparse
+
+    from service.emulator.cli import add_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    config = config_from_args(
+        parser.parse_args(
+            [
+                "--multiplier",
+                "1",
+                "--duplicate-code",
+                "42210000",
+                "--iex-missing",
+                "SPY:2023-12-27,GLD:2023-12-28",
+            ]
+        )
+    )
+    assert (config.multiplier, config.duplicate_code) == (1, 42210000)
+    assert [(s, d.isoformat()) for s, d in config.iex_missing] == [
+        ("SPY", "2023-12-27"),
+        ("GLD", "2023-12-28"),
+    ]
+    assert config.symbols is None and config.rate_limit_per_min == 200
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--iex-missing", "SPY-2023-12-27"])

@@ -174,6 +174,13 @@ def _routes(emulator: Emulator, api: _Api) -> list[Route]:
         ("/v2/stocks/bars", {"GET": lambda r, b: _json(e.bars(q(r)))}),
         ("/v2/stocks/bars/latest", {"GET": lambda r, b: _json(e.latest_bars(q(r)))}),
     ]
+
+    def unknown(_: Request, __: Any) -> Response:
+        return _error(404, 40410000, "endpoint not found")
+
+    # Last: any other /v2 path is still counted and answered with the rate-limit headers.
+    anything: dict[str, Handler] = dict.fromkeys(("GET", "POST", "PUT", "PATCH", "DELETE"), unknown)
+    table.append(("/v2/{rest:path}", anything))
     return [Route(p, api.endpoint(h), methods=list(h)) for p, h in table]
 
 

@@ -99,3 +99,13 @@ def test_the_busiest_minute_is_a_sliding_60_second_window() -> None:
     # (10, 59.9, 60, 61) lie within 60 s of each other; 0 drops out at 60.
     assert stats.to_json()["k"]["max_per_60s"] == 4
     assert stats.to_json()["k"]["requests"] == 6
+
+
+def test_an_unknown_v2_route_is_counted_and_carries_the_headers(
+    start_emulator: Callable[..., Harness],
+) -> None:
+    emu = start_emulator(rate_limit_per_min=50)
+    response = emu.http.get("/v2/watchlists", headers=emu.auth_headers())
+    assert response.status_code == 404 and response.json()["code"] == 40410000
+    assert response.headers["X-Ratelimit-Limit"] == "50"
+    assert emu.admin("GET", "/admin/requests")["accounts"][KEY_ID]["requests"] == 1

@@ -125,8 +125,11 @@ class HttpPolicy:
 
 
 def _header_number(headers: Mapping[str, str], name: str) -> float | None:
-    """A numeric header (``requests`` headers are case-insensitive), or None if absent/bad."""
+    """A numeric header, its name in any case, or None if absent or not a number."""
     value = headers.get(name)
+    if value is None:  # a plain mapping: HTTP header names are case-insensitive
+        wanted = name.lower()
+        value = next((v for k, v in headers.items() if k.lower() == wanted), None)
     try:
         return float(value) if value is not None else None
     except ValueError:

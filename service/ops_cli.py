@@ -16,7 +16,7 @@ from typing import Any
 from service.alerts import Alert, follow_alerts, read_alerts
 from service.app import EmulatorClock, Service
 from service.config import ConfigError, Settings, load_settings
-from service.exceptions import RegimeTraderError
+from service.exceptions import OperationalError, RegimeTraderError
 from service.http import build_http_app, start_http_server
 from service.logs import configure_logging, get_logger, redactor
 
@@ -47,7 +47,8 @@ def _checked_service(settings: Settings) -> Service:
     """The service, once every portfolio symbol passed the broker's asset check.
 
     An unknown, inactive or non-tradable symbol (ConfigError, exit 2) or a broker that cannot
-    be asked (exit 1) ends the command here, before any order.
+    be asked (exit 1) ends the command here, before any order. ``run`` checks after it
+    listens, and carries on through a broker outage (see :func:`run`).
     """
     service = Service.create(settings)
     try:
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from service.scheduler import CycleScheduler  # APScheduler only for this command
 
     settings = _settings(args)
-    service = _checked_service(settings)
+    service = Service.create(settings)
     redact = redactor(settings.secret_values())
     try:
         http = _listen(service, settings, redact)
@@ -98,6 +99,17 @@ def run(args: argparse.Namespace) -> int:
         service.close()
         where = f"{settings.http_host}:{settings.http_port}"
         raise ConfigError(f"RT_HTTP_HOST/RT_HTTP_PORT={where}: cannot listen ({e})") from None
+    try:
+        service.check_symbols()
+    except OperationalError as e:
+        # A long-running service outlives a broker outage at start-up: the cycles cannot
+        # trade while it lasts, alert about it, and look every symbol up again when planning
+        # (an unknown one is refused there).
+        log.error("could not check the symbols at start-up", error=str(e))
+    except BaseException:
+        http.stop()
+        service.close()
+        raise
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

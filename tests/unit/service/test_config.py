@@ -99,6 +99,11 @@ def test_lowercase_symbols_in_the_environment_are_read_as_tickers(
         ("RT_LIVE_TRADING", "maybe", "live_trading"),
         ("RT_LOCK_TTL_SECS", "1", "lock_ttl_secs"),
         ("RT_DATA_FEED", "bloomberg", "data_feed"),
+        ("RT_HTTP_TIMEOUT_SECS", "0", "http_timeout_secs"),
+        ("RT_HTTP_RETRY_ATTEMPTS", "0", "http_retry_attempts"),
+        ("RT_HTTP_RETRY_MAX_SECS", "-1", "http_retry_max_secs"),
+        # faster than one order list a second would crowd Alpaca's 200 requests/min
+        ("RT_FILL_POLL_INTERVAL_SECS", "0.25", "fill_poll_interval_secs"),
     ],
 )
 def test_an_invalid_setting_stops_start_up_naming_the_field_and_the_value(
@@ -122,6 +127,36 @@ def test_invalid_rt_symbols_stop_start_up_with_a_config_error(
 
     assert "symbols" in message.lower()
     assert bad in message
+
+
+def test_http_and_fill_wait_settings_reach_the_service_policy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from service.app import http_policy
+    from service.metrics import ServiceMetrics
+
+    for name, value in {
+        "RT_HTTP_TIMEOUT_SECS": "3.5",
+        "RT_HTTP_RETRY_ATTEMPTS": "6",
+        "RT_HTTP_RETRY_MAX_SECS": "12",
+        "RT_FILL_POLL_INTERVAL_SECS": "1.5",
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    metrics = ServiceMetrics()
+    policy = http_policy(settings, metrics, "core")
+    assert (policy.timeout_secs, policy.retry_attempts, policy.retry_max_secs) == (3.5, 6, 12.0)
+    assert settings.fill_poll_interval_secs == 1.5
+    assert policy.rate_limited_hook is not None
+    policy.rate_limited_hook("GET /v2/clock")
+    counted = metrics.registry.get_sample_value(
+        "regime_trader_broker_rate_limited_total", {"portfolio": "core"}
+    )
+    assert counted == 1
+
+
+def test_default_fill_wait_rounds_are_at_least_a_second_apart() -> None:
+    assert load_settings().fill_poll_interval_secs >= 1.0
 
 
 # ----------------------------------------------------------------------------- portfolio file

@@ -1,0 +1,92 @@
+"""Whole cycles against the emulator with Alpaca's limit on (200 requests/min per account).
+
+Three replicas wake up together on one portfolio, as a deployment with three pods does; every
+request is counted on its way through a proxy. None may be answered 429, and the whole
+session's traffic stays far below the per-minute limit.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+import redis
+
+from service.config import PortfolioConfig
+from service.cycle import CycleOutcome, CycleRunner
+from service.emulator import EmulatorConfig, RunningEmulator, start_in_thread
+from tests.integration.service.alpaca_proxy import running_proxy
+from tests.integration.service.cycle_fixtures import (
+    FAST,
+    KEY_ID,
+    SECRET_KEY,
+    START,
+    Emu,
+    cycle_context,
+    text_client,
+    unique_namespace,
+)
+
+ALPACA_LIMIT = 200  # requests per minute per account
+PORTFOLIO = PortfolioConfig.model_validate(
+    {
+        "name": "core",
+        "symbols": ("SPY", "TLT", "GLD"),
+        "strategy": "equal_weight",
+        "history_sessions": 300,
+        "fill_timeout_secs": 10,
+    }
+)
+
+
+@pytest.fixture
+def limited() -> Iterator[RunningEmulator]:
+    config = EmulatorConfig(
+        port=0, key_id=KEY_ID, secret_key=SECRET_KEY, rate_limit_per_min=ALPACA_LIMIT
+    )
+    emulator = start_in_thread(config)
+    yield emulator
+    emulator.stop()
+
+
+def test_three_replicas_run_a_session_without_one_429_far_below_the_limit(
+    limited: RunningEmulator, redis_client: redis.Redis
+) -> None:
+    emu = Emu.attach(limited)
+    emu.reset(START)
+    emu.open_session()
+    client = text_client(redis_client)
+    ns = unique_namespace()
+    refused: list[str] = []
+    policy = replace(FAST, rate_limited_hook=refused.append)
+    outcomes: list[CycleOutcome] = []
+    with running_proxy(emu.url) as proxy:
+        runners = [
+            CycleRunner(
+                cycle_context(proxy.url, client, ns, PORTFOLIO, policy=policy),
+                owner=f"replica-{i}",
+                lock_ttl_secs=10,
+            )
+            for i in range(3)
+        ]
+        threads = [threading.Thread(target=lambda r=r: outcomes.append(r.run())) for r in runners]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        # Each replica's next wake-up finds the session done.
+        outcomes += [r.run() for r in runners]
+        seen = list(proxy.rewrites.seen)
+
+    first = sorted(o.outcome for o in outcomes[:3])
+    assert first.count("rebalanced") == 1, outcomes
+    assert {o.outcome for o in outcomes[3:]} == {"already_done"}
+    assert refused == [], f"answered 429: {refused}"
+    # The whole session (three replicas, every wake-up) in requests: printed for the report.
+    span = max(t for t, _, _ in seen) - min(t for t, _, _ in seen)
+    print(f"\nrequests for one session with 3 replicas: {len(seen)} in {span:.1f} s")
+    assert len(seen) < ALPACA_LIMIT / 2
+    emu.http.close()
+    client.close()

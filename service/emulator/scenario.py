@@ -11,7 +11,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from service.emulator.config import DUPLICATE_CODES, EmulatorConfig, EmulatorConfigError
-from service.emulator.corporate_actions import CorporateAction
+from service.emulator.corporate_actions import (
+    ActionKind,
+    CorporateAction,
+    CorporateActionError,
+    adjustment_factors,
+)
 from service.emulator.exchange import CODE_BAD_REQUEST, FLAGS, Exchange, ExchangeError
 from service.emulator.lifecycle import OrderScript, ScriptBook
 from service.emulator.market import Market
@@ -83,8 +88,10 @@ class ScenarioControls:
 def checked_actions(
     actions: tuple[CorporateAction, ...], market: Market
 ) -> tuple[CorporateAction, ...]:
-    """Refuse actions of unknown symbols or on dates that are not priced sessions."""
-    priced = set(market.calendar.dates[: market.n_sessions])
+    """Refuse actions of unknown symbols, on dates that are not priced sessions, or dividends
+    not below the close before their ex-date (their adjustment factor would be <= 0)."""
+    dates = market.calendar.dates[: market.n_sessions]
+    priced = set(dates)
     for action in actions:
         if not market.has(action.symbol):
             raise EmulatorConfigError(
@@ -96,4 +103,10 @@ def checked_actions(
                 f"corporate action {action.kind.value} of {action.symbol}: ex_date "
                 f"{action.ex_date} is not a priced session after the first"
             )
+    for symbol in {a.symbol for a in actions}:
+        mine = [a for a in actions if a.symbol == symbol]
+        try:
+            adjustment_factors(dates, market.closes(symbol), mine, dates[-1], set(ActionKind))
+        except CorporateActionError as e:
+            raise EmulatorConfigError(f"corporate actions: {e}") from e
     return tuple(sorted(actions, key=lambda a: (a.ex_date, a.symbol, a.kind.value)))

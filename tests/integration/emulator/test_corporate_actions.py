@@ -171,6 +171,9 @@ def test_actions_for_untraded_symbols_or_non_sessions_are_refused(tmp_path: Path
     bad.write_text("symbol,ex_date,kind,value\nAAA,2024-02-03,split,2\n")  # a Saturday
     with pytest.raises(EmulatorConfigError, match="2024-02-03 is not a priced session"):
         start_in_thread(replace(base, corporate_actions=load_corporate_actions(bad)))
+    bad.write_text("symbol,ex_date,kind,value\nBBB,2024-02-05,cash_dividend,80\n")
+    with pytest.raises(EmulatorConfigError, match=r"dividend 80\.0 on 2024-02-05 is not below"):
+        start_in_thread(replace(base, corporate_actions=load_corporate_actions(bad)))
 
 
 def test_cli_reads_the_actions_file_and_names_a_bad_line(tmp_path: Path) -> None:

@@ -86,10 +86,12 @@ TEXT, FLAG, MONEY, OPT_MONEY, INSTANT, OPT_INSTANT = (
     "opt_instant",
 )
 DAY, WALL, NUMBER, OPT_NUMBER = "day", "wall", "number", "opt_number"
+OPT_FLAG = "opt_flag"  # a boolean, or absent/null (read as set: fail closed)
 AMOUNT, OPT_AMOUNT, SIDE = "amount", "opt_amount", "side"  # orders: >= 0; buy or sell
 
 ACCOUNT = {"equity": MONEY, "cash": MONEY, "buying_power": MONEY, "status": TEXT}
-ACCOUNT |= {"trading_blocked": FLAG}
+ACCOUNT |= {"trading_blocked": FLAG, "account_blocked": OPT_FLAG}
+ACCOUNT |= {"trade_suspended_by_user": OPT_FLAG, "non_marginable_buying_power": OPT_MONEY}
 CLOCK = {"timestamp": INSTANT, "is_open": FLAG, "next_open": INSTANT, "next_close": INSTANT}
 ASSET = {"symbol": TEXT, "tradable": FLAG, "fractionable": FLAG, "status": TEXT}
 ORDER = {
@@ -204,6 +206,8 @@ def _accepts(kind: str, value: object) -> bool | None:
         return isinstance(value, str) and value != ""
     if kind == FLAG:
         return isinstance(value, bool)
+    if kind == OPT_FLAG:
+        return value is None or isinstance(value, bool)
     if kind == MONEY:
         return _finite_decimal(value)
     if kind == AMOUNT:
@@ -258,9 +262,76 @@ def _parse(name: str, raw: Any) -> Any:
     return parser(raw["bars"] if shape == "bars" else raw)
 
 
-def test_every_recorded_answer_parses() -> None:
-    for name in PARSERS:
-        _parse(name, copy.deepcopy(RECORDED[name]))
+# JSON key -> attribute of the parsed record, where the names differ.
+_ATTRIBUTE = {"type": "order_type"}
+
+
+def _json_value(kind: str, value: Any) -> Any:
+    """What a parser must make of a valid JSON ``value`` of ``kind``, computed directly."""
+    if value is None:
+        return None
+    if kind in (MONEY, OPT_MONEY, AMOUNT, OPT_AMOUNT):
+        return Decimal(str(value))
+    if kind in (INSTANT, OPT_INSTANT):
+        return pd.Timestamp(value).to_pydatetime()
+    return value
+
+
+def _expected_records(name: str, raw: Any) -> list[dict[str, Any]]:
+    """Every record a recorded answer holds, as ``{attribute: value}`` from the JSON."""
+    _, shape, schema = PARSERS[name]
+    if shape == "bars":
+        columns = {"o": "open", "h": "high", "l": "low", "c": "close", "v": "volume"}
+        columns |= {"n": "trade_count", "vw": "vwap"}
+        return [
+            {
+                "symbol": symbol,
+                "date": pd.Timestamp(bar["t"]).tz_convert(NEW_YORK).date(),
+                **{attr: float(bar[key]) for key, attr in columns.items()},
+            }
+            for symbol, bars in raw["bars"].items()
+            for bar in bars
+        ]
+    if name == "calendar":
+        return [
+            {
+                "date": date.fromisoformat(day["date"]),
+                "open": datetime.combine(
+                    date.fromisoformat(day["date"]), time.fromisoformat(day["open"]), NEW_YORK
+                ),
+                "close": datetime.combine(
+                    date.fromisoformat(day["date"]), time.fromisoformat(day["close"]), NEW_YORK
+                ),
+            }
+            for day in raw
+        ]
+    objects = [raw] if shape == "object" else list(raw)
+    return [
+        {_ATTRIBUTE.get(key, key): _json_value(kind, obj.get(key)) for key, kind in schema.items()}
+        for obj in objects
+    ]
+
+
+def _parsed_records(name: str, parsed: Any) -> list[dict[str, Any]]:
+    """The same view of what the parser returned."""
+    expected_keys = _expected_records(name, RECORDED[name])[0].keys()
+    if isinstance(parsed, pd.DataFrame):
+        rows = parsed.to_dict("records")
+        return [{k: (r[k].date() if k == "date" else r[k]) for k in expected_keys} for r in rows]
+    if name == "positions":
+        return [{"symbol": symbol, "qty": qty} for symbol, qty in parsed.items()]
+    items = parsed if isinstance(parsed, list) else [parsed]
+    return [{k: getattr(item, k) for k in expected_keys} for item in items]
+
+
+@pytest.mark.parametrize("name", sorted(PARSERS))
+def test_every_recorded_answer_parses_to_the_values_it_holds(name: str) -> None:
+    raw = copy.deepcopy(RECORDED[name])
+    parsed = _parse(name, raw)
+    expected = _expected_records(name, RECORDED[name])
+    assert expected, f"the recorded answer {name!r} holds no record"
+    assert _parsed_records(name, parsed) == expected
+    assert raw == RECORDED[name], "the parser changed its input"
 
 
 @fuzz(400)

@@ -6,7 +6,7 @@ import ast
 import re
 from collections.abc import Mapping
 from datetime import date, datetime
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, Context, Decimal, localcontext
 from pathlib import Path
 from typing import Literal
 
@@ -150,6 +150,97 @@ def test_random_accounts_satisfy_every_planning_invariant(
         deviation = abs(after.weights.get(d.symbol, D(0)) - weights.get(d.symbol, D(0)))
         if deviation > planning.no_trade_band + WEIGHT_TOL:
             assert EXPLAINED & set(d.reasons), (d, deviation)
+
+
+@st.composite
+def band_scenarios(
+    draw: st.DrawFn,
+) -> tuple[AccountSnapshot, dict[str, Decimal], PlanningSettings, dict[str, bool]]:
+    """Holdings with known weights and targets placed inside or outside the band around them.
+
+    Returns the snapshot, the targets, the settings and, per held symbol, whether its target
+    was placed within the band (|target - current| <= 0.98 band) or outside it (>= 1.02
+    band); the 2% margins keep the decision away from the band's edge.
+    """
+    band = draw(st.sampled_from([D("0.001"), D("0.01"), D("0.02"), D("0.05")]))
+    equity_hint = D(draw(st.integers(10_000, 1_000_000)))
+    held = draw(st.lists(st.sampled_from(SYMBOLS), unique=True, min_size=1, max_size=5))
+    prices = {s: draw(st.decimals(D("0.5"), D("3000"), places=2)) for s in SYMBOLS}
+    positions = {
+        s: (draw(st.integers(2, 12)) * D("0.01") * equity_hint / prices[s]).quantize(D("1e-4"))
+        for s in held
+    }
+    positions = {s: q for s, q in positions.items() if q > 0}
+    assume(positions)
+    invested = sum((q * prices[s] for s, q in positions.items()), D(0))
+    cash = (equity_hint - invested).quantize(D("0.01"))
+    equity = cash + invested
+    inside: dict[str, bool] = {}
+    targets: dict[str, Decimal] = {}
+    with localcontext(Context(prec=34, rounding=ROUND_DOWN)):  # the planner's arithmetic
+        for symbol, qty in positions.items():
+            current = qty * prices[symbol] / equity
+            inside[symbol] = draw(st.booleans())
+            factor = (
+                draw(st.decimals(D(0), D("0.98"), places=3))
+                if inside[symbol]
+                else draw(st.decimals(D("1.02"), D(3), places=3))
+            )
+            offset = band * factor
+            down = draw(st.booleans()) and current - offset > D("0.001")
+            targets[symbol] = (current - offset if down else current + offset).quantize(
+                D("1e-15"), ROUND_DOWN
+            )
+    assume(sum(targets.values()) <= 1)
+    snapshot = AccountSnapshot(
+        equity=equity,
+        cash=cash,
+        buying_power=cash,
+        positions=positions,
+        prices=prices,
+        fractionable={s: draw(st.booleans()) for s in SYMBOLS},
+    )
+    planning = PlanningSettings(
+        cash_buffer=draw(st.sampled_from([D(0), D("0.01")])),
+        no_trade_band=band,
+        min_order_notional=draw(st.sampled_from([D(0), D(1)])),
+        allow_fractional=draw(st.booleans()),
+    )
+    return snapshot, targets, planning, inside
+
+
+@settings(max_examples=300, deadline=None)
+@given(band_scenarios())
+def test_a_holding_within_its_band_is_never_traded_and_one_outside_is_traded_toward_target(
+    case: tuple[AccountSnapshot, dict[str, Decimal], PlanningSettings, dict[str, bool]],
+) -> None:
+    snapshot, targets, planning, inside = case
+    result = plan(snapshot, targets, planning)
+    after = weights_after(result, snapshot)
+    decisions = {d.symbol: d for d in result.diagnostics}
+    orders = {o.symbol: o for o in result.orders}
+    for symbol, within in inside.items():
+        d, target = decisions[symbol], targets[symbol]
+        if within:
+            # Under the band, on either side of the target: held as it is, whatever it costs.
+            assert (d.action, d.reasons) == ("hold", (Reason.WITHIN_BAND,)), d
+            assert symbol not in orders
+            assert after.positions.get(symbol) == snapshot.positions[symbol]
+            continue
+        assert d.reasons[0] == Reason.OUT_OF_BAND, d
+        toward = "buy" if target > d.current_weight else "sell"
+        if symbol not in orders:
+            # Not traded only for a stated reason (too small, no cash, whole shares).
+            assert EXPLAINED & set(d.reasons), d
+            continue
+        assert orders[symbol].side == toward, (d, orders[symbol])
+        before_gap = abs(d.current_weight - target)
+        after_gap = abs(after.weights.get(symbol, D(0)) - target)
+        # Closer to the target, or past it by at most the half share whole shares round to.
+        half_share = snapshot.prices[symbol] / 2 / snapshot.equity
+        assert after_gap < before_gap or after_gap <= half_share + WEIGHT_TOL, (d, after_gap)
+        if planning.allow_fractional and snapshot.fractionable[symbol] and result.buy_scale == 1:
+            assert after_gap <= WEIGHT_TOL, (d, after_gap)  # traded all the way to the target
 
 
 @settings(max_examples=200, deadline=None)
@@ -436,8 +527,24 @@ def test_float_weights_are_converted_through_their_decimal_repr() -> None:
 
 
 def test_optimiser_rounding_above_one_is_tolerated() -> None:
+    # 0.30000000000000004 + 0.7 sums to 1 + 4e-17: within the tolerance, planned as if it
+    # were 0.3 + 0.7 (the same orders), while the decision keeps the weight it was given.
     snapshot = cash_account("1000", prices={"A": D(1), "B": D(1)})
-    plan(snapshot, {"A": 0.1 + 0.2, "B": 0.7})  # 0.30000000000000004 + 0.7
+    result = plan(snapshot, {"A": 0.1 + 0.2, "B": 0.7})
+    exact = plan(snapshot, {"A": D("0.3"), "B": D("0.7")})
+    assert result.orders == exact.orders
+    assert [(o.symbol, o.side, o.qty) for o in result.orders] == [
+        ("A", "buy", D(297)),  # 1 % cash buffer: 990 USD for 1000 USD of targets
+        ("B", "buy", D(693)),
+    ]
+    assert reasons_of(result)["A"][0] == Reason.OUT_OF_BAND
+    assert result.diagnostics[0].target_weight == D("0.30000000000000004")
+
+
+def test_weights_summing_above_one_beyond_rounding_are_refused() -> None:
+    snapshot = cash_account("1000", prices={"A": D(1), "B": D(1)})
+    with pytest.raises(PlanningError, match="sum to <= 1"):
+        plan(snapshot, {"A": D("0.3"), "B": D("0.700000002")})
 
 
 # ---------------------------------------------------------------- refusals

@@ -6,7 +6,9 @@ Keys (``ns`` is the namespace, default ``rt``; ``p`` a portfolio; ``s`` a sessio
 ``ns:p:lock``                   string    owner token of the running cycle, with a TTL that
                                           the owner renews; only the owner may write a cycle
 ``ns:p:halt``                   string    JSON {reason, by, at} while the portfolio is halted
-``ns:p:strategy``               string    the strategy's JSON state after the last done cycle
+``ns:p:strategy``               string    the strategy's JSON state after the last done cycle,
+                                          with the bars it was last fed and its price basis
+                                          under ``bar_basis`` (:mod:`service.bar_history`)
 ``ns:p:cycle:s``                hash      the cycle state machine of one session: ``step``,
                                           ``cycle_id``, ``plan`` (write-ahead JSON), ``orders``,
                                           ``outcome``, ``error``, timestamps; expires after

@@ -7,9 +7,27 @@ then the route. Refusals are Alpaca-shaped: ``{"code": ..., "message": ...}``.
 All endpoints are ``async`` and never await while they change state, so requests are applied
 one at a time on the server's event loop and need no lock.
 
-``/admin`` is the emulator's own control surface (clock, faults, reset, state, account flags,
-order-status scripts, the duplicate code, request statistics, corporate actions). It has no
-authentication: keep the emulator on a loopback address.
+``/admin`` is the emulator's own control surface; it has no authentication: keep the emulator
+on a loopback address. Routes (JSON bodies and answers):
+
+- ``GET /admin/health`` -> ``{"status": "ok"}``;
+- ``GET /admin/clock``; ``PUT /admin/clock`` ``{"timestamp"}``; ``POST /admin/clock/advance``
+  ``{"to": "next_open"|"next_close"|"next_session_open"}`` or ``{"minutes": n}``;
+- ``GET|POST|DELETE /admin/faults`` (see :mod:`service.emulator.faults`);
+- ``POST /admin/reset`` ``{"cash"?, "timestamp"?}``: fresh account, no flags, no scripts, the
+  configured duplicate code; ``GET /admin/state``: the state file's content;
+- ``GET|PUT /admin/account_flags`` ``{"trading_blocked"?, "account_blocked"?,
+  "trade_suspended_by_user"?: bool}`` -> all three flags;
+- ``GET|POST|DELETE /admin/order_scripts``: POST ``{"statuses": [...], "final", "filled_fraction"?,
+  "symbol"?, "advance"?: "poll"|"seconds", "every"?, "count"?}`` -> the script with ``id``,
+  ``remaining``, ``used``; GET / DELETE -> the active scripts (see
+  :mod:`service.emulator.lifecycle`);
+- ``GET|PUT /admin/scenario`` ``{"duplicate_code": 40010001|42210000}`` ->
+  ``{"duplicate_code", "multiplier"}``;
+- ``GET|DELETE /admin/requests`` -> ``{"limit_per_min", "accounts": {key_id: {"requests",
+  "rate_limited", "max_per_60s", "first_epoch_secs", "last_epoch_secs"}}}``;
+- ``GET /admin/corporate_actions`` -> ``{"actions": [{"symbol", "ex_date", "kind", "value"}],
+  "applied": [{..., "at", "qty_before", "qty_after" | "cash_credited"}]}``.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ partial fill adds to the order's filled quantity and averages its price.
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING
 
@@ -31,7 +32,7 @@ _AVG_STEP = Decimal("0.000000001")
 
 
 def fill_qty(
-    exchange: Exchange, order: Order, qty: Decimal, price: Decimal, at: object, limit: Decimal
+    exchange: Exchange, order: Order, qty: Decimal, price: Decimal, at: datetime, limit: Decimal
 ) -> Decimal:
     """Fill ``qty`` more shares of ``order`` at ``price``; return the quantity filled.
 
@@ -70,7 +71,7 @@ def fill_qty(
     else:
         total = before * order.filled_avg_price + qty * price
         order.filled_avg_price = (total / order.filled_qty).quantize(_AVG_STEP)
-    order.filled_at = order.updated_at = at  # type: ignore[assignment]
+    order.filled_at = order.updated_at = at
     return qty
 
 
@@ -114,7 +115,7 @@ def advance_script(
 def _enter(exchange: Exchange, order: Order, view: MarketView) -> None:
     """Enter the status at ``script_pos`` (past the steps: the final one), filling as it says."""
     final = order.script_pos >= len(order.script_steps)
-    status = require_text(order.script_final) if final else order.script_steps[order.script_pos]
+    status = _require_text(order.script_final) if final else order.script_steps[order.script_pos]
     target: Decimal | None = None
     if final:
         target = order.script_fraction
@@ -144,7 +145,7 @@ def _enter(exchange: Exchange, order: Order, view: MarketView) -> None:
             order.failed_at = now
 
 
-def require_text(value: str | None) -> str:
+def _require_text(value: str | None) -> str:
     """Return ``value``; a scripted order always has a final status."""
     if value is None:
         raise ValueError("a scripted order has no final status")

@@ -35,20 +35,21 @@ def direct(
     raw: pd.DataFrame, actions: tuple[CorporateAction, ...], as_of: date, kinds: set[str]
 ) -> pd.DataFrame:
     """The definition, one close at a time: multiply every close before each known ex-date."""
-    out = raw.copy()
+    values = {str(c): [float(x) for x in raw[c]] for c in raw.columns}
     for a in actions:
         if a.ex_date > as_of or a.kind.value not in kinds:
             continue
+        column = values[a.symbol]
+        before = max(i for i, d in enumerate(DATES) if d < a.ex_date)
+        raw_before = float(raw[a.symbol].iloc[before])
         for k, day in enumerate(DATES):
             if day >= a.ex_date:
                 continue
             if a.kind is ActionKind.SPLIT:
-                out.iloc[k, out.columns.get_loc(a.symbol)] /= a.value
+                column[k] /= a.value
             else:
-                before = max(i for i, d in enumerate(DATES) if d < a.ex_date)
-                factor = 1 - a.value / raw[a.symbol].iloc[before]
-                out.iloc[k, out.columns.get_loc(a.symbol)] *= factor
-    return out
+                column[k] *= 1 - a.value / raw_before
+    return pd.DataFrame(values, index=raw.index)
 
 
 @pytest.mark.parametrize(

@@ -265,13 +265,14 @@ def _secret(value: Any) -> str:
 
 def _embedded_emulator(settings: Settings) -> RunningEmulator:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    symbols = sorted({s for p in settings.portfolios for s in p.symbols})
     config = EmulatorConfig(
         port=0,
         key_id="embedded-" + secrets.token_hex(4),
         secret_key=secrets.token_hex(16),
         seed=settings.emulator_seed,
-        symbols=tuple(symbols),
+        # No symbols: the emulator's catalogue of real tickers, as an account at Alpaca sees
+        # its universe. A portfolio symbol outside it is refused at start-up (check_symbols),
+        # as Alpaca would refuse it, instead of being invented with made-up prices.
         # Alpaca's limit, as the real account has it: pacing and 429 handling run offline too.
         rate_limit_per_min=200,
         state_file=settings.data_dir / "emulator.json",

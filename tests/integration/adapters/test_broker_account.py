@@ -26,7 +26,12 @@ def test_clock_and_calendar_come_from_the_emulator(emu: Emu, broker: AlpacaBroke
 
 def test_fresh_account_has_only_cash(broker: AlpacaBroker) -> None:
     account = broker.account()
-    assert account.equity == account.cash == account.buying_power == Decimal("100000.00")
+    assert account.equity == account.cash == Decimal("100000.00")
+    # Alpaca paper's default margin account: buying power is twice the cash, and the
+    # non-marginable buying power (what the planner may spend) is the cash.
+    assert account.buying_power == 2 * account.cash
+    assert account.non_marginable_buying_power == account.cash
+    assert account.blocking_flags == ()
     assert broker.positions() == {}
     assert broker.open_orders() == []
 
@@ -72,3 +77,15 @@ def test_assets_report_flags_and_unknown_symbols_are_rejected(broker: AlpacaBrok
     with pytest.raises(BrokerRejectedError, match=r"GET /v2/assets/NOPE failed: HTTP 404") as err:
         broker.assets(["NOPE"])
     assert err.value.status == 404
+
+
+@pytest.mark.parametrize("flag", ["trading_blocked", "account_blocked", "trade_suspended_by_user"])
+def test_each_account_flag_set_at_the_emulator_is_read(
+    emu: Emu, broker: AlpacaBroker, flag: str
+) -> None:
+    emu.admin("PUT", "/admin/account_flags", {flag: True})
+    try:
+        assert broker.account().blocking_flags == (flag,)
+    finally:
+        emu.admin("PUT", "/admin/account_flags", {flag: False})
+    assert broker.account().blocking_flags == ()

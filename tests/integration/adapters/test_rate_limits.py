@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -50,6 +51,13 @@ def _start_of_a_window(margin_secs: float = 8.0) -> None:
         time.sleep(0.2)
 
 
+def _stats(url: str) -> dict[str, Any]:
+    """The emulator's request statistics of the test key (requests, rate_limited, ...)."""
+    with httpx.Client(base_url=url, timeout=10) as admin:
+        accounts: dict[str, dict[str, Any]] = admin.get("/admin/requests").json()["accounts"]
+    return accounts[KEY_ID]
+
+
 class RecordedSleep:
     """Records each wait the transport asks for and spends none of it."""
 
@@ -88,8 +96,9 @@ def test_a_spent_budget_is_waited_out_until_the_reset(small_limit: RunningEmulat
     asked_at = time.time()
     with pytest.raises(BrokerUnavailableError, match="HTTP 429") as err:
         broker.clock()  # the recorded sleeps do not wait: every attempt meets the same window
-    # Every attempt reached the emulator and was refused; each is counted once.
+    # Every attempt reached the emulator and was refused there; each is counted once.
     assert err.value.attempts == 3 and refused == ["GET /v2/clock"] * 3
+    assert _stats(small_limit.url)["rate_limited"] == 3
     # Each retry waited for the reset (plus at most its jitter), not for a backoff of 0.05 s.
     assert len(sleep.waits) == 2
     for wait in sleep.waits:
@@ -140,6 +149,6 @@ def test_pacing_keeps_a_burst_under_a_small_limit_without_a_single_429(
     for _ in range(12):
         broker.clock()
         windows.add(int(time.time() // WINDOW_SECS))
-    assert refused == []
+    assert refused == [] and _stats(small_limit.url)["rate_limited"] == 0
     assert broker._http.pacer.paced >= 1
     assert len(windows) >= 2  # the burst was spread over the next window

@@ -146,6 +146,13 @@ class Emu:
         result: list[dict[str, Any]] = response.json()
         return result
 
+    def account(self) -> dict[str, Any]:
+        """``GET /v2/account`` as the broker answers it."""
+        response = self.http.get("/v2/account", headers=HEADERS)
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
     def submit(self, symbol: str, side: str, qty: str, client_order_id: str) -> dict[str, Any]:
         """Place an order as someone else would (the Alpaca web UI, another program)."""
         body = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -209,6 +210,29 @@ def test_an_account_flag_refuses_planning_naming_it(world: World, flag: str) -> 
     assert record is not None and not record.finished and record.plan is None
     assert ctx.store.redis.get(f"{world.ns}:{P}:strategy") == before
     assert any(flag in a.summary and a.kind == "failed" for a in world.alerts())
+
+
+# ------------------------------------------------------------------ margin account
+
+
+def test_a_margin_account_is_invested_with_its_cash_only(world: World) -> None:
+    # The emulator's default account is Alpaca paper's: Reg T margin, buying power 2x.
+    session = world.emu.open_session()
+    before = world.emu.account()
+    assert before["multiplier"] == "2"
+    assert Decimal(before["buying_power"]) >= 2 * Decimal(before["cash"]) > 0
+    ctx = world.context()
+    outcome = world.runner(ctx).run()
+
+    assert (outcome.outcome, outcome.session) == ("rebalanced", session)
+    after = world.emu.account()
+    bought = sum(
+        Decimal(o["filled_qty"]) * Decimal(o["filled_avg_price"]) for o in world.orders("buy")
+    )
+    assert Decimal(after["cash"]) >= 0, "buys borrowed on margin"
+    assert bought <= Decimal(before["cash"])
+    # All in, less the 1 % cash buffer: the target was reached with own money.
+    assert bought >= Decimal("0.95") * Decimal(before["cash"])
 
 
 # ------------------------------------------------------------------ rate-friendly fill wait

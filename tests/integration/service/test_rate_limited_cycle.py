@@ -57,6 +57,7 @@ def test_three_replicas_run_a_session_without_one_429_far_below_the_limit(
     emu = Emu.attach(limited)
     emu.reset(START)
     emu.open_session()
+    emu.admin("DELETE", "/admin/requests")  # the emulator's own count of what reaches it
     client = text_client(redis_client)
     ns = unique_namespace()
     refused: list[str] = []
@@ -88,5 +89,9 @@ def test_three_replicas_run_a_session_without_one_429_far_below_the_limit(
     span = max(t for t, _, _ in seen) - min(t for t, _, _ in seen)
     print(f"\nrequests for one session with 3 replicas: {len(seen)} in {span:.1f} s")
     assert len(seen) < ALPACA_LIMIT / 2
+    # The emulator's side: every request of the account, none refused, the busiest minute.
+    stats = emu.admin("GET", "/admin/requests")["accounts"][KEY_ID]
+    assert stats["rate_limited"] == 0 and stats["requests"] == len(seen)
+    assert stats["max_per_60s"] < ALPACA_LIMIT / 2
     emu.http.close()
     client.close()

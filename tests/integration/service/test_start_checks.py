@@ -118,3 +118,19 @@ def test_tradable_active_symbols_pass_the_check(proxy: AlpacaProxy) -> None:
         assert asked == ["/v2/assets/GLD", "/v2/assets/SPY", "/v2/assets/TLT"]
     finally:
         service.close()
+
+
+def test_offline_an_unknown_symbol_is_refused_by_the_embedded_emulator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # No keys, no REDIS_URL: the embedded Redis and emulator, whose universe is a catalogue
+    # of real tickers; XXXX is not one of them, as it is not one of Alpaca's.
+    for name in ("ALPACA_API_KEY_ID", "ALPACA_API_SECRET_KEY", "REDIS_URL", "RT_ALPACA_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("RT_SYMBOLS", "SPY,XXXX,GLD")
+    monkeypatch.setenv("RT_LOG_LEVEL", "WARNING")
+    code = main(["rebalance"])
+    out, err = capsys.readouterr()
+    assert code == 2 and "symbol 'XXXX' is not known to the broker" in err
+    assert out == ""  # no cycle ran: rebalance prints each cycle's outcome and orders

@@ -8,6 +8,14 @@ holds by construction; the tests check it anyway.
 Persistence is JSON, never pickle: :meth:`Strategy.state_dict` returns plain lists, numbers
 and strings, and ``from_state`` rebuilds a strategy that gives exactly the same next signal as
 one that never stopped (floats survive JSON exactly through their shortest repr).
+
+Contract of every strategy: its weights do not change when one symbol's whole price history is
+multiplied by a constant. Adjusted prices of the same sessions fetched on two dates differ by
+such a constant per symbol (the splits and dividends in between), and the live cycle keeps a
+restored strategy on the scale it started on (``service.bar_history``), so a live strategy
+matches a backtest on the adjusted file only under this contract. Use returns, ratios of closes
+or differences of log closes, never price levels; ``tests/unit/strategies/test_scale_invariance``
+checks every registered strategy.
 """
 
 from __future__ import annotations

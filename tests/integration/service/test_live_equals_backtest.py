@@ -199,6 +199,7 @@ def _backtest(adjusted: pd.DataFrame, first: date, last: date, tmp: Path) -> pd.
     return pd.read_csv(out / "weights.csv", index_col="date", parse_dates=True)
 
 
+@pytest.mark.slow
 def test_traded_weights_equal_the_backtest_on_the_adjusted_file_through_splits_and_dividends(
     market: Market, emulator: RunningEmulator, store_client: redis.Redis, tmp_path: Path
 ) -> None:

@@ -60,6 +60,7 @@ def unscaled(prices: pd.DataFrame) -> dict[str, np.ndarray]:
     return {name: _weights(name, prices) for name in STRATEGIES}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
 @settings(
     max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -43,7 +43,7 @@ from service.alerts import Alert
 from service.alpaca_parsing import BrokerClock
 from service.config import PortfolioConfig
 from service.cycle_context import CycleContext
-from service.cycle_steps import AFTER_PLAN, TradeSteps, order_row, orders_since, row_phase
+from service.cycle_steps import AFTER_PLAN, TradeSteps
 from service.exceptions import (
     BrokerRejectedError,
     InvalidInputError,
@@ -51,6 +51,7 @@ from service.exceptions import (
     RegimeTraderError,
     TemporaryBrokerError,
 )
+from service.fill_wait import order_row, orders_since, row_phase, unknown_state
 from service.logs import bind_cycle, get_logger
 from service.order_status import OrderPhase
 from service.signal_step import compute_signal
@@ -257,9 +258,9 @@ class CycleRunner:
         )
         phases = [row_phase(row) for row in orders.values()]
         odd = [
-            f"{row['symbol']} {row['side']} {row['client_order_id']} status {row['status']!r}"
+            f"{row['client_order_id']}: {why}"
             for row in orders.values()
-            if row_phase(row) is OrderPhase.UNKNOWN
+            if (why := unknown_state(row))
         ]
         reason = (
             f"cycle interrupted at step {record.step} and the session is over: "

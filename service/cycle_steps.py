@@ -10,11 +10,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from service.alpaca_parsing import NEW_YORK, BrokerOrder
+from service.alpaca_parsing import BrokerOrder
 from service.cycle_context import CycleContext
 from service.exceptions import (
     BrokerRejectedError,
@@ -22,13 +22,14 @@ from service.exceptions import (
     OrderStateUnknownError,
     ReconciliationError,
 )
-from service.order_status import SUBMIT_REFUSED, UNCONFIRMED, OrderPhase, phase_of
+from service.fill_wait import describe_row, order_row, row_phase, wait_for_fills
+from service.order_status import SUBMIT_REFUSED, UNCONFIRMED, OrderPhase
 from service.orders import AccountSnapshot, OrderIntent, plan_orders
 from service.signal_step import SignalResult
 from service.store import CycleRecord, StoreUnavailableError
 from strategies.base import regime_labels
 
-__all__ = ["AFTER_PLAN", "STEP_ORDER", "TradeSteps", "order_row", "orders_since", "row_phase"]
+__all__ = ["AFTER_PLAN", "STEP_ORDER", "TradeSteps", "order_row"]
 
 # Lookups by client_order_id after the broker called one a duplicate: the earlier attempt's
 # order may take a moment to become visible. Then it is recorded as unconfirmed.
@@ -46,53 +47,6 @@ STEP_ORDER = (
     "done",
 )
 AFTER_PLAN = frozenset(STEP_ORDER[2:-1])
-
-
-def order_row(
-    order: BrokerOrder | None,
-    intent: Mapping[str, Any],
-    error: str = "",
-    status: str = SUBMIT_REFUSED,
-) -> dict[str, Any]:
-    """The stored row of one planned order: the broker's order, or why there is none.
-
-    ``status`` applies only without an order: :data:`~service.order_status.SUBMIT_REFUSED`
-    (the broker refused the request) or :data:`~service.order_status.UNCONFIRMED`.
-    """
-    row = {
-        "symbol": intent["symbol"],
-        "side": intent["side"],
-        "qty": intent["qty"],
-        "client_order_id": intent["client_order_id"],
-    }
-    if order is None:
-        return {**row, "status": status, "error": error, "filled_qty": "0"}
-    return {
-        **row,
-        "status": order.status,
-        "broker_id": order.id,
-        "filled_qty": str(order.filled_qty),
-        "filled_avg_price": None if order.filled_avg_price is None else str(order.filled_avg_price),
-        "submitted_at": None if order.submitted_at is None else order.submitted_at.isoformat(),
-    }
-
-
-def row_phase(row: Mapping[str, Any] | None) -> OrderPhase | None:
-    """The phase of a stored order row (None: no row, the order was never sent)."""
-    return None if row is None else phase_of(str(row.get("status", "")))
-
-
-def orders_since(rows: Mapping[str, Mapping[str, Any]], session: date) -> datetime:
-    """Where an order list must start to include every order of these rows.
-
-    One second before the earliest submission among them, or the session's midnight in New
-    York when a row lacks its submission time (all orders of a cycle are sent that day).
-    """
-    stamps = [r.get("submitted_at") for r in rows.values() if r.get("broker_id")]
-    texts = [s for s in stamps if isinstance(s, str)]
-    if not texts or len(texts) != len(stamps):
-        return datetime.combine(session, datetime.min.time(), NEW_YORK)
-    return min(datetime.fromisoformat(s) for s in texts) - timedelta(seconds=1)
 
 
 # A plan as stored in the cycle record: {"orders": [...], "prices", "target", ...}.
@@ -256,11 +210,7 @@ class TradeSteps:
         )
 
     def _wait(self, intents: list[dict[str, Any]]) -> None:
-        """Poll until every sent order is final or the bounded wait is over.
-
-        One ``GET /v2/orders`` per round (every order since the cycle's first submission,
-        matched by client order id), rounds ``poll_interval_secs`` apart (the first right
-        away): a cycle costs a request a second or less, whatever its number of orders.
+        """Wait (bounded) until every sent order is final; see :func:`wait_for_fills`.
 
         Raises
         ------
@@ -269,50 +219,34 @@ class TradeSteps:
             duplicate and it never appeared: nothing more is traded in this cycle.
         """
         self.boundary("waiting_fills")
+        by_id = {i["client_order_id"]: i for i in intents}
+        waiting = [
+            c for c in by_id if (p := row_phase(self.orders.get(c))) is not None and not p.is_final
+        ]
         wait = self.ctx.portfolio.fill_timeout_secs
-        deadline = time.monotonic() + wait
-        pending = {
-            i["client_order_id"]: i
-            for i in intents
-            if (phase := row_phase(self.orders.get(i["client_order_id"]))) is not None
-            and not phase.is_final
-        }
-        unknown: dict[str, str] = {}
-        while pending:
-            began = time.monotonic()
-            listed = self.ctx.broker.orders(
-                after=orders_since(self.orders, self.session), status="all"
-            )
-            found = {o.client_order_id: o for o in listed if o.client_order_id in pending}
-            for coid, order in found.items():
-                if order.status != self.orders.get(coid, {}).get("status"):
-                    self._note(pending[coid], order)  # partial fills are recorded as they come
-                if order.phase is OrderPhase.UNKNOWN:
-                    unknown[coid] = f"status {order.status!r} is not one Alpaca documents"
-                if order.phase is not OrderPhase.OPEN:
-                    del pending[coid]
-            for coid in [c for c in pending if c not in found]:
-                if self.orders[coid].get("status") == UNCONFIRMED:  # not in a full listing either
-                    unknown[coid] = self.orders[coid].get("error") or "never found at the broker"
-                    del pending[coid]
-            if not pending or time.monotonic() >= deadline:
-                break
-            next_round = min(began + self.ctx.poll_interval_secs, deadline)
-            time.sleep(max(0.0, next_round - time.monotonic()))
-        if unknown:
+        result = wait_for_fills(
+            self.ctx.broker,
+            self.orders,
+            waiting,
+            self.session,
+            timeout_secs=wait,
+            interval_secs=self.ctx.poll_interval_secs,
+            note=lambda coid, order: self._note(by_id[coid], order),
+        )
+        if result.unknown:
             named = "; ".join(
-                f"{_describe(self.orders, c)} {c}: {why}" for c, why in unknown.items()
+                f"{describe_row(self.orders[c])}: {why}" for c, why in result.unknown.items()
             )
             raise OrderStateUnknownError(
-                f"{len(unknown)} orders in an unknown state, nothing more is sent: {named}"
+                f"{len(result.unknown)} orders in an unknown state, nothing more is sent: {named}"
             )
         notes = []
-        if pending:
-            notes.append(f"{len(pending)} orders not filled within {wait:g} s")
+        if result.pending:
+            notes.append(f"{len(result.pending)} orders not filled within {wait:g} s")
         failed = [
             r
-            for i in intents
-            if (r := self.orders.get(i["client_order_id"])) is not None
+            for c in by_id
+            if (r := self.orders.get(c)) is not None
             and r.get("broker_id")
             and row_phase(r) is OrderPhase.FAILED
         ]
@@ -394,12 +328,6 @@ class TradeSteps:
             "exposure": (signal.get("diagnostics") or {}).get("exposure"),
             "bar_date": signal.get("date"),
         }
-
-
-def _describe(rows: Mapping[str, Mapping[str, Any]], coid: str) -> str:
-    """``SYMBOL side`` of an order row, for messages."""
-    row = rows.get(coid, {})
-    return f"{row.get('symbol', '?')} {row.get('side', '?')}"
 
 
 def _labelled(probs: list[float] | None) -> dict[str, float] | None:

@@ -152,6 +152,39 @@ def test_an_undocumented_status_stops_the_cycle_before_the_buys(world: World) ->
     assert [o["client_order_id"] for o in world.orders("buy")] == ["operator-setup-buy"]
 
 
+class CrashError(Exception):
+    """The process dies at a step boundary (nothing in the cycle catches it)."""
+
+
+def test_the_interrupted_cycle_sweep_lists_orders_once_and_names_unknown_states(
+    world: World,
+) -> None:
+    world.rewrites.order_status = lambda order: "zombie" if order["side"] == "sell" else None
+    session = _hold_too_much_spy(world)
+    ctx = world.context()
+
+    def crash_after_the_sells(step: str) -> None:
+        if step == "sells_submitted":
+            raise CrashError(step)
+
+    with pytest.raises(CrashError):
+        CycleRunner(ctx, owner="killed", lock_ttl_secs=10, step_hook=crash_after_the_sells).run()
+    (sell,) = world.orders("sell")
+    world.emu.advance(to="next_close")  # the session is over before the restart
+    world.rewrites.seen.clear()
+
+    assert world.runner(ctx).run().outcome == "not_due"
+    record = ctx.store.cycle(P, session)
+    assert record is not None and record.finished and record.outcome == "interrupted"
+    assert record.orders[sell["client_order_id"]]["status"] == "zombie"
+    (alert,) = [a for a in world.alerts() if "interrupted" in a.summary]
+    assert f"in an unknown state: {sell['client_order_id']}: status 'zombie'" in alert.summary
+    # Rows refreshed from one order list, not one lookup per planned order.
+    paths = [path for _, method, path in world.rewrites.seen if path.startswith("/v2/orders")]
+    assert len(paths) == 1 and paths[0].startswith("/v2/orders?status=all")
+    assert [o["client_order_id"] for o in world.orders("buy")] == ["operator-setup-buy"]
+
+
 # ------------------------------------------------------------------ duplicates
 
 

@@ -1,7 +1,7 @@
 """A fresh machine: no Redis server, no Alpaca account, no configuration at all.
 
 ``regime-trader rebalance`` runs a whole cycle against the embedded Redis and the bundled
-emulator and prints what it did; ``regime-trader run`` answers /healthz.
+emulator and prints what it did; ``regime-trader run`` answers /healthz and wakes up.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.harness import ROOT, free_port, wait_until
+from tests.e2e.harness import ROOT, ServiceProcess, free_port, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -54,28 +54,34 @@ def test_rebalance_runs_a_whole_cycle_offline_and_says_what_it_did(tmp_path: Pat
     assert "dry run" in again.stdout
 
 
-def test_run_answers_healthz_with_embedded_defaults(tmp_path: Path) -> None:
+def test_run_answers_healthz_and_wakes_up_against_the_embedded_emulator(tmp_path: Path) -> None:
     port = free_port()
-    env = _clean_env(tmp_path, RT_HTTP_PORT=str(port))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service", "run"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    env = _clean_env(tmp_path, RT_HTTP_PORT=str(port), RT_LOG_FORMAT="json")
+    log_path = tmp_path / "run.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "service", "run"],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    service = ServiceProcess(process, f"http://127.0.0.1:{port}", log_path)
     try:
 
         def healthy() -> bool:
             try:
-                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+                return httpx.get(f"{service.url}/healthz", timeout=1).status_code == 200
             except httpx.HTTPError:
                 return process.poll() is not None
 
         wait_until(healthy, 120, "/healthz")
-        assert process.poll() is None
-        status = httpx.get(f"http://127.0.0.1:{port}/status", timeout=5).json()
+        assert process.poll() is None, log_path.read_text()[-3000:]
+        status = httpx.get(f"{service.url}/status", timeout=5).json()
         assert status["broker"] == "emulator (embedded)"
+        # /healthz says only that the HTTP server is up: the scheduler must also have asked
+        # the embedded broker whether a cycle is due, and got an answer (not a crash).
+        first = service.wait_for_wake_ups(1, timeout=120)[0]
+        assert first.portfolio == "default" and first.outcome != "crashed", first
     finally:
-        process.terminate()
-        assert process.wait(60) == 0
+        assert service.stop() == 0

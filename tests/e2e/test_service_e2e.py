@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 from pathlib import Path
+from typing import cast
 
 import httpx
 import pytest
@@ -18,6 +19,7 @@ from service.alerts import Alert
 from tests.e2e.harness import (
     KEY_ID,
     SECRET_KEY,
+    Emulator,
     cycle,
     drive_session,
     emulator_process,
@@ -31,7 +33,7 @@ pytestmark = pytest.mark.slow
 SESSIONS = 27  # 2024-11-18 .. 2024-12-26
 
 
-def _drive(client: redis.Redis, emulator, n: int) -> list[str]:  # type: ignore[no-untyped-def]
+def _drive(client: redis.Redis, emulator: Emulator, n: int) -> list[str]:
     sessions = []
     for _ in range(n):
         session = drive_session(emulator)
@@ -79,7 +81,8 @@ def test_service_trades_every_session_and_reports_it(tmp_path: Path) -> None:
             assert qty == pytest.approx(held[symbol], abs=1e-6)
 
         # One alert per session, in order, each naming its session.
-        alerts = [Alert.from_json(a["json"]) for _, a in client.xrange("rt:alerts")]
+        entries = cast(list[tuple[str, dict[str, str]]], client.xrange("rt:alerts"))
+        alerts = [Alert.from_json(fields["json"]) for _, fields in entries]
         done = [a for a in alerts if a.kind in ("rebalanced", "no_trade")]
         assert [a.session for a in done] == sessions
         assert all(a.details.get("regime") in ("calm", "stress") for a in done)

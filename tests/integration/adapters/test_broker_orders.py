@@ -31,14 +31,16 @@ def test_market_order_fills_while_open_with_an_exact_fractional_qty(
     assert broker.positions() == {"SPY": Decimal("1.123456789")}
 
 
+@pytest.mark.parametrize("code", [40010001, 42210000])  # both seen from the real API
 def test_duplicate_client_order_id_is_rejected_and_the_original_fetched(
-    emu: Emu, broker: AlpacaBroker
+    emu: Emu, broker: AlpacaBroker, code: int
 ) -> None:
+    emu.admin("PUT", "/admin/scenario", {"duplicate_code": code})
     emu.set_clock(OPEN)
     first = broker.submit_market_order("SPY", "buy", Decimal("2"), "demo-20240103-SPY-buy-0")
     with pytest.raises(DuplicateClientOrderError, match="client_order_id must be unique") as err:
         broker.submit_market_order("SPY", "buy", Decimal("2"), "demo-20240103-SPY-buy-0")
-    assert (err.value.status, err.value.code) == (422, 40010001)
+    assert (err.value.status, err.value.code) == (422, code)
     assert broker.order_by_client_id("demo-20240103-SPY-buy-0") == first
     assert broker.positions() == {"SPY": Decimal("2")}
 

@@ -86,14 +86,39 @@ def max_carry_sessions(portfolio: PortfolioConfig) -> int:
     return int(getattr(portfolio, "max_carry_sessions", DEFAULT_MAX_CARRY_SESSIONS))
 
 
-def _fetch(ctx: CycleContext, start: date, session: date, now: datetime) -> _Fetched:
+def _fetch(
+    ctx: CycleContext, start: date, session: date, now: datetime, keep: date | None = None
+) -> _Fetched:
+    """Fetch and check the bars from ``start``; rows before ``keep`` are only context.
+
+    A window can open on a thin symbol's missing bar whose carried close lies before it; such
+    leading rows are dropped (up to ``keep``, the first session that must be in the answer),
+    so a gap at the edge of a window never blocks every later cycle.
+    """
     p = ctx.portfolio
     sessions: list[SessionDay] = ctx.broker.calendar(start - timedelta(days=10), session)
     raw = ctx.bars.daily_closes(list(p.symbols), start, session)
     if raw.empty:
         raise BadMarketDataError(f"{', '.join(p.symbols)}: no bars since {start}")
+    raw = _without_leading_gaps(raw, keep)
     bars = check_bars(raw, sessions, as_of=now, max_carry_sessions=max_carry_sessions(p))
     return _Fetched(raw, bars)
+
+
+def _without_leading_gaps(raw: pd.DataFrame, keep: date | None) -> pd.DataFrame:
+    complete = raw.notna().all(axis=1).to_numpy()
+    if not complete.any():
+        return raw  # a symbol without any bar: check_bars names it
+    first = int(complete.argmax())
+    if keep is not None:
+        first = min(first, int((pd.DatetimeIndex(raw.index) < pd.Timestamp(keep)).sum()))
+    return raw.iloc[first:]
+
+
+def _overlap_start(ctx: CycleContext, basis: BarBasis) -> date:
+    """A few sessions before the overlap: the closes a carried bar in it may come from."""
+    # max_carry sessions span at most 7/5 as many calendar days, plus a few holidays.
+    return basis.dates[0] - timedelta(days=2 * max_carry_sessions(ctx.portfolio) + 5)
 
 
 def _restored(state: dict[str, Any], portfolio: PortfolioConfig) -> Strategy:
@@ -141,7 +166,7 @@ def _continued(ctx: CycleContext, state: dict[str, Any], session: date, now: dat
             f"stored strategy last saw {strategy.last_date}, its bar basis "
             f"{basis.dates[-1]}: clear the strategy state to start over"
         )
-    fetched = _fetch(ctx, basis.dates[0], session, now)
+    fetched = _fetch(ctx, _overlap_start(ctx, basis), session, now, keep=basis.dates[0])
     rebasing = rebase(basis, fetched.bars.closes, p.symbols)
     if rebasing.rebuild:
         feed = _from_history(ctx, basis.first_date, session, now)

@@ -255,3 +255,41 @@ def test_a_thin_symbols_missing_bar_is_carried_and_reported(desk: Desk) -> None:
     # The next cycle still sees the gap in its overlap: carried again, compared equal, no rebuild.
     second = desk.cycle(2)
     assert second.past_changes == () and second.carried == ()
+
+
+def test_a_carried_close_at_the_start_of_the_overlap_does_not_block_the_next_cycle(
+    desk: Desk,
+) -> None:
+    """The overlap's first session was carried: the refetch must reach the close it came from."""
+    desk.bars.missing.add(("GLD", desk.day(-4)))  # the oldest session the basis will remember
+    first = desk.cycle(0)
+    assert [c.session.date() for c in first.carried] == [desk.day(-4)]
+    assert desk.state()[BASIS_KEY]["dates"][0] == desk.day(-4).isoformat()  # type: ignore[index]
+
+    result = desk.cycle(1)
+
+    assert result.past_changes == () and result.carried == ()
+    assert _close(result.signal.weights, desk.expected_weights(1, _carried(desk, 1, -4)))
+
+
+def test_a_thin_symbol_missing_on_the_first_backfill_session_starts_the_history_later(
+    desk: Desk,
+) -> None:
+    start = desk.cycle(0, save=False)
+    first = pd.Timestamp(str(start.state[BASIS_KEY]["first_date"])).date()
+    desk.bars.missing.add(("GLD", first))  # nothing earlier in the window to carry
+
+    result = desk.cycle(0)
+
+    assert result.state[BASIS_KEY]["first_date"] > first.isoformat()
+    assert result.carried == ()
+
+
+def _carried(desk: Desk, n: int, missing: int) -> pd.DataFrame:
+    """The adjusted history as of day n with GLD's close of day ``missing`` carried."""
+    frame = desk.bars.adjusted(desk.day(n))
+    column = frame["GLD"].to_numpy().copy()
+    i = list(frame.index).index(pd.Timestamp(desk.day(missing)))
+    column[i] = column[i - 1]
+    frame["GLD"] = column
+    return frame

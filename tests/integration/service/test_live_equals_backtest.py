@@ -179,10 +179,14 @@ def _adjusted(raw: pd.DataFrame, actions: list[tuple[str, date, str, float]]) ->
 
 @pytest.fixture
 def store_client(request: pytest.FixtureRequest) -> Iterator[redis.Redis]:
-    """A Redis database of its own (11) when the local server answers: other test runs flush
-    database 15 whenever they start, and this test runs for a minute."""
+    """A Redis database no other test flushes (4) when the local server answers.
+
+    The integration tests flush database 15 around every test and the e2e and reliability
+    tests flush 7, 9, 11, 12 and 13; this test runs for half a minute and deletes only its own
+    namespace, so another test run beside it cannot wipe its state half-way.
+    """
     client: redis.Redis = redis.Redis(
-        host="127.0.0.1", port=6379, db=11, decode_responses=True, socket_connect_timeout=0.5
+        host="127.0.0.1", port=6379, db=4, decode_responses=True, socket_connect_timeout=0.5
     )
     try:
         client.ping()

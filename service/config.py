@@ -71,6 +71,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from service.alerts import notifier_url_secrets
 from service.exceptions import RegimeTraderError
 from service.strategy_factory import build_strategy
+from strategies.missing_bars import DEFAULT_MAX_CARRY_SESSIONS
 
 __all__ = ["ConfigError", "PortfolioConfig", "Settings", "load_settings"]
 
@@ -100,6 +101,9 @@ class PortfolioConfig(BaseModel):
     min_order_notional: float = Field(1.0, ge=1.0)
     history_sessions: int = Field(1000, ge=300, le=5000)
     fill_timeout_secs: float = Field(120.0, gt=0.0)
+    # A thin symbol's missing daily bar is carried from its last close for at most this many
+    # sessions (0: refuse any gap); the backtest's --max-carry-sessions applies the same rule.
+    max_carry_sessions: int = Field(DEFAULT_MAX_CARRY_SESSIONS, ge=0, le=20)
     key_id_env: str = "ALPACA_API_KEY_ID"
     secret_key_env: str = "ALPACA_API_SECRET_KEY"
 

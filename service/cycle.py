@@ -403,6 +403,7 @@ class CycleRunner:
             "regime": signal.get("regime_label"),
             "target_weights": signal.get("weights"),
             "orders": list(record.orders.values()),
+            "data_notes": signal.get("data_notes") or [],
         }
         kind: AlertKind = "rebalanced" if record.outcome == "rebalanced" else "no_trade"
         self._publish(
@@ -486,8 +487,9 @@ def _reason_key(reason: str) -> str:
 def _summary(name: str, session: str, kind: str, details: dict[str, Any]) -> str:
     regime = details.get("regime_label") or details.get("regime") or "?"
     n = len([o for o in details.get("orders", []) if o.get("status") != "skipped"])
+    # Re-adjusted history and carried bars are said in the one line people read.
+    notes = "".join(f"; {note}" for note in details.get("data_notes") or [])
     if kind == "rebalanced":
-        return f"{name} {session}: rebalanced with {n} orders, regime {regime}"
-    return (
-        f"{name} {session}: no trade ({details.get('reason') or 'within bands'}), regime {regime}"
-    )
+        return f"{name} {session}: rebalanced with {n} orders, regime {regime}{notes}"
+    reason = details.get("reason") or "within bands"
+    return f"{name} {session}: no trade ({reason}), regime {regime}{notes}"

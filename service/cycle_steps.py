@@ -91,7 +91,7 @@ class TradeSteps:
     def store_signal(self, result: SignalResult) -> None:
         self._advance(
             "signal",
-            signal=result.signal.to_dict(),
+            signal={**result.signal.to_dict(), "data_notes": result.data_notes()},
             pending_state=result.state,
             prices=result.prices,
         )
@@ -327,6 +327,7 @@ class TradeSteps:
             "equity": plan.get("equity"),
             "exposure": (signal.get("diagnostics") or {}).get("exposure"),
             "bar_date": signal.get("date"),
+            "data_notes": signal.get("data_notes") or [],
         }
 
 

@@ -29,7 +29,7 @@ from service.exceptions import BadMarketDataError, ReconciliationError
 from service.marketdata import ValidatedBars, check_bars
 from service.strategy_factory import build_strategy
 from strategies.base import BarsError, Signal, Strategy
-from strategies.missing_bars import DEFAULT_MAX_CARRY_SESSIONS, CarriedClose
+from strategies.missing_bars import CarriedClose
 from strategies.registry import strategy_from_state
 
 __all__ = ["SignalResult", "compute_signal"]
@@ -65,6 +65,10 @@ class SignalResult:
     past_changes: tuple[PastChange, ...] = ()
     carried: tuple[CarriedClose, ...] = ()
 
+    def data_notes(self) -> list[str]:
+        """One line per re-adjustment, rebuild or carried bar, for the alert and the record."""
+        return [c.describe() for c in self.past_changes] + [c.describe() for c in self.carried]
+
 
 @dataclass(frozen=True)
 class _Fetched:
@@ -82,8 +86,8 @@ class _Feed:
 
 
 def max_carry_sessions(portfolio: PortfolioConfig) -> int:
-    """The portfolio's carry limit (``max_carry_sessions``, default 3 until it is a setting)."""
-    return int(getattr(portfolio, "max_carry_sessions", DEFAULT_MAX_CARRY_SESSIONS))
+    """The portfolio's carry limit for a thin symbol's missing bars."""
+    return portfolio.max_carry_sessions
 
 
 def _fetch(

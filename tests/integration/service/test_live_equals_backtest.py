@@ -269,6 +269,7 @@ def test_traded_weights_equal_the_backtest_on_the_adjusted_file_through_splits_a
     runner = CycleRunner(ctx, owner="parity", lock_ttl_secs=30)
     traded: dict[date, dict[str, float]] = {}  # bar date -> target weights
     deviations: list[float] = []
+    notes: dict[int, list[str]] = {}  # traded session number -> the record's data notes
     try:
         session = emu.open_session()
         for n in range(SESSIONS):
@@ -284,6 +285,7 @@ def test_traded_weights_equal_the_backtest_on_the_adjusted_file_through_splits_a
             signal: dict[str, Any] = record.signal
             assert signal["ready"], signal
             traded[date.fromisoformat(signal["date"])] = dict(signal["weights"])
+            notes[n] = list(signal.get("data_notes") or [])
             held, _ = _holdings(emu.http)
             deviations.extend(abs(held.get(s, 0.0) - signal["weights"][s]) for s in SYMBOLS)
         state = ctx.store.strategy_state(P)
@@ -315,6 +317,15 @@ def test_traded_weights_equal_the_backtest_on_the_adjusted_file_through_splits_a
             ]
         )
         assert basis["factors"][symbol] == pytest.approx(expected, rel=10 * scenario.rtol)
+
+    # Each action is told once, in the record (and so the alert) of its ex-date's session.
+    told = {
+        (n, note.split(":")[0])
+        for n, lines in notes.items()
+        for note in lines
+        if "past prices re-adjusted" in note
+    }
+    assert told == {(k, symbol) for symbol, k, _, _ in scenario.actions}
 
     bar_dates = sorted(traded)
     assert len(bar_dates) == SESSIONS

@@ -147,7 +147,14 @@ class SparseJumpModel:
         self.tol_w = tol_w
         self._inner(1.0)  # the jump model's own checks, at construction
 
-    def fit(self, X: np.ndarray, equity_returns: np.ndarray | None = None) -> Self:
+    def fit(
+        self,
+        X: np.ndarray,
+        equity_returns: np.ndarray | None = None,
+        *,
+        warm_start: JumpParams | None = None,
+        cold_starts: int | None = None,
+    ) -> Self:
         """Alternate jump-model fits and weight updates on a training window.
 
         Parameters
@@ -156,6 +163,12 @@ class SparseJumpModel:
             Raw training features, finite.
         equity_returns : ndarray of shape (n_obs,), optional
             Orders the states (see :meth:`JumpModel.fit`).
+        warm_start : JumpParams, optional
+            A previous sparse fit: its weights and centroids start the first inner fit,
+            which keeps refits fast and their states aligned.
+        cold_starts : int, optional
+            Seeded starts of the first inner fit: ``n_init`` by default without a warm
+            start, 0 with one.
 
         Returns
         -------
@@ -177,8 +190,22 @@ class SparseJumpModel:
         scale = 1.0 / math.sqrt(n_features)
         inner = self._inner(scale)
         Z = FeatureScaler.fit(X).transform(X)
-        w = np.full(n_features, 1.0 / math.sqrt(n_features))
-        model = inner.fit(X, equity_returns, feature_weights=np.sqrt(w))
+        if warm_start is not None and warm_start.feature_weights.shape != (n_features,):
+            raise ValueError(
+                f"warm_start has {warm_start.feature_weights.size} features, X has {n_features}"
+            )
+        if warm_start is not None:
+            w = warm_start.feature_weights**2
+            w = w / np.linalg.norm(w)  # unit l2 norm, as every weight update leaves it
+        else:
+            w = np.full(n_features, 1.0 / math.sqrt(n_features))
+        model = inner.fit(
+            X,
+            equity_returns,
+            warm_start=warm_start,
+            cold_starts=cold_starts,
+            feature_weights=np.sqrt(w),
+        )
         converged = False
         n_outer = 0
         while n_outer < self.max_outer:

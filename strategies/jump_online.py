@@ -1,0 +1,251 @@
+"""Online jump-model regimes: the same daily contract as the HMM's :class:`RegimeTracker`.
+
+:class:`JumpTracker` owns the training history (feature rows as they were computed, hence
+causal), the current :class:`~strategies.jump.JumpParams` and the DP's value vector. Each
+:meth:`JumpTracker.update` consumes one day and returns a
+:class:`~strategies.regime_online.RegimeUpdate`, so a strategy can hold either engine:
+
+1. before the first fit it only collects history until ``min_train_obs`` rows exist;
+2. otherwise it advances the value vector by one DP step (O(K^2)) with the current model;
+   the label is its argmin, ``filtered`` the heuristic softmax probabilities and
+   ``predicted`` those times the fitted path's empirical transition matrix;
+3. on the first bar of every ``refit_months``-th month it refits on the history available
+   *then* (the last ``max_train_obs`` rows), warm-started from the previous fit, and
+   recomputes the value vector by running the DP over that window under the new model: the
+   DP's last state on the window, still using nothing after today.
+
+The jump model has no likelihood, so there is no drift detector: refits follow the schedule.
+A refit that fails keeps the previous model and says so in the update (never silently).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from strategies.jump import JumpFitError, JumpModel, JumpParams, OnlineJumpFilter, penalty_matrix
+from strategies.jump_sparse import SparseJumpModel
+from strategies.regime_online import RegimeUpdate
+
+__all__ = ["JumpSettings", "JumpTracker"]
+
+
+@dataclass(frozen=True)
+class JumpSettings:
+    """Model, fitting and refit parameters of the jump-model engine.
+
+    Parameters
+    ----------
+    n_states : int, default 2
+    jump_penalty : float, default 10.0
+        Scalar lambda (0.5 * squared standardised distance units).
+    enter, exit : float or None, default None
+        Asymmetric Lambda: cost of a switch toward stress / toward calm (see
+        :func:`~strategies.jump.penalty_matrix`); None keeps ``jump_penalty``.
+    sparse : bool, default False
+        Fit the sparse jump model (feature weights with l1 budget ``kappa``).
+    kappa : float, default 2.0
+        l1 budget of the sparse weights (<= sqrt(n_features)).
+    n_init : int, default 10
+        Seeded starts of the first (cold) fit.
+    refit_cold_starts : int, default 3
+        Seeded starts tried at each scheduled refit besides the warm start from the previous
+        fit (the lowest objective wins): a first window without any stress splits calm days
+        in two, and a warm start alone would keep that split when real stress arrives.
+    max_iter : int, default 100
+        Coordinate-descent iterations per start.
+    temperature : float, default 1.0
+        Of the soft probabilities.
+    min_train_obs : int, default 250
+    max_train_obs : int, default 2520
+    refit_months : int, default 1
+        Refit on the first bar of every ``refit_months``-th new month; 0 never refits.
+    random_state : int, default 0
+    """
+
+    n_states: int = 2
+    jump_penalty: float = 10.0
+    enter: float | None = None
+    exit: float | None = None
+    sparse: bool = False
+    kappa: float = 2.0
+    n_init: int = 10
+    refit_cold_starts: int = 3
+    max_iter: int = 100
+    temperature: float = 1.0
+    min_train_obs: int = 250
+    max_train_obs: int = 2520
+    refit_months: int = 1
+    random_state: int = 0
+
+    def __post_init__(self) -> None:
+        if self.min_train_obs < 50 or self.max_train_obs < self.min_train_obs:
+            raise ValueError(
+                "need 50 <= min_train_obs <= max_train_obs, got "
+                f"{self.min_train_obs}, {self.max_train_obs}"
+            )
+        if self.refit_months < 0 or self.refit_cold_starts < 0:
+            raise ValueError(
+                "refit_months and refit_cold_starts must be >= 0, got "
+                f"{self.refit_months}, {self.refit_cold_starts}"
+            )
+        for name in ("enter", "exit"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be finite and >= 0, got {value}")
+        self.model()  # the model's own checks at construction
+
+    @property
+    def penalty(self) -> np.ndarray:
+        return penalty_matrix(self.n_states, self.jump_penalty, enter=self.enter, exit=self.exit)
+
+    def model(self) -> JumpModel | SparseJumpModel:
+        common: dict[str, Any] = {
+            "penalty": self.penalty,
+            "n_init": self.n_init,
+            "max_iter": self.max_iter,
+            "temperature": self.temperature,
+            "random_state": self.random_state,
+        }
+        if self.sparse:
+            return SparseJumpModel(self.n_states, kappa=self.kappa, **common)
+        return JumpModel(self.n_states, jump_penalty=self.jump_penalty, **common)
+
+
+class JumpTracker:
+    """Causal, self-refitting jump-model regimes.
+
+    Parameters
+    ----------
+    settings : JumpSettings, optional
+    """
+
+    def __init__(self, settings: JumpSettings | None = None) -> None:
+        self.settings = settings or JumpSettings()
+        self.params: JumpParams | None = None
+        self.values: np.ndarray | None = None
+        self._X: list[list[float]] = []
+        self._equity: list[float] = []
+        self._last_fit: pd.Timestamp | None = None
+        self.n_seen = 0
+        self.n_fits = 0
+        self.last_fit_report: dict[str, Any] | None = None
+        self._filter: OnlineJumpFilter | None = None
+
+    @property
+    def fitted(self) -> bool:
+        return self.params is not None
+
+    @property
+    def label(self) -> int | None:
+        """Today's causal state (argmin of the DP values); None before the first fit."""
+        return None if self.values is None else int(np.argmin(self.values))
+
+    def update(self, date: pd.Timestamp, x: np.ndarray, equity_return: float) -> RegimeUpdate:
+        """Consume one day's feature row.
+
+        Parameters
+        ----------
+        date : Timestamp
+            The session of the row (drives the refit schedule).
+        x : ndarray of shape (n_features,)
+            Finite feature row.
+        equity_return : float
+            The equity asset's return that day (orders the states at each fit).
+        """
+        x = np.asarray(x, dtype=float)
+        if not np.all(np.isfinite(x)) or not math.isfinite(equity_return):
+            raise ValueError(f"regime features on {date.date()} are not finite: {x}")
+        self._X.append(x.tolist())
+        self._equity.append(float(equity_return))
+        if len(self._X) > self.settings.max_train_obs:
+            del self._X[0], self._equity[0]
+        self.n_seen += 1
+        if self._filter is None:
+            if len(self._X) < self.settings.min_train_obs:
+                return RegimeUpdate(None, None)
+            return self._refit(date, "initial")
+        self.values = self._filter.step(self.values, x)
+        if self._refit_due(date):
+            return self._refit(date, "scheduled")
+        return self._update_now()
+
+    def _update_now(
+        self, refit: str | None = None, error: str | None = None, window: np.ndarray | None = None
+    ) -> RegimeUpdate:
+        # Called only once a model exists; these only narrow the types.
+        assert self._filter is not None and self.params is not None  # nosec B101
+        assert self.values is not None  # nosec B101
+        probs = self._filter.probabilities(self.values)
+        window_probs = None if window is None else self._filter.probabilities(window)
+        predicted = np.asarray(probs @ self.params.transmat)
+        return RegimeUpdate(probs, predicted, refit, error, None, window_filtered=window_probs)
+
+    def _refit_due(self, date: pd.Timestamp) -> bool:
+        months = self.settings.refit_months
+        if not months or self._last_fit is None:
+            return False
+        elapsed = (date.year - self._last_fit.year) * 12 + date.month - self._last_fit.month
+        return elapsed >= months
+
+    def _refit(self, date: pd.Timestamp, reason: str) -> RegimeUpdate:
+        X = np.asarray(self._X)
+        equity = np.asarray(self._equity)
+        try:
+            cold = None if self.params is None else self.settings.refit_cold_starts
+            model = self.settings.model().fit(X, equity, warm_start=self.params, cold_starts=cold)
+        except (JumpFitError, ValueError) as e:
+            self._last_fit = date  # do not retry every day; the schedule retries next period
+            if self.params is None:
+                return RegimeUpdate(None, None, None, f"{reason} fit failed: {e}")
+            return self._update_now(None, f"{reason} refit failed: {e}")
+        self.params = model.params_
+        self._filter = OnlineJumpFilter(self.params)
+        self.values = model.values_[-1]
+        report = asdict(model.report_)
+        self.last_fit_report = {**report, "date": str(date.date()), "reason": reason}
+        self._last_fit = date
+        self.n_fits += 1
+        return self._update_now(reason, None, model.values_)
+
+    def training_window(self) -> tuple[np.ndarray, np.ndarray]:
+        """The rows a refit today would use: features (n, d) and equity returns (n,)."""
+        return np.asarray(self._X), np.asarray(self._equity)
+
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-serialisable state that continues exactly."""
+        return {
+            "engine": "jump",
+            "settings": asdict(self.settings),
+            "params": None if self.params is None else self.params.to_dict(),
+            "values": None if self.values is None else self.values.tolist(),
+            "X": self._X,
+            "equity": self._equity,
+            "last_fit": None if self._last_fit is None else self._last_fit.isoformat(),
+            "n_seen": self.n_seen,
+            "n_fits": self.n_fits,
+            "last_fit_report": self.last_fit_report,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> JumpTracker:
+        """Rebuild a tracker from :meth:`state_dict`."""
+        if state.get("engine") != "jump":
+            raise ValueError(f"not a jump-tracker state: engine={state.get('engine')!r}")
+        tracker = cls(JumpSettings(**state["settings"]))
+        if state["params"] is not None:
+            tracker.params = JumpParams.from_dict(state["params"])
+            tracker._filter = OnlineJumpFilter(tracker.params)
+        if state["values"] is not None:
+            tracker.values = np.asarray(state["values"], dtype=float)
+        tracker._X = [list(map(float, row)) for row in state["X"]]
+        tracker._equity = [float(v) for v in state["equity"]]
+        tracker._last_fit = None if state["last_fit"] is None else pd.Timestamp(state["last_fit"])
+        tracker.n_seen = int(state["n_seen"])
+        tracker.n_fits = int(state["n_fits"])
+        tracker.last_fit_report = state["last_fit_report"]
+        return tracker

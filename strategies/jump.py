@@ -49,6 +49,7 @@ from strategies.jump_dp import (
 from strategies.jump_features import FeatureScaler
 
 __all__ = [
+    "Descent",
     "JumpConvergenceWarning",
     "JumpFitError",
     "JumpFitReport",
@@ -90,7 +91,13 @@ class JumpFitReport:
 
 
 @dataclass(frozen=True)
-class _Candidate:
+class Descent:
+    """One coordinate-descent run.
+
+    Centroids (fitted space, calmest first), the path, the penalised objective of that path,
+    iterations, whether the assignment settled, and the objective after every assignment step.
+    """
+
     centers: np.ndarray
     labels: np.ndarray
     objective: float
@@ -272,8 +279,8 @@ class JumpModel:
 
     def _best_of(
         self, Zw: np.ndarray, starts: list[np.ndarray], eq: np.ndarray | None
-    ) -> tuple[_Candidate | None, int]:
-        best: _Candidate | None = None
+    ) -> tuple[Descent | None, int]:
+        best: Descent | None = None
         n_degenerate = 0
         for centers in starts:
             cand = self.descend(Zw, centers, eq)
@@ -286,7 +293,7 @@ class JumpModel:
 
     def descend(
         self, Zw: np.ndarray, centers: np.ndarray, equity_returns: np.ndarray | None = None
-    ) -> _Candidate:
+    ) -> Descent:
         """Coordinate descent from ``centers`` in the fitted space (exposed for tests).
 
         Each iteration: order the centroids (calmest first), assign by :func:`dp_assign`,
@@ -314,7 +321,7 @@ class JumpModel:
                     centers[k] = Zw[members].mean(axis=0)
         centers, labels = self._ordered(centers, labels, Zw, equity_returns)
         objective = _objective(Zw, centers, labels, self.penalty)
-        return _Candidate(centers, labels, objective, n_iter, converged, tuple(trace))
+        return Descent(centers, labels, objective, n_iter, converged, tuple(trace))
 
     def _ordered(
         self, centers: np.ndarray, labels: np.ndarray, Zw: np.ndarray, eq: np.ndarray | None

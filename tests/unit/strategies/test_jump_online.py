@@ -144,3 +144,22 @@ def test_jump_label_switches_far_less_than_the_hmm_on_the_development_window(
     print(f"switches/year: jump {jump_rate:.1f} (stress share {stress:.2f}), HMM {hmm_rate:.1f}")
     assert jump_rate < hmm_rate / 3
     assert 0.05 < stress < 0.6  # both regimes are used: not a constant label
+
+
+def test_stress_label_keeps_its_meaning_across_refits() -> None:
+    market = generate_market(1500, seed=22)
+    rows = _inputs(market.prices)
+    truth = pd.Series(market.regimes, index=market.prices.index).loc[rows.index].to_numpy()
+    updates = _run(JumpTracker(JumpSettings(jump_penalty=10.0, refit_cold_starts=1)), rows)
+    refits = [i for i, u in enumerate(updates) if u.refit == "scheduled"]
+    assert len(refits) >= 30
+    agreement = []
+    for i in refits:
+        window = updates[i].window_filtered
+        assert window is not None
+        days = truth[i - len(window) + 1 : i + 1]
+        if days.min() < days.max():  # a window with both regimes: labels can be judged
+            agreement.append(float((window.argmax(axis=1) == days).mean()))
+    print(f"causal labels of each refit's window vs truth: min {min(agreement):.3f}")
+    assert len(agreement) >= 30
+    assert min(agreement) > 0.8

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -31,7 +31,41 @@ from strategies.jump import JumpFitError, JumpModel, JumpParams, OnlineJumpFilte
 from strategies.jump_sparse import SparseJumpModel
 from strategies.regime_online import RegimeUpdate
 
-__all__ = ["JumpSettings", "JumpTracker"]
+__all__ = ["JumpSettings", "JumpTracker", "RegimeEngine", "RegimeParamsLike"]
+
+
+class RegimeParamsLike(Protocol):
+    """What a strategy reads from either engine's fitted parameters."""
+
+    @property
+    def n_states(self) -> int: ...
+
+    @property
+    def expected_durations(self) -> np.ndarray: ...
+
+    @property
+    def transmat(self) -> np.ndarray: ...
+
+
+@runtime_checkable
+class RegimeEngine(Protocol):
+    """The daily contract shared by the HMM's tracker and :class:`JumpTracker`.
+
+    One causal update per day, the fitted parameters, the fit count and report, the training
+    window and a JSON-able state: what a strategy needs to hold either engine.
+    """
+
+    n_fits: int
+    last_fit_report: dict[str, Any] | None
+
+    @property
+    def params(self) -> RegimeParamsLike | None: ...
+
+    def update(self, date: pd.Timestamp, x: np.ndarray, equity_return: float) -> RegimeUpdate: ...
+
+    def training_window(self) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)

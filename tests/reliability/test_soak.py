@@ -7,11 +7,12 @@ oldest deleted once the cycle index holds ``cycles_max`` sessions; everything el
 key with a capped size). And once, at the end: the service's resident memory grew by less than
 ``RSS_GROWTH_BOUND_MIB`` after the first 10 sessions.
 
-Measured on the reference machine (2 CPUs, 2026-11): 100 sessions in about 45 s; RSS 244 MiB
-after the first session, +1.8 MiB from session 10 to 100; a 1000-session run
-(``python -m tests.reliability.soak --sessions 1000``) grew +4.8 MiB from session 10 to 1000
-(about 7.6 KiB per session up to 500 sessions, 1.9 KiB per session after), keys 8 -> 408.
-The bound is 32 MiB: more than 15 times the growth measured over 100 sessions.
+Measured on the reference machine (2 CPUs shared with other work, 2026-12, after issue 8):
+100 sessions in about 40 s; RSS 253 MiB after the first session, +3.5 MiB from session 10 to
+100; a 1000-session run (``python -m tests.reliability.soak --sessions 1000``) grew +5.6 MiB
+from session 10 to 1000 (about 4 KiB per session up to 500 sessions, 7.6 KiB per session
+after), keys 9 -> 407. The bound is 32 MiB: about 9 times the growth measured over 100
+sessions.
 """
 
 from __future__ import annotations

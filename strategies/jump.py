@@ -113,8 +113,9 @@ class JumpModel:
     ----------
     n_states : int, default 2
         Number of regimes, 2 to 4.
-    jump_penalty : float, default 50.0
-        Scalar lambda (>= 0), in units of the 0.5 * squared standardised distance.
+    jump_penalty : float, default 10.0
+        Scalar lambda (>= 0), in units of the 0.5 * squared standardised distance (so it
+        weighs against the number of features: 10 suits ~10-20 standardised features).
     penalty : array-like of shape (n_states, n_states), optional
         Full Lambda (zero diagonal, >= 0), overriding ``jump_penalty``; see
         :func:`penalty_matrix` for the enter/exit form.
@@ -139,7 +140,7 @@ class JumpModel:
         self,
         n_states: int = 2,
         *,
-        jump_penalty: float = 50.0,
+        jump_penalty: float = 10.0,
         penalty: np.ndarray | None = None,
         n_init: int = 10,
         max_iter: int = 100,
@@ -161,6 +162,8 @@ class JumpModel:
             raise ValueError(f"min_occupancy must be in [0, 1/n_states), got {min_occupancy}")
         if not (math.isfinite(temperature) and temperature > 0):
             raise ValueError(f"temperature must be positive, got {temperature}")
+        if order_feature < 0:
+            raise ValueError(f"order_feature must be >= 0, got {order_feature}")
         self.n_states = n_states
         self.jump_penalty = jump_penalty
         self.penalty = (
@@ -173,8 +176,6 @@ class JumpModel:
         self.tol = tol
         self.min_occupancy = min_occupancy
         self.temperature = temperature
-        if order_feature < 0:
-            raise ValueError(f"order_feature must be >= 0, got {order_feature}")
         self.order_feature = order_feature
         self.random_state = random_state
 

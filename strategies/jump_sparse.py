@@ -96,7 +96,7 @@ class SparseJumpModel:
     kappa : float, default 2.0
         l1 budget of the weights, >= 1 (1 keeps one feature, sqrt(n_features) all; kappa^2
         is roughly the number of features kept). Checked against sqrt(n_features) at fit.
-    jump_penalty : float, default 50.0
+    jump_penalty : float, default 10.0
         Scalar lambda before the 1 / sqrt(n_features) scaling.
     penalty : array-like of shape (n_states, n_states), optional
         Full Lambda (overrides ``jump_penalty``), scaled the same way.
@@ -118,7 +118,7 @@ class SparseJumpModel:
         n_states: int = 2,
         *,
         kappa: float = 2.0,
-        jump_penalty: float = 50.0,
+        jump_penalty: float = 10.0,
         penalty: np.ndarray | None = None,
         n_init: int = 10,
         max_iter: int = 100,

@@ -165,15 +165,18 @@ def test_online_labels_up_to_t_do_not_depend_on_later_rows(sparse: bool) -> None
         )
 
 
-def test_online_label_recovers_the_true_regime_on_a_synthetic_market() -> None:
+@pytest.mark.parametrize("seed", range(6))
+def test_online_label_recovers_the_true_regime_on_a_synthetic_market(seed: int) -> None:
     # Fit on the first 750 days, then label every later day causally with fixed parameters.
-    X, equity, truth = _market_features(3000, seed=1)
+    # Measured (seeds 0-5): accuracy 0.887 0.896 0.860 0.917 0.927 0.866, switches 0.82 0.94
+    # 1.36 1.08 0.90 0.94 x the truth.
+    X, equity, truth = _market_features(3000, seed=seed)
     model = JumpModel(2, jump_penalty=10.0).fit(X[:750], equity[:750])
     labels = OnlineJumpFilter(model.params_).run(X).argmin(axis=1)[750:]
     true = truth[750:]
     accuracy = float((labels == true).mean())
     switch_ratio = np.count_nonzero(np.diff(labels)) / np.count_nonzero(np.diff(true))
-    print(f"online accuracy {accuracy:.3f}, switches {switch_ratio:.2f}x the truth")
+    print(f"seed {seed}: online accuracy {accuracy:.3f}, switches {switch_ratio:.2f}x the truth")
     assert accuracy >= 0.85
     assert switch_ratio <= 1.5
 

@@ -86,6 +86,10 @@ def test_tracker_is_not_ready_before_min_train_obs_and_reports_each_refit() -> N
 
 
 def test_tracker_online_label_matches_the_true_regime() -> None:
+    # Measured with these settings on seeds 0-3 (2000 days): accuracy 0.882 0.881 0.828 0.891,
+    # switches 1.04 0.85 1.06 1.40 x the truth. Seed 2 misses 0.85: its first training year
+    # holds no stress day, so the first fit splits calm days and over-calls stress until
+    # later refits see real stress (accuracy 0.66 in its first 250 labelled days).
     market = generate_market(2000, seed=0)
     rows = _inputs(market.prices)
     truth = pd.Series(market.regimes, index=market.prices.index).loc[rows.index].to_numpy()

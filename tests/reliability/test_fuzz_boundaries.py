@@ -27,13 +27,14 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_origin
 
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from pydantic import TypeAdapter
 
 from service.alpaca_parsing import (
     NEW_YORK,
@@ -674,9 +675,18 @@ def test_a_random_setting_is_accepted_or_refused_by_name(
     with clean_env.context() as env:
         env.setenv(variable, value)
         try:
-            load_settings()
+            settings = load_settings()
         except ConfigError as e:
             assert _field(variable) in str(e).lower(), str(e)
+            return
+    # Accepted: a scalar setting holds exactly what its declared type makes of the text (the
+    # variable was read, not ignored for its default).
+    annotation = Settings.model_fields[_field(variable)].annotation
+    if annotation is not None and (
+        annotation in (int, float, bool, time) or get_origin(annotation) is Literal
+    ):
+        expected = TypeAdapter(annotation).validate_python(value)
+        assert getattr(settings, _field(variable)) == expected, (variable, value)
 
 
 @fuzz(60)

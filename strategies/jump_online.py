@@ -10,7 +10,8 @@ causal), the current :class:`~strategies.jump.JumpParams` and the DP's value vec
    the label is its argmin, ``filtered`` the heuristic softmax probabilities and
    ``predicted`` those times the fitted path's empirical transition matrix;
 3. on the first bar of every ``refit_months``-th month it refits on the history available
-   *then* (the last ``max_train_obs`` rows), warm-started from the previous fit, and
+   *then* (the last ``max_train_obs`` rows), from the previous fit and a few seeded starts
+   (the lowest objective wins; states are renumbered calmest first every time), and
    recomputes the value vector by running the DP over that window under the new model: the
    DP's last state on the window, still using nothing after today.
 

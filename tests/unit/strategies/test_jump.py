@@ -215,6 +215,22 @@ def test_sparse_model_drops_noise_features_and_keeps_informative_ones() -> None:
     assert w.sum() <= 1.5 + 1e-9
 
 
+@pytest.mark.parametrize("kappa", [1.5, 2.0])
+def test_sparse_model_agrees_with_jumpmodels_sparse_jump_model(kappa: float) -> None:
+    sparse_jump = pytest.importorskip("jumpmodels.sparse_jump")
+    X, _, _ = _market_features(1500, seed=3)
+    data = np.column_stack([X[:, [1, 7, 4]], np.random.default_rng(0).normal(size=(len(X), 4))])
+    ours = SparseJumpModel(2, kappa=kappa, jump_penalty=10.0).fit(data)
+    Z = (data - data.mean(axis=0)) / data.std(axis=0)
+    # jumpmodels' max_feats is kappa^2; it scales lambda by 1/sqrt(n_features) as we do.
+    theirs = sparse_jump.SparseJumpModel(
+        2, max_feats=kappa**2, jump_penalty=10.0, random_state=0
+    ).fit(Z)
+    np.testing.assert_allclose(ours.weights_, np.asarray(theirs.w), atol=2e-3)
+    same = float((ours.labels_ == np.asarray(theirs.labels_)).mean())
+    assert max(same, 1 - same) >= 0.99  # equal paths up to the state numbering
+
+
 def test_sparse_weights_meet_the_l1_budget_and_equal_normalised_bcss_when_loose() -> None:
     a = np.array([4.0, 3.0, 0.5, 0.1])
     loose = sparse_weights(a, kappa=2.0)

@@ -92,6 +92,9 @@ class HttpPolicy:
         Pace (wait for the reset) once ``X-RateLimit-Remaining`` is at most this, >= 0.
     rate_limited_hook : callable(call), optional
         Called with the request's name for every HTTP 429 answer (a metrics counter).
+    request_gate : callable(), optional
+        Called before every request and blocks until it may go: the account's budget shared
+        by all replicas (:class:`service.request_budget.SharedRequestBudget`).
     """
 
     timeout_secs: float = 10.0
@@ -102,6 +105,7 @@ class HttpPolicy:
     rate_limit_wait_max_secs: float = 61.0
     rate_limit_reserve: int = 5
     rate_limited_hook: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
+    request_gate: Callable[[], None] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.timeout_secs > 0:
@@ -173,8 +177,10 @@ class RatePacer:
         *,
         now: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        gate: Callable[[], None] | None = None,
     ) -> None:
         self.reserve = reserve
+        self._gate = gate
         self.max_wait_secs = max_wait_secs
         self.jitter_secs = jitter_secs
         self._now, self._sleep = now, sleep
@@ -210,7 +216,10 @@ class RatePacer:
         return min(ahead + jitter, self.max_wait_secs)
 
     def before_request(self) -> None:
-        """Wait for the reset if the last answer left at most ``reserve`` requests."""
+        """Wait for the shared budget (if any), then for the reset if the last answer left at
+        most ``reserve`` requests."""
+        if self._gate is not None:
+            self._gate()
         with self._lock:
             low = self._remaining is not None and self._remaining <= self.reserve
             wait = self.wait_for_reset() if low else 0.0
@@ -298,6 +307,7 @@ class AlpacaTransport:
             policy.retry_wait_initial_secs,
             now=now,
             sleep=sleep,
+            gate=policy.request_gate,
         )
         _configure_sdk_client(client, policy.timeout_secs, self.pacer)
         self.policy = policy

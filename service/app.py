@@ -34,6 +34,7 @@ from service.exceptions import BadBrokerResponseError, BrokerRejectedError, Regi
 from service.logs import get_logger, redactor
 from service.marketdata import AlpacaBars
 from service.metrics import ServiceMetrics
+from service.request_budget import SharedRequestBudget, account_tag
 from service.store import Store, StoreUnavailableError
 
 __all__ = ["Service"]
@@ -90,7 +91,7 @@ class Service:
         contexts = {
             p.name: CycleContext(
                 p,
-                *_adapters(settings, p, emulator, metrics),
+                *_adapters(settings, p, emulator, metrics, client),
                 store,
                 alerts,
                 metrics,
@@ -224,10 +225,16 @@ def _asset_problem(broker: AlpacaBroker, symbol: str) -> str:
     return ""
 
 
-def http_policy(settings: Settings, metrics: ServiceMetrics, portfolio: str) -> HttpPolicy:
+def http_policy(
+    settings: Settings,
+    metrics: ServiceMetrics,
+    portfolio: str,
+    budget: SharedRequestBudget | None = None,
+) -> HttpPolicy:
     """The broker and market-data HTTP policy from ``RT_HTTP_*`` settings.
 
-    Every HTTP 429 is counted in ``regime_trader_broker_rate_limited_total{portfolio}``.
+    Every HTTP 429 is counted in ``regime_trader_broker_rate_limited_total{portfolio}``; with
+    a ``budget`` every request first takes its turn in the account's shared budget.
     """
     counter = metrics.broker_rate_limited_total.labels(portfolio=portfolio)
     return HttpPolicy(
@@ -235,6 +242,7 @@ def http_policy(settings: Settings, metrics: ServiceMetrics, portfolio: str) -> 
         retry_attempts=settings.http_retry_attempts,
         retry_max_secs=settings.http_retry_max_secs,
         rate_limited_hook=lambda call: counter.inc(),
+        request_gate=None if budget is None else budget.acquire,
     )
 
 
@@ -243,6 +251,7 @@ def _adapters(
     portfolio: PortfolioConfig,
     emulator: RunningEmulator | None,
     metrics: ServiceMetrics,
+    client: redis.Redis,
 ) -> tuple[AlpacaBroker, AlpacaBars]:
     url: str | None
     if emulator is not None:
@@ -251,7 +260,10 @@ def _adapters(
         key = os.environ.get(portfolio.key_id_env) or _secret(settings.alpaca_api_key_id)
         secret = os.environ.get(portfolio.secret_key_env) or _secret(settings.alpaca_api_secret_key)
         url = settings.alpaca_base_url  # None: Alpaca's own endpoints
-    policy = http_policy(settings, metrics, portfolio.name)
+    budget = None
+    if settings.broker_requests_per_min:
+        budget = SharedRequestBudget(client, account_tag(key), settings.broker_requests_per_min)
+    policy = http_policy(settings, metrics, portfolio.name, budget)
     broker = AlpacaBroker(
         key, secret, paper=not settings.live_trading, url_override=url, policy=policy
     )

@@ -173,6 +173,9 @@ class Settings(BaseSettings):
     # Fill-wait rounds (one order-list request each): at least a second apart, so a cycle
     # stays far below Alpaca's 200 requests/min even with several replicas on one account.
     fill_poll_interval_secs: float = Field(2.0, ge=1.0, le=60.0)
+    # Requests per account in any 60 s, shared by every replica through Redis (Alpaca allows
+    # 200; the margin is for requests in flight and other programs on the same key). 0: off.
+    broker_requests_per_min: int = Field(180, ge=0, le=10_000)
     emulator_seed: int = 0
     portfolios: tuple[PortfolioConfig, ...] = ()
 

@@ -293,6 +293,9 @@ def service_env(tmp: Path, redis_url: str, emulator: Emulator, **extra: str) -> 
             "RT_WAKE_INTERVAL_SECS": "0.3",
             "RT_LOCK_TTL_SECS": "5",
             "RT_HTTP_PORT": str(free_port()),
+            # These emulators run with their limiter off and sessions seconds apart; the
+            # budget's own test (tests/reliability/test_rate_budget.py) turns it back on.
+            "RT_BROKER_REQUESTS_PER_MIN": "0",
         }
     )
     env.update(extra)

@@ -180,6 +180,7 @@ class EmulatorProcess:
     start_date: str
     seed: int = 3
     symbols: tuple[str, ...] = ()
+    rate_limit_per_min: int = 0  # Alpaca's 200 where a test measures the request budget
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
@@ -215,7 +216,7 @@ class EmulatorProcess:
             "--secret-key",
             SECRET_KEY,
             "--rate-limit-per-min",
-            "0",
+            str(self.rate_limit_per_min),
             "--history-sessions",
             "400",
             "--future-sessions",
@@ -266,6 +267,13 @@ class EmulatorProcess:
     def clear_faults(self) -> None:
         httpx.delete(self.url + "/admin/faults", timeout=10).raise_for_status()
 
+    def requests(self) -> dict[str, Any]:
+        """Request statistics per key (``GET /admin/requests``): counts, 429s, busiest 60 s."""
+        return dict(httpx.get(self.url + "/admin/requests", timeout=10).json())
+
+    def reset_requests(self) -> None:
+        httpx.delete(self.url + "/admin/requests", timeout=10).raise_for_status()
+
     def hits(self, fault_id: int) -> int | None:
         """Hits of an active fault (None once a counted fault has been used up and removed)."""
         return next((int(f["hits"]) for f in self.faults() if f["id"] == fault_id), None)
@@ -273,9 +281,16 @@ class EmulatorProcess:
 
 @contextlib.contextmanager
 def emulator_process(
-    tmp: Path, start_date: str, *, symbols: Iterable[str] = (), seed: int = 3
+    tmp: Path,
+    start_date: str,
+    *,
+    symbols: Iterable[str] = (),
+    seed: int = 3,
+    rate_limit_per_min: int = 0,
 ) -> Iterator[EmulatorProcess]:
-    emulator = EmulatorProcess(tmp, start_date, seed=seed, symbols=tuple(symbols)).start()
+    emulator = EmulatorProcess(
+        tmp, start_date, seed=seed, symbols=tuple(symbols), rate_limit_per_min=rate_limit_per_min
+    ).start()
     try:
         yield emulator
     finally:

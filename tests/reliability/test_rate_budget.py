@@ -1,0 +1,91 @@
+"""Fault matrix, case 8: three replicas share one account under Alpaca's request budget.
+
+Alpaca allows 200 requests per minute per account, counted across every process that uses the
+key. Three ``regime-trader run`` replicas wake up every second (far more often than the default
+300 s, so that waking alone would spend 180 of the 200 requests a minute) while the simulated
+clock moves through a session every few seconds. The emulator's limiter is on at Alpaca's
+200/min and counts what it answers. The service must pace itself from the ``X-RateLimit-*``
+headers and hold all three to one budget shared through Redis (``RT_BROKER_REQUESTS_PER_MIN``,
+a moving window): every session traded exactly once, no request answered 429, and no 60 s
+window with more than 200 requests. The figures are printed (``-s``) for the record.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from service.store import Store
+from tests.e2e.harness import KEY_ID, drive_session, wait_until
+from tests.reliability.faultlab import (
+    PORTFOLIO,
+    emulator_process,
+    env_for,
+    fast_portfolio,
+    portfolio_toml,
+    private_redis,
+    start_services,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.reliability]
+
+LIMIT_PER_MIN = 200  # Alpaca's, per account
+BUDGET_PER_MIN = 180  # the service's default budget, shared through Redis
+RUN_SECS = 75.0  # more than one 60 s window
+SESSION_EVERY_SECS = 5.0
+
+
+def test_three_replicas_stay_under_the_request_budget_with_no_429(tmp_path: Path) -> None:
+    config = portfolio_toml(tmp_path, fast_portfolio())
+    with (
+        private_redis(tmp_path) as redis_server,
+        emulator_process(tmp_path, "2024-03-04", rate_limit_per_min=LIMIT_PER_MIN) as emu,
+    ):
+        emu.reset_requests()
+        envs = {
+            f"replica-{i}": env_for(
+                tmp_path,
+                redis_server.url,
+                emu,
+                config,
+                RT_WAKE_INTERVAL_SECS="1.0",
+                RT_BROKER_REQUESTS_PER_MIN=str(BUDGET_PER_MIN),
+            )
+            for i in range(3)
+        }
+        replicas = start_services(tmp_path, envs)
+        store = Store(redis_server.client())
+        sessions: list[str] = []
+        try:
+            began = time.monotonic()
+            while time.monotonic() - began < RUN_SECS:
+                session = drive_session(emu.api)
+                sessions.append(session)
+                wait_until(
+                    lambda s=session: (r := store.cycle(PORTFOLIO, s)) is not None and r.finished,
+                    120,
+                    f"the cycle of {session}",
+                )
+                # A steady pace: the next session starts SESSION_EVERY_SECS after this one.
+                time.sleep(
+                    max(0.0, SESSION_EVERY_SECS * len(sessions) - (time.monotonic() - began))
+                )
+            outcomes = {
+                s: (r.outcome if (r := store.cycle(PORTFOLIO, s)) else None) for s in sessions
+            }
+        finally:
+            codes = [r.stop() for r in replicas]
+        stats = emu.requests()
+    account = stats["accounts"][KEY_ID]
+    print(
+        f"\nrate budget: {len(sessions)} sessions in {RUN_SECS:.0f} s by 3 replicas; "
+        f"{account['requests']} requests, busiest 60 s window {account['max_per_60s']} "
+        f"(limit {LIMIT_PER_MIN}), {account['rate_limited']} answered 429"
+    )
+    assert codes == [0, 0, 0]
+    assert len(sessions) >= 8
+    assert set(outcomes.values()) == {"rebalanced"}, outcomes  # no band: every session trades
+    assert account["rate_limited"] == 0
+    assert account["max_per_60s"] <= LIMIT_PER_MIN

@@ -28,6 +28,12 @@ Environment (all optional):
 ``RT_READY_MAX_CYCLE_AGE_SECS`` ``/readyz`` fails when the last done cycle is older (4 days)
 ``RT_MISFIRE_GRACE_SECS``      how late a scheduled wake-up may still run (default 6 h)
 ``RT_EMULATOR_SEED``           seed of the embedded emulator's synthetic market (default 0)
+``RT_HTTP_TIMEOUT_SECS``       connect/read timeout of one broker or data request (default 10)
+``RT_HTTP_RETRY_ATTEMPTS``     attempts per broker call on 408/429/5xx/timeouts (default 4)
+``RT_HTTP_RETRY_MAX_SECS``     no retry starts later than this after the first try (default 30)
+``RT_FILL_POLL_INTERVAL_SECS`` seconds between fill-wait rounds, one order list each (2, >= 1)
+``RT_BROKER_REQUESTS_PER_MIN`` requests per account in any 60 s, shared by every replica
+                               through Redis (default 180 of Alpaca's 200; 0 turns it off)
 =============================  ==============================================================
 
 Every secret (``ALPACA_API_KEY_ID``, ``ALPACA_API_SECRET_KEY``, ``REDIS_PASSWORD``) may instead
@@ -41,6 +47,7 @@ The portfolio file::
     symbols = ["SPY", "TLT", "GLD"]
     schedule_time = "10:00"
     no_trade_band = 0.02
+    max_carry_sessions = 3                    # a thin symbol's missing bar: carried, then refused
     key_id_env = "ALPACA_API_KEY_ID"          # which env vars hold this account's keys
     secret_key_env = "ALPACA_API_SECRET_KEY"
     [portfolio.strategy_params]               # overrides of RegimeERCParams

@@ -18,10 +18,13 @@ SPEC = JumpFeatureSpec(halflives=(2.0, 5.0, 10.0))
 MIN_TRAIN = 120
 
 
-def _fast(**overrides: Any) -> JumpSettings:
+def _fast_kwargs() -> dict[str, Any]:
     """Small settings for the property tests: few starts, an early first fit."""
-    base: dict[str, Any] = {"n_init": 3, "refit_cold_starts": 1, "min_train_obs": MIN_TRAIN}
-    return JumpSettings(**{**base, **overrides})
+    return {"n_init": 3, "refit_cold_starts": 1, "min_train_obs": MIN_TRAIN}
+
+
+def _fast(**overrides: Any) -> JumpSettings:
+    return JumpSettings(**{**_fast_kwargs(), **overrides})
 
 
 def _inputs(prices: pd.DataFrame, spec: JumpFeatureSpec = SPEC) -> pd.DataFrame:
@@ -85,12 +88,13 @@ def test_tracker_is_not_ready_before_min_train_obs_and_reports_each_refit() -> N
     assert last is not None and tracker.label == int(np.argmax(last))
 
 
-def test_tracker_online_label_matches_the_true_regime() -> None:
-    # Measured with these settings on seeds 0-3 (2000 days): accuracy 0.882 0.881 0.828 0.891,
-    # switches 1.04 0.85 1.06 1.40 x the truth. Seed 2 misses 0.85: its first training year
-    # holds no stress day, so the first fit splits calm days and over-calls stress until
-    # later refits see real stress (accuracy 0.66 in its first 250 labelled days).
-    market = generate_market(2000, seed=0)
+@pytest.mark.parametrize("seed", [0, 2])
+def test_tracker_online_label_matches_the_true_regime(seed: int) -> None:
+    # Measured on seeds 0-3 (2000 days): accuracy 0.882 0.881 0.858 0.913, switches 1.04 0.85
+    # 0.94 1.00 x the truth. Seed 2's first training year holds no stress day: without the
+    # min_stress_ratio guard its first fit splits calm days in two and over-calls stress
+    # (accuracy 0.828 overall, 0.66 in its first 250 labelled days).
+    market = generate_market(2000, seed=seed)
     rows = _inputs(market.prices)
     truth = pd.Series(market.regimes, index=market.prices.index).loc[rows.index].to_numpy()
     updates = _run(JumpTracker(JumpSettings(jump_penalty=10.0)), rows)
@@ -98,9 +102,26 @@ def test_tracker_online_label_matches_the_true_regime() -> None:
     labels = np.array([int(np.argmax(u.filtered)) for u in updates if u.filtered is not None])
     accuracy = float((labels == truth[ready]).mean())
     ratio = np.count_nonzero(np.diff(labels)) / np.count_nonzero(np.diff(truth[ready]))
-    print(f"tracker online accuracy {accuracy:.3f}, switches {ratio:.2f}x the truth")
+    print(f"seed {seed}: tracker online accuracy {accuracy:.3f}, switches {ratio:.2f}x the truth")
     assert accuracy >= 0.85
     assert ratio <= 1.5
+
+
+def test_a_window_without_stress_is_labelled_calm_until_a_refit_finds_stress() -> None:
+    calm_only = generate_market(700, seed=35, transition=((1.0, 0.0), (1.0, 0.0)))
+    assert calm_only.regimes.max() == 0
+    rows = _inputs(calm_only.prices)
+    tracker = JumpTracker(JumpSettings(min_stress_ratio=3.0, **_fast_kwargs()))
+    updates = _run(tracker, rows)
+    report = tracker.last_fit_report
+    assert report is not None and report["separated"] is False and report["stress_ratio"] < 3.0
+    labelled = [u.filtered for u in updates if u.filtered is not None]
+    assert len(labelled) > 500
+    assert all(np.array_equal(p, [1.0, 0.0]) for p in labelled)
+    # The same days without the guard: the clustering splits calm days and calls some stress.
+    unguarded = _run(JumpTracker(JumpSettings(min_stress_ratio=0.0, **_fast_kwargs())), rows)
+    stress_days = sum(int(np.argmax(u.filtered)) for u in unguarded if u.filtered is not None)
+    assert stress_days > 0
 
 
 def test_invalid_settings_are_rejected_quoting_the_value() -> None:

@@ -203,3 +203,33 @@ def test_both_engines_satisfy_the_shared_regime_engine_contract() -> None:
     assert params.n_states == 2 and params.transmat.shape == (2, 2)
     np.testing.assert_allclose(params.transmat.sum(axis=1), 1.0)
     assert np.all(params.expected_durations >= 1.0)
+
+
+def _mean_lags(labels: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    """Mean days from each true entry into (exit from) stress until the label follows."""
+    entry: list[int] = []
+    exit_: list[int] = []
+    for t in np.flatnonzero(np.diff(truth)) + 1:
+        lag = 0
+        while t + lag < len(labels) and labels[t + lag] != truth[t] and lag < 60:
+            lag += 1
+        (entry if truth[t] == 1 else exit_).append(lag)
+    return float(np.mean(entry)), float(np.mean(exit_))
+
+
+def test_cheap_entry_and_costly_exit_enter_stress_sooner_and_leave_it_later() -> None:
+    # Measured on seeds 0-3, lambda 10 vs enter 5 / exit 20: entry lag 10.3 3.5 8.9 9.2 ->
+    # 5.8 2.4 5.5 2.8 days, exit lag 10.8 18.5 14.4 10.0 -> 13.4 22.9 17.1 11.5 days, with
+    # about as many switches (29 22 28 20 -> 27 22 32 22; truth 26 26 32 20).
+    market = generate_market(2000, seed=0)
+    rows = _inputs(market.prices)
+    truth = pd.Series(market.regimes, index=market.prices.index).loc[rows.index].to_numpy()
+    lags = {}
+    for name, enter, exit_ in (("sym", None, None), ("asym", 5.0, 20.0)):
+        settings = JumpSettings(jump_penalty=10.0, refit_cold_starts=1, enter=enter, exit=exit_)
+        updates = _run(JumpTracker(settings), rows)
+        labels = np.array([int(np.argmax(u.filtered)) for u in updates if u.filtered is not None])
+        lags[name] = _mean_lags(labels, truth[len(truth) - len(labels) :])
+    print(f"(entry, exit) lags in days: {lags}")
+    assert lags["asym"][0] < lags["sym"][0]
+    assert lags["asym"][1] > lags["sym"][1]

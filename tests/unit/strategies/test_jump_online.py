@@ -88,6 +88,7 @@ def test_tracker_is_not_ready_before_min_train_obs_and_reports_each_refit() -> N
     assert last is not None and tracker.label == int(np.argmax(last))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 2])
 def test_tracker_online_label_matches_the_true_regime(seed: int) -> None:
     # Measured on seeds 0-3 (2000 days): accuracy 0.882 0.881 0.858 0.913, switches 1.04 0.85
@@ -217,6 +218,7 @@ def _mean_lags(labels: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
     return float(np.mean(entry)), float(np.mean(exit_))
 
 
+@pytest.mark.slow
 def test_cheap_entry_and_costly_exit_enter_stress_sooner_and_leave_it_later() -> None:
     # Measured on seeds 0-3, lambda 10 vs enter 5 / exit 20: entry lag 10.3 3.5 8.9 9.2 ->
     # 5.8 2.4 5.5 2.8 days, exit lag 10.8 18.5 14.4 10.0 -> 13.4 22.9 17.1 11.5 days, with

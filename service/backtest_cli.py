@@ -25,10 +25,9 @@ from tqdm import tqdm
 
 from service.pricefile import PriceFileError, load_prices_carried
 from service.report import write_backtest
-from service.strategy_factory import build_strategy
 from strategies.backtest import BacktestResult, run_backtest
 from strategies.missing_bars import DEFAULT_MAX_CARRY_SESSIONS, CarriedClose
-from strategies.registry import BENCHMARKS, STRATEGIES
+from strategies.registry import BENCHMARKS, STRATEGIES, build_strategy
 from strategies.synthetic import generate_market
 
 __all__ = ["add_arguments", "run"]

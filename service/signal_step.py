@@ -27,10 +27,9 @@ from service.config import PortfolioConfig
 from service.cycle_context import CycleContext
 from service.exceptions import BadMarketDataError, ReconciliationError
 from service.marketdata import ValidatedBars, check_bars
-from service.strategy_factory import build_strategy
 from strategies.base import BarsError, Signal, Strategy
 from strategies.missing_bars import CarriedClose
-from strategies.registry import strategy_from_state
+from strategies.registry import build_strategy, strategy_from_state
 
 __all__ = ["SignalResult", "compute_signal"]
 

@@ -1,14 +1,20 @@
-"""Strategies by name, and restoring any of them from its saved state."""
+"""Strategies by name: building one from configuration, and restoring one from its state.
+
+The only place strategies are constructed: the service passes a name, a universe and the
+parameter overrides from its configuration, and gets a validated :class:`Strategy` back, so
+no caller outside this package branches on a strategy's internals.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from strategies.base import Strategy
 from strategies.reference import BuyHold, EqualWeight, SixtyForty, StaticERC
-from strategies.regime_erc import RegimeERC
+from strategies.regime_erc import RegimeERC, RegimeERCParams
 
-__all__ = ["BENCHMARKS", "STRATEGIES", "strategy_from_state"]
+__all__ = ["BENCHMARKS", "STRATEGIES", "build_strategy", "strategy_from_state"]
 
 STRATEGIES: dict[str, type[Strategy]] = {
     cls.name: cls for cls in (RegimeERC, StaticERC, EqualWeight, SixtyForty, BuyHold)
@@ -16,6 +22,61 @@ STRATEGIES: dict[str, type[Strategy]] = {
 
 # The benchmarks a backtest reports, in the order of metrics.json.
 BENCHMARKS: tuple[str, ...] = ("erc_static", "equal_weight", "sixty_forty", "buy_hold")
+
+
+def _merge(base: dict[str, Any], overrides: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Return ``base`` updated by ``overrides``, nested tables merged key by key.
+
+    Raises
+    ------
+    ValueError
+        If ``overrides`` names a key ``base`` lacks (the dotted path is quoted).
+    """
+    merged = dict(base)
+    for key, value in overrides.items():
+        if key not in base:
+            raise ValueError(f"unknown parameter {where}{key!r}; known: {sorted(base)}")
+        if isinstance(base[key], dict) and isinstance(value, Mapping):
+            merged[key] = _merge(base[key], value, f"{where}{key}.")
+        else:
+            merged[key] = value
+    return merged
+
+
+def build_strategy(name: str, symbols: Sequence[str], params: Mapping[str, Any]) -> Strategy:
+    """Return a fresh strategy built from configuration.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`STRATEGIES`.
+    symbols : sequence of str
+        The universe, in the column order of the bars.
+    params : mapping
+        Overrides: for ``regime_erc`` any field of :class:`RegimeERCParams` (nested tables
+        for ``features``, ``regime`` and ``policy``); for ``erc_static`` its keyword
+        arguments; nothing for the fixed-weight strategies.
+
+    Returns
+    -------
+    Strategy
+        Not yet updated on any bar.
+
+    Raises
+    ------
+    ValueError
+        For an unknown strategy or parameter, or a parameter out of range.
+    """
+    if name not in STRATEGIES:
+        raise ValueError(f"unknown strategy {name!r}; known: {sorted(STRATEGIES)}")
+    if name == RegimeERC.name:
+        merged = _merge(RegimeERCParams().to_dict(), params, "")
+        return RegimeERC(symbols, RegimeERCParams.from_dict(merged))
+    if name == StaticERC.name:
+        return StaticERC(symbols, **dict(params))
+    if params:
+        raise ValueError(f"strategy {name!r} takes no parameters, got {sorted(params)}")
+    return STRATEGIES[name](symbols)
 
 
 def strategy_from_state(state: dict[str, Any]) -> Strategy:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from strategies.base import Signal, Strategy
 from strategies.covariance import EwmaCovariance, regularize
-from strategies.riskparity import relative_risk_contributions, risk_budget_weights
+from strategies.riskparity import relative_risk_contributions, solve_risk_budget
 
 __all__ = ["BuyHold", "EqualWeight", "SixtyForty", "StaticERC"]
 
@@ -125,14 +125,18 @@ class StaticERC(Strategy):
                 diagnostics={"reason": f"warming up: {self._cov.n_obs} of {self.min_obs} returns"},
             )
         cov = regularize(self._cov.covariance, self.shrinkage)
-        weights = risk_budget_weights(cov, w0=self._last_weights)
+        solved = solve_risk_budget(cov, w0=self._last_weights)
+        weights = solved.weights
         self._last_weights = weights
         rc = relative_risk_contributions(weights, cov)
         return self._signal(
             date,
             weights,
             ready=True,
-            diagnostics={"risk_contributions": dict(zip(self.symbols, rc.tolist(), strict=True))},
+            diagnostics={
+                "risk_contributions": dict(zip(self.symbols, rc.tolist(), strict=True)),
+                "erc_solver": solved.diagnostics(),
+            },
         )
 
     def _state(self) -> dict[str, Any]:

@@ -8,7 +8,8 @@ Every bar:
 3. the EWMA covariance and the per-regime covariances are updated; tomorrow's covariance is
    the blend of the EWMA and the regime mixture under the predicted regime distribution,
    regularised to be positive definite;
-4. :func:`~strategies.riskparity.risk_budget_weights` solves the ERC weights on it;
+4. :func:`~strategies.riskparity.solve_risk_budget` solves the ERC weights on it (its
+   ``converged``, ``n_iter`` and error go to the signal's ``diagnostics["erc_solver"]``);
 5. :class:`~strategies.allocation.AllocationPolicy` decides the invested fraction; the rest
    is cash.
 
@@ -37,7 +38,7 @@ from strategies.covariance import (
 )
 from strategies.features import FeatureEngine, FeatureSpec, feature_names
 from strategies.regime_online import RegimeSettings, RegimeTracker, RegimeUpdate
-from strategies.riskparity import relative_risk_contributions, risk_budget_weights
+from strategies.riskparity import relative_risk_contributions, solve_risk_budget
 
 __all__ = ["RegimeERC", "RegimeERCParams"]
 
@@ -201,7 +202,8 @@ class RegimeERC(Strategy):
             self.params.shrinkage,
         )
         budgets = None if self.params.risk_budgets is None else np.asarray(self.params.risk_budgets)
-        erc = risk_budget_weights(cov, budgets, w0=self._last_erc)
+        solved = solve_risk_budget(cov, budgets, w0=self._last_erc)
+        erc = solved.weights
         self._last_erc = erc
         alloc = self.params.policy.allocate(
             erc, cov, update.predicted, hmm.transmat, self._smoothed_stress
@@ -221,6 +223,7 @@ class RegimeERC(Strategy):
             "predicted_probs": update.predicted.tolist(),
             "expected_durations": hmm.expected_durations.tolist(),
             "risk_contributions": dict(zip(self.symbols, rc.tolist(), strict=True)),
+            "erc_solver": solved.diagnostics(),
             "n_fits": self._tracker.n_fits,
             "drift_score": self._tracker.drift.score,
         }

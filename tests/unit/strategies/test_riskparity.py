@@ -424,3 +424,16 @@ def test_risk_contributions_reject_mismatched_shapes() -> None:
         risk_contributions([0.5, 0.5], np.ones((2, 3)))
     with pytest.raises(ValueError, match=r"portfolio variance must be > 0 to split it; got 0.0"):
         relative_risk_contributions([0.0, 0.0], GOOD)
+
+
+def test_diagnostics_of_a_solve_stopped_short_say_it_did_not_converge() -> None:
+    cov = np.array([[4.0, 1.0, 0.5], [1.0, 1.0, 0.2], [0.5, 0.2, 0.25]])
+    with pytest.warns(RiskParityConvergenceWarning, match="max_iter=1 was reached"):
+        result = solve_risk_budget(cov, max_iter=1)
+    rc = relative_risk_contributions(result.weights, cov)
+    assert result.diagnostics() == {
+        "converged": False,
+        "n_iter": 1,
+        "max_relative_error": pytest.approx(float(np.max(np.abs(3 * rc - 1))), abs=1e-14),
+    }
+    assert result.diagnostics()["max_relative_error"] > 1e-10

@@ -51,6 +51,8 @@ def test_regime_strategy_signal_is_long_only_erc_scaled_by_exposure(
         assert s.regime_label in ("calm", "stress")
         assert s.regime_probs is not None and sum(s.regime_probs) == pytest.approx(1.0)
         assert max(s.diagnostics["risk_contributions"].values()) == pytest.approx(1 / 3, abs=1e-8)
+        solver = s.diagnostics["erc_solver"]
+        assert solver["converged"] is True and solver["max_relative_error"] <= 1e-10
 
 
 def test_static_erc_weights_equalise_risk_on_the_ewma_covariance() -> None:
@@ -118,3 +120,21 @@ def test_state_of_another_strategy_or_version_is_refused() -> None:
 def test_unknown_hmm_feature_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown HMM features"):
         RegimeERC(SYMBOLS, RegimeERCParams(hmm_features=("{0}_nonsense",)))
+
+
+def test_static_erc_signal_carries_the_solver_diagnostics_of_its_weights(
+    synthetic_prices: pd.DataFrame,
+) -> None:
+    signals = [s for s in _signals(StaticERC(SYMBOLS), synthetic_prices.iloc[:200]) if s.ready]
+    assert len(signals) > 100
+    for s in signals:
+        solver = s.diagnostics["erc_solver"]
+        assert set(solver) == {"converged", "n_iter", "max_relative_error"}
+        assert solver["converged"] is True and isinstance(solver["n_iter"], int)
+        # The reported error is the one of the weights traded: recompute it from the reported
+        # relative risk contributions (equal budgets of 1/3).
+        rc = np.array(list(s.diagnostics["risk_contributions"].values()))
+        assert float(np.max(np.abs(3 * rc - 1))) == pytest.approx(
+            solver["max_relative_error"], abs=1e-12
+        )
+    json.dumps([s.diagnostics for s in signals], allow_nan=False)  # alerts serialise them

@@ -8,6 +8,11 @@ one handler on the root logger:
   console rendering on a terminal; ``fmt`` forces either.
 * Fields bound with :func:`bind_cycle` (``portfolio``, ``session``, ``cycle_id``) on every line
   logged inside a cycle, stdlib records included (``structlog.contextvars``).
+* Python warnings (``warnings.warn``: hmmlearn's EM non-convergence, the strategies' own
+  ``RegimeConvergenceWarning`` and ``RiskParityConvergenceWarning``) logged as ``warning`` lines
+  of the ``py.warnings`` logger with their ``category``, ``filename`` and ``lineno`` as fields,
+  instead of bare text on stderr that no log shipper parses; the warnings filters still decide
+  what is shown (once per location by default), and a warning escalated to an error still raises.
 * Every configured secret value replaced with ``***`` in every string of the event, *after*
   exceptions have been rendered to text, so a token inside an exception message or a traceback's
   source line is redacted too. The price: on a terminal, tracebacks are plain text rather than
@@ -22,6 +27,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal, TextIO, cast
@@ -32,6 +38,7 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 __all__ = [
     "MIN_SECRET_LEN",
     "REDACTED",
+    "WARNINGS_LOGGER",
     "LogFormat",
     "bind_cycle",
     "configure_logging",
@@ -53,6 +60,8 @@ _URL_LOGGING_LIBRARIES = ("apprise", "httpx", "httpcore", "urllib3")
 _ADOPTED_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "apscheduler")
 # Marks the handler configure_logging installed, so a second call replaces only that one.
 _HANDLER_MARK = "_regime_trader_handler"
+# The logger of captured warnings: the name the stdlib's logging.captureWarnings uses too.
+WARNINGS_LOGGER = "py.warnings"
 
 
 def redactor(secrets: Sequence[str]) -> Callable[[str], str]:
@@ -228,6 +237,41 @@ def configure_logging(
         adopted.setLevel(logging.NOTSET)  # and uvicorn.Config(log_level=...) may have raised it
     for name in _URL_LOGGING_LIBRARIES:
         logging.getLogger(name).setLevel(max(numeric_level, logging.WARNING))
+    _capture_warnings()
+
+
+def _capture_warnings() -> None:
+    """Send what ``warnings`` would print to stderr through the structured logger instead.
+
+    Not :func:`logging.captureWarnings`: it logs one preformatted string, so the category
+    would only be findable by parsing text. Installing the hook again is a no-op, and a
+    ``file`` passed explicitly (someone asked for that stream) still gets the plain text.
+    """
+    if getattr(warnings.showwarning, _HANDLER_MARK, False):
+        return
+    original = warnings.showwarning
+
+    def show_warning(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        if file is not None:
+            original(message, category, filename, lineno, file, line)
+            return
+        get_logger(WARNINGS_LOGGER).warning(
+            "python_warning",
+            category=category.__name__,
+            message=str(message),
+            filename=filename,
+            lineno=lineno,
+        )
+
+    setattr(show_warning, _HANDLER_MARK, True)
+    warnings.showwarning = show_warning
 
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:

@@ -6,13 +6,22 @@ import io
 import json
 import logging
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import structlog
 
-from service.logs import bind_cycle, configure_logging, get_logger, redact_value, redactor
+from service.logs import (
+    WARNINGS_LOGGER,
+    bind_cycle,
+    configure_logging,
+    get_logger,
+    redact_value,
+    redactor,
+)
+from strategies.regime import RegimeConvergenceWarning
 
 SECRET = "PKTEST1234SECRETKEY"
 OTHER = "hunter2-password"
@@ -23,6 +32,7 @@ def configure() -> Iterator[Callable[..., io.StringIO]]:
     """configure_logging into a buffer; the previous root handlers and structlog restored after."""
     root = logging.getLogger()
     saved = list(root.handlers), root.level
+    showwarning = warnings.showwarning
     levels = {n: logging.getLogger(n).level for n in ("apprise", "httpx", "urllib3")}
 
     def _configure(**kwargs: Any) -> io.StringIO:
@@ -36,6 +46,7 @@ def configure() -> Iterator[Callable[..., io.StringIO]]:
     for name, level in levels.items():
         logging.getLogger(name).setLevel(level)
     structlog.reset_defaults()
+    warnings.showwarning = showwarning
 
 
 def _lines(buffer: io.StringIO) -> list[dict[str, Any]]:
@@ -207,3 +218,49 @@ def test_redactor_replaces_longest_secrets_first_and_ignores_short_ones() -> Non
     assert redact_value({"k abcd": ("abcd", 2, None, True)}, redact) == {
         "k ***": ["***", 2, None, True]
     }
+
+
+def _refit_that_warns() -> str:
+    """A cycle-like call: a strategy refit whose EM stops at its iteration cap."""
+    warnings.warn(
+        RegimeConvergenceWarning(f"EM stopped at n_iter=5 (token {SECRET})"), stacklevel=1
+    )
+    return "signal"
+
+
+def test_a_warning_during_a_cycle_is_a_json_line_with_its_category_and_cycle_fields(
+    configure: Callable[..., io.StringIO],
+) -> None:
+    buffer = configure()
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")  # shown every time, whatever filters ran before
+        with bind_cycle("core", "2024-03-15", "c-7"):
+            assert _refit_that_warns() == "signal"
+            warnings.warn("plain text", UserWarning, stacklevel=1)
+
+    refit, plain = _lines(buffer)
+    assert refit["logger"] == WARNINGS_LOGGER and refit["level"] == "warning"
+    assert refit["event"] == "python_warning"
+    assert refit["category"] == "RegimeConvergenceWarning"
+    assert refit["message"] == "EM stopped at n_iter=5 (token ***)"  # redacted like any line
+    assert refit["filename"] == __file__ and isinstance(refit["lineno"], int)
+    assert (refit["portfolio"], refit["session"], refit["cycle_id"]) == (
+        "core",
+        "2024-03-15",
+        "c-7",
+    )
+    assert (plain["category"], plain["message"]) == ("UserWarning", "plain text")
+
+
+def test_a_warning_escalated_to_an_error_still_raises_and_logs_nothing(
+    configure: Callable[..., io.StringIO],
+) -> None:
+    buffer = configure()
+    configure_logging(fmt="json", stream=buffer)  # a second call keeps one hook
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RegimeConvergenceWarning)
+        with pytest.raises(RegimeConvergenceWarning, match="n_iter=5"):
+            _refit_that_warns()
+        warnings.simplefilter("always", UserWarning)
+        warnings.warn("once", UserWarning, stacklevel=1)
+    assert [line["message"] for line in _lines(buffer)] == ["once"]

@@ -211,15 +211,21 @@ class ServiceProcess:
     def wake_ups(self, portfolio: str | None = None) -> list[WakeUp]:
         """Every wake-up this process logged so far (of ``portfolio``, or of all), in order.
 
-        The log file is appended to by every start of the same name; only lines since this
-        process's own start-up line count.
+        The log file is appended to by every start of the same name. A process numbers its
+        wake-ups from 1 per portfolio, so a number that does not grow marks a new process: only
+        the lines of the last one count. (The first wake-up may be logged before the
+        scheduler's own start-up line, so that line cannot serve as the mark.)
         """
         out: list[WakeUp] = []
+        last: dict[str, int] = {}
         for line in self.log_lines():
-            if line.get("event") == "scheduler started":
-                out = []  # an earlier process wrote what came before
             wake = WakeUp.from_line(line)
-            if wake is not None and portfolio in (None, wake.portfolio):
+            if wake is None:
+                continue
+            if wake.wake <= last.get(wake.portfolio, 0):
+                out, last = [], {}  # an earlier process wrote what came before
+            last[wake.portfolio] = wake.wake
+            if portfolio in (None, wake.portfolio):
                 out.append(wake)
         return out
 

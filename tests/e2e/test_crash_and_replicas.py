@@ -21,11 +21,11 @@ from tests.e2e.harness import (
     cycle,
     drive_session,
     emulator_process,
-    redis_server,
     service_env,
     start_service,
     wait_until,
 )
+from tests.reliability.faultlab import private_redis
 
 pytestmark = pytest.mark.slow
 
@@ -37,8 +37,8 @@ def _assert_no_duplicates(orders: list[dict[str, object]]) -> None:
 
 
 def test_sigkill_at_every_step_then_restart_finishes_each_session_once(tmp_path: Path) -> None:
-    with redis_server(db=12) as url, emulator_process(tmp_path, "2024-03-04") as emulator:
-        client = redis.Redis.from_url(url, decode_responses=True)
+    with private_redis(tmp_path) as server, emulator_process(tmp_path, "2024-03-04") as emulator:
+        url, client = server.url, server.client()
         # No band: every session sells what drifted up and buys what drifted down, so every
         # kill point has orders on both sides in flight.
         config = tmp_path / "portfolios.toml"
@@ -94,8 +94,8 @@ _REPLICA_OUTCOMES = {"rebalanced", "no_trade", "locked", "already_done", "not_du
 
 
 def test_two_replicas_run_each_session_exactly_once(tmp_path: Path) -> None:
-    with redis_server(db=11) as url, emulator_process(tmp_path, "2024-06-03") as emulator:
-        client = redis.Redis.from_url(url, decode_responses=True)
+    with private_redis(tmp_path) as server, emulator_process(tmp_path, "2024-06-03") as emulator:
+        url, client = server.url, server.client()
         replicas = [
             start_service(tmp_path, service_env(tmp_path, url, emulator), name=f"replica-{i}")
             for i in range(2)

@@ -23,11 +23,11 @@ from tests.e2e.harness import (
     cycle,
     drive_session,
     emulator_process,
-    redis_server,
     service_env,
     start_service,
     wait_until,
 )
+from tests.reliability.faultlab import private_redis
 
 pytestmark = pytest.mark.slow
 SESSIONS = 27  # 2024-11-18 .. 2024-12-26
@@ -45,8 +45,8 @@ def _drive(client: redis.Redis, emulator: Emulator, n: int) -> list[str]:
 
 
 def test_service_trades_every_session_and_reports_it(tmp_path: Path) -> None:
-    with redis_server(db=13) as url, emulator_process(tmp_path, "2024-11-18") as emulator:
-        client = redis.Redis.from_url(url, decode_responses=True)
+    with private_redis(tmp_path) as server, emulator_process(tmp_path, "2024-11-18") as emulator:
+        url, client = server.url, server.client()
         service = start_service(tmp_path, service_env(tmp_path, url, emulator))
         try:
             sessions = _drive(client, emulator, SESSIONS)

@@ -116,7 +116,7 @@ class QueuedFillWait:
     planned_at_kill: list[dict[str, Any]]  # every stored intent: the plan's, then the buys'
     queued_at_kill: list[dict[str, Any]]  # the broker's orders of ``killed`` at the kill
     ledger_at_kill: set[str]
-    wake_ups_while_closed: int  # the restarted service's wake-ups before the next open
+    wake_ups_while_closed: int  # wake-ups after the sweep, before the next open
     orders_while_closed: list[dict[str, Any]]  # the broker's orders then
     closed_record: CycleRecord  # the killed cycle as the restart left it, market still closed
     alerts_while_closed: list[Alert]
@@ -158,10 +158,18 @@ def queued_fill_wait(tmp_path_factory: pytest.TempPathFactory) -> QueuedFillWait
 
         restarted = start_service(tmp, env, "restarted")
         try:
-            # Evidence that the restart ran while the market was closed: two wake-ups that
-            # asked the broker's clock and found no cycle due (the sweep of interrupted cycles
-            # runs in each, before the due check), the second begun after the first ended.
-            wake_ups = restarted.wait_for_wake_ups(2, outcomes={"not_due"})
+            # The sweep of interrupted cycles runs at every wake-up, before the due check; it
+            # needs the portfolio's lock, which the killed process held until its TTL runs out,
+            # so it closes the killed cycle at the first wake-up after that.
+            wait_until(
+                lambda: _record(store, killed).finished,
+                60,
+                f"the restart to close the interrupted cycle of {killed}",
+            )
+            # Then two more wake-ups that found no cycle due, the second begun after the first
+            # ended: evidence that the restarted service kept running while closed.
+            mark = len(restarted.wake_ups())
+            wake_ups = restarted.wait_for_wake_ups(2, after=mark, outcomes={"not_due"})
             orders_while_closed = emu.api.orders()
             closed_record = _record(store, killed)
             alerts_while_closed = alerts(client)
@@ -213,7 +221,7 @@ def test_sigkill_in_the_fill_wait_with_queued_orders_sends_nothing_twice(
     assert {o["side"] for o in w.queued_at_kill} == {"sell"}
     assert {o["status"] for o in w.queued_at_kill} == {"accepted"}
     assert w.ledger_at_kill >= {o["client_order_id"] for o in w.queued_at_kill}
-    # Restarted while closed (>= 2 wake-ups seen): not one order more at the broker.
+    # Restarted while closed (>= 2 wake-ups after the sweep): not one order more at the broker.
     assert w.wake_ups_while_closed >= 2
     assert len(w.orders_while_closed) == len(w.ledger_at_kill)
     assert {o["client_order_id"] for o in w.orders_while_closed} == w.ledger_at_kill

@@ -31,6 +31,7 @@ import pandas as pd
 from strategies.jump import JumpFitError, JumpModel, JumpParams, OnlineJumpFilter, penalty_matrix
 from strategies.jump_sparse import SparseJumpModel
 from strategies.regime_online import RegimeUpdate
+from strategies.regime_window import WindowedTracker
 
 __all__ = ["JumpSettings", "JumpTracker", "RegimeEngine", "RegimeParamsLike"]
 
@@ -62,7 +63,13 @@ class RegimeEngine(Protocol):
     @property
     def params(self) -> RegimeParamsLike | None: ...
 
-    def update(self, date: pd.Timestamp, x: np.ndarray, equity_return: float) -> RegimeUpdate: ...
+    def update(
+        self,
+        date: pd.Timestamp,
+        x: np.ndarray,
+        equity_return: float,
+        payload: np.ndarray | None = None,
+    ) -> RegimeUpdate: ...
 
     def training_window(self) -> tuple[np.ndarray, np.ndarray]: ...
 
@@ -164,7 +171,7 @@ class JumpSettings:
         return JumpModel(self.n_states, jump_penalty=self.jump_penalty, **common)
 
 
-class JumpTracker:
+class JumpTracker(WindowedTracker):
     """Causal, self-refitting jump-model regimes.
 
     Parameters
@@ -174,27 +181,26 @@ class JumpTracker:
 
     def __init__(self, settings: JumpSettings | None = None) -> None:
         self.settings = settings or JumpSettings()
+        super().__init__(
+            self.settings.min_train_obs, self.settings.max_train_obs, self.settings.refit_months
+        )
         self.params: JumpParams | None = None
         self.values: np.ndarray | None = None
-        self._X: list[list[float]] = []
-        self._equity: list[float] = []
-        self._last_fit: pd.Timestamp | None = None
-        self.n_seen = 0
-        self.n_fits = 0
         self.separated = True  # the current fit found a stress regime (min_stress_ratio)
-        self.last_fit_report: dict[str, Any] | None = None
         self._filter: OnlineJumpFilter | None = None
-
-    @property
-    def fitted(self) -> bool:
-        return self.params is not None
 
     @property
     def label(self) -> int | None:
         """Today's causal state (argmin of the DP values); None before the first fit."""
         return None if self.values is None else int(np.argmin(self.values))
 
-    def update(self, date: pd.Timestamp, x: np.ndarray, equity_return: float) -> RegimeUpdate:
+    def update(
+        self,
+        date: pd.Timestamp,
+        x: np.ndarray,
+        equity_return: float,
+        payload: np.ndarray | None = None,
+    ) -> RegimeUpdate:
         """Consume one day's feature row.
 
         Parameters
@@ -205,21 +211,16 @@ class JumpTracker:
             Finite feature row.
         equity_return : float
             The equity asset's return that day (orders the states at each fit).
+        payload : ndarray, optional
+            Kept in the training window next to the row; the fit does not read it.
         """
-        x = np.asarray(x, dtype=float)
-        if not np.all(np.isfinite(x)) or not math.isfinite(equity_return):
-            raise ValueError(f"regime features on {date.date()} are not finite: {x}")
-        self._X.append(x.tolist())
-        self._equity.append(float(equity_return))
-        if len(self._X) > self.settings.max_train_obs:
-            del self._X[0], self._equity[0]
-        self.n_seen += 1
+        x = self._record(date, x, equity_return, payload)
         if self._filter is None:
-            if len(self._X) < self.settings.min_train_obs:
+            if not self._enough_to_fit:
                 return RegimeUpdate(None, None)
             return self._refit(date, "initial")
         self.values = self._filter.step(self.values, x)
-        if self._refit_due(date):
+        if self._scheduled_refit_due(date):
             return self._refit(date, "scheduled")
         return self._update_now()
 
@@ -238,16 +239,8 @@ class JumpTracker:
         predicted = np.asarray(probs @ self.params.transmat)
         return RegimeUpdate(probs, predicted, refit, error, None, window_filtered=window_probs)
 
-    def _refit_due(self, date: pd.Timestamp) -> bool:
-        months = self.settings.refit_months
-        if not months or self._last_fit is None:
-            return False
-        elapsed = (date.year - self._last_fit.year) * 12 + date.month - self._last_fit.month
-        return elapsed >= months
-
     def _refit(self, date: pd.Timestamp, reason: str) -> RegimeUpdate:
-        X = np.asarray(self._X)
-        equity = np.asarray(self._equity)
+        X, equity = self.training_window()
         try:
             cold = None if self.params is None else self.settings.refit_cold_starts
             model = self.settings.model().fit(X, equity, warm_start=self.params, cold_starts=cold)
@@ -273,29 +266,22 @@ class JumpTracker:
         self.n_fits += 1
         return self._update_now(reason, None, model.values_)
 
-    def training_window(self) -> tuple[np.ndarray, np.ndarray]:
-        """The rows a refit today would use: features (n, d) and equity returns (n,)."""
-        return np.asarray(self._X), np.asarray(self._equity)
-
     def state_dict(self) -> dict[str, Any]:
-        """JSON-serialisable state that continues exactly."""
+        """JSON-serialisable state that continues exactly (the payload is its owner's)."""
         return {
             "engine": "jump",
             "settings": asdict(self.settings),
             "params": None if self.params is None else self.params.to_dict(),
             "values": None if self.values is None else self.values.tolist(),
-            "X": self._X,
-            "equity": self._equity,
-            "last_fit": None if self._last_fit is None else self._last_fit.isoformat(),
-            "n_seen": self.n_seen,
-            "n_fits": self.n_fits,
+            **self._common_state(),
             "separated": self.separated,
-            "last_fit_report": self.last_fit_report,
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> JumpTracker:
-        """Rebuild a tracker from :meth:`state_dict`."""
+    def from_state(
+        cls, state: dict[str, Any], payload: list[list[float]] | None = None
+    ) -> JumpTracker:
+        """Rebuild a tracker from :meth:`state_dict`, and the payload its owner saved."""
         if state.get("engine") != "jump":
             raise ValueError(f"not a jump-tracker state: engine={state.get('engine')!r}")
         tracker = cls(JumpSettings(**state["settings"]))
@@ -304,13 +290,8 @@ class JumpTracker:
             tracker._filter = OnlineJumpFilter(tracker.params)
         if state["values"] is not None:
             tracker.values = np.asarray(state["values"], dtype=float)
-        tracker._X = [list(map(float, row)) for row in state["X"]]
-        tracker._equity = [float(v) for v in state["equity"]]
-        tracker._last_fit = None if state["last_fit"] is None else pd.Timestamp(state["last_fit"])
-        tracker.n_seen = int(state["n_seen"])
-        tracker.n_fits = int(state["n_fits"])
+        tracker._restore_common(state, payload)
         tracker.separated = bool(state["separated"])
-        tracker.last_fit_report = state["last_fit_report"]
         return tracker
 
 

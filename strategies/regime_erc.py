@@ -19,7 +19,6 @@ Until the first HMM fit (``RegimeSettings.min_train_obs`` feature rows) the sign
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Self
@@ -162,7 +161,6 @@ class RegimeERC(Strategy):
         self._regime_cov = RegimeCovariance(
             self.params.regime.n_states, n, self.params.regime_cov_halflife
         )
-        self._returns: deque[list[float]] = deque(maxlen=self.params.regime.max_train_obs)
         self._last_erc: np.ndarray | None = None
         self._smoothed_stress: float | None = None
 
@@ -174,18 +172,20 @@ class RegimeERC(Strategy):
         self._ewma.update(ret)
         if not self._features.ready:
             return self._not_ready(date, f"warming up features: {self._features.n_bars} bars")
-        self._returns.append(ret.tolist())
-        update = self._tracker.update(date, row[self._hmm_idx], float(ret[0]))
+        # The asset returns ride in the tracker's training window, aligned with its rows, to
+        # seed the per-regime covariances when the first fit labels that window.
+        update = self._tracker.update(date, row[self._hmm_idx], float(ret[0]), payload=ret)
         if update.filtered is None or update.predicted is None:
             reason = update.refit_error or (
-                f"warming up regimes: {len(self._returns)} of "
+                f"warming up regimes: {len(self._tracker.window)} of "
                 f"{self.params.regime.min_train_obs} observations"
             )
             return self._not_ready(date, reason)
         if update.refit == "initial" and update.window_filtered is not None:
             # Seed each regime's covariance with the whole first training window.
-            for r, p in zip(self._returns, update.window_filtered, strict=True):
-                self._regime_cov.update(np.asarray(r), p)
+            returns = self._tracker.window.payload()
+            for r, p in zip(returns, update.window_filtered, strict=True):
+                self._regime_cov.update(r, p)
         else:
             self._regime_cov.update(ret, update.filtered)
         return self._decide(date, update)
@@ -253,7 +253,7 @@ class RegimeERC(Strategy):
             "tracker": self._tracker.state_dict(),
             "ewma": self._ewma.state_dict(),
             "regime_cov": self._regime_cov.state_dict(),
-            "returns": list(self._returns),
+            "returns": self._tracker.window.payload().tolist(),
             "last_erc": None if self._last_erc is None else self._last_erc.tolist(),
             "smoothed_stress": self._smoothed_stress,
         }
@@ -264,10 +264,9 @@ class RegimeERC(Strategy):
 
     def _restore(self, state: dict[str, Any]) -> None:
         self._features = FeatureEngine.from_state(state["features"])
-        self._tracker = RegimeTracker.from_state(state["tracker"])
+        self._tracker = RegimeTracker.from_state(state["tracker"], payload=state["returns"])
         self._ewma = EwmaCovariance.from_state(state["ewma"])
         self._regime_cov = RegimeCovariance.from_state(state["regime_cov"])
-        self._returns.extend([float(v) for v in row] for row in state["returns"])
         if state["last_erc"] is not None:
             self._last_erc = np.asarray(state["last_erc"], dtype=float)
         self._smoothed_stress = state["smoothed_stress"]

@@ -17,7 +17,6 @@ A refit that fails keeps the previous model and says so in the update (never sil
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -26,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from strategies.regime import ForwardFilter, HMMParams, RegimeFitError, RegimeModel
+from strategies.regime_window import WindowedTracker
 
 __all__ = ["DriftDetector", "RegimeSettings", "RegimeTracker", "RegimeUpdate"]
 
@@ -171,7 +171,7 @@ class RegimeUpdate:
     window_filtered: np.ndarray | None = None
 
 
-class RegimeTracker:
+class RegimeTracker(WindowedTracker):
     """Causal, self-refitting regime probabilities.
 
     Parameters
@@ -181,25 +181,24 @@ class RegimeTracker:
 
     def __init__(self, settings: RegimeSettings | None = None) -> None:
         self.settings = settings or RegimeSettings()
+        super().__init__(
+            self.settings.min_train_obs, self.settings.max_train_obs, self.settings.refit_months
+        )
         self.params: HMMParams | None = None
         self.filtered: np.ndarray | None = None
-        self._X: list[list[float]] = []
-        self._equity: list[float] = []
-        self._last_fit: pd.Timestamp | None = None
         self._last_fit_index = 0  # n_seen at the last fit
-        self.n_seen = 0
-        self.n_fits = 0
-        self.last_fit_report: dict[str, Any] | None = None
         self.drift = DriftDetector(
             self.settings.drift_window, self.settings.drift_quantile, self.settings.drift_margin
         )
         self._filter: ForwardFilter | None = None
 
-    @property
-    def fitted(self) -> bool:
-        return self.params is not None
-
-    def update(self, date: pd.Timestamp, x: np.ndarray, equity_return: float) -> RegimeUpdate:
+    def update(
+        self,
+        date: pd.Timestamp,
+        x: np.ndarray,
+        equity_return: float,
+        payload: np.ndarray | None = None,
+    ) -> RegimeUpdate:
         """Consume one day's feature row.
 
         Parameters
@@ -210,17 +209,13 @@ class RegimeTracker:
             Finite feature row.
         equity_return : float
             The equity asset's return that day (orders the states at each fit).
+        payload : ndarray, optional
+            Kept in the training window next to the row (see
+            :class:`~strategies.regime_window.TrainingWindow`); the fit does not read it.
         """
-        x = np.asarray(x, dtype=float)
-        if not np.all(np.isfinite(x)) or not math.isfinite(equity_return):
-            raise ValueError(f"regime features on {date.date()} are not finite: {x}")
-        self._X.append(x.tolist())
-        self._equity.append(float(equity_return))
-        if len(self._X) > self.settings.max_train_obs:
-            del self._X[0], self._equity[0]
-        self.n_seen += 1
+        x = self._record(date, x, equity_return, payload)
         if self.params is None:
-            if len(self._X) < self.settings.min_train_obs:
+            if not self._enough_to_fit:
                 return RegimeUpdate(None, None)
             return self._refit(date, "initial", None)
         # Set together with params at every fit; this only narrows the types.
@@ -234,19 +229,15 @@ class RegimeTracker:
         return RegimeUpdate(self.filtered, self._filter.predict(self.filtered), None, None, loglik)
 
     def _refit_reason(self, date: pd.Timestamp, drifted: bool) -> str | None:
-        months = self.settings.refit_months
-        if months and self._last_fit is not None:
-            elapsed = (date.year - self._last_fit.year) * 12 + date.month - self._last_fit.month
-            if elapsed >= months:
-                return "scheduled"
+        if self._scheduled_refit_due(date):
+            return "scheduled"
         since = self.n_seen - self._last_fit_index
         if drifted and since >= self.settings.min_days_between_refits:
             return "drift"
         return None
 
     def _refit(self, date: pd.Timestamp, reason: str, loglik: float | None) -> RegimeUpdate:
-        X = np.asarray(self._X)
-        equity = np.asarray(self._equity)
+        X, equity = self.training_window()
         # Routine refits warm-start alone (fast, states stay aligned); after drift the seeded
         # cold starts compete too, since the old optimum may no longer be the right one.
         cold_starts = self.settings.n_init if reason == "drift" else None
@@ -282,42 +273,31 @@ class RegimeTracker:
             window_filtered=model.filtered_,
         )
 
-    def training_window(self) -> tuple[np.ndarray, np.ndarray]:
-        """The rows a refit today would use: features (n, d) and equity returns (n,)."""
-        return np.asarray(self._X), np.asarray(self._equity)
-
     def state_dict(self) -> dict[str, Any]:
-        """JSON-serialisable state that continues exactly."""
+        """JSON-serialisable state that continues exactly (the payload is its owner's)."""
         return {
             "settings": asdict(self.settings),
             "params": None if self.params is None else self.params.to_dict(),
             "filtered": None if self.filtered is None else self.filtered.tolist(),
-            "X": self._X,
-            "equity": self._equity,
-            "last_fit": None if self._last_fit is None else self._last_fit.isoformat(),
+            **self._common_state(),
             "last_fit_index": self._last_fit_index,
-            "n_seen": self.n_seen,
-            "n_fits": self.n_fits,
-            "last_fit_report": self.last_fit_report,
             "drift_threshold": self.drift.threshold,
             "drift_recent": list(self.drift.recent),
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> RegimeTracker:
+    def from_state(
+        cls, state: dict[str, Any], payload: list[list[float]] | None = None
+    ) -> RegimeTracker:
+        """Rebuild a tracker from :meth:`state_dict`, and the payload its owner saved."""
         tracker = cls(RegimeSettings(**state["settings"]))
         if state["params"] is not None:
             tracker.params = HMMParams.from_dict(state["params"])
             tracker._filter = ForwardFilter(tracker.params)
         if state["filtered"] is not None:
             tracker.filtered = np.asarray(state["filtered"], dtype=float)
-        tracker._X = [list(map(float, row)) for row in state["X"]]
-        tracker._equity = [float(v) for v in state["equity"]]
-        tracker._last_fit = None if state["last_fit"] is None else pd.Timestamp(state["last_fit"])
+        tracker._restore_common(state, payload)
         tracker._last_fit_index = int(state["last_fit_index"])
-        tracker.n_seen = int(state["n_seen"])
-        tracker.n_fits = int(state["n_fits"])
-        tracker.last_fit_report = state["last_fit_report"]
         tracker.drift.threshold = state["drift_threshold"]
         tracker.drift.recent.extend(float(v) for v in state["drift_recent"])
         return tracker

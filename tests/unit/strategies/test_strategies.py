@@ -138,3 +138,16 @@ def test_static_erc_signal_carries_the_solver_diagnostics_of_its_weights(
             solver["max_relative_error"], abs=1e-12
         )
     json.dumps([s.diagnostics for s in signals], allow_nan=False)  # alerts serialise them
+
+
+def test_saved_returns_not_aligned_with_the_regime_window_are_refused(
+    synthetic_prices: pd.DataFrame,
+) -> None:
+    strategy = RegimeERC(SYMBOLS)
+    _signals(strategy, synthetic_prices.iloc[:300])
+    state = json.loads(json.dumps(strategy.state_dict()))
+    n = len(state["tracker"]["X"])
+    assert n > 200 and len(state["returns"]) == n  # one row of asset returns per window row
+    state["returns"] = state["returns"][1:]
+    with pytest.raises(ValueError, match=rf"\(X, equity, payload\): \({n}, {n}, {n - 1}\)"):
+        strategy_from_state(state)

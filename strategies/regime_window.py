@@ -1,0 +1,201 @@
+"""What both online regime engines share: the bounded training window and the refit calendar.
+
+:class:`TrainingWindow` holds the last ``maxlen`` daily rows a refit trains on -- the feature
+row, the equity return that orders the states and, optionally, a payload the strategy needs
+aligned with the same days (``RegimeERC`` keeps its asset returns there to seed the per-regime
+covariances after the first fit) -- in one NumPy ring, so the columns cannot drift apart and
+forgetting the oldest day costs O(1) instead of shifting a list.
+
+:class:`WindowedTracker` is the part of :class:`~strategies.regime_online.RegimeTracker` and
+:class:`~strategies.jump_online.JumpTracker` that is the same: validating and recording the
+day's row, the monthly refit schedule and the persisted fields common to both.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["TrainingWindow", "WindowedTracker", "months_between"]
+
+
+def months_between(earlier: pd.Timestamp, later: pd.Timestamp) -> int:
+    """Return the number of calendar-month boundaries from ``earlier`` to ``later``."""
+    return (later.year - earlier.year) * 12 + later.month - earlier.month
+
+
+class TrainingWindow:
+    """The last ``maxlen`` rows of (features, equity return, payload), oldest first.
+
+    Parameters
+    ----------
+    maxlen : int
+        Rows kept; appending to a full window forgets the oldest row.
+
+    Notes
+    -----
+    The widths are fixed by the first row appended (features ``d``, payload ``m``, 0 when no
+    payload is given); a later row of another width is an error rather than a silent reshape.
+    """
+
+    def __init__(self, maxlen: int) -> None:
+        if maxlen < 1:
+            raise ValueError(f"maxlen must be >= 1, got {maxlen}")
+        self.maxlen = maxlen
+        self._ring: np.ndarray | None = None  # (maxlen, d + 1 + m): features | equity | payload
+        self._n_features = 0
+        self._start = 0  # ring index of the oldest row
+        self._len = 0
+
+    def __len__(self) -> int:
+        return self._len
+
+    def append(self, x: np.ndarray, equity: float, payload: np.ndarray | None = None) -> None:
+        """Record one day; forget the oldest day when the window is full.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` or ``payload`` has another width than the rows already held.
+        """
+        extra = np.empty(0) if payload is None else np.asarray(payload, dtype=float).ravel()
+        row = np.concatenate((np.asarray(x, dtype=float).ravel(), [float(equity)], extra))
+        if self._ring is None:
+            self._ring = np.empty((self.maxlen, row.size))
+            self._n_features = row.size - 1 - extra.size
+        elif row.size != self._ring.shape[1] or extra.size != self._payload_width:
+            raise ValueError(
+                f"a training row must have {self._n_features} features and a payload of "
+                f"{self._payload_width}; got {row.size - 1 - extra.size} and {extra.size}"
+            )
+        if self._len < self.maxlen:
+            self._ring[(self._start + self._len) % self.maxlen] = row
+            self._len += 1
+        else:
+            self._ring[self._start] = row
+            self._start = (self._start + 1) % self.maxlen
+
+    @property
+    def _payload_width(self) -> int:
+        return 0 if self._ring is None else self._ring.shape[1] - 1 - self._n_features
+
+    def _rows(self) -> np.ndarray:
+        """All rows, oldest first, as a new array of shape (len, d + 1 + m)."""
+        if self._ring is None:
+            return np.empty((0, 1))
+        end = self._start + self._len
+        if end <= self.maxlen:
+            return self._ring[self._start : end].copy()
+        return np.concatenate((self._ring[self._start :], self._ring[: end - self.maxlen]))
+
+    def features(self) -> np.ndarray:
+        """Feature rows, shape (len, n_features)."""
+        return self._rows()[:, : self._n_features]
+
+    def equity(self) -> np.ndarray:
+        """Equity returns, shape (len,)."""
+        return self._rows()[:, self._n_features]
+
+    def payload(self) -> np.ndarray:
+        """Payload rows, shape (len, payload width)."""
+        return self._rows()[:, self._n_features + 1 :]
+
+    def restore(
+        self,
+        features: list[list[float]],
+        equity: list[float],
+        payload: list[list[float]] | None = None,
+    ) -> None:
+        """Replace the content with saved columns (oldest first), as :meth:`append` would.
+
+        Raises
+        ------
+        ValueError
+            If the columns do not have one row per day each.
+        """
+        n = len(features)
+        if len(equity) != n or (payload is not None and len(payload) != n):
+            lengths = (n, len(equity), None if payload is None else len(payload))
+            raise ValueError(
+                f"saved training columns differ in length (X, equity, payload): {lengths}"
+            )
+        self._ring, self._start, self._len = None, 0, 0
+        for i in range(n):
+            extra = None if payload is None else np.asarray(payload[i], dtype=float)
+            self.append(np.asarray(features[i], dtype=float), float(equity[i]), extra)
+
+
+class WindowedTracker:
+    """Base of the online regime trackers: the day's row, the window, the refit calendar.
+
+    Parameters
+    ----------
+    min_train_obs : int
+        Rows needed before the first fit.
+    max_train_obs : int
+        Rows a refit trains on at most.
+    refit_months : int
+        Refit on the first bar of every ``refit_months``-th new month; 0 never.
+    """
+
+    def __init__(self, min_train_obs: int, max_train_obs: int, refit_months: int) -> None:
+        self._min_train_obs = min_train_obs
+        self._refit_months = refit_months
+        self.window = TrainingWindow(max_train_obs)
+        self._last_fit: pd.Timestamp | None = None
+        self.n_seen = 0
+        self.n_fits = 0
+        self.last_fit_report: dict[str, Any] | None = None
+
+    def _record(
+        self, date: pd.Timestamp, x: np.ndarray, equity_return: float, payload: np.ndarray | None
+    ) -> np.ndarray:
+        """Validate and store the day's row; return it as a float array.
+
+        Raises
+        ------
+        ValueError
+            If the row or the equity return is not finite (the date is named).
+        """
+        x = np.asarray(x, dtype=float)
+        if not np.all(np.isfinite(x)) or not math.isfinite(equity_return):
+            raise ValueError(f"regime features on {date.date()} are not finite: {x}")
+        self.window.append(x, equity_return, payload)
+        self.n_seen += 1
+        return x
+
+    @property
+    def _enough_to_fit(self) -> bool:
+        return len(self.window) >= self._min_train_obs
+
+    def _scheduled_refit_due(self, date: pd.Timestamp) -> bool:
+        months = self._refit_months
+        if not months or self._last_fit is None:
+            return False
+        return months_between(self._last_fit, date) >= months
+
+    def training_window(self) -> tuple[np.ndarray, np.ndarray]:
+        """The rows a refit today would use: features (n, d) and equity returns (n,)."""
+        return self.window.features(), self.window.equity()
+
+    def _common_state(self) -> dict[str, Any]:
+        return {
+            "X": self.window.features().tolist(),
+            "equity": self.window.equity().tolist(),
+            "last_fit": None if self._last_fit is None else self._last_fit.isoformat(),
+            "n_seen": self.n_seen,
+            "n_fits": self.n_fits,
+            "last_fit_report": self.last_fit_report,
+        }
+
+    def _restore_common(
+        self, state: dict[str, Any], payload: list[list[float]] | None = None
+    ) -> None:
+        self.window.restore(state["X"], state["equity"], payload)
+        self._last_fit = None if state["last_fit"] is None else pd.Timestamp(state["last_fit"])
+        self.n_seen = int(state["n_seen"])
+        self.n_fits = int(state["n_fits"])
+        self.last_fit_report = state["last_fit_report"]

@@ -42,14 +42,54 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["FeatureEngine", "FeatureSpec", "compute_features", "feature_names"]
+__all__ = [
+    "EwmaCorrelation",
+    "FeatureEngine",
+    "FeatureSpec",
+    "compute_features",
+    "decay",
+    "feature_names",
+]
 
 TRADING_DAYS_PER_YEAR = 252
 
 
-def _decay(halflife: float) -> float:
+def decay(halflife: float) -> float:
     """EWMA decay factor for a half-life in days."""
     return math.exp(-math.log(2.0) / halflife)
+
+
+class EwmaCorrelation:
+    """The stock-bond correlation as a causal EWMA recursion (shared by both feature engines).
+
+    Parameters
+    ----------
+    halflife : float
+        Half-life in days of the EWMA sums.
+    """
+
+    def __init__(self, halflife: float) -> None:
+        self.lam = decay(halflife)
+        self.num = np.zeros(3)  # EWMA of r_e^2, r_b^2, r_e r_b
+        self.den = 0.0
+
+    def update(self, r_equity: float, r_bond: float) -> float:
+        """Add today's returns; return the correlation in [-1, 1] (0 while a variance is 0)."""
+        self.num = self.lam * self.num + np.array([r_equity**2, r_bond**2, r_equity * r_bond])
+        self.den = self.lam * self.den + 1.0
+        var_e, var_b, cov = self.num / self.den
+        if var_e <= 0 or var_b <= 0:
+            return 0.0
+        return float(np.clip(cov / math.sqrt(var_e * var_b), -1.0, 1.0))
+
+    def state_dict(self) -> dict[str, Any]:
+        """The sums, under the keys both engines' states have always used."""
+        return {"corr_num": self.num.tolist(), "corr_den": self.den}
+
+    def load(self, state: dict[str, Any]) -> None:
+        """Restore the sums from :meth:`state_dict` (or an engine state holding its keys)."""
+        self.num = np.asarray(state["corr_num"], dtype=float)
+        self.den = float(state["corr_den"])
 
 
 @dataclass(frozen=True)
@@ -121,15 +161,13 @@ class FeatureEngine:
         self.symbols = list(symbols)
         self.spec = spec or FeatureSpec()
         n = len(self.symbols)
-        self._lam_vol = _decay(self.spec.vol_halflife)
-        self._lam_corr = _decay(self.spec.corr_halflife)
+        self._lam_vol = decay(self.spec.vol_halflife)
         self.n_bars = 0
         self._log_prices: list[list[float]] = []  # last trend_window + 1 log closes
         self._var_num = np.zeros(n)
         self._var_den = 0.0
         self._kama = np.zeros(n)  # set to the first log close on the first bar
-        self._corr_num = np.zeros(3)  # EWMA of r_e^2, r_b^2, r_e r_b
-        self._corr_den = 0.0
+        self._corr = EwmaCorrelation(self.spec.corr_halflife)
 
     @property
     def ready(self) -> bool:
@@ -187,7 +225,7 @@ class FeatureEngine:
                 block[:, 4] = np.where(vol > 0, (log_p - self._kama) / vol, 0.0)
         row[: n * len(PER_ASSET)] = block.ravel()
         if n >= 2:
-            row[-1] = self._update_corr(ret[0], ret[1])
+            row[-1] = self._corr.update(ret[0], ret[1])
         return row
 
     def _efficiency_ratio(self) -> np.ndarray | None:
@@ -207,17 +245,6 @@ class FeatureEngine:
         smoothing = (efficiency * (fast - slow) + slow) ** 2
         self._kama = self._kama + smoothing * (log_p - self._kama)
 
-    def _update_corr(self, r_equity: float, r_bond: float) -> float:
-        lam = self._lam_corr
-        self._corr_num = lam * self._corr_num + np.array(
-            [r_equity**2, r_bond**2, r_equity * r_bond]
-        )
-        self._corr_den = lam * self._corr_den + 1.0
-        var_e, var_b, cov = self._corr_num / self._corr_den
-        if var_e <= 0 or var_b <= 0:
-            return 0.0
-        return float(np.clip(cov / math.sqrt(var_e * var_b), -1.0, 1.0))
-
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue the recursions exactly (JSON-serialisable)."""
         return {
@@ -228,8 +255,7 @@ class FeatureEngine:
             "var_num": self._var_num.tolist(),
             "var_den": self._var_den,
             "kama": self._kama.tolist(),
-            "corr_num": self._corr_num.tolist(),
-            "corr_den": self._corr_den,
+            **self._corr.state_dict(),
         }
 
     @classmethod
@@ -241,8 +267,7 @@ class FeatureEngine:
         engine._var_num = np.asarray(state["var_num"], dtype=float)
         engine._var_den = float(state["var_den"])
         engine._kama = np.asarray(state["kama"], dtype=float)
-        engine._corr_num = np.asarray(state["corr_num"], dtype=float)
-        engine._corr_den = float(state["corr_den"])
+        engine._corr.load(state)
         return engine
 
 

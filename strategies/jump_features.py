@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from strategies.features import EwmaCorrelation, decay
+
 __all__ = [
     "FeatureScaler",
     "JumpFeatureEngine",
@@ -43,11 +45,6 @@ __all__ = [
 
 TRADING_DAYS_PER_YEAR = 252
 _DD_FLOOR = 1e-6  # daily volatility floor: log and ratio stay finite on a calm start
-
-
-def _decay(halflife: float) -> float:
-    """EWMA decay factor for a half-life in days."""
-    return math.exp(-math.log(2.0) / halflife)
 
 
 @dataclass(frozen=True)
@@ -114,16 +111,14 @@ class JumpFeatureEngine:
         self.symbols = list(symbols)
         self.spec = spec or JumpFeatureSpec()
         n, m = len(self.symbols), len(self.spec.halflives)
-        self._lam = np.array([_decay(h) for h in self.spec.halflives])  # (m,)
-        self._lam_corr = _decay(self.spec.corr_halflife)
+        self._lam = np.array([decay(h) for h in self.spec.halflives])  # (m,)
         self.n_bars = 0
         self._last_log: np.ndarray | None = None
         self._ret_num = np.zeros((m, n))  # EWMA numerators of r
         self._var_num = np.zeros((m, n))  # ... of r^2
         self._dd_num = np.zeros((m, n))  # ... of min(r, 0)^2
         self._den = np.zeros(m)  # shared bias-correction denominators
-        self._corr_num = np.zeros(3)  # EWMA of r_e^2, r_b^2, r_e r_b
-        self._corr_den = 0.0
+        self._corr = EwmaCorrelation(self.spec.corr_halflife)
 
     @property
     def names(self) -> list[str]:
@@ -162,7 +157,7 @@ class JumpFeatureEngine:
         self._var_num = lam * self._var_num + r**2
         self._dd_num = lam * self._dd_num + np.minimum(r, 0.0) ** 2
         self._den = self._lam * self._den + 1.0
-        corr = self._update_corr(float(r[0]), float(r[1])) if len(r) >= 2 else None
+        corr = self._corr.update(float(r[0]), float(r[1])) if len(r) >= 2 else None
         if not self.ready:
             return row
         den = self._den[:, None]
@@ -178,17 +173,6 @@ class JumpFeatureEngine:
             row[-1] = corr
         return row
 
-    def _update_corr(self, r_equity: float, r_bond: float) -> float:
-        lam = self._lam_corr
-        self._corr_num = lam * self._corr_num + np.array(
-            [r_equity**2, r_bond**2, r_equity * r_bond]
-        )
-        self._corr_den = lam * self._corr_den + 1.0
-        var_e, var_b, cov = self._corr_num / self._corr_den
-        if var_e <= 0 or var_b <= 0:
-            return 0.0
-        return float(np.clip(cov / math.sqrt(var_e * var_b), -1.0, 1.0))
-
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly (JSON-serialisable floats)."""
         return {
@@ -200,8 +184,7 @@ class JumpFeatureEngine:
             "var_num": self._var_num.tolist(),
             "dd_num": self._dd_num.tolist(),
             "den": self._den.tolist(),
-            "corr_num": self._corr_num.tolist(),
-            "corr_den": self._corr_den,
+            **self._corr.state_dict(),
         }
 
     @classmethod
@@ -223,8 +206,7 @@ class JumpFeatureEngine:
         engine._var_num = np.asarray(state["var_num"], dtype=float)
         engine._dd_num = np.asarray(state["dd_num"], dtype=float)
         engine._den = np.asarray(state["den"], dtype=float)
-        engine._corr_num = np.asarray(state["corr_num"], dtype=float)
-        engine._corr_den = float(state["corr_den"])
+        engine._corr.load(state)
         return engine
 
 

@@ -33,17 +33,27 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from datetime import time as dt_time
-from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from service.alerts import Alert
 from service.alpaca_parsing import BrokerClock
 from service.config import PortfolioConfig
 from service.cycle_context import CycleContext
-from service.cycle_steps import AFTER_PLAN, TradeSteps
+from service.cycle_record import AFTER_PLAN, CycleRecord, Outcome, Step
+from service.cycle_report import (
+    done_alert,
+    done_details,
+    done_status,
+    labelled,
+    refusal_alert,
+    refusal_status,
+    restart_details,
+)
+from service.cycle_steps import TradeSteps
+from service.cycle_sweep import close_interrupted
 from service.exceptions import (
     BrokerRejectedError,
     InvalidInputError,
@@ -51,18 +61,14 @@ from service.exceptions import (
     RegimeTraderError,
     TemporaryBrokerError,
 )
-from service.fill_wait import order_row, orders_since, row_phase, unknown_state
 from service.logs import bind_cycle, get_logger
-from service.order_status import OrderPhase
 from service.signal_step import compute_signal
-from service.store import CycleRecord, LockLostError, Store, StoreUnavailableError
+from service.store import LockLostError, Store, StoreUnavailableError
 
 __all__ = ["CycleOutcome", "CycleRunner"]
 
 NEW_YORK = ZoneInfo("America/New_York")
 log = get_logger(__name__)
-AlertKind = Literal["rebalanced", "no_trade", "skipped", "failed", "halted", "resumed"]
-Severity = Literal["info", "warning", "error"]
 
 
 @dataclass(frozen=True)
@@ -71,9 +77,7 @@ class CycleOutcome:
 
     portfolio: str
     session: str | None
-    # rebalanced | no_trade | already_done | not_due | locked | halted | refused | failed
-    # | lost_lock | stopped
-    outcome: str
+    outcome: Outcome
     reason: str = ""
     orders: int = 0
 
@@ -156,23 +160,34 @@ class CycleRunner:
         self._last_clock = (clock, time.monotonic())
         now = clock.timestamp.astimezone(NEW_YORK)
         session = now.date().isoformat()
-        self._close_interrupted(session, include_today=not clock.is_open)
+        close_interrupted(
+            self.ctx,
+            self.owner,
+            self.lock_ttl_secs,
+            session,
+            include_today=not clock.is_open,
+            publish=self._publish,
+        )
         if not clock.is_open:
-            return CycleOutcome(name, None, "not_due", f"market closed at {now:%Y-%m-%d %H:%M} NY")
+            return CycleOutcome(
+                name, None, Outcome.NOT_DUE, f"market closed at {now:%Y-%m-%d %H:%M} NY"
+            )
         if not force and now.time() < self.portfolio.schedule_time:
-            return CycleOutcome(name, session, "not_due", f"before {self.portfolio.schedule_time}")
+            return CycleOutcome(
+                name, session, Outcome.NOT_DUE, f"before {self.portfolio.schedule_time}"
+            )
         record = self.ctx.store.cycle(name, session)
         if record is not None and record.finished:
             self._alert_if_missing(record)
-            return CycleOutcome(name, session, "already_done", record.outcome or "")
+            return CycleOutcome(name, session, Outcome.ALREADY_DONE, record.outcome or "")
         if not self.ctx.store.acquire_lock(name, self.owner, self.lock_ttl_secs):
-            return CycleOutcome(name, session, "locked", "another process runs this cycle")
+            return CycleOutcome(name, session, Outcome.LOCKED, "another process runs this cycle")
         try:
             # Read again under the lock: another replica may have finished the cycle and
             # released the lock between the first read and our acquisition.
             record = self.ctx.store.cycle(name, session)
             if record is not None and record.finished:
-                return CycleOutcome(name, session, "already_done", record.outcome or "")
+                return CycleOutcome(name, session, Outcome.ALREADY_DONE, record.outcome or "")
             with _LockKeeper(self.ctx.store, name, self.owner, self.lock_ttl_secs) as keeper:
                 cycle_id = record.cycle_id if record else uuid.uuid4().hex[:12]
                 with bind_cycle(name, session, cycle_id):
@@ -201,94 +216,8 @@ class CycleRunner:
         key = _reason_key(reason)
         if self._refusals.get(day) != key:
             self._refusals[day] = key
-            self._publish(
-                Alert(
-                    portfolio=name,
-                    session=day,
-                    kind="failed",
-                    severity="error",
-                    summary=f"{name} {day}: {reason}",
-                    details={"reason": reason, "outcome": "failed"},
-                )
-            )
-        return CycleOutcome(name, None, "failed", reason)
-
-    def _close_interrupted(self, session: str, *, include_today: bool) -> None:
-        """End cycles a crash left unfinished in a session that is over; never re-trade them.
-
-        Their orders are refreshed from the broker (what filled is recorded), the cycle is
-        marked done with outcome ``interrupted``, the strategy keeps the state it computed, and
-        a ``failed`` alert says what was left unsent.
-        """
-        name, store = self.portfolio.name, self.ctx.store
-        for past in store.sessions(name, 3):
-            if past > session or (past == session and not include_today):
-                continue
-            record = store.cycle(name, past)
-            if record is None or record.finished:
-                continue
-            if not store.acquire_lock(name, self.owner, self.lock_ttl_secs):
-                return
-            try:
-                self._expire(record)
-            except RegimeTraderError as e:
-                log.error("could not close an interrupted cycle", session=past, error=str(e))
-            finally:
-                with contextlib.suppress(StoreUnavailableError):
-                    store.release_lock(name, self.owner)
-
-    def _expire(self, record: CycleRecord) -> None:
-        name, store, broker = self.portfolio.name, self.ctx.store, self.ctx.broker
-        orders = dict(record.orders)
-        intents = [*(record.plan or {}).get("orders", []), *(record.buys or {}).get("orders", [])]
-        session = date.fromisoformat(record.session)
-        # One order list for the whole sweep (not one lookup per order): rate limits.
-        listed = {o.client_order_id: o for o in broker.orders(after=orders_since(orders, session))}
-        for intent in intents:
-            order = listed.get(intent["client_order_id"])
-            if order is not None:
-                orders[intent["client_order_id"]] = order_row(order, intent)
-        unsent = [i["client_order_id"] for i in intents if i["client_order_id"] not in orders]
-        store.record_orders(
-            name,
-            record.session,
-            self.owner,
-            orders,
-            [{"event": "cycle_interrupted", "unsent": unsent}],
-        )
-        phases = [row_phase(row) for row in orders.values()]
-        odd = [
-            f"{row['client_order_id']}: {why}"
-            for row in orders.values()
-            if (why := unknown_state(row))
-        ]
-        reason = (
-            f"cycle interrupted at step {record.step} and the session is over: "
-            f"{len(orders)} orders at the broker, {len(unsent)} never sent"
-            + (f", {phases.count(OrderPhase.OPEN)} still open" if OrderPhase.OPEN in phases else "")
-            + (f"; in an unknown state: {', '.join(odd)}" if odd else "")
-        )
-        store.complete_cycle(
-            name,
-            record.session,
-            self.owner,
-            outcome="interrupted",
-            strategy_state=record.pending_state,
-            signal=record.signal,
-            status={"last_outcome": "interrupted", "last_reason": reason},
-        )
-        store.mark_alerted(name, record.session)
-        log.error("cycle interrupted", session=record.session, reason=reason)
-        self._publish(
-            Alert(
-                portfolio=name,
-                session=record.session,
-                kind="failed",
-                severity="error",
-                summary=f"{name} {record.session}: {reason}",
-                details={"reason": reason, "orders": list(orders.values()), "unsent": unsent},
-            )
-        )
+            self._publish(refusal_alert(name, day, Outcome.FAILED, reason))
+        return CycleOutcome(name, None, Outcome.FAILED, reason)
 
     def _attempt(
         self, session: str, now: datetime, cycle_id: str, keeper: _LockKeeper
@@ -300,8 +229,10 @@ class CycleRunner:
             halt = store.halted(name)
             self.ctx.metrics.halted.labels(portfolio=name).set(1 if halt else 0)
             if halt is not None:
-                return self._refuse(session, record.step, "halted", f"halted: {halt['reason']}")
-            self._boundary("started", keeper)
+                return self._refuse(
+                    session, record.step, Outcome.HALTED, f"halted: {halt['reason']}"
+                )
+            self._boundary(Step.STARTED, keeper)
             day = date.fromisoformat(session)
             steps = TradeSteps(
                 self.ctx,
@@ -313,24 +244,35 @@ class CycleRunner:
                 result = compute_signal(self.ctx, day, now)
                 steps.store_signal(result)
                 if not result.signal.ready:
-                    return self._finish(session, "no_trade", steps, result.reason, began)
+                    return self._finish(session, Outcome.NO_TRADE, result.reason, began)
                 steps.plan(result)
-            steps.execute()
-            outcome = "rebalanced" if steps.sent_any else "no_trade"
-            return self._finish(session, outcome, steps, steps.reason, began)
+                record = self._read(session)
+            done = steps.execute(record)
+            outcome = Outcome.REBALANCED if done.sent_any else Outcome.NO_TRADE
+            return self._finish(session, outcome, "; ".join(done.notes), began)
         except _HaltedError as e:
-            return self._refuse(session, None, "halted", str(e))
-        except (LockLostError, _StopRequestedError) as e:
+            return self._refuse(session, None, Outcome.HALTED, str(e))
+        except LockLostError as e:
             log.warning("cycle attempt stopped", reason=str(e))
-            return CycleOutcome(
-                name, session, "lost_lock" if isinstance(e, LockLostError) else "stopped", str(e)
-            )
+            return CycleOutcome(name, session, Outcome.LOST_LOCK, str(e))
+        except _StopRequestedError as e:
+            log.warning("cycle attempt stopped", reason=str(e))
+            return CycleOutcome(name, session, Outcome.STOPPED, str(e))
         except InvalidInputError as e:
-            return self._refuse(session, None, "refused", f"bad input, not trading: {e}")
+            return self._refuse(session, None, Outcome.REFUSED, f"bad input, not trading: {e}")
         except BrokerRejectedError as e:
-            return self._refuse(session, None, "failed", f"broker rejected: {e}")
+            return self._refuse(session, None, Outcome.FAILED, f"broker rejected: {e}")
         except (OperationalError, TemporaryBrokerError, StoreUnavailableError) as e:
-            return self._refuse(session, None, "failed", f"{type(e).__name__}: {e}")
+            return self._refuse(session, None, Outcome.FAILED, f"{type(e).__name__}: {e}")
+
+    def _read(self, session: str) -> CycleRecord:
+        """The session's record, which exists from step ``started`` unless deleted under us."""
+        record = self.ctx.store.cycle(self.portfolio.name, session)
+        if record is None:
+            raise StoreUnavailableError(
+                f"{self.portfolio.name} {session}: the cycle record vanished"
+            )
+        return record
 
     def _boundary(self, step: str, keeper: _LockKeeper) -> None:
         """Between two stored steps (and between two orders): may we go on?"""
@@ -343,52 +285,56 @@ class CycleRunner:
         if halt is not None:  # an operator's halt mid-cycle: nothing new is sent after it
             raise _HaltedError(f"halted: {halt['reason']} (seen at step {step})")
 
-    def _finish(
-        self, session: str, outcome: str, steps: TradeSteps, reason: str, began: float
-    ) -> CycleOutcome:
+    def _finish(self, session: str, outcome: Outcome, reason: str, began: float) -> CycleOutcome:
+        """Complete the cycle from its record (read once), then observe and alert."""
         name = self.portfolio.name
-        status = steps.status_fields(outcome)
-        details = steps.alert_details(reason)  # before completion: it compares with history
+        record = self._read(session)
+        previous = self.ctx.store.history(name, 1)  # before completion: it becomes this cycle
+        status = done_status(outcome, record)
+        details = done_details(
+            record, reason, previous[0].get("regime_label") if previous else None
+        )
         self.ctx.store.complete_cycle(
             name,
             session,
             self.owner,
             outcome=outcome,
-            strategy_state=steps.pending_state(),
-            signal=steps.signal_dict(),
+            strategy_state=record.pending_state,
+            signal=record.signal,
             status=status,
         )
-        self._hook("done")
-        self._observe(outcome, status, details, time.perf_counter() - began)
-        record = self.ctx.store.cycle(name, session)
-        if record is None:  # deleted under us (operator, eviction): the trade stands, say so
-            raise StoreUnavailableError(f"{name} {session}: the cycle record vanished after done")
-        self._alert_if_missing(record, details)
-        log.info("cycle done", outcome=outcome, orders=steps.order_count, reason=reason)
-        return CycleOutcome(name, session, outcome, reason, steps.order_count)
+        self._hook(Step.DONE)
+        self._observe(outcome, record, time.perf_counter() - began)
+        # The record as completed: only step and outcome changed (alerted is still unset).
+        done = replace(record, step=Step.DONE, outcome=outcome)
+        self._alert_if_missing(done, details)
+        log.info("cycle done", outcome=outcome, orders=len(record.orders), reason=reason)
+        return CycleOutcome(name, session, outcome, reason, len(record.orders))
 
-    def _observe(
-        self, outcome: str, status: dict[str, Any], details: dict[str, Any], secs: float
-    ) -> None:
+    def _observe(self, outcome: Outcome, record: CycleRecord, secs: float) -> None:
         """Prometheus: outcome, duration, regime probabilities, exposure, equity, data age."""
-        m, name = self.ctx.metrics, self.portfolio.name
+        m, name, signal = self.ctx.metrics, self.portfolio.name, record.signal
         m.cycles_total.labels(portfolio=name, outcome=outcome).inc()
         m.last_success_timestamp_seconds.labels(portfolio=name).set(time.time())
         m.cycle_step_seconds.labels(portfolio=name, step="total").observe(secs)
         m.halted.labels(portfolio=name).set(0)
-        for label, p in (details.get("regime_probs") or {}).items():
+        if record.plan is not None:
+            m.equity_usd.labels(portfolio=name).set(float(record.plan.equity))
+        if signal is None:
+            return
+        for label, p in (labelled(signal.regime_probs) or {}).items():
             m.regime_probability.labels(portfolio=name, state=label).set(p)
-        if details.get("exposure") is not None:
-            m.exposure_ratio.labels(portfolio=name).set(float(details["exposure"]))
-        if status.get("equity") is not None:
-            m.equity_usd.labels(portfolio=name).set(float(status["equity"]))
-        if details.get("bar_date"):
+        if signal.exposure is not None:
+            m.exposure_ratio.labels(portfolio=name).set(signal.exposure)
+        if signal.date:
             close = datetime.combine(
-                date.fromisoformat(details["bar_date"]), dt_time(16, 0), tzinfo=NEW_YORK
+                date.fromisoformat(signal.date), dt_time(16, 0), tzinfo=NEW_YORK
             )  # an early close makes the age a bit high
             m.set_last_bar_close(name, close.timestamp())
 
-    def _alert_if_missing(self, record: CycleRecord, details: dict[str, Any] | None = None) -> None:
+    def _alert_if_missing(
+        self, record: CycleRecord, details: dict[str, object] | None = None
+    ) -> None:
         """Publish the done cycle's alert once, even if a crash came right after ``done``."""
         if record.alerted:
             return
@@ -397,31 +343,15 @@ class CycleRunner:
                 return  # another replica is publishing it
         except StoreUnavailableError:
             return  # the next wake-up retries
-        signal = record.signal or {}
-        details = details or {
-            "reason": "alert sent after a restart",
-            "regime": signal.get("regime_label"),
-            "target_weights": signal.get("weights"),
-            "orders": list(record.orders.values()),
-            "data_notes": signal.get("data_notes") or [],
-        }
-        kind: AlertKind = "rebalanced" if record.outcome == "rebalanced" else "no_trade"
-        self._publish(
-            Alert(
-                portfolio=record.portfolio,
-                session=record.session,
-                kind=kind,
-                severity="info",
-                summary=_summary(record.portfolio, record.session, kind, details),
-                details=details,
-            )
-        )
+        self._publish(done_alert(record, details or restart_details(record)))
         try:
             self.ctx.store.mark_alerted(record.portfolio, record.session)
         except StoreUnavailableError:
             log.warning("could not mark the alert as sent; it may be repeated")
 
-    def _refuse(self, session: str, step: str | None, outcome: str, reason: str) -> CycleOutcome:
+    def _refuse(
+        self, session: str, step: Step | None, outcome: Outcome, reason: str
+    ) -> CycleOutcome:
         """Record why this attempt did not trade; alert once per session and kind of reason.
 
         Reasons are compared with their numbers masked, so the wake-ups of one outage
@@ -429,7 +359,6 @@ class CycleRunner:
         the last alerted reason is also remembered in memory for when Redis itself is down.
         """
         name = self.portfolio.name
-        severity: Severity = "warning" if outcome in ("halted", "refused") else "error"
         log.warning("not trading", outcome=outcome, reason=reason)
         self.ctx.metrics.cycles_total.labels(portfolio=name, outcome=outcome).inc()
         key = _reason_key(reason)
@@ -439,29 +368,14 @@ class CycleRunner:
             if record is not None and record.error:
                 known.add(_reason_key(record.error))
             if key not in known:
-                stored_step = step or (record.step if record else "started")
+                stored_step = step or (record.step if record else Step.STARTED)
                 self.ctx.store.advance(name, session, self.owner, stored_step, error=reason)
-            self.ctx.store.set_status(
-                name,
-                {"last_outcome": outcome, "last_reason": reason, "last_attempt_session": session},
-            )
+            self.ctx.store.set_status(name, refusal_status(outcome, reason, session))
         except RegimeTraderError as e:
             log.error("could not record the refusal", error=str(e))
         if key not in known:
             self._refusals[session] = key
-            kind: AlertKind = (
-                "halted" if outcome == "halted" else "failed" if outcome == "failed" else "skipped"
-            )
-            self._publish(
-                Alert(
-                    portfolio=name,
-                    session=session,
-                    kind=kind,
-                    severity=severity,
-                    summary=f"{name} {session}: {reason}",
-                    details={"reason": reason, "outcome": outcome},
-                )
-            )
+            self._publish(refusal_alert(name, session, outcome, reason))
         return CycleOutcome(name, session, outcome, reason)
 
     def _publish(self, alert: Alert) -> None:
@@ -482,14 +396,3 @@ class _HaltedError(Exception):
 def _reason_key(reason: str) -> str:
     """A reason with its numbers masked: attempts, seconds and amounts vary between wake-ups."""
     return re.sub(r"\d+(?:\.\d+)?", "#", reason)
-
-
-def _summary(name: str, session: str, kind: str, details: dict[str, Any]) -> str:
-    regime = details.get("regime_label") or details.get("regime") or "?"
-    n = len([o for o in details.get("orders", []) if o.get("status") != "skipped"])
-    # Re-adjusted history and carried bars are said in the one line people read.
-    notes = "".join(f"; {note}" for note in details.get("data_notes") or [])
-    if kind == "rebalanced":
-        return f"{name} {session}: rebalanced with {n} orders, regime {regime}{notes}"
-    reason = details.get("reason") or "within bands"
-    return f"{name} {session}: no trade ({reason}), regime {regime}{notes}"

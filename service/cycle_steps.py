@@ -10,77 +10,76 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from service.alpaca_parsing import BrokerOrder
 from service.cycle_context import CycleContext
+from service.cycle_record import (
+    AFTER_PLAN,
+    STEP_ORDER,
+    Boundary,
+    CycleRecord,
+    OrderRow,
+    Plan,
+    PlannedOrder,
+    SignalSummary,
+    Step,
+)
 from service.exceptions import (
     BrokerRejectedError,
     DuplicateClientOrderError,
     OrderStateUnknownError,
     ReconciliationError,
 )
-from service.fill_wait import describe_row, order_row, row_phase, wait_for_fills
+from service.fill_wait import wait_for_fills
 from service.order_status import SUBMIT_REFUSED, UNCONFIRMED, OrderPhase
-from service.orders import AccountSnapshot, OrderIntent, plan_orders
+from service.orders import plan_orders
 from service.signal_step import SignalResult
-from service.store import CycleRecord, StoreUnavailableError
-from strategies.base import regime_labels
 
-__all__ = ["AFTER_PLAN", "STEP_ORDER", "TradeSteps", "order_row"]
+__all__ = ["AFTER_PLAN", "STEP_ORDER", "Execution", "TradeSteps"]
 
 # Lookups by client_order_id after the broker called one a duplicate: the earlier attempt's
 # order may take a moment to become visible. Then it is recorded as unconfirmed.
 DUPLICATE_LOOKUPS = 3
 
-STEP_ORDER = (
-    "started",
-    "signal",
-    "planned",
-    "sells_submitted",
-    "sells_filled",
-    "buys_planned",
-    "buys_submitted",
-    "filled",
-    "done",
-)
-AFTER_PLAN = frozenset(STEP_ORDER[2:-1])
 
+@dataclass(frozen=True)
+class Execution:
+    """What carrying a plan through did: the order rows, and notes on orders that fell short."""
 
-# A plan as stored in the cycle record: {"orders": [...], "prices", "target", ...}.
-StoredPlan = Mapping[str, Any]
+    orders: Mapping[str, OrderRow]
+    notes: tuple[str, ...] = ()
 
-
-def _intents(plan: StoredPlan, side: str) -> list[dict[str, Any]]:
-    return [o for o in plan.get("orders", []) if o["side"] == side]
+    @property
+    def sent_any(self) -> bool:
+        """Whether any order reached the broker (a refused POST sent nothing)."""
+        return any(r.status != SUBMIT_REFUSED for r in self.orders.values())
 
 
 @dataclass
 class TradeSteps:
-    """Reconcile, plan, submit and wait — resumable from any stored step."""
+    """Reconcile, plan, submit and wait — resumable from any stored step.
+
+    Each step stores its result before the next one starts and returns what it did; the
+    caller (:class:`service.cycle.CycleRunner`) turns that into the outcome, alert and status.
+    """
 
     ctx: CycleContext
     session: date
     owner: str
     boundary: Callable[[str], None]
-    orders: dict[str, Any] = field(default_factory=dict)
-    reason: str = ""
+    orders: dict[str, OrderRow] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def _name(self) -> str:
         return self.ctx.portfolio.name
 
-    def _record(self) -> CycleRecord:
-        record = self.ctx.store.cycle(self._name, self.session.isoformat())
-        if record is None:  # it exists from step 'started' unless deleted under us
-            raise StoreUnavailableError(f"{self._name} {self.session}: the cycle record vanished")
-        return record
-
-    def _advance(self, step: str, **fields: Any) -> None:
+    def _advance(self, step: Step, **parts: Any) -> None:
         began = time.perf_counter()
-        self.ctx.store.advance(self._name, self.session.isoformat(), self.owner, step, **fields)
+        self.ctx.store.advance(self._name, self.session.isoformat(), self.owner, step, **parts)
         self.boundary(step)
         self.ctx.metrics.cycle_step_seconds.labels(portfolio=self._name, step=step).observe(
             time.perf_counter() - began
@@ -88,15 +87,20 @@ class TradeSteps:
 
     # ------------------------------------------------------------------ signal and plan
 
-    def store_signal(self, result: SignalResult) -> None:
-        self._advance(
-            "signal",
-            signal={**result.signal.to_dict(), "data_notes": result.data_notes()},
-            pending_state=result.state,
-            prices=result.prices,
+    def store_signal(self, result: SignalResult) -> SignalSummary:
+        """Store the signal, the pending strategy state and the planning prices."""
+        summary = SignalSummary.from_json(
+            {**result.signal.to_dict(), "data_notes": result.data_notes()}
         )
+        self._advance(
+            Step.SIGNAL,
+            signal=summary,
+            pending_state=result.state,
+            prices={s: Decimal(v) for s, v in result.prices.items()},
+        )
+        return summary
 
-    def plan(self, result: SignalResult) -> None:
+    def plan(self, result: SignalResult) -> Plan:
         """Reconcile with the broker, then write the plan before anything is sent."""
         account = self.ctx.broker.account()
         if account.blocking_flags:
@@ -113,54 +117,56 @@ class TradeSteps:
             )
         prices = {s: Decimal(v) for s, v in result.prices.items()}
         snapshot = self.ctx.broker.snapshot(list(self.ctx.portfolio.symbols), prices)
-        weights = {s: w for s, w in result.signal.weights.items()}
-        plan = plan_orders(
+        weights = dict(result.signal.weights)
+        planned = plan_orders(
             snapshot,
             weights,
             portfolio=self._name,
             session=self.session,
             settings=self.ctx.planning,
         )
-        self._advance("planned", plan=_plan_json(plan.orders, snapshot, weights))
+        plan = Plan.of(planned.orders, snapshot, weights)
+        self._advance(Step.PLANNED, plan=plan)
+        return plan
 
     # ------------------------------------------------------------------ execution
 
-    def execute(self) -> None:
-        """Carry the stored plan through to ``filled`` from whatever step was reached."""
-        record = self._record()
+    def execute(self, record: CycleRecord) -> Execution:
+        """Carry the stored plan through to ``filled`` from the step ``record`` reached."""
         self.orders = dict(record.orders)
         step = STEP_ORDER.index(record.step)
-        plan = record.plan or {}
-        if step <= STEP_ORDER.index("planned"):
-            self._submit(_intents(plan, "sell"))
-            self._advance("sells_submitted")
-        if step <= STEP_ORDER.index("sells_submitted"):
-            self._wait(_intents(plan, "sell"))
-            self._advance("sells_filled")
+        plan = record.plan or Plan((), {}, {}, {}, Decimal(0))
+        if step <= STEP_ORDER.index(Step.PLANNED):
+            self._submit(plan.side("sell"))
+            self._advance(Step.SELLS_SUBMITTED)
+        if step <= STEP_ORDER.index(Step.SELLS_SUBMITTED):
+            self._wait(plan.side("sell"))
+            self._advance(Step.SELLS_FILLED)
         buys = record.buys
-        if step <= STEP_ORDER.index("sells_filled"):
+        if step <= STEP_ORDER.index(Step.SELLS_FILLED):
             buys = self._plan_buys(plan)
-            self._advance("buys_planned", buys=buys)
-        buys = buys or {"orders": []}
-        if step <= STEP_ORDER.index("buys_planned"):
-            self._submit(_intents(buys, "buy"))
-            self._advance("buys_submitted")
-        if step <= STEP_ORDER.index("buys_submitted"):
-            self._wait(_intents(buys, "buy"))
-            self._advance("filled")
+            self._advance(Step.BUYS_PLANNED, buys=buys)
+        buy_orders = buys.side("buy") if buys else ()
+        if step <= STEP_ORDER.index(Step.BUYS_PLANNED):
+            self._submit(buy_orders)
+            self._advance(Step.BUYS_SUBMITTED)
+        if step <= STEP_ORDER.index(Step.BUYS_SUBMITTED):
+            self._wait(buy_orders)
+            self._advance(Step.FILLED)
+        return Execution(dict(self.orders), tuple(self.notes))
 
-    def _submit(self, intents: list[dict[str, Any]]) -> None:
-        for intent in intents:
-            coid = intent["client_order_id"]
+    def _submit(self, planned: tuple[PlannedOrder, ...]) -> None:
+        for intent in planned:
+            coid = intent.client_order_id
             order = self.ctx.broker.order_by_client_id(coid)
             error, status = "", SUBMIT_REFUSED
             if order is None:
                 try:
                     order = self.ctx.broker.submit_market_order(
-                        intent["symbol"], intent["side"], Decimal(intent["qty"]), coid
+                        intent.symbol, intent.side, intent.qty, coid
                     )
                     self.ctx.metrics.orders_submitted_total.labels(
-                        portfolio=self._name, side=intent["side"]
+                        portfolio=self._name, side=intent.side
                     ).inc()
                 except DuplicateClientOrderError as e:
                     # An earlier attempt of this POST reached the broker: never resend, find it.
@@ -180,7 +186,7 @@ class TradeSteps:
                         portfolio=self._name, reason=str(e.code or e.status)
                     ).inc()
             self._note(intent, order, error, status)
-            self.boundary("order_sent")  # a halt, a stop or a lost lock ends sending here
+            self.boundary(Boundary.ORDER_SENT)  # a halt, a stop or a lost lock ends sending here
 
     def _find_duplicate(self, coid: str) -> BrokerOrder | None:
         """Look up an order the broker calls a duplicate, a few times, a poll interval apart."""
@@ -194,22 +200,22 @@ class TradeSteps:
 
     def _note(
         self,
-        intent: Mapping[str, Any],
+        intent: PlannedOrder,
         order: BrokerOrder | None,
         error: str = "",
         status: str = SUBMIT_REFUSED,
     ) -> None:
-        row = order_row(order, intent, error, status)
-        self.orders[intent["client_order_id"]] = row
+        row = OrderRow.of(intent, order, error, status)
+        self.orders[intent.client_order_id] = row
         self.ctx.store.record_orders(
             self._name,
             self.session.isoformat(),
             self.owner,
             self.orders,
-            [{"event": "order", **row}],
+            [{"event": "order", **row.to_json()}],
         )
 
-    def _wait(self, intents: list[dict[str, Any]]) -> None:
+    def _wait(self, planned: tuple[PlannedOrder, ...]) -> None:
         """Wait (bounded) until every sent order is final; see :func:`wait_for_fills`.
 
         Raises
@@ -218,10 +224,10 @@ class TradeSteps:
             An order has a status Alpaca does not document, or the broker called it a
             duplicate and it never appeared: nothing more is traded in this cycle.
         """
-        self.boundary("waiting_fills")
-        by_id = {i["client_order_id"]: i for i in intents}
+        self.boundary(Boundary.WAITING_FILLS)
+        by_id = {i.client_order_id: i for i in planned}
         waiting = [
-            c for c in by_id if (p := row_phase(self.orders.get(c))) is not None and not p.is_final
+            c for c in by_id if (row := self.orders.get(c)) is not None and not row.phase.is_final
         ]
         wait = self.ctx.portfolio.fill_timeout_secs
         result = wait_for_fills(
@@ -235,133 +241,33 @@ class TradeSteps:
         )
         if result.unknown:
             named = "; ".join(
-                f"{describe_row(self.orders[c])}: {why}" for c, why in result.unknown.items()
+                f"{self.orders[c].describe()}: {why}" for c, why in result.unknown.items()
             )
             raise OrderStateUnknownError(
                 f"{len(result.unknown)} orders in an unknown state, nothing more is sent: {named}"
             )
-        notes = []
         if result.pending:
-            notes.append(f"{len(result.pending)} orders not filled within {wait:g} s")
+            self.notes.append(f"{len(result.pending)} orders not filled within {wait:g} s")
         failed = [
             r
             for c in by_id
-            if (r := self.orders.get(c)) is not None
-            and r.get("broker_id")
-            and row_phase(r) is OrderPhase.FAILED
+            if (r := self.orders.get(c)) is not None and r.sent and r.phase is OrderPhase.FAILED
         ]
         if failed:
             ended = ", ".join(
-                f"{r['symbol']} {r['side']} {r['status']} (filled {r['filled_qty']} of {r['qty']})"
-                for r in failed
+                f"{r.symbol} {r.side} {r.status} (filled {r.filled_qty} of {r.qty})" for r in failed
             )
-            notes.append(f"{len(failed)} orders ended before filling fully: {ended}")
-        if notes:
-            self.reason = "; ".join([*([self.reason] if self.reason else []), *notes])
+            self.notes.append(f"{len(failed)} orders ended before filling fully: {ended}")
 
-    def _plan_buys(self, plan: StoredPlan) -> dict[str, Any]:
+    def _plan_buys(self, plan: Plan) -> Plan:
         """Re-size the buys to the buying power the filled sells actually left."""
-        prices = {s: Decimal(v) for s, v in plan["prices"].items()}
-        weights = {s: Decimal(v) for s, v in plan["target"].items()}
-        snapshot = self.ctx.broker.snapshot(list(self.ctx.portfolio.symbols), prices)
+        snapshot = self.ctx.broker.snapshot(list(self.ctx.portfolio.symbols), dict(plan.prices))
         fresh = plan_orders(
             snapshot,
-            weights,
+            plan.target,
             portfolio=self._name,
             session=self.session,
             settings=self.ctx.planning,
         )
-        buys = [o for o in fresh.orders if o.side == "buy"]
-        return _plan_json(tuple(buys), snapshot, weights)
-
-    # ------------------------------------------------------------------ results
-
-    @property
-    def sent_any(self) -> bool:
-        return any(o.get("status") != "rejected" for o in self.orders.values())
-
-    @property
-    def order_count(self) -> int:
-        return len(self.orders)
-
-    def pending_state(self) -> dict[str, Any] | None:
-        return self._record().pending_state
-
-    def signal_dict(self) -> dict[str, Any] | None:
-        return self._record().signal
-
-    def status_fields(self, outcome: str) -> dict[str, Any]:
-        record = self._record()
-        signal = record.signal or {}
-        plan = record.plan or {}
-        return {
-            "last_outcome": outcome,
-            "last_reason": "",  # a done cycle clears the previous refusal
-            "last_session": self.session.isoformat(),
-            "last_success_at": datetime.now().astimezone().isoformat(timespec="seconds"),
-            "regime": signal.get("regime_label"),
-            "regime_probs": _labelled(signal.get("regime_probs")),
-            "target_weights": signal.get("weights"),
-            "equity": plan.get("equity"),
-            "orders": len(self.orders),
-        }
-
-    def alert_details(self, reason: str) -> dict[str, Any]:
-        record = self._record()
-        signal = record.signal or {}
-        previous = self.ctx.store.history(self._name, 1)
-        prev_regime = previous[0].get("regime_label") if previous else None
-        plan = record.plan or {}
-        return {
-            "regime": signal.get("regime_label"),
-            "regime_probs": _labelled(signal.get("regime_probs")),
-            "regime_change": (
-                {"from": prev_regime, "to": signal.get("regime_label")}
-                if prev_regime and prev_regime != signal.get("regime_label")
-                else None
-            ),
-            "target_weights": signal.get("weights"),
-            "previous_weights": plan.get("current_weights"),
-            "orders": list(self.orders.values()),
-            "reason": reason,
-            "equity": plan.get("equity"),
-            "exposure": (signal.get("diagnostics") or {}).get("exposure"),
-            "bar_date": signal.get("date"),
-            "data_notes": signal.get("data_notes") or [],
-        }
-
-
-def _labelled(probs: list[float] | None) -> dict[str, float] | None:
-    """Filtered probabilities keyed by regime name, for people and dashboards."""
-    return None if not probs else dict(zip(regime_labels(len(probs)), probs, strict=True))
-
-
-def _plan_json(
-    orders: tuple[OrderIntent, ...], snapshot: AccountSnapshot, weights: Mapping[str, Any]
-) -> dict[str, Any]:
-    equity = snapshot.equity
-    current = {
-        s: str(
-            (snapshot.positions.get(s, Decimal(0)) * snapshot.prices[s] / equity).quantize(
-                Decimal("0.0001")
-            )
-        )
-        for s in snapshot.prices
-        if equity > 0
-    }
-    return {
-        "orders": [
-            {
-                "symbol": o.symbol,
-                "side": o.side,
-                "qty": str(o.qty),
-                "client_order_id": o.client_order_id,
-                "estimated_notional": str(o.estimated_notional),
-            }
-            for o in orders
-        ],
-        "prices": {s: str(v) for s, v in snapshot.prices.items()},
-        "target": {s: str(w) for s, w in weights.items()},
-        "current_weights": current,
-        "equity": str(equity),
-    }
+        buys = tuple(o for o in fresh.orders if o.side == "buy")
+        return Plan.of(buys, snapshot, plan.target)

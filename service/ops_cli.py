@@ -13,9 +13,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from service.alerts import Alert, follow_alerts, read_alerts
+from service.alerts import Alert, AlertKind, follow_alerts, read_alerts
 from service.app import EmulatorClock, Service
 from service.config import ConfigError, Settings, load_settings
+from service.cycle_report import cycle_alert
 from service.exceptions import OperationalError, RegimeTraderError
 from service.http import build_http_app, start_http_server
 from service.logs import configure_logging, get_logger, redactor
@@ -235,18 +236,11 @@ def _flag(args: argparse.Namespace, act: Callable[[Service, str], str]) -> int:
         service.close()
 
 
-def _alert(service: Service, name: str, kind: str, summary: str, reason: str) -> None:
+def _alert(service: Service, name: str, kind: AlertKind, summary: str, reason: str) -> None:
     session = datetime.now(UTC).date().isoformat()
-    service.alerts.publish(
-        Alert(
-            portfolio=name,
-            session=session,
-            kind=kind,  # type: ignore[arg-type]
-            severity="warning",
-            summary=summary,
-            details={"reason": reason},
-        )
-    )
+    # An operator's halt or resume is worth a look whichever it is: both warn.
+    alert = cycle_alert(name, session, kind, summary, {"reason": reason}, severity="warning")
+    service.alerts.publish(alert)
 
 
 def halt(args: argparse.Namespace) -> int:

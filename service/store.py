@@ -11,8 +11,9 @@ Keys (``ns`` is the namespace, default ``rt``; ``p`` a portfolio; ``s`` a sessio
                                           under ``bar_basis`` (:mod:`service.bar_history`)
 ``ns:p:cycle:s``                hash      the cycle state machine of one session: ``step``,
                                           ``cycle_id``, ``plan`` (write-ahead JSON), ``orders``,
-                                          ``outcome``, ``error``, timestamps; expires after
-                                          ``cycle_ttl_secs``
+                                          ``outcome``, ``error``, timestamps; its fields and
+                                          their JSON are :class:`~service.cycle_record.
+                                          CycleRecord`'s; expires after ``cycle_ttl_secs``
 ``ns:p:cycles``                 zset      sessions with a cycle record (score: epoch day),
                                           trimmed to ``cycles_max``
 ``ns:p:ledger``                 stream    order and fill events, capped at ``ledger_max``
@@ -33,16 +34,27 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any, cast
 
 import redis
 from redis.client import Pipeline
 
+from service.cycle_record import (
+    CycleRecord,
+    JsonObject,
+    OrderRow,
+    Outcome,
+    Plan,
+    SignalSummary,
+    Step,
+    encode_fields,
+)
 from service.exceptions import RegimeTraderError
 
+# CycleRecord lives in service.cycle_record; re-exported for callers that import it from here.
 __all__ = ["CycleRecord", "LockLostError", "Store", "StoreUnavailableError"]
 
 # redis-py's own annotations want an exact key union; values here are always str.
@@ -53,8 +65,6 @@ def _fields(values: Mapping[str, Any]) -> Fields:
     """Hash fields: strings as they are, everything else as JSON."""
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
 
-
-TERMINAL_STEPS = frozenset({"done"})
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -89,54 +99,6 @@ class LockLostError(RegimeTraderError):
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-@dataclass(frozen=True)
-class CycleRecord:
-    """The persisted state of one portfolio's cycle for one session."""
-
-    portfolio: str
-    session: str
-    cycle_id: str
-    step: str
-    started_at: str
-    updated_at: str
-    attempts: int = 1
-    outcome: str | None = None
-    error: str | None = None
-    plan: dict[str, Any] | None = None
-    buys: dict[str, Any] | None = None
-    orders: dict[str, Any] = field(default_factory=dict)
-    signal: dict[str, Any] | None = None
-    pending_state: dict[str, Any] | None = None
-    alerted: bool = False
-
-    @property
-    def finished(self) -> bool:
-        return self.step in TERMINAL_STEPS
-
-    @classmethod
-    def from_hash(cls, portfolio: str, session: str, raw: Mapping[str, str]) -> CycleRecord:
-        def loads(name: str) -> Any:
-            return json.loads(raw[name]) if raw.get(name) else None
-
-        return cls(
-            portfolio=portfolio,
-            session=session,
-            cycle_id=raw["cycle_id"],
-            step=raw["step"],
-            started_at=raw["started_at"],
-            updated_at=raw.get("updated_at", raw["started_at"]),
-            attempts=int(raw.get("attempts", "1")),
-            outcome=raw.get("outcome") or None,
-            error=raw.get("error") or None,
-            plan=loads("plan"),
-            buys=loads("buys"),
-            orders=loads("orders") or {},
-            signal=loads("signal"),
-            pending_state=loads("pending_state"),
-            alerted=raw.get("alerted") == "1",
-        )
 
 
 class Store:
@@ -286,7 +248,7 @@ class Store:
                     key,
                     mapping={
                         "cycle_id": cycle_id,
-                        "step": "started",
+                        "step": str(Step.STARTED),
                         "started_at": now,
                         "updated_at": now,
                         "attempts": 1,
@@ -307,10 +269,34 @@ class Store:
             raise StoreUnavailableError(f"{portfolio} {session}: the cycle record vanished")
         return record
 
-    def advance(self, portfolio: str, session: str, owner: str, step: str, **fields: Any) -> None:
-        """Move the cycle to ``step``, storing ``fields`` (JSON-encoded unless str)."""
+    def advance(
+        self,
+        portfolio: str,
+        session: str,
+        owner: str,
+        step: Step,
+        *,
+        signal: SignalSummary | None = None,
+        pending_state: Mapping[str, object] | None = None,
+        prices: Mapping[str, Decimal] | None = None,
+        plan: Plan | None = None,
+        buys: Plan | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Move the cycle to ``step``, storing the given parts of the record with it."""
         key = self.key(portfolio, "cycle", session)
-        mapping = _fields({"step": step, "updated_at": _now(), **fields})
+        mapping: Fields = {
+            "step": str(step),
+            "updated_at": _now(),
+            **encode_fields(
+                signal=signal,
+                pending_state=pending_state,
+                prices=prices,
+                plan=plan,
+                buys=buys,
+                error=error,
+            ),
+        }
 
         def write(pipe: Pipeline) -> None:
             pipe.hset(key, mapping=mapping)
@@ -322,15 +308,16 @@ class Store:
         portfolio: str,
         session: str,
         owner: str,
-        orders: Mapping[str, Any],
-        events: list[dict[str, Any]],
+        orders: Mapping[str, OrderRow],
+        events: Sequence[Mapping[str, object]],
     ) -> None:
         """Store the cycle's order table and append the events to the ledger, atomically."""
         key = self.key(portfolio, "cycle", session)
         ledger = self.key(portfolio, "ledger")
+        table: Fields = {**encode_fields(orders=orders), "updated_at": _now()}
 
         def write(pipe: Pipeline) -> None:
-            pipe.hset(key, mapping=_fields({"orders": dict(orders), "updated_at": _now()}))
+            pipe.hset(key, mapping=table)
             for event in events:
                 body = json.dumps({**event, "session": session, "at": _now()})
                 pipe.xadd(ledger, {"json": body}, maxlen=self.ledger_max, approximate=True)
@@ -343,32 +330,33 @@ class Store:
         session: str,
         owner: str,
         *,
-        outcome: str,
-        strategy_state: dict[str, Any] | None,
-        signal: dict[str, Any] | None,
-        status: Mapping[str, Any],
+        outcome: Outcome,
+        strategy_state: Mapping[str, object] | None,
+        signal: SignalSummary | None,
+        status: Mapping[str, object],
     ) -> None:
         """Finish the cycle: step done, strategy state, history and status in one transaction."""
         key = self.key(portfolio, "cycle", session)
         state_json = None if strategy_state is None else json.dumps(strategy_state, allow_nan=False)
         status_map = _fields(status)
+        signal_json: JsonObject | None = None if signal is None else signal.to_json()
 
         def write(pipe: Pipeline) -> None:
             pipe.hset(
                 key,
                 mapping={
-                    "step": "done",
-                    "outcome": outcome,
+                    "step": str(Step.DONE),
+                    "outcome": str(outcome),
                     "updated_at": _now(),
-                    "signal": json.dumps(signal),
+                    "signal": json.dumps(signal_json),
                 },
             )
             pipe.hdel(key, "pending_state")  # now the strategy key itself
             if state_json is not None:
                 pipe.set(self.key(portfolio, "strategy"), state_json)
-            if signal is not None:
+            if signal_json is not None:
                 history = self.key(portfolio, "history")
-                pipe.lpush(history, json.dumps({"session": session, **signal}))
+                pipe.lpush(history, json.dumps({"session": session, **signal_json}))
                 pipe.ltrim(history, 0, self.history_max - 1)
             pipe.hset(self.key(portfolio, "status"), mapping=status_map)
 

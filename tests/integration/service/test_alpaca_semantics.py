@@ -115,7 +115,7 @@ def test_each_alpaca_status_decides_the_fill_wait(world: World, status: OrderSta
     record = ctx.store.cycle(P, str(outcome.session))
     assert record is not None and record.finished, outcome
     rows = list(record.orders.values())
-    assert rows and {r["status"] for r in rows} == {status.value}
+    assert rows and {r.status for r in rows} == {status.value}
     phase = PHASES[status]
     if phase is OrderPhase.OPEN:  # may still fill: waited for the whole bounded wait
         assert f"{len(rows)} orders not filled within 0.5 s" in outcome.reason
@@ -141,7 +141,7 @@ def test_an_undocumented_status_stops_the_cycle_before_the_buys(world: World) ->
     assert [o["client_order_id"] for o in world.orders("buy")] == ["operator-setup-buy"]
     record = ctx.store.cycle(P, session)
     assert record is not None and not record.finished and record.step == "sells_submitted"
-    assert record.orders[sell["client_order_id"]]["status"] == "zombie"
+    assert record.orders[sell["client_order_id"]].status == "zombie"
     (alert,) = [a for a in world.alerts() if "zombie" in a.summary]
     assert sell["client_order_id"] in alert.summary
 
@@ -176,7 +176,7 @@ def test_the_interrupted_cycle_sweep_lists_orders_once_and_names_unknown_states(
     assert world.runner(ctx).run().outcome == "not_due"
     record = ctx.store.cycle(P, session)
     assert record is not None and record.finished and record.outcome == "interrupted"
-    assert record.orders[sell["client_order_id"]]["status"] == "zombie"
+    assert record.orders[sell["client_order_id"]].status == "zombie"
     (alert,) = [a for a in world.alerts() if "interrupted" in a.summary]
     assert f"in an unknown state: {sell['client_order_id']}: status 'zombie'" in alert.summary
     # Rows refreshed from one order list, not one lookup per planned order.
@@ -203,8 +203,8 @@ def test_a_duplicate_answer_for_a_placed_order_is_looked_up_not_rejected(
     assert record is not None
     placed = {o["client_order_id"]: o for o in world.orders()}
     assert set(record.orders) == set(placed) and len(placed) == world.rewrites.posts
-    assert {r["status"] for r in record.orders.values()} == {"filled"}
-    assert all(r["broker_id"] == placed[c]["id"] for c, r in record.orders.items())
+    assert {r.status for r in record.orders.values()} == {"filled"}
+    assert all(r.broker_id == placed[c]["id"] for c, r in record.orders.items())
 
 
 def test_a_duplicate_no_lookup_finds_is_unconfirmed_and_fails_closed(world: World) -> None:
@@ -216,10 +216,10 @@ def test_a_duplicate_no_lookup_finds_is_unconfirmed_and_fails_closed(world: Worl
     assert outcome.outcome == "refused", outcome
     record = ctx.store.cycle(P, session)
     assert record is not None and record.orders
-    statuses = {r["status"] for r in record.orders.values()}
+    statuses = {r.status for r in record.orders.values()}
     assert statuses == {UNCONFIRMED}, "a duplicate answer must never be recorded as rejected"
     for coid, row in record.orders.items():
-        assert "42210000" in row["error"] and "lookups found no order" in row["error"]
+        assert "42210000" in row.error and "lookups found no order" in row.error
         assert coid in outcome.reason
     assert any("unknown state" in a.summary for a in world.alerts())
     assert world.orders() == []

@@ -25,7 +25,7 @@ from service.alerts import Alert
 from service.config import PortfolioConfig
 from service.cycle import CycleRunner
 from service.cycle_context import CycleContext
-from service.cycle_steps import STEP_ORDER
+from service.cycle_record import STEP_ORDER, CycleRecord
 from service.dry_run import describe_dry_run
 from service.emulator import RunningEmulator
 from service.marketdata import AlpacaBars, CsvBars
@@ -171,6 +171,9 @@ def test_a_session_runs_once_per_day(world: World) -> None:
     assert [h["session"] for h in store.history(P)] == [session]
     assert store.status(P)["last_outcome"] == "rebalanced"
     assert store.lock_owner(P) is None
+    # What this version wrote is what its typed record writes back, field by field.
+    raw = cast(dict[str, str], world.client.hgetall(store.key(P, "cycle", session)))
+    assert CycleRecord.from_hash(P, session, raw).to_hash() == raw
 
 
 def test_a_portfolio_locked_by_another_process_is_left_alone(world: World) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -16,12 +17,26 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from service.cycle_record import (
+    OrderRow,
+    Outcome,
+    Plan,
+    PlannedOrder,
+    SignalSummary,
+    Step,
+)
+from service.order_status import OrderStatus
 from service.store import LockLostError, Store, StoreUnavailableError
 from tests.integration.service.cycle_fixtures import namespace_keys, text_client, unique_namespace
 
 P = "core"
 DAY = "2024-03-04"
-SIGNAL = {"date": "2024-03-01", "weights": {"SPY": 0.5, "TLT": 0.5}, "regime_label": "calm"}
+SIGNAL = SignalSummary(
+    date="2024-03-01", weights={"SPY": 0.5, "TLT": 0.5}, cash=0.0, ready=True, regime_label="calm"
+)
+EMPTY_PLAN = Plan((), {}, {}, {}, Decimal("1000"))
+SPY_BUY = PlannedOrder("SPY", "buy", Decimal(2), "rt-core-SPY-buy", Decimal(140))
+ROW = OrderRow("SPY", "buy", Decimal(2), "rt-core-SPY-buy", OrderStatus.NEW, broker_id="b-1")
 STATE = {"strategy": "equal_weight", "symbols": ["SPY", "TLT"], "last_date": "2024-03-01"}
 
 
@@ -47,7 +62,7 @@ def store(make_store: Callable[..., Store]) -> Store:
 
 def _complete(store: Store, owner: str, session: str = DAY, **overrides: Any) -> None:
     kwargs: dict[str, Any] = {
-        "outcome": "rebalanced",
+        "outcome": Outcome.REBALANCED,
         "strategy_state": STATE,
         "signal": SIGNAL,
         "status": {"last_outcome": "rebalanced", "last_session": session, "orders": 2},
@@ -125,14 +140,14 @@ def test_an_expired_lock_lets_another_owner_in_and_the_old_owner_cannot_renew(
 
 def test_fenced_writes_after_a_takeover_raise_and_write_nothing(store: Store) -> None:
     _started(store, "a")
-    store.advance(P, DAY, "a", "signal", pending_state=STATE, signal=SIGNAL)
+    store.advance(P, DAY, "a", Step.SIGNAL, pending_state=STATE, signal=SIGNAL)
     before = store.redis.hgetall(store.key(P, "cycle", DAY))
     _take_over(store, "a", "b")
 
     with pytest.raises(LockLostError):
-        store.advance(P, DAY, "a", "planned", plan={"orders": []})
+        store.advance(P, DAY, "a", Step.PLANNED, plan=EMPTY_PLAN)
     with pytest.raises(LockLostError):
-        store.record_orders(P, DAY, "a", {"x": {"status": "new"}}, [{"event": "order"}])
+        store.record_orders(P, DAY, "a", {ROW.client_order_id: ROW}, [{"event": "order"}])
     with pytest.raises(LockLostError):
         store.begin_cycle(P, DAY, "a", "cycle-1")
     with pytest.raises(LockLostError):
@@ -144,7 +159,7 @@ def test_fenced_writes_after_a_takeover_raise_and_write_nothing(store: Store) ->
     assert store.history(P) == []
     assert store.status(P) == {}
     # The new owner's writes go through.
-    store.advance(P, DAY, "b", "planned", plan={"orders": []})
+    store.advance(P, DAY, "b", Step.PLANNED, plan=EMPTY_PLAN)
     record = store.cycle(P, DAY)
     assert record is not None
     assert record.step == "planned"
@@ -160,12 +175,13 @@ def test_fenced_writes_without_any_lock_raise(store: Store) -> None:
 
 def test_begin_cycle_again_counts_an_attempt_and_keeps_the_cycle_id(store: Store) -> None:
     _started(store, "a")
-    store.advance(P, DAY, "a", "planned", plan={"orders": [{"symbol": "SPY"}]})
+    plan = Plan((SPY_BUY,), {"SPY": Decimal("70.00")}, {"SPY": Decimal("0.5")}, {}, Decimal(1000))
+    store.advance(P, DAY, "a", Step.PLANNED, plan=plan)
 
     record = store.begin_cycle(P, DAY, "a", "another-id")
 
     assert (record.cycle_id, record.attempts, record.step) == ("cycle-1", 2, "planned")
-    assert record.plan == {"orders": [{"symbol": "SPY"}]}
+    assert record.plan == plan
     assert store.sessions(P) == [DAY]
 
 
@@ -174,7 +190,7 @@ def test_begin_cycle_again_counts_an_attempt_and_keeps_the_cycle_id(store: Store
 
 def test_complete_cycle_writes_done_state_history_and_status_together(store: Store) -> None:
     _started(store, "a")
-    store.advance(P, DAY, "a", "signal", pending_state=STATE, signal=SIGNAL)
+    store.advance(P, DAY, "a", Step.SIGNAL, pending_state=STATE, signal=SIGNAL)
 
     _complete(store, "a")
 
@@ -184,7 +200,7 @@ def test_complete_cycle_writes_done_state_history_and_status_together(store: Sto
     assert record.signal == SIGNAL
     assert record.pending_state is None  # it became the strategy key
     assert store.strategy_state(P) == STATE
-    assert store.history(P) == [{"session": DAY, **SIGNAL}]
+    assert store.history(P) == [{"session": DAY, **SIGNAL.to_json()}]
     status = store.status(P)
     assert (status["last_outcome"], status["last_session"], status["orders"]) == (
         "rebalanced",
@@ -198,7 +214,7 @@ def test_complete_cycle_without_a_signal_leaves_state_and_history_alone(store: S
     _complete(store, "a")
     store.begin_cycle(P, "2024-03-05", "a", "cycle-2")
 
-    _complete(store, "a", "2024-03-05", strategy_state=None, signal=None, outcome="no_trade")
+    _complete(store, "a", "2024-03-05", strategy_state=None, signal=None, outcome=Outcome.NO_TRADE)
 
     assert store.strategy_state(P) == STATE
     assert [h["session"] for h in store.history(P)] == [DAY]
@@ -207,7 +223,7 @@ def test_complete_cycle_without_a_signal_leaves_state_and_history_alone(store: S
 
 def test_complete_cycle_when_fenced_out_writes_none_of_it(store: Store) -> None:
     _started(store, "a")
-    store.advance(P, DAY, "a", "filled")
+    store.advance(P, DAY, "a", Step.FILLED)
     _take_over(store, "a", "b")
 
     with pytest.raises(LockLostError):
@@ -302,8 +318,8 @@ def test_cycle_records_carry_a_ttl_through_every_write(make_store: Callable[...,
     key = store.key(P, "cycle", DAY)
 
     writes: list[Callable[[], object]] = [
-        lambda: store.advance(P, DAY, "a", "signal", signal=SIGNAL, pending_state=STATE),
-        lambda: store.record_orders(P, DAY, "a", {"c1": {"status": "new"}}, [{"event": "o"}]),
+        lambda: store.advance(P, DAY, "a", Step.SIGNAL, signal=SIGNAL, pending_state=STATE),
+        lambda: store.record_orders(P, DAY, "a", {ROW.client_order_id: ROW}, [{"event": "o"}]),
         lambda: store.begin_cycle(P, DAY, "a", "cycle-1"),
         lambda: _complete(store, "a"),
         lambda: store.mark_alerted(P, DAY),
@@ -365,7 +381,7 @@ def unreachable() -> Iterator[Store]:
         ("halt read", lambda s: s.halted(P)),
         ("strategy read", lambda s: s.strategy_state(P)),
         ("cycle read", lambda s: s.cycle(P, DAY)),
-        ("step planned", lambda s: s.advance(P, DAY, "a", "planned")),
+        ("step planned", lambda s: s.advance(P, DAY, "a", Step.PLANNED)),
         ("complete cycle", lambda s: _complete(s, "a")),
         ("status", lambda s: s.set_status(P, {"last_outcome": "failed"})),
         ("ledger", lambda s: s.ledger(P)),

@@ -26,32 +26,18 @@ from datetime import date
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Context, Decimal, localcontext
 from functools import partial
 
-from service.order_types import (
-    AccountSnapshot,
-    Action,
-    Decision,
-    OrderIntent,
-    OrderPlan,
-    PlanningError,
-    PlanningSettings,
-    Reason,
-    Side,
-    as_decimal,
-    as_symbol,
-    client_order_id,
-)
+# The records live in service.order_types; re-exported (``X as X``) for the callers of this module.
+from service.order_types import AccountSnapshot as AccountSnapshot
+from service.order_types import Action, Side, as_decimal, as_symbol
+from service.order_types import Decision as Decision
+from service.order_types import OrderIntent as OrderIntent
+from service.order_types import OrderPlan as OrderPlan
+from service.order_types import PlanningError as PlanningError
+from service.order_types import PlanningSettings as PlanningSettings
+from service.order_types import Reason as Reason
+from service.order_types import client_order_id as client_order_id
 
-__all__ = [
-    "AccountSnapshot",
-    "Decision",
-    "OrderIntent",
-    "OrderPlan",
-    "PlanningError",
-    "PlanningSettings",
-    "Reason",
-    "client_order_id",
-    "plan_orders",
-]
+__all__ = ["plan_orders"]
 
 _ZERO = Decimal(0)
 _WEIGHT_SUM_TOL = Decimal("1e-9")  # float weights from the optimiser may sum to 1 + 2e-16

@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import pandas as pd
 
-__all__ = ["BarsError", "Signal", "Strategy", "regime_labels"]
+__all__ = ["BarsError", "Signal", "Strategy", "expected_durations", "regime_labels"]
 
 STATE_VERSION = 1
 
@@ -45,6 +45,23 @@ def regime_labels(n_states: int) -> tuple[str, ...]:
         3: ("calm", "normal", "stress"),
         4: ("calm", "normal", "elevated", "stress"),
     }[n_states]
+
+
+def expected_durations(transmat: np.ndarray) -> np.ndarray:
+    """Expected days spent in each state once entered, ``1 / (1 - A_kk)``.
+
+    Parameters
+    ----------
+    transmat : ndarray of shape (n_states, n_states)
+        Row-stochastic transition matrix (an HMM's, or a jump path's empirical one).
+
+    Returns
+    -------
+    ndarray of shape (n_states,)
+        Finite: a self-transition of 1 is clipped to ``1 - 1e-12``.
+    """
+    stay = np.clip(np.diag(transmat), 0.0, 1.0 - 1e-12)
+    return np.asarray(1.0 / (1.0 - stay))
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from strategies.base import expected_durations
+
 __all__ = [
     "JumpParams",
     "OnlineJumpFilter",
@@ -161,8 +163,7 @@ class JumpParams:
     @property
     def expected_durations(self) -> np.ndarray:
         """Expected days in each state once entered, 1 / (1 - A_kk), from ``transmat``."""
-        stay = np.clip(np.diag(self.transmat), 0.0, 1.0 - 1e-12)
-        return np.asarray(1.0 / (1.0 - stay))
+        return expected_durations(self.transmat)
 
     def raw_centers(self) -> np.ndarray:
         """Centroids in raw feature units (zero-weight features at their training mean)."""

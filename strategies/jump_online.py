@@ -30,8 +30,7 @@ import pandas as pd
 
 from strategies.jump import JumpFitError, JumpModel, JumpParams, OnlineJumpFilter, penalty_matrix
 from strategies.jump_sparse import SparseJumpModel
-from strategies.regime_online import RegimeUpdate
-from strategies.regime_window import WindowedTracker
+from strategies.regime_window import RegimeUpdate, WindowedTracker, check_schedule
 
 __all__ = ["JumpSettings", "JumpTracker", "RegimeEngine", "RegimeParamsLike"]
 
@@ -134,16 +133,9 @@ class JumpSettings:
     random_state: int = 0
 
     def __post_init__(self) -> None:
-        if self.min_train_obs < 50 or self.max_train_obs < self.min_train_obs:
-            raise ValueError(
-                "need 50 <= min_train_obs <= max_train_obs, got "
-                f"{self.min_train_obs}, {self.max_train_obs}"
-            )
-        if self.refit_months < 0 or self.refit_cold_starts < 0:
-            raise ValueError(
-                "refit_months and refit_cold_starts must be >= 0, got "
-                f"{self.refit_months}, {self.refit_cold_starts}"
-            )
+        check_schedule(self.min_train_obs, self.max_train_obs, self.refit_months)
+        if self.refit_cold_starts < 0:
+            raise ValueError(f"refit_cold_starts must be >= 0, got {self.refit_cold_starts}")
         if not (math.isfinite(self.min_stress_ratio) and self.min_stress_ratio >= 0):
             raise ValueError(
                 f"min_stress_ratio must be finite and >= 0, got {self.min_stress_ratio}"
@@ -194,31 +186,15 @@ class JumpTracker(WindowedTracker):
         """Today's causal state (argmin of the DP values); None before the first fit."""
         return None if self.values is None else int(np.argmin(self.values))
 
-    def update(
-        self,
-        date: pd.Timestamp,
-        x: np.ndarray,
-        equity_return: float,
-        payload: np.ndarray | None = None,
-    ) -> RegimeUpdate:
-        """Consume one day's feature row.
+    def _has_model(self) -> bool:
+        return self._filter is not None
 
-        Parameters
-        ----------
-        date : Timestamp
-            The session of the row (drives the refit schedule).
-        x : ndarray of shape (n_features,)
-            Finite feature row.
-        equity_return : float
-            The equity asset's return that day (orders the states at each fit).
-        payload : ndarray, optional
-            Kept in the training window next to the row; the fit does not read it.
-        """
-        x = self._record(date, x, equity_return, payload)
-        if self._filter is None:
-            if not self._enough_to_fit:
-                return RegimeUpdate(None, None)
-            return self._refit(date, "initial")
+    def _initial_fit(self, date: pd.Timestamp) -> RegimeUpdate:
+        return self._refit(date, "initial")
+
+    def _advance(self, date: pd.Timestamp, x: np.ndarray) -> RegimeUpdate:
+        """Advance the DP values by the day's row; refit on the schedule."""
+        assert self._filter is not None  # nosec B101 - _has_model() checked it
         self.values = self._filter.step(self.values, x)
         if self._scheduled_refit_due(date):
             return self._refit(date, "scheduled")

@@ -31,6 +31,8 @@ from typing import Any, Self
 import numpy as np
 from hmmlearn.hmm import GaussianHMM
 
+from strategies.base import expected_durations
+
 __all__ = [
     "ForwardFilter",
     "HMMParams",
@@ -79,8 +81,7 @@ class HMMParams:
     @property
     def expected_durations(self) -> np.ndarray:
         """Expected days spent in each state once entered: 1 / (1 - A_kk)."""
-        stay = np.clip(np.diag(self.transmat), 0.0, 1.0 - 1e-12)
-        return np.asarray(1.0 / (1.0 - stay))
+        return expected_durations(self.transmat)
 
     def permuted(self, order: np.ndarray) -> HMMParams:
         """The same model with states renumbered so that new state i is old ``order[i]``."""

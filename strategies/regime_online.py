@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from strategies.regime import ForwardFilter, HMMParams, RegimeFitError, RegimeModel
-from strategies.regime_window import WindowedTracker
+from strategies.regime_window import RegimeUpdate, WindowedTracker, check_schedule
 
 __all__ = ["DriftDetector", "RegimeSettings", "RegimeTracker", "RegimeUpdate"]
 
@@ -78,16 +78,9 @@ class RegimeSettings:
     random_state: int = 0
 
     def __post_init__(self) -> None:
-        if self.min_train_obs < 50 or self.max_train_obs < self.min_train_obs:
-            raise ValueError(
-                "need 50 <= min_train_obs <= max_train_obs, got "
-                f"{self.min_train_obs}, {self.max_train_obs}"
-            )
-        if self.refit_months < 0 or self.drift_window < 2:
-            raise ValueError(
-                f"refit_months must be >= 0 and drift_window >= 2, got "
-                f"{self.refit_months}, {self.drift_window}"
-            )
+        check_schedule(self.min_train_obs, self.max_train_obs, self.refit_months)
+        if self.drift_window < 2:
+            raise ValueError(f"drift_window must be >= 2, got {self.drift_window}")
         if not 0 < self.drift_quantile < 0.5:
             raise ValueError(f"drift_quantile must be in (0, 0.5), got {self.drift_quantile}")
         if self.drift_margin < 0:
@@ -142,35 +135,6 @@ class DriftDetector:
         return sum(self.recent) / len(self.recent) - self.threshold
 
 
-@dataclass(frozen=True)
-class RegimeUpdate:
-    """What one day did to the regime estimate.
-
-    Attributes
-    ----------
-    filtered : ndarray of shape (n_states,) or None
-        P(state_t | data up to t); None before the first fit.
-    predicted : ndarray of shape (n_states,) or None
-        P(state_{t+1} | data up to t), through the transition matrix.
-    refit : str or None
-        "initial", "scheduled" or "drift" when the model was (re)fitted today.
-    refit_error : str or None
-        Why a refit failed (the previous model was kept).
-    log_predictive : float or None
-        log p(x_t | x_1..x_{t-1}) under the model in force before today's refit.
-    window_filtered : ndarray of shape (n_window, n_states) or None
-        On a refit, the filtered probabilities of the whole training window (today last)
-        under the new parameters.
-    """
-
-    filtered: np.ndarray | None
-    predicted: np.ndarray | None
-    refit: str | None = None
-    refit_error: str | None = None
-    log_predictive: float | None = None
-    window_filtered: np.ndarray | None = None
-
-
 class RegimeTracker(WindowedTracker):
     """Causal, self-refitting regime probabilities.
 
@@ -192,32 +156,14 @@ class RegimeTracker(WindowedTracker):
         )
         self._filter: ForwardFilter | None = None
 
-    def update(
-        self,
-        date: pd.Timestamp,
-        x: np.ndarray,
-        equity_return: float,
-        payload: np.ndarray | None = None,
-    ) -> RegimeUpdate:
-        """Consume one day's feature row.
+    def _has_model(self) -> bool:
+        return self.params is not None
 
-        Parameters
-        ----------
-        date : Timestamp
-            The session of the row (drives the refit schedule).
-        x : ndarray of shape (n_features,)
-            Finite feature row.
-        equity_return : float
-            The equity asset's return that day (orders the states at each fit).
-        payload : ndarray, optional
-            Kept in the training window next to the row (see
-            :class:`~strategies.regime_window.TrainingWindow`); the fit does not read it.
-        """
-        x = self._record(date, x, equity_return, payload)
-        if self.params is None:
-            if not self._enough_to_fit:
-                return RegimeUpdate(None, None)
-            return self._refit(date, "initial", None)
+    def _initial_fit(self, date: pd.Timestamp) -> RegimeUpdate:
+        return self._refit(date, "initial", None)
+
+    def _advance(self, date: pd.Timestamp, x: np.ndarray) -> RegimeUpdate:
+        """Filter the day's row; refit when scheduled or when the drift detector fires."""
         # Set together with params at every fit; this only narrows the types.
         assert self._filter is not None and self.filtered is not None  # nosec B101
         prior = self._filter.predict(self.filtered)

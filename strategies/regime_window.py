@@ -14,12 +14,65 @@ day's row, the monthly refit schedule and the persisted fields common to both.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["TrainingWindow", "WindowedTracker", "months_between"]
+__all__ = [
+    "RegimeUpdate",
+    "TrainingWindow",
+    "WindowedTracker",
+    "check_schedule",
+    "months_between",
+]
+
+
+@dataclass(frozen=True)
+class RegimeUpdate:
+    """What one day did to the regime estimate.
+
+    Attributes
+    ----------
+    filtered : ndarray of shape (n_states,) or None
+        P(state_t | data up to t); None before the first fit.
+    predicted : ndarray of shape (n_states,) or None
+        P(state_{t+1} | data up to t), through the transition matrix.
+    refit : str or None
+        "initial", "scheduled" or "drift" when the model was (re)fitted today.
+    refit_error : str or None
+        Why a refit failed (the previous model was kept).
+    log_predictive : float or None
+        log p(x_t | x_1..x_{t-1}) under the model in force before today's refit.
+    window_filtered : ndarray of shape (n_window, n_states) or None
+        On a refit, the filtered probabilities of the whole training window (today last)
+        under the new parameters.
+    """
+
+    filtered: np.ndarray | None
+    predicted: np.ndarray | None
+    refit: str | None = None
+    refit_error: str | None = None
+    log_predictive: float | None = None
+    window_filtered: np.ndarray | None = None
+
+
+def check_schedule(min_train_obs: int, max_train_obs: int, refit_months: int) -> None:
+    """Check the window and refit settings both engines share.
+
+    Raises
+    ------
+    ValueError
+        Unless ``50 <= min_train_obs <= max_train_obs`` and ``refit_months >= 0``.
+    """
+    if min_train_obs < 50 or max_train_obs < min_train_obs:
+        raise ValueError(
+            f"need 50 <= min_train_obs <= max_train_obs, got {min_train_obs}, {max_train_obs}"
+        )
+    if refit_months < 0:
+        raise ValueError(f"refit_months must be >= 0, got {refit_months}")
 
 
 def months_between(earlier: pd.Timestamp, later: pd.Timestamp) -> int:
@@ -128,8 +181,11 @@ class TrainingWindow:
             self.append(np.asarray(features[i], dtype=float), float(equity[i]), extra)
 
 
-class WindowedTracker:
+class WindowedTracker(ABC):
     """Base of the online regime trackers: the day's row, the window, the refit calendar.
+
+    Subclasses say whether a model exists (:meth:`_has_model`), fit the first one
+    (:meth:`_initial_fit`) and advance a fitted model by one day (:meth:`_advance`).
 
     Parameters
     ----------
@@ -150,26 +206,58 @@ class WindowedTracker:
         self.n_fits = 0
         self.last_fit_report: dict[str, Any] | None = None
 
-    def _record(
-        self, date: pd.Timestamp, x: np.ndarray, equity_return: float, payload: np.ndarray | None
-    ) -> np.ndarray:
-        """Validate and store the day's row; return it as a float array.
+    def update(
+        self,
+        date: pd.Timestamp,
+        x: np.ndarray,
+        equity_return: float,
+        payload: np.ndarray | None = None,
+    ) -> RegimeUpdate:
+        """Consume one day's feature row.
+
+        Before the first fit this only collects rows until ``min_train_obs`` exist; then the
+        engine fits, and from there on advances its model by one day (refitting when due).
+
+        Parameters
+        ----------
+        date : Timestamp
+            The session of the row (drives the refit schedule).
+        x : ndarray of shape (n_features,)
+            Finite feature row.
+        equity_return : float
+            The equity asset's return that day (orders the states at each fit).
+        payload : ndarray, optional
+            Kept in the training window next to the row (see :class:`TrainingWindow`); the
+            fit does not read it.
 
         Raises
         ------
         ValueError
-            If the row or the equity return is not finite (the date is named).
+            If the row or the equity return is not finite (the date is named); nothing is
+            recorded then.
         """
         x = np.asarray(x, dtype=float)
         if not np.all(np.isfinite(x)) or not math.isfinite(equity_return):
             raise ValueError(f"regime features on {date.date()} are not finite: {x}")
         self.window.append(x, equity_return, payload)
         self.n_seen += 1
-        return x
+        if self._has_model():
+            return self._advance(date, x)
+        if len(self.window) < self._min_train_obs:
+            return RegimeUpdate(None, None)
+        return self._initial_fit(date)
 
-    @property
-    def _enough_to_fit(self) -> bool:
-        return len(self.window) >= self._min_train_obs
+    @abstractmethod
+    def _has_model(self) -> bool:
+        """Whether a fit has succeeded (the day is then advanced, not collected)."""
+
+    @abstractmethod
+    def _initial_fit(self, date: pd.Timestamp) -> RegimeUpdate:
+        """Fit the first model on the window (a failure is reported in the update)."""
+
+    @abstractmethod
+    def _advance(self, date: pd.Timestamp, x: np.ndarray) -> RegimeUpdate:
+        """Advance the fitted model by the day's row ``x``; refit when due."""
 
     def _scheduled_refit_due(self, date: pd.Timestamp) -> bool:
         months = self._refit_months

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from strategies.jump_online import JumpSettings
+from strategies.regime_online import RegimeSettings
 from strategies.regime_window import TrainingWindow, months_between
 
 
@@ -52,3 +56,21 @@ def test_months_between_counts_calendar_month_boundaries() -> None:
     assert months_between(pd.Timestamp("2024-01-31"), pd.Timestamp("2024-02-01")) == 1
     assert months_between(pd.Timestamp("2023-12-01"), pd.Timestamp("2024-12-31")) == 12
     assert months_between(pd.Timestamp("2024-03-01"), pd.Timestamp("2024-03-31")) == 0
+
+
+@pytest.mark.parametrize(
+    ("build", "match"),
+    [
+        (lambda: RegimeSettings(refit_months=-1), "refit_months must be >= 0, got -1"),
+        (lambda: JumpSettings(refit_months=-2), "refit_months must be >= 0, got -2"),
+        (lambda: RegimeSettings(min_train_obs=49), "50 <= min_train_obs <= max_train_obs, got 49"),
+        (lambda: JumpSettings(max_train_obs=100), "max_train_obs, got 250, 100"),
+        (lambda: RegimeSettings(drift_window=1), "drift_window must be >= 2, got 1"),
+        (lambda: JumpSettings(refit_cold_starts=-1), "refit_cold_starts must be >= 0, got -1"),
+    ],
+)
+def test_both_engines_refuse_the_same_bad_schedule_with_the_value(
+    build: Callable[[], object], match: str
+) -> None:
+    with pytest.raises(ValueError, match=match):
+        build()

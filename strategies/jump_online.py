@@ -62,13 +62,7 @@ class RegimeEngine(Protocol):
     @property
     def params(self) -> RegimeParamsLike | None: ...
 
-    def update(
-        self,
-        date: pd.Timestamp,
-        x: np.ndarray,
-        equity_return: float,
-        payload: np.ndarray | None = None,
-    ) -> RegimeUpdate: ...
+    def update(self, date: pd.Timestamp, x: np.ndarray, equity_return: float) -> RegimeUpdate: ...
 
     def training_window(self) -> tuple[np.ndarray, np.ndarray]: ...
 

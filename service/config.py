@@ -77,8 +77,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.alerts import notifier_url_secrets
 from service.exceptions import RegimeTraderError
-from service.strategy_factory import build_strategy
 from strategies.missing_bars import DEFAULT_MAX_CARRY_SESSIONS
+from strategies.registry import build_strategy
 
 __all__ = ["ConfigError", "PortfolioConfig", "Settings", "load_settings"]
 
@@ -94,7 +94,8 @@ class ConfigError(RegimeTraderError):
 class PortfolioConfig(BaseModel):
     """One traded portfolio: its universe, schedule, trading bands and account."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # allow_inf_nan=False: "inf" or "1e400" seconds would load and then overflow the scheduler.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     name: str = "default"
     symbols: tuple[str, ...] = ("SPY", "TLT", "GLD")
@@ -151,7 +152,9 @@ class PortfolioConfig(BaseModel):
 class Settings(BaseSettings):
     """Process-wide settings from the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="RT_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="RT_", frozen=True, extra="ignore", allow_inf_nan=False
+    )
 
     config_file: Path | None = None
     data_dir: Path = Path("~/.regime-trader").expanduser()

@@ -152,12 +152,20 @@ class CycleRunner:
 
     def run(self, *, force: bool = False) -> CycleOutcome:
         """One attempt: due-check, lock, resume or start, and finish or stop with a reason."""
-        name = self.portfolio.name
         try:
             clock = self.ctx.broker.clock()
         except RegimeTraderError as e:
             return self._unreachable(f"broker clock unavailable: {e}")
         self._last_clock = (clock, time.monotonic())
+        try:
+            return self._run_at(clock, force=force)
+        except StoreUnavailableError as e:
+            # Before the lock (the sweep, the finished check, the lock itself): a failed
+            # attempt with one alert a day, not a traceback on every wake-up.
+            return self._unreachable(f"Redis unavailable: {e}")
+
+    def _run_at(self, clock: BrokerClock, *, force: bool) -> CycleOutcome:
+        name = self.portfolio.name
         now = clock.timestamp.astimezone(NEW_YORK)
         session = now.date().isoformat()
         close_interrupted(
@@ -209,7 +217,8 @@ class CycleRunner:
         return (clock.timestamp + elapsed).astimezone(NEW_YORK).date().isoformat()
 
     def _unreachable(self, reason: str) -> CycleOutcome:
-        """The broker cannot even tell the time: alert once per broker day and reason."""
+        """The broker cannot tell the time, or Redis cannot be read before the lock: alert once
+        per broker day and reason."""
         name = self.portfolio.name
         day = self.broker_day()
         log.error("not trading", outcome="failed", reason=reason)

@@ -8,7 +8,6 @@ import logging
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -327,5 +326,3 @@ COMMANDS: dict[
     "resume": ("resume a halted portfolio", add_portfolio_option, _guard(resume)),
     "alerts": ("show recent alerts, optionally follow new ones", add_alerts, _guard(alerts)),
 }
-
-_ = (time, Any)

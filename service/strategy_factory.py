@@ -1,3 +1,0 @@
-"""Old home of :func:`strategies.registry.build_strategy`, re-exported for ``service.config``."""
-
-from strategies.registry import build_strategy as build_strategy

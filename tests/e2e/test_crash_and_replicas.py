@@ -49,7 +49,11 @@ def test_sigkill_at_every_step_then_restart_finishes_each_session_once(tmp_path:
             session = drive_session(emulator)
             sessions.append(session)
             doomed = start_service(tmp_path, {**env, "RT_FAULT_KILL_AT": step}, name=f"kill-{step}")
-            wait_until(lambda p=doomed: p.process.poll() is not None, 90, f"the kill at {step}")
+            try:
+                wait_until(lambda p=doomed: p.process.poll() is not None, 90, f"the kill at {step}")
+            finally:  # a process that was never killed must not outlive a failed test
+                if doomed.process.poll() is None:
+                    doomed.stop()
             assert doomed.process.returncode == -9, f"expected SIGKILL at {step}"
             record = cycle(client, session)
             assert record.get("step") == step, (step, record.get("step"))

@@ -25,7 +25,8 @@ import httpx
 import redis
 
 from service.alerts import AlertPublisher
-from service.broker import AlpacaBroker, HttpPolicy
+from service.alpaca_http import HttpPolicy
+from service.broker import AlpacaBroker
 from service.config import ConfigError, PortfolioConfig, Settings
 from service.cycle import CycleOutcome, CycleRunner
 from service.cycle_context import CycleContext

@@ -3,8 +3,8 @@
 :class:`AlpacaBroker` returns the frozen dataclasses of :mod:`service.alpaca_parsing`, never SDK
 models, and raises only the errors of :mod:`service.exceptions`.
 
-Timeouts, retries and rate-limit pacing live in :mod:`service.alpaca_http`; ``HttpPolicy`` and
-``AlpacaTransport`` are re-exported here for the modules that import them from this one.
+Timeouts, retries and rate-limit pacing live in :mod:`service.alpaca_http`, shared with
+:mod:`service.marketdata`.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from service.alpaca_parsing import (
 from service.exceptions import BadBrokerResponseError, BrokerRejectedError
 from service.orders import AccountSnapshot
 
-__all__ = ["AlpacaBroker", "AlpacaTransport", "HttpPolicy"]
+__all__ = ["AlpacaBroker"]
 
 ORDERS_PAGE_SIZE = 500  # Alpaca's maximum for GET /v2/orders
 _MAX_CLIENT_ORDER_ID = 128

@@ -2,7 +2,7 @@
 
 Two sources behind one :class:`BarSource` protocol: :class:`AlpacaBars` (alpaca-py's
 ``StockHistoricalDataClient``, split- and dividend-adjusted, IEX or SIP feed, the timeouts and
-retries of :class:`service.broker.AlpacaTransport`) and :class:`CsvBars` (a price file read by
+retries of :class:`service.alpaca_http.AlpacaTransport`) and :class:`CsvBars` (a price file read by
 :func:`service.pricefile.load_prices`). Both return raw closes; :func:`validate_bars` checks them
 against the broker's calendar and clock and drops the partial bar of a session in progress
 (Alpaca serves today's bar, with the latest price as its close, while the market is open).
@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 from alpaca.data.historical.stock import StockHistoricalDataClient
 
+from service.alpaca_http import AlpacaTransport, HttpPolicy
 from service.alpaca_parsing import NEW_YORK, SessionDay, bars_to_frame
-from service.broker import AlpacaTransport, HttpPolicy
 from service.exceptions import BadMarketDataError
 from service.pricefile import PriceFileError, load_prices
 from strategies.missing_bars import CarriedClose, MissingBarsError, carry_missing_closes

@@ -22,7 +22,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from service.broker import HttpPolicy
+from service.alpaca_http import HttpPolicy
 from service.store import Store
 from tests.e2e.harness import drive_session, free_port, service_env, start_service, wait_until
 from tests.reliability.faultlab import (

@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from service.broker import AlpacaBroker, HttpPolicy
+from service.alpaca_http import HttpPolicy
+from service.broker import AlpacaBroker
 from service.emulator import EmulatorConfig, RunningEmulator, start_in_thread
 from service.marketdata import AlpacaBars
 

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from service.alpaca_http import AlpacaTransport
-from service.broker import AlpacaBroker, HttpPolicy
+from service.alpaca_http import AlpacaTransport, HttpPolicy
+from service.broker import AlpacaBroker
 from service.emulator import EmulatorConfig, RunningEmulator, start_in_thread
 from service.exceptions import BrokerUnavailableError
 from tests.integration.adapters.conftest import KEY_ID, SECRET_KEY, START

@@ -21,7 +21,8 @@ import httpx
 import redis
 
 from service.alerts import Alert, AlertPublisher, read_alerts
-from service.broker import AlpacaBroker, HttpPolicy
+from service.alpaca_http import HttpPolicy
+from service.broker import AlpacaBroker
 from service.config import PortfolioConfig
 from service.cycle_context import CycleContext
 from service.emulator import EmulatorConfig, RunningEmulator, start_in_thread

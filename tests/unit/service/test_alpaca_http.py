@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 
 from service.alpaca_http import HttpPolicy, RatePacer
-from service.broker import AlpacaTransport as ReExportedTransport
-from service.broker import HttpPolicy as ReExportedPolicy
 
 
 class Clock:
@@ -26,13 +24,6 @@ class Clock:
 
 def _pacer(clock: Clock, reserve: int = 5, jitter: float = 0.0) -> RatePacer:
     return RatePacer(reserve, 61.0, jitter, now=clock.time, sleep=clock.sleep)
-
-
-def test_broker_module_still_exports_the_transport_and_policy() -> None:
-    from service import alpaca_http
-
-    assert ReExportedPolicy is alpaca_http.HttpPolicy
-    assert ReExportedTransport is alpaca_http.AlpacaTransport
 
 
 @pytest.mark.parametrize(

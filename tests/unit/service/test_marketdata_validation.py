@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from service.alpaca_http import HttpPolicy
 from service.alpaca_parsing import NEW_YORK, SessionDay
-from service.broker import HttpPolicy
 from service.exceptions import BadMarketDataError
 from service.marketdata import CsvBars, check_bars, validate_bars
 from service.pricefile import PriceFileError, load_prices_carried

@@ -28,6 +28,12 @@ SECRET_KEY = "e2e-secret-9f8e7d6c5b4a"
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# uvicorn closes a keep-alive connection after 5 s idle; a request sent on it just then fails
+# with "Server disconnected without sending a response". Clients that pause between admin calls
+# (a test pacing sessions) drop idle connections well before the server does.
+ADMIN_LIMITS = httpx.Limits(keepalive_expiry=2.0)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -80,7 +86,7 @@ class Emulator:
     http: httpx.Client = field(init=False)
 
     def __post_init__(self) -> None:
-        self.http = httpx.Client(base_url=self.url, timeout=10)
+        self.http = httpx.Client(base_url=self.url, timeout=10, limits=ADMIN_LIMITS)
 
     def clock(self) -> dict[str, Any]:
         return dict(self.http.get("/admin/clock").json())

@@ -14,6 +14,7 @@ from alpaca.data.historical.stock import StockHistoricalDataClient
 from alpaca.trading.client import TradingClient
 
 from service.emulator import EmulatorConfig, RunningEmulator, start_in_thread
+from tests.e2e.harness import ADMIN_LIMITS
 
 NY = ZoneInfo("America/New_York")
 KEY_ID = "test-key-id"
@@ -70,7 +71,7 @@ def _harness(running: RunningEmulator) -> Harness:
         running=running,
         trading=TradingClient(KEY_ID, SECRET_KEY, paper=True, url_override=running.url),
         data=StockHistoricalDataClient(KEY_ID, SECRET_KEY, url_override=running.url),
-        http=httpx.Client(base_url=running.url, timeout=10.0),
+        http=httpx.Client(base_url=running.url, timeout=10.0, limits=ADMIN_LIMITS),
     )
 
 

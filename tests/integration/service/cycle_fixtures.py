@@ -29,6 +29,7 @@ from service.emulator import EmulatorConfig, RunningEmulator, start_in_thread
 from service.marketdata import AlpacaBars, BarSource
 from service.metrics import ServiceMetrics
 from service.store import Store
+from tests.e2e.harness import ADMIN_LIMITS
 
 NY = ZoneInfo("America/New_York")
 KEY_ID = "cycle-test-key-id"
@@ -91,7 +92,7 @@ class Emu:
 
     @classmethod
     def attach(cls, running: RunningEmulator) -> Emu:
-        return cls(running, httpx.Client(base_url=running.url, timeout=10.0))
+        return cls(running, httpx.Client(base_url=running.url, timeout=10.0, limits=ADMIN_LIMITS))
 
     @property
     def url(self) -> str:

@@ -41,5 +41,7 @@ def test_an_unreachable_redis_lets_the_request_go() -> None:
     budget.acquire()  # finds Redis unreachable (its connection attempts take their time)
     after_first = budget.waited_secs
     budget.acquire()  # over the budget of 1, but not asked again: goes at once
-    assert budget.waited_secs - after_first < 0.05
+    # Not Redis's connection attempts again (seconds), and not the window's wait (a minute);
+    # the bound is loose so a loaded machine cannot fail it.
+    assert budget.waited_secs - after_first < min(1.0, after_first)
     assert after_first < 60  # never the window's wait: there was no budget to enforce

@@ -19,11 +19,11 @@ from pathlib import Path
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from service.pricefile import load_prices
-from strategies.backtest import StrategyPath, run_backtest
-from strategies.metrics import METRIC_NAMES, performance_metrics
-from strategies.regime_erc import RegimeERC
-from strategies.registry import BENCHMARKS, STRATEGIES
+from regime_trader.service.pricefile import load_prices
+from regime_trader.strategies.backtest import StrategyPath, run_backtest
+from regime_trader.strategies.metrics import METRIC_NAMES, performance_metrics
+from regime_trader.strategies.regime_erc import RegimeERC
+from regime_trader.strategies.registry import BENCHMARKS, STRATEGIES
 
 DEFAULT_PRICES = (
     Path(__file__).resolve().parents[2] / "shared" / "data" / "spxtr_tlt_gld_2004_2019.csv"

@@ -64,9 +64,9 @@ def main() -> int:
         )
         import logging
 
-        from service.app import Service
-        from service.config import load_settings
-        from service.logs import configure_logging
+        from regime_trader.service.app import Service
+        from regime_trader.service.config import load_settings
+        from regime_trader.service.logs import configure_logging
 
         configure_logging("WARNING", "json", stream=sys.stderr)
         logging.getLogger("hmmlearn").setLevel(logging.ERROR)

@@ -28,7 +28,7 @@ from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.requests import MarketOrderRequest
 
-from service.emulator import EmulatorConfig, start_in_thread
+from regime_trader.service.emulator import EmulatorConfig, start_in_thread
 
 SYMBOLS = ["SPY", "TLT", "GLD"]
 

@@ -4,8 +4,8 @@ Run ``python benchmarks/erc.py [--repeats 15]``. For each size N a seeded, reali
 covariance is built (a market factor with betas ~ N(1, 0.3) and two style factors, total
 annualised volatilities 10-40%), and three solvers compute equal-risk-contribution weights:
 
-(a) :func:`strategies.riskparity.risk_budget_weights` (Spinu's convex formulation, Newton);
-(b) ``scipy.optimize.minimize(method="SLSQP")`` on the textbook objective
+(a) :func:`regime_trader.strategies.riskparity.risk_budget_weights` (Spinu's convex formulation,
+Newton); (b) ``scipy.optimize.minimize(method="SLSQP")`` on the textbook objective
     ``sum_i (RC_i / sum(RC) - 1/N)**2`` with bounds ``0 <= w <= 1`` and ``sum(w) = 1``, from
     ``w = 1/N``, SciPy's default ``ftol`` and finite-difference gradients, ``maxiter`` capped;
 (c) skfolio's ``RiskBudgeting`` (variance risk measure, its default CLARABEL solver), fitted
@@ -42,7 +42,7 @@ from scipy.optimize import minimize
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from strategies.riskparity import risk_budget_weights
+from regime_trader.strategies.riskparity import risk_budget_weights
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -2,6 +2,6 @@
 
 import sys
 
-from service.cli import main
+from regime_trader.service.cli import main
 
 sys.exit(main())

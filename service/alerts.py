@@ -30,8 +30,8 @@ import apprise
 from redis import Redis
 from redis.exceptions import RedisError
 
-from service.exceptions import InvalidInputError
-from service.logs import get_logger, redact_value, redactor
+from regime_trader.service.exceptions import InvalidInputError
+from regime_trader.service.logs import get_logger, redact_value, redactor
 
 __all__ = [
     "Alert",
@@ -239,7 +239,8 @@ def channel_label(url: str) -> str:
 
 
 def notifier_url_secrets(url: str) -> list[str]:
-    """Return the parts of a notifier URL that may be secret, for :func:`service.logs.redactor`.
+    """Return the parts of a notifier URL that may be secret, for
+    :func:`regime_trader.service.logs.redactor`.
 
     The whole URL, user and password, a host that is not a hostname, every path segment and
     every query value. Pass them to ``configure_logging(secrets=...)`` so a library logging the
@@ -276,7 +277,8 @@ class AlertPublisher:
     stream_maxlen : int, default 10_000
         Approximate cap of the stream (Redis trims whole nodes, so it may hold a node more).
     redact : callable, default identity
-        Applied to every string that leaves the process (see :func:`service.logs.redactor`).
+        Applied to every string that leaves the process (see
+        :func:`regime_trader.service.logs.redactor`).
     notify_timeout_secs : float, default 10.0
         Deadline shared by all notifiers of one publish (they run in parallel), passed to
         apprise and capping its socket timeouts; publish waits at most 1 s longer.

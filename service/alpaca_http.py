@@ -1,7 +1,7 @@
 """HTTP policy of every Alpaca request: timeouts, bounded retries and rate-limit pacing.
 
-Timeouts and retries (:class:`AlpacaTransport`, used by :mod:`service.broker` and
-:mod:`service.marketdata`)
+Timeouts and retries (:class:`AlpacaTransport`, used by :mod:`regime_trader.service.broker` and
+:mod:`regime_trader.service.marketdata`)
 --------------------------------------------------------------------------------------
 alpaca-py 0.44 sets no request timeout and, inside ``RESTClient._request``, retries HTTP 429
 and 504 up to 3 times with a fixed 3 s sleep. ``TradingClient`` and
@@ -17,8 +17,8 @@ exponential backoff with jitter, stopped by whichever comes first of ``retry_att
 ``retry_max_secs`` (no attempt starts whose wait would cross it; an attempt in flight may add
 up to ``timeout_secs``). ``POST /v2/orders`` is retried too: the order carries its
 ``client_order_id``, so a retry of an order that did reach the broker is refused as a duplicate
-(:class:`~service.exceptions.DuplicateClientOrderError`) and never creates a second order.
-Error messages name the call and never contain the key id or secret.
+(:class:`~regime_trader.service.exceptions.DuplicateClientOrderError`) and never creates a second
+order. Error messages name the call and never contain the key id or secret.
 
 Rate limits
 -----------
@@ -56,8 +56,8 @@ from alpaca.common.rest import RESTClient
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type
 
-from service.alpaca_parsing import error_response_to_exception, redact
-from service.exceptions import (
+from regime_trader.service.alpaca_parsing import error_response_to_exception, redact
+from regime_trader.service.exceptions import (
     BadBrokerResponseError,
     BrokerUnavailableError,
     RateLimitedError,
@@ -94,7 +94,7 @@ class HttpPolicy:
         Called with the request's name for every HTTP 429 answer (a metrics counter).
     request_gate : callable(), optional
         Called before every request and blocks until it may go: the account's budget shared
-        by all replicas (:class:`service.request_budget.SharedRequestBudget`).
+        by all replicas (:class:`regime_trader.service.request_budget.SharedRequestBudget`).
     """
 
     timeout_secs: float = 10.0
@@ -333,7 +333,8 @@ class AlpacaTransport:
         BrokerUnavailableError
             Retries exhausted, or the request could not be sent.
         AuthenticationError, BrokerRejectedError, BadBrokerResponseError
-            Not retried: see :func:`service.alpaca_parsing.error_response_to_exception`.
+            Not retried: see
+            :func:`regime_trader.service.alpaca_parsing.error_response_to_exception`.
         """
         retrying = Retrying(
             stop=self._stop,

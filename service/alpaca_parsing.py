@@ -1,10 +1,11 @@
 """Alpaca JSON -> the service's frozen dataclasses (pure: no I/O, no SDK models).
 
 Every function takes the decoded JSON exactly as Alpaca (or the emulator) sends it and either
-returns a small frozen dataclass or raises :class:`~service.exceptions.BadBrokerResponseError`
-(:class:`~service.exceptions.BadMarketDataError` for bars) naming the object, the field and the
-value. Money and quantities arrive as strings and become :class:`~decimal.Decimal`; timestamps
-become timezone-aware datetimes; calendar times are New York wall-clock times.
+returns a small frozen dataclass or raises
+:class:`~regime_trader.service.exceptions.BadBrokerResponseError`
+(:class:`~regime_trader.service.exceptions.BadMarketDataError` for bars) naming the object, the
+field and the value. Money and quantities arrive as strings and become :class:`~decimal.Decimal`;
+timestamps become timezone-aware datetimes; calendar times are New York wall-clock times.
 
 :func:`error_response_to_exception` maps an HTTP error answer to the project's taxonomy.
 """
@@ -21,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from service.exceptions import (
+from regime_trader.service.exceptions import (
     AuthenticationError,
     BadBrokerResponseError,
     BadMarketDataError,
@@ -30,7 +31,7 @@ from service.exceptions import (
     RegimeTraderError,
     TemporaryBrokerError,
 )
-from service.order_status import OrderPhase, phase_of
+from regime_trader.service.order_status import OrderPhase, phase_of
 
 __all__ = [
     "BAR_COLUMNS",
@@ -129,7 +130,7 @@ class BrokerOrder:
     side: str
     order_type: str
     time_in_force: str
-    status: str  # as sent; see service.order_status for what each value means
+    status: str  # as sent; see regime_trader.service.order_status for what each value means
     qty: Decimal | None
     notional: Decimal | None
     filled_qty: Decimal
@@ -395,7 +396,7 @@ def bars_to_frame(raw: object) -> pd.DataFrame:
     DataFrame of shape (n_bars, 9)
         Columns ``date`` (session date, tz-naive midnight), ``symbol`` and :data:`BAR_COLUMNS`
         as floats, in the order received. Values are not range-checked here: see
-        :func:`service.marketdata.validate_bars`.
+        :func:`regime_trader.service.marketdata.validate_bars`.
 
     Raises
     ------

@@ -24,19 +24,23 @@ from typing import Any
 import httpx
 import redis
 
-from service.alerts import AlertPublisher
-from service.alpaca_http import HttpPolicy
-from service.broker import AlpacaBroker
-from service.config import ConfigError, PortfolioConfig, Settings
-from service.cycle import CycleOutcome, CycleRunner
-from service.cycle_context import CycleContext
-from service.emulator import EmulatorConfig, RunningEmulator, start_in_thread
-from service.exceptions import BadBrokerResponseError, BrokerRejectedError, RegimeTraderError
-from service.logs import get_logger, redactor
-from service.marketdata import AlpacaBars
-from service.metrics import ServiceMetrics
-from service.request_budget import SharedRequestBudget, account_tag
-from service.store import Store, StoreUnavailableError
+from regime_trader.service.alerts import AlertPublisher
+from regime_trader.service.alpaca_http import HttpPolicy
+from regime_trader.service.broker import AlpacaBroker
+from regime_trader.service.config import ConfigError, PortfolioConfig, Settings
+from regime_trader.service.cycle import CycleOutcome, CycleRunner
+from regime_trader.service.cycle_context import CycleContext
+from regime_trader.service.emulator import EmulatorConfig, RunningEmulator, start_in_thread
+from regime_trader.service.exceptions import (
+    BadBrokerResponseError,
+    BrokerRejectedError,
+    RegimeTraderError,
+)
+from regime_trader.service.logs import get_logger, redactor
+from regime_trader.service.marketdata import AlpacaBars
+from regime_trader.service.metrics import ServiceMetrics
+from regime_trader.service.request_budget import SharedRequestBudget, account_tag
+from regime_trader.service.store import Store, StoreUnavailableError
 
 __all__ = ["Service"]
 

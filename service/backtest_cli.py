@@ -3,7 +3,7 @@
 Without ``--prices`` it runs on a seeded synthetic regime-switching market, so it works on a
 fresh machine with no data; with ``--prices`` it reads and validates a wide or long CSV. A thin
 symbol's blank close is carried for at most ``--max-carry-sessions`` sessions by the same
-function as the live cycle (:mod:`strategies.missing_bars`), noted on stderr and in
+function as the live cycle (:mod:`regime_trader.strategies.missing_bars`), noted on stderr and in
 ``config.json``. ``--strategy`` and ``--strategy-params`` pick the strategy as a portfolio does,
 so a backtest reproduces the weights a configured portfolio trades.
 """
@@ -23,12 +23,12 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from service.pricefile import PriceFileError, load_prices_carried
-from service.report import write_backtest
-from strategies.backtest import BacktestResult, run_backtest
-from strategies.missing_bars import DEFAULT_MAX_CARRY_SESSIONS, CarriedClose
-from strategies.registry import BENCHMARKS, STRATEGIES, build_strategy
-from strategies.synthetic import generate_market
+from regime_trader.service.pricefile import PriceFileError, load_prices_carried
+from regime_trader.service.report import write_backtest
+from regime_trader.strategies.backtest import BacktestResult, run_backtest
+from regime_trader.strategies.missing_bars import DEFAULT_MAX_CARRY_SESSIONS, CarriedClose
+from regime_trader.strategies.registry import BENCHMARKS, STRATEGIES, build_strategy
+from regime_trader.strategies.synthetic import generate_market
 
 __all__ = ["add_arguments", "run"]
 

@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from service.exceptions import BadMarketDataError
+from regime_trader.service.exceptions import BadMarketDataError
 
 __all__ = [
     "ADJUSTMENT_RTOL",

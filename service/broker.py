@@ -1,10 +1,11 @@
 """The Alpaca trading adapter: alpaca-py's ``TradingClient`` behind our timeouts and retries.
 
-:class:`AlpacaBroker` returns the frozen dataclasses of :mod:`service.alpaca_parsing`, never SDK
-models, and raises only the errors of :mod:`service.exceptions`.
+:class:`AlpacaBroker` returns the frozen dataclasses of
+:mod:`regime_trader.service.alpaca_parsing`, never SDK models, and raises only the errors of
+:mod:`regime_trader.service.exceptions`.
 
-Timeouts, retries and rate-limit pacing live in :mod:`service.alpaca_http`, shared with
-:mod:`service.marketdata`.
+Timeouts, retries and rate-limit pacing live in :mod:`regime_trader.service.alpaca_http`, shared
+with :mod:`regime_trader.service.marketdata`.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import QueryOrderStatus
 from alpaca.trading.requests import GetCalendarRequest, GetOrdersRequest
 
-from service.alpaca_http import AlpacaTransport, HttpPolicy
-from service.alpaca_parsing import (
+from regime_trader.service.alpaca_http import AlpacaTransport, HttpPolicy
+from regime_trader.service.alpaca_parsing import (
     BrokerAccount,
     BrokerAsset,
     BrokerClock,
@@ -36,8 +37,8 @@ from service.alpaca_parsing import (
     order_to_broker_order,
     positions_to_quantities,
 )
-from service.exceptions import BadBrokerResponseError, BrokerRejectedError
-from service.orders import AccountSnapshot
+from regime_trader.service.exceptions import BadBrokerResponseError, BrokerRejectedError
+from regime_trader.service.orders import AccountSnapshot
 
 __all__ = ["AlpacaBroker"]
 

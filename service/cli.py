@@ -16,8 +16,14 @@ __all__ = ["main"]
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "backtest": ("service.backtest_cli", "walk-forward backtest of the strategy and benchmarks"),
-    "emulator": ("service.emulator.cli", "serve the Alpaca-compatible paper exchange emulator"),
+    "backtest": (
+        "regime_trader.service.backtest_cli",
+        "walk-forward backtest of the strategy and benchmarks",
+    ),
+    "emulator": (
+        "regime_trader.service.emulator.cli",
+        "serve the Alpaca-compatible paper exchange emulator",
+    ),
 }
 
 
@@ -27,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Regime-aware risk-parity signals, backtested and paper-traded on Alpaca.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    from service.ops_cli import COMMANDS as OPERATIONS
+    from regime_trader.service.ops_cli import COMMANDS as OPERATIONS
 
     for name, (help_text, add_arguments, _) in OPERATIONS.items():
         add_arguments(sub.add_parser(name, help=help_text, description=help_text))
@@ -40,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     args = build_parser().parse_args(argv)
-    from service.ops_cli import COMMANDS as OPERATIONS
+    from regime_trader.service.ops_cli import COMMANDS as OPERATIONS
 
     if args.command in OPERATIONS:
         return OPERATIONS[args.command][2](args)

@@ -75,10 +75,10 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from service.alerts import notifier_url_secrets
-from service.exceptions import RegimeTraderError
-from strategies.missing_bars import DEFAULT_MAX_CARRY_SESSIONS
-from strategies.registry import build_strategy
+from regime_trader.service.alerts import notifier_url_secrets
+from regime_trader.service.exceptions import RegimeTraderError
+from regime_trader.strategies.missing_bars import DEFAULT_MAX_CARRY_SESSIONS
+from regime_trader.strategies.registry import build_strategy
 
 __all__ = ["ConfigError", "PortfolioConfig", "Settings", "load_settings"]
 
@@ -176,7 +176,7 @@ class Settings(BaseSettings):
     lock_ttl_secs: float = Field(60.0, ge=5.0)
     misfire_grace_secs: float = Field(6 * 3600.0, gt=0)
     wake_interval_secs: float = Field(300.0, gt=0)
-    # Broker and market-data HTTP (service.alpaca_http.HttpPolicy).
+    # Broker and market-data HTTP (regime_trader.service.alpaca_http.HttpPolicy).
     http_timeout_secs: float = Field(10.0, gt=0)
     http_retry_attempts: int = Field(4, ge=1, le=20)
     http_retry_max_secs: float = Field(30.0, ge=0)

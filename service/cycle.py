@@ -38,12 +38,12 @@ from datetime import date, datetime, timedelta
 from datetime import time as dt_time
 from zoneinfo import ZoneInfo
 
-from service.alerts import Alert
-from service.alpaca_parsing import BrokerClock
-from service.config import PortfolioConfig
-from service.cycle_context import CycleContext
-from service.cycle_record import AFTER_PLAN, CycleRecord, Outcome, Step
-from service.cycle_report import (
+from regime_trader.service.alerts import Alert
+from regime_trader.service.alpaca_parsing import BrokerClock
+from regime_trader.service.config import PortfolioConfig
+from regime_trader.service.cycle_context import CycleContext
+from regime_trader.service.cycle_record import AFTER_PLAN, CycleRecord, Outcome, Step
+from regime_trader.service.cycle_report import (
     done_alert,
     done_details,
     done_status,
@@ -52,18 +52,18 @@ from service.cycle_report import (
     refusal_status,
     restart_details,
 )
-from service.cycle_steps import TradeSteps
-from service.cycle_sweep import close_interrupted
-from service.exceptions import (
+from regime_trader.service.cycle_steps import TradeSteps
+from regime_trader.service.cycle_sweep import close_interrupted
+from regime_trader.service.exceptions import (
     BrokerRejectedError,
     InvalidInputError,
     OperationalError,
     RegimeTraderError,
     TemporaryBrokerError,
 )
-from service.logs import bind_cycle, get_logger
-from service.signal_step import compute_signal
-from service.store import LockLostError, Store, StoreUnavailableError
+from regime_trader.service.logs import bind_cycle, get_logger
+from regime_trader.service.signal_step import compute_signal
+from regime_trader.service.store import LockLostError, Store, StoreUnavailableError
 
 __all__ = ["CycleOutcome", "CycleRunner"]
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from service.alerts import AlertPublisher
-from service.broker import AlpacaBroker
-from service.config import PortfolioConfig
-from service.marketdata import BarSource
-from service.metrics import ServiceMetrics
-from service.orders import PlanningSettings
-from service.store import Store
+from regime_trader.service.alerts import AlertPublisher
+from regime_trader.service.broker import AlpacaBroker
+from regime_trader.service.config import PortfolioConfig
+from regime_trader.service.marketdata import BarSource
+from regime_trader.service.metrics import ServiceMetrics
+from regime_trader.service.orders import PlanningSettings
+from regime_trader.service.store import Store
 
 __all__ = ["CycleContext"]
 

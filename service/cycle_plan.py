@@ -1,7 +1,7 @@
 """A cycle's write-ahead plans, their orders and the rows of what the broker did with them.
 
-Part of the typed cycle record (:mod:`service.cycle_record`, which re-exports these): each
-class has its ``to_json``/``from_json`` here, in the JSON shape the previous, untyped version
+Part of the typed cycle record (:mod:`regime_trader.service.cycle_record`, which re-exports these):
+each class has its ``to_json``/``from_json`` here, in the JSON shape the previous, untyped version
 stored (same keys in the same order, decimals as strings).
 """
 
@@ -13,8 +13,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from service.alpaca_parsing import BrokerOrder
-from service.order_status import (
+from regime_trader.service.alpaca_parsing import BrokerOrder
+from regime_trader.service.order_status import (
     SUBMIT_REFUSED,
     UNCONFIRMED,
     OrderPhase,
@@ -22,9 +22,10 @@ from service.order_status import (
     parse_order_status,
     phase_of,
 )
-from service.orders import AccountSnapshot, OrderIntent
+from regime_trader.service.orders import AccountSnapshot, OrderIntent
 
-# The planner's order side (service.orders.Side), spelled here: this is the stored form.
+# The planner's order side (regime_trader.service.orders.Side), spelled here: this is the stored
+# form.
 Side = Literal["buy", "sell"]
 
 __all__ = [
@@ -84,7 +85,7 @@ class PlannedOrder(JsonView):
 
     @classmethod
     def from_intent(cls, intent: OrderIntent) -> PlannedOrder:
-        """The stored form of the planner's :class:`~service.orders.OrderIntent`."""
+        """The stored form of the planner's :class:`~regime_trader.service.orders.OrderIntent`."""
         return cls(
             intent.symbol,
             intent.side,
@@ -120,8 +121,8 @@ class OrderRow(JsonView):
 
     ``status`` is an :class:`OrderStatus`, or the raw text for a status Alpaca does not
     document (kept, so the alert can name it) and for ``unconfirmed``
-    (:data:`~service.order_status.UNCONFIRMED`). ``broker_id`` is None for an order the broker
-    never accepted; ``error`` then says why.
+    (:data:`~regime_trader.service.order_status.UNCONFIRMED`). ``broker_id`` is None for an order
+    the broker never accepted; ``error`` then says why.
     """
 
     symbol: str
@@ -145,8 +146,9 @@ class OrderRow(JsonView):
     ) -> OrderRow:
         """The row of ``planned``: ``order`` as the broker reports it, or none and why.
 
-        ``status`` applies only without an order: :data:`~service.order_status.SUBMIT_REFUSED`
-        (the broker refused the request) or :data:`~service.order_status.UNCONFIRMED`.
+        ``status`` applies only without an order:
+        :data:`~regime_trader.service.order_status.SUBMIT_REFUSED` (the broker refused the request)
+        or :data:`~regime_trader.service.order_status.UNCONFIRMED`.
         """
         if order is None:
             return cls(
@@ -176,7 +178,10 @@ class OrderRow(JsonView):
 
     @property
     def phase(self) -> OrderPhase:
-        """What the cycle does next with this order (:func:`~service.order_status.phase_of`)."""
+        """What the cycle does next with this order.
+
+        See :func:`~regime_trader.service.order_status.phase_of`.
+        """
         return phase_of(self.status)
 
     @property

@@ -1,12 +1,13 @@
 """The persisted state of one cycle, typed: steps, outcomes, planned orders, order rows, plans.
 
-Every value the cycle stores in its Redis hash (``ns:p:cycle:s``, see :mod:`service.store`) is
-one of the frozen dataclasses here or in :mod:`service.cycle_plan` (plans, planned orders,
-order rows; re-exported here), and each has its ``to_json``/``from_json`` in those two modules
-only. The JSON shapes are those the previous, untyped version wrote, byte for byte (same keys,
-same key order, decimals as strings), so a hash written before this module existed is read
-into a :class:`CycleRecord` and written back identically
-(``tests/unit/service/test_cycle_record.py`` checks it on hashes captured from real runs).
+Every value the cycle stores in its Redis hash (``ns:p:cycle:s``, see
+:mod:`regime_trader.service.store`) is one of the frozen dataclasses here or in
+:mod:`regime_trader.service.cycle_plan` (plans, planned orders, order rows; re-exported here), and
+each has its ``to_json``/``from_json`` in those two modules only. The JSON shapes are those the
+previous, untyped version wrote, byte for byte (same keys, same key order, decimals as strings), so
+a hash written before this module existed is read into a :class:`CycleRecord` and written back
+identically (``tests/unit/service/test_cycle_record.py`` checks it on hashes captured from real
+runs).
 
 Values that are not the cycle's own schema stay JSON: the strategy's pending state (versioned
 by the strategy itself) and the strategy's free-form signal diagnostics.
@@ -25,7 +26,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, cast
 
-from service.cycle_plan import (
+from regime_trader.service.cycle_plan import (
     JsonObject,
     JsonValue,
     JsonView,
@@ -54,7 +55,7 @@ __all__ = [
 
 
 class Step(StrEnum):
-    """The stored steps of a cycle, in order (see :mod:`service.cycle`)."""
+    """The stored steps of a cycle, in order (see :mod:`regime_trader.service.cycle`)."""
 
     STARTED = "started"
     SIGNAL = "signal"
@@ -80,7 +81,7 @@ class Boundary(StrEnum):
 
 
 class Outcome(StrEnum):
-    """How one attempt of a cycle ended (:class:`service.cycle.CycleOutcome`).
+    """How one attempt of a cycle ended (:class:`regime_trader.service.cycle.CycleOutcome`).
 
     Stored in the record (``outcome``) only for a finished cycle: ``rebalanced``,
     ``no_trade`` or ``interrupted``; the others describe an attempt.

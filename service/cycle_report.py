@@ -1,9 +1,9 @@
 """What a cycle tells people and dashboards: its alerts and its status fields, built here only.
 
-:class:`service.cycle.CycleRunner` decides *when* to alert and *what* to store; this module
-decides what an alert and a status update *say*, from the typed cycle record
-(:mod:`service.cycle_record`). Every :class:`~service.alerts.Alert` of a cycle is built by
-:func:`cycle_alert`, whose severity follows from the kind alone.
+:class:`regime_trader.service.cycle.CycleRunner` decides *when* to alert and *what* to store; this
+module decides what an alert and a status update *say*, from the typed cycle record
+(:mod:`regime_trader.service.cycle_record`). Every :class:`~regime_trader.service.alerts.Alert` of
+a cycle is built by :func:`cycle_alert`, whose severity follows from the kind alone.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from service.alerts import Alert, AlertKind, Severity
-from service.cycle_record import CycleRecord, OrderRow, Outcome
-from strategies.base import regime_labels
+from regime_trader.service.alerts import Alert, AlertKind, Severity
+from regime_trader.service.cycle_record import CycleRecord, OrderRow, Outcome
+from regime_trader.strategies.base import regime_labels
 
 # Alert details and status fields: JSON-serialisable values keyed by name (what the alert
 # stream and the status hash hold; not part of the persisted cycle record).
@@ -90,7 +90,7 @@ def _rows(record: CycleRecord) -> list[object]:
 
 
 def done_details(record: CycleRecord, reason: str, previous_regime: str | None) -> Fields:
-    """The details of a done cycle's alert (see :class:`~service.alerts.Alert`)."""
+    """The details of a done cycle's alert (see :class:`~regime_trader.service.alerts.Alert`)."""
     signal, plan = record.signal, record.plan
     regime = None if signal is None else signal.regime_label
     return {

@@ -1,8 +1,8 @@
 """The work of each cycle step: signal, reconcile and plan, submit, wait, re-plan buys.
 
-:mod:`service.cycle` decides *whether* and *from where* a cycle runs; this module does the
-steps. Every step stores its result in the cycle record before the next one starts, and every
-order is looked up at the broker by its ``client_order_id`` before it is sent.
+:mod:`regime_trader.service.cycle` decides *whether* and *from where* a cycle runs; this module
+does the steps. Every step stores its result in the cycle record before the next one starts, and
+every order is looked up at the broker by its ``client_order_id`` before it is sent.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from service.alpaca_parsing import BrokerOrder
-from service.cycle_context import CycleContext
-from service.cycle_record import (
+from regime_trader.service.alpaca_parsing import BrokerOrder
+from regime_trader.service.cycle_context import CycleContext
+from regime_trader.service.cycle_record import (
     AFTER_PLAN,
     STEP_ORDER,
     Boundary,
@@ -27,16 +27,16 @@ from service.cycle_record import (
     SignalSummary,
     Step,
 )
-from service.exceptions import (
+from regime_trader.service.exceptions import (
     BrokerRejectedError,
     DuplicateClientOrderError,
     OrderStateUnknownError,
     ReconciliationError,
 )
-from service.fill_wait import wait_for_fills
-from service.order_status import SUBMIT_REFUSED, UNCONFIRMED, OrderPhase
-from service.orders import plan_orders
-from service.signal_step import SignalResult
+from regime_trader.service.fill_wait import wait_for_fills
+from regime_trader.service.order_status import SUBMIT_REFUSED, UNCONFIRMED, OrderPhase
+from regime_trader.service.orders import plan_orders
+from regime_trader.service.signal_step import SignalResult
 
 __all__ = ["AFTER_PLAN", "STEP_ORDER", "Execution", "TradeSteps"]
 
@@ -63,7 +63,8 @@ class TradeSteps:
     """Reconcile, plan, submit and wait — resumable from any stored step.
 
     Each step stores its result before the next one starts and returns what it did; the
-    caller (:class:`service.cycle.CycleRunner`) turns that into the outcome, alert and status.
+    caller (:class:`regime_trader.service.cycle.CycleRunner`) turns that into the outcome, alert
+    and status.
     """
 
     ctx: CycleContext

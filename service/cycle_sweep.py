@@ -11,15 +11,15 @@ import contextlib
 from collections.abc import Callable
 from datetime import date
 
-from service.alerts import Alert
-from service.cycle_context import CycleContext
-from service.cycle_record import CycleRecord, OrderRow, Outcome
-from service.cycle_report import interrupted_status, refusal_alert
-from service.exceptions import RegimeTraderError
-from service.fill_wait import orders_since
-from service.logs import get_logger
-from service.order_status import OrderPhase
-from service.store import StoreUnavailableError
+from regime_trader.service.alerts import Alert
+from regime_trader.service.cycle_context import CycleContext
+from regime_trader.service.cycle_record import CycleRecord, OrderRow, Outcome
+from regime_trader.service.cycle_report import interrupted_status, refusal_alert
+from regime_trader.service.exceptions import RegimeTraderError
+from regime_trader.service.fill_wait import orders_since
+from regime_trader.service.logs import get_logger
+from regime_trader.service.order_status import OrderPhase
+from regime_trader.service.store import StoreUnavailableError
 
 __all__ = ["close_interrupted"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from service.cycle_context import CycleContext
-from service.orders import plan_orders
-from service.signal_step import compute_signal
+from regime_trader.service.cycle_context import CycleContext
+from regime_trader.service.orders import plan_orders
+from regime_trader.service.signal_step import compute_signal
 
 __all__ = ["describe_dry_run"]
 

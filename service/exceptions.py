@@ -143,8 +143,9 @@ class BadBrokerResponseError(InvalidInputError):
 class OrderStateUnknownError(BadBrokerResponseError):
     """What an order of ours is doing cannot be told: nothing more is traded on top of it.
 
-    An undocumented status (see :mod:`service.order_status`), or a ``client_order_id`` the
-    broker calls a duplicate but cannot find. The message names each order and why.
+    An undocumented status (see :mod:`regime_trader.service.order_status`), or a
+    ``client_order_id`` the broker calls a duplicate but cannot find. The message names each order
+    and why.
     """
 
 

@@ -1,8 +1,8 @@
 """A cycle's order rows and the bounded, rate-friendly wait for their fills.
 
-Rows (:class:`~service.cycle_record.OrderRow`) are what the cycle record stores per planned
-order (``client_order_id`` -> row): the broker's order as last seen, or why there is none.
-What an order's status means comes from :mod:`service.order_status` only.
+Rows (:class:`~regime_trader.service.cycle_record.OrderRow`) are what the cycle record stores per
+planned order (``client_order_id`` -> row): the broker's order as last seen, or why there is none.
+What an order's status means comes from :mod:`regime_trader.service.order_status` only.
 
 The wait asks the broker once per round for every order since the cycle's first submission
 (``GET /v2/orders?status=all&after=...``, paged) and matches them by client order id, rounds
@@ -19,15 +19,18 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
-from service.alpaca_parsing import NEW_YORK, BrokerOrder
-from service.cycle_record import OrderRow
-from service.order_status import UNCONFIRMED, OrderPhase
+from regime_trader.service.alpaca_parsing import NEW_YORK, BrokerOrder
+from regime_trader.service.cycle_record import OrderRow
+from regime_trader.service.order_status import UNCONFIRMED, OrderPhase
 
 __all__ = ["FillWait", "OrderLister", "orders_since", "wait_for_fills"]
 
 
 class OrderLister(Protocol):
-    """What the wait needs of the broker (:meth:`service.broker.AlpacaBroker.orders`)."""
+    """What the wait needs of the broker.
+
+    See :meth:`regime_trader.service.broker.AlpacaBroker.orders`.
+    """
 
     def orders(self, *, after: datetime | None = None, status: Any = "all") -> list[BrokerOrder]:
         """Orders submitted after ``after``, oldest first."""

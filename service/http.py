@@ -4,7 +4,7 @@
 ``/healthz``   liveness: 200 ``{"status": "ok"}`` while the process serves requests
 ``/readyz``    readiness: 200 or 503 with the checks from ``readiness()``; if it raises, 503
                with the error's class name only (a message may quote a URL with a password)
-``/metrics``   Prometheus text from :class:`service.metrics.ServiceMetrics`
+``/metrics``   Prometheus text from :class:`regime_trader.service.metrics.ServiceMetrics`
 ``/status``    JSON from ``status()``, with every key that looks like a secret dropped
 =============  ==========================================================================
 
@@ -31,8 +31,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from service.logs import get_logger, redact_value
-from service.metrics import ServiceMetrics
+from regime_trader.service.logs import get_logger, redact_value
+from regime_trader.service.metrics import ServiceMetrics
 
 __all__ = [
     "SECRET_KEY_PATTERN",
@@ -116,7 +116,7 @@ def build_http_app(
         Rendered by ``/metrics``.
     redact : callable, default identity
         Applied to every string of ``/status`` and ``/readyz`` bodies (see
-        :func:`service.logs.redactor`), after secret-looking keys are dropped.
+        :func:`regime_trader.service.logs.redactor`), after secret-looking keys are dropped.
 
     Returns
     -------
@@ -210,7 +210,8 @@ def start_http_server(
     """Serve ``app`` with uvicorn in a daemon thread; return once it accepts connections.
 
     uvicorn's own logging configuration is disabled (``log_config=None``) so its lines go through
-    :func:`service.logs.configure_logging` like every other line; the access log is off.
+    :func:`regime_trader.service.logs.configure_logging` like every other line; the access log is
+    off.
 
     Parameters
     ----------

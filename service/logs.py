@@ -1,8 +1,8 @@
 """Structured logging: one format for every line, secrets redacted before anything is written.
 
 Every line the process writes -- our own ``structlog`` calls and stdlib ``logging`` records from
-uvicorn, APScheduler, apprise or ``service.broker`` -- goes through the same processor chain and
-one handler on the root logger:
+uvicorn, APScheduler, apprise or ``regime_trader.service.broker`` -- goes through the same
+processor chain and one handler on the root logger:
 
 * JSON lines when the stream is not a terminal (containers, files, log shippers), a readable
   console rendering on a terminal; ``fmt`` forces either.
@@ -145,7 +145,8 @@ def _build_handler(
         else structlog.processors.JSONRenderer(sort_keys=False)
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        # Records from stdlib loggers (uvicorn, apscheduler, service.broker) get the same fields.
+        # Records from stdlib loggers (uvicorn, apscheduler, regime_trader.service.broker) get the
+        # same fields.
         foreign_pre_chain=_shared_processors(),
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,

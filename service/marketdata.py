@@ -2,14 +2,16 @@
 
 Two sources behind one :class:`BarSource` protocol: :class:`AlpacaBars` (alpaca-py's
 ``StockHistoricalDataClient``, split- and dividend-adjusted, IEX or SIP feed, the timeouts and
-retries of :class:`service.alpaca_http.AlpacaTransport`) and :class:`CsvBars` (a price file read by
-:func:`service.pricefile.load_prices`). Both return raw closes; :func:`validate_bars` checks them
-against the broker's calendar and clock and drops the partial bar of a session in progress
-(Alpaca serves today's bar, with the latest price as its close, while the market is open).
+retries of :class:`regime_trader.service.alpaca_http.AlpacaTransport`) and :class:`CsvBars` (a
+price file read by :func:`regime_trader.service.pricefile.load_prices`). Both return raw closes;
+:func:`validate_bars` checks them against the broker's calendar and clock and drops the partial bar
+of a session in progress (Alpaca serves today's bar, with the latest price as its close, while the
+market is open).
 
 A thin symbol's missing bar (a session the other symbols have) is carried by
-:func:`strategies.missing_bars.carry_missing_closes` for at most ``max_carry_sessions`` sessions,
-the same function a backtest's price file goes through, so both see the same closes.
+:func:`regime_trader.strategies.missing_bars.carry_missing_closes` for at most
+``max_carry_sessions`` sessions, the same function a backtest's price file goes through, so both
+see the same closes.
 """
 
 from __future__ import annotations
@@ -26,11 +28,15 @@ import numpy as np
 import pandas as pd
 from alpaca.data.historical.stock import StockHistoricalDataClient
 
-from service.alpaca_http import AlpacaTransport, HttpPolicy
-from service.alpaca_parsing import NEW_YORK, SessionDay, bars_to_frame
-from service.exceptions import BadMarketDataError
-from service.pricefile import PriceFileError, load_prices
-from strategies.missing_bars import CarriedClose, MissingBarsError, carry_missing_closes
+from regime_trader.service.alpaca_http import AlpacaTransport, HttpPolicy
+from regime_trader.service.alpaca_parsing import NEW_YORK, SessionDay, bars_to_frame
+from regime_trader.service.exceptions import BadMarketDataError
+from regime_trader.service.pricefile import PriceFileError, load_prices
+from regime_trader.strategies.missing_bars import (
+    CarriedClose,
+    MissingBarsError,
+    carry_missing_closes,
+)
 
 __all__ = ["AlpacaBars", "BarSource", "CsvBars", "ValidatedBars", "check_bars", "validate_bars"]
 
@@ -106,7 +112,7 @@ class AlpacaBars:
         BadMarketDataError
             A malformed bar or page, or a symbol's bars duplicated or out of order.
         BrokerUnavailableError, AuthenticationError, BrokerRejectedError
-            As for :class:`service.broker.AlpacaBroker`.
+            As for :class:`regime_trader.service.broker.AlpacaBroker`.
         """
         if not symbols:
             raise ValueError("symbols must not be empty")
@@ -173,7 +179,8 @@ def _check_sequences(bars: pd.DataFrame) -> None:
 
 
 class CsvBars:
-    """Daily closes from a CSV price file (see :mod:`service.pricefile`), read on every call.
+    """Daily closes from a CSV price file (see :mod:`regime_trader.service.pricefile`), read on
+    every call.
 
     Parameters
     ----------
@@ -277,8 +284,9 @@ def check_bars(
         Largest believable one-session move, ``|close / previous close - 1|``.
     max_carry_sessions : int, default 0
         A symbol without a bar for a session the other symbols have gets its last close for at
-        most this many consecutive sessions (:func:`strategies.missing_bars.carry_missing_closes`);
-        0 refuses any missing bar.
+        most this many consecutive sessions
+        (:func:`regime_trader.strategies.missing_bars.carry_missing_closes`); 0 refuses any missing
+        bar.
 
     Returns
     -------

@@ -12,13 +12,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from service.alerts import Alert, AlertKind, follow_alerts, read_alerts
-from service.app import EmulatorClock, Service
-from service.config import ConfigError, Settings, load_settings
-from service.cycle_report import cycle_alert
-from service.exceptions import OperationalError, RegimeTraderError
-from service.http import build_http_app, start_http_server
-from service.logs import configure_logging, get_logger, redactor
+from regime_trader.service.alerts import Alert, AlertKind, follow_alerts, read_alerts
+from regime_trader.service.app import EmulatorClock, Service
+from regime_trader.service.config import ConfigError, Settings, load_settings
+from regime_trader.service.cycle_report import cycle_alert
+from regime_trader.service.exceptions import OperationalError, RegimeTraderError
+from regime_trader.service.http import build_http_app, start_http_server
+from regime_trader.service.logs import configure_logging, get_logger, redactor
 
 __all__ = ["COMMANDS"]
 
@@ -88,7 +88,7 @@ def _listen(service: Service, settings: Settings, redact: Callable[[str], str]) 
 
 def run(args: argparse.Namespace) -> int:
     """Trade every session on schedule until SIGTERM/SIGINT; serve health, metrics, status."""
-    from service.scheduler import CycleScheduler  # APScheduler only for this command
+    from regime_trader.service.scheduler import CycleScheduler  # APScheduler only for this command
 
     settings = _settings(args)
     service = Service.create(settings)
@@ -162,7 +162,7 @@ def rebalance(args: argparse.Namespace) -> int:
         if service.emulator is not None:
             _next_simulated_session(service, names)
         if args.dry_run:
-            from service.dry_run import describe_dry_run
+            from regime_trader.service.dry_run import describe_dry_run
 
             for name in names:
                 print(describe_dry_run(service.contexts[name]))

@@ -1,6 +1,6 @@
 """The records of order planning, each validated at construction, and the client order id.
 
-What :func:`service.orders.plan_orders` reads (:class:`AccountSnapshot`,
+What :func:`regime_trader.service.orders.plan_orders` reads (:class:`AccountSnapshot`,
 :class:`PlanningSettings`) and returns (:class:`OrderPlan` of :class:`OrderIntent` and
 :class:`Decision`), and the deterministic :func:`client_order_id`. Pure: no I/O, no clock.
 
@@ -22,7 +22,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Literal, TypeVar
 
-from service.exceptions import InvalidInputError
+from regime_trader.service.exceptions import InvalidInputError
 
 __all__ = [
     "AccountSnapshot",

@@ -14,8 +14,8 @@ exact liquidations (a notional sell leaves dust), and Alpaca accepts fractional 
 the same market/day terms as notional orders. ``estimated_notional`` carries the dollar size.
 
 The records planning reads and returns, their validation and :func:`client_order_id` live in
-:mod:`service.order_types` and are re-exported here; this module holds the decisions: the
-no-trade band, liquidations, the buy budget and the rounding of quantities.
+:mod:`regime_trader.service.order_types` and are re-exported here; this module holds the decisions:
+the no-trade band, liquidations, the buy budget and the rounding of quantities.
 """
 
 from __future__ import annotations
@@ -26,16 +26,17 @@ from datetime import date
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Context, Decimal, localcontext
 from functools import partial
 
-# The records live in service.order_types; re-exported (``X as X``) for the callers of this module.
-from service.order_types import AccountSnapshot as AccountSnapshot
-from service.order_types import Action, Side, as_decimal, as_symbol
-from service.order_types import Decision as Decision
-from service.order_types import OrderIntent as OrderIntent
-from service.order_types import OrderPlan as OrderPlan
-from service.order_types import PlanningError as PlanningError
-from service.order_types import PlanningSettings as PlanningSettings
-from service.order_types import Reason as Reason
-from service.order_types import client_order_id as client_order_id
+# The records live in regime_trader.service.order_types; re-exported (``X as X``) for the callers
+# of this module.
+from regime_trader.service.order_types import AccountSnapshot as AccountSnapshot
+from regime_trader.service.order_types import Action, Side, as_decimal, as_symbol
+from regime_trader.service.order_types import Decision as Decision
+from regime_trader.service.order_types import OrderIntent as OrderIntent
+from regime_trader.service.order_types import OrderPlan as OrderPlan
+from regime_trader.service.order_types import PlanningError as PlanningError
+from regime_trader.service.order_types import PlanningSettings as PlanningSettings
+from regime_trader.service.order_types import Reason as Reason
+from regime_trader.service.order_types import client_order_id as client_order_id
 
 __all__ = ["plan_orders"]
 

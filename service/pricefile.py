@@ -12,8 +12,8 @@ the value, because a backtest or a trade on silently repaired data is worse than
 
 The one exception is a thin symbol's missing bar: with ``allow_missing`` a blank close (wide) or
 an absent row (long) becomes NaN, and with ``max_carry_sessions`` it is carried by
-:func:`strategies.missing_bars.carry_missing_closes`, the function the live cycle's validation
-uses, so a backtest and the live service see the same closes.
+:func:`regime_trader.strategies.missing_bars.carry_missing_closes`, the function the live cycle's
+validation uses, so a backtest and the live service see the same closes.
 """
 
 from __future__ import annotations
@@ -25,7 +25,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from strategies.missing_bars import CarryResult, MissingBarsError, carry_missing_closes
+from regime_trader.strategies.missing_bars import (
+    CarryResult,
+    MissingBarsError,
+    carry_missing_closes,
+)
 
 __all__ = ["PriceFileError", "load_prices", "load_prices_carried", "validate_prices"]
 
@@ -260,7 +264,8 @@ def load_prices_carried(path: str | Path, max_carry_sessions: int) -> CarryResul
     path : str or Path
         The CSV file (as :func:`load_prices`, blanks allowed).
     max_carry_sessions : int
-        See :func:`strategies.missing_bars.carry_missing_closes`; 0 refuses any missing bar.
+        See :func:`regime_trader.strategies.missing_bars.carry_missing_closes`; 0 refuses any
+        missing bar.
 
     Returns
     -------

@@ -1,7 +1,7 @@
 """Backtest output files: metrics.json, weights.csv, regimes.csv, equity.csv and report.html.
 
-Every file is a pure function of the :class:`~strategies.backtest.BacktestResult`, so two
-runs on the same input write byte-identical files (the causality and determinism tests
+Every file is a pure function of the :class:`~regime_trader.strategies.backtest.BacktestResult`, so
+two runs on the same input write byte-identical files (the causality and determinism tests
 compare them). Pictures are PNGs rendered by matplotlib's Agg backend and embedded in the
 HTML, so the report is one self-contained file that opens anywhere.
 """
@@ -19,8 +19,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from strategies.backtest import BacktestResult
-from strategies.metrics import METRIC_NAMES, drawdown
+from regime_trader.strategies.backtest import BacktestResult
+from regime_trader.strategies.metrics import METRIC_NAMES, drawdown
 
 __all__ = ["write_backtest"]
 

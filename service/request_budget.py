@@ -1,9 +1,9 @@
 """One request budget per Alpaca account, shared by every replica through Redis.
 
 Alpaca allows 200 requests per minute per account, whichever process sends them. The
-``X-RateLimit-*`` headers (see :mod:`service.alpaca_http`) keep each process clear of 429s, but
-they describe fixed one-minute windows: three replicas pacing on them alone sent 358 requests
-within one sliding minute against the emulator (the end of one window plus the start of the
+``X-RateLimit-*`` headers (see :mod:`regime_trader.service.alpaca_http`) keep each process clear of
+429s, but they describe fixed one-minute windows: three replicas pacing on them alone sent 358
+requests within one sliding minute against the emulator (the end of one window plus the start of the
 next; ``tests/reliability/test_rate_budget.py``). A moving-window limiter on the project's
 Redis (the ``limits`` package) holds all the replicas of one account to ``requests_per_min`` in
 *any* 60 s, before a request leaves. The headers and the 429 handling stay as the backstop for

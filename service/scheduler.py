@@ -32,8 +32,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from service.app import EmulatorClock, Service
-from service.logs import get_logger
+from regime_trader.service.app import EmulatorClock, Service
+from regime_trader.service.logs import get_logger
 
 __all__ = ["CycleScheduler", "kill_hook_from_env"]
 

@@ -3,12 +3,13 @@
 The strategy is restored from the store (or built fresh on a portfolio's first cycle) and fed
 the validated closes of completed sessions it has not seen. Because Alpaca adjusts past bars
 for splits and dividends at query time, each cycle refetches the last sessions the strategy saw
-too and :mod:`service.bar_history` decides how the new bars join the old ones: on the same
-basis, rescaled after a re-adjustment (reported as a :class:`~service.bar_history.PastChange`),
-or by rebuilding the strategy from the whole adjusted history after a correction. A thin
-symbol's missing bar is carried by the policy of :mod:`strategies.missing_bars`
-(``max_carry_sessions``). Nothing is stored here: :mod:`service.cycle` writes the result
-(state, with the bar basis under :data:`~service.bar_history.BASIS_KEY`) into the cycle record.
+too and :mod:`regime_trader.service.bar_history` decides how the new bars join the old ones: on the
+same basis, rescaled after a re-adjustment (reported as a
+:class:`~regime_trader.service.bar_history.PastChange`), or by rebuilding the strategy from the
+whole adjusted history after a correction. A thin symbol's missing bar is carried by the policy of
+:mod:`regime_trader.strategies.missing_bars` (``max_carry_sessions``). Nothing is stored here:
+:mod:`regime_trader.service.cycle` writes the result (state, with the bar basis under
+:data:`~regime_trader.service.bar_history.BASIS_KEY`) into the cycle record.
 """
 
 from __future__ import annotations
@@ -21,15 +22,21 @@ from typing import Any
 import pandas as pd
 import structlog
 
-from service.alpaca_parsing import SessionDay
-from service.bar_history import BASIS_KEY, BarBasis, PastChange, PastChangeKind, rebase
-from service.config import PortfolioConfig
-from service.cycle_context import CycleContext
-from service.exceptions import BadMarketDataError, ReconciliationError
-from service.marketdata import ValidatedBars, check_bars
-from strategies.base import BarsError, Signal, Strategy
-from strategies.missing_bars import CarriedClose
-from strategies.registry import build_strategy, strategy_from_state
+from regime_trader.service.alpaca_parsing import SessionDay
+from regime_trader.service.bar_history import (
+    BASIS_KEY,
+    BarBasis,
+    PastChange,
+    PastChangeKind,
+    rebase,
+)
+from regime_trader.service.config import PortfolioConfig
+from regime_trader.service.cycle_context import CycleContext
+from regime_trader.service.exceptions import BadMarketDataError, ReconciliationError
+from regime_trader.service.marketdata import ValidatedBars, check_bars
+from regime_trader.strategies.base import BarsError, Signal, Strategy
+from regime_trader.strategies.missing_bars import CarriedClose
+from regime_trader.strategies.registry import build_strategy, strategy_from_state
 
 __all__ = ["SignalResult", "compute_signal"]
 

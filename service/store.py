@@ -8,11 +8,13 @@ Keys (``ns`` is the namespace, default ``rt``; ``p`` a portfolio; ``s`` a sessio
 ``ns:p:halt``                   string    JSON {reason, by, at} while the portfolio is halted
 ``ns:p:strategy``               string    the strategy's JSON state after the last done cycle,
                                           with the bars it was last fed and its price basis
-                                          under ``bar_basis`` (:mod:`service.bar_history`)
+                                          under ``bar_basis``
+                                          (:mod:`regime_trader.service.bar_history`)
 ``ns:p:cycle:s``                hash      the cycle state machine of one session: ``step``,
                                           ``cycle_id``, ``plan`` (write-ahead JSON), ``orders``,
                                           ``outcome``, ``error``, timestamps; its fields and
-                                          their JSON are :class:`~service.cycle_record.
+                                          their JSON are
+                                          :class:`~regime_trader.service.cycle_record.
                                           CycleRecord`'s; expires after ``cycle_ttl_secs``
 ``ns:p:cycles``                 zset      sessions with a cycle record (score: epoch day),
                                           trimmed to ``cycles_max``
@@ -20,7 +22,7 @@ Keys (``ns`` is the namespace, default ``rt``; ``p`` a portfolio; ``s`` a sessio
 ``ns:p:history``                list      signals of done cycles, newest first, capped
 ``ns:p:status``                 hash      last outcome, last success, regime, weights, equity
 ``ns:instance:<id>``            string    heartbeat of a running process (expires)
-``ns:alerts``                   stream    alerts (written by :mod:`service.alerts`)
+``ns:alerts``                   stream    alerts (written by :mod:`regime_trader.service.alerts`)
 ==============================  ========  ==================================================
 
 Writes that belong to a running cycle are *fenced*: they happen in a MULTI/EXEC transaction
@@ -42,7 +44,7 @@ from typing import Any, cast
 import redis
 from redis.client import Pipeline
 
-from service.cycle_record import (
+from regime_trader.service.cycle_record import (
     CycleRecord,
     JsonObject,
     OrderRow,
@@ -52,9 +54,10 @@ from service.cycle_record import (
     Step,
     encode_fields,
 )
-from service.exceptions import RegimeTraderError
+from regime_trader.service.exceptions import RegimeTraderError
 
-# CycleRecord lives in service.cycle_record; re-exported for callers that import it from here.
+# CycleRecord lives in regime_trader.service.cycle_record; re-exported for callers that import it
+# from here.
 __all__ = ["CycleRecord", "LockLostError", "Store", "StoreUnavailableError"]
 
 # redis-py's own annotations want an exact key union; values here are always str.

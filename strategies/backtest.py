@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from strategies.base import Signal, Strategy, regime_labels
-from strategies.metrics import per_regime_metrics, performance_metrics
+from regime_trader.strategies.base import Signal, Strategy, regime_labels
+from regime_trader.strategies.metrics import per_regime_metrics, performance_metrics
 
 __all__ = ["BacktestResult", "StrategyPath", "run_backtest", "simulate"]
 
@@ -206,8 +206,8 @@ def run_backtest(
     Parameters
     ----------
     prices : DataFrame of shape (n_days, n_assets)
-        Validated daily closes (see :func:`service.pricefile.load_prices`), columns in the
-        strategies' symbol order.
+        Validated daily closes (see :func:`regime_trader.service.pricefile.load_prices`), columns
+        in the strategies' symbol order.
     strategy : Strategy
         A fresh strategy (it must not have seen any bar).
     benchmarks : mapping of str to Strategy, optional

@@ -12,10 +12,10 @@ one that never stopped (floats survive JSON exactly through their shortest repr)
 Contract of every strategy: its weights do not change when one symbol's whole price history is
 multiplied by a constant. Adjusted prices of the same sessions fetched on two dates differ by
 such a constant per symbol (the splits and dividends in between), and the live cycle keeps a
-restored strategy on the scale it started on (``service.bar_history``), so a live strategy
-matches a backtest on the adjusted file only under this contract. Use returns, ratios of closes
-or differences of log closes, never price levels; ``tests/unit/strategies/test_scale_invariance``
-checks every registered strategy.
+restored strategy on the scale it started on (``regime_trader.service.bar_history``), so a live
+strategy matches a backtest on the adjusted file only under this contract. Use returns, ratios of
+closes or differences of log closes, never price levels;
+``tests/unit/strategies/test_scale_invariance`` checks every registered strategy.
 """
 
 from __future__ import annotations

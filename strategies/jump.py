@@ -20,11 +20,11 @@ raise the objective (the trace on :class:`JumpFitReport` would show it; none was
 the tests). States are ordered by the mean squared equity return of their days.
 
 The sparse jump model (feature weights with an l1 budget, Nystrup, Kolm & Lindström 2021)
-is :class:`~strategies.jump_sparse.SparseJumpModel`; the online tracker with the HMM
-tracker's daily contract is :class:`~strategies.jump_online.JumpTracker`.
+is :class:`~regime_trader.strategies.jump_sparse.SparseJumpModel`; the online tracker with the HMM
+tracker's daily contract is :class:`~regime_trader.strategies.jump_online.JumpTracker`.
 
-Online inference is causal and lives in :mod:`strategies.jump_dp` (re-exported here): the
-label of day t is the argmin of the DP's forward value vector, updated in O(K^2) per day.
+Online inference is causal and lives in :mod:`regime_trader.strategies.jump_dp` (re-exported here):
+the label of day t is the argmin of the DP's forward value vector, updated in O(K^2) per day.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from typing import Self
 
 import numpy as np
 
-from strategies.jump_dp import (
+from regime_trader.strategies.jump_dp import (
     JumpParams,
     OnlineJumpFilter,
     check_penalty,
@@ -47,7 +47,7 @@ from strategies.jump_dp import (
     penalty_matrix,
     with_penalty,
 )
-from strategies.jump_features import FeatureScaler
+from regime_trader.strategies.jump_features import FeatureScaler
 
 __all__ = [
     "Descent",

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from strategies.base import expected_durations
+from regime_trader.strategies.base import expected_durations
 
 __all__ = [
     "JumpParams",

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from strategies.features import EwmaCorrelation, decay
+from regime_trader.strategies.features import EwmaCorrelation, decay
 
 __all__ = [
     "FeatureScaler",

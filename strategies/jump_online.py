@@ -1,9 +1,9 @@
 """Online jump-model regimes: the same daily contract as the HMM's :class:`RegimeTracker`.
 
 :class:`JumpTracker` owns the training history (feature rows as they were computed, hence
-causal), the current :class:`~strategies.jump.JumpParams` and the DP's value vector. Each
-:meth:`JumpTracker.update` consumes one day and returns a
-:class:`~strategies.regime_online.RegimeUpdate`, so a strategy can hold either engine:
+causal), the current :class:`~regime_trader.strategies.jump.JumpParams` and the DP's value vector.
+Each :meth:`JumpTracker.update` consumes one day and returns a
+:class:`~regime_trader.strategies.regime_online.RegimeUpdate`, so a strategy can hold either engine:
 
 1. before the first fit it only collects history until ``min_train_obs`` rows exist;
 2. otherwise it advances the value vector by one DP step (O(K^2)) with the current model;
@@ -28,9 +28,15 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from strategies.jump import JumpFitError, JumpModel, JumpParams, OnlineJumpFilter, penalty_matrix
-from strategies.jump_sparse import SparseJumpModel
-from strategies.regime_window import RegimeUpdate, WindowedTracker, check_schedule
+from regime_trader.strategies.jump import (
+    JumpFitError,
+    JumpModel,
+    JumpParams,
+    OnlineJumpFilter,
+    penalty_matrix,
+)
+from regime_trader.strategies.jump_sparse import SparseJumpModel
+from regime_trader.strategies.regime_window import RegimeUpdate, WindowedTracker, check_schedule
 
 __all__ = ["JumpSettings", "JumpTracker", "RegimeEngine", "RegimeParamsLike"]
 
@@ -80,7 +86,7 @@ class JumpSettings:
         Scalar lambda (0.5 * squared standardised distance units).
     enter, exit : float or None, default None
         Asymmetric Lambda: cost of a switch toward stress / toward calm (see
-        :func:`~strategies.jump.penalty_matrix`); None keeps ``jump_penalty``.
+        :func:`~regime_trader.strategies.jump.penalty_matrix`); None keeps ``jump_penalty``.
     sparse : bool, default False
         Fit the sparse jump model (feature weights with l1 budget ``kappa``).
     kappa : float, default 2.0

@@ -3,7 +3,8 @@
 Nystrup, Kolm & Lindström (2021) carry the sparse k-means of Witten & Tibshirani (2010) over
 to jump models. With weights w >= 0, ||w||_2 = 1, ||w||_1 <= kappa, the model alternates
 
-1. fit a :class:`~strategies.jump.JumpModel` on the standardised features times sqrt(w)
+1. fit a :class:`~regime_trader.strategies.jump.JumpModel` on the standardised features times
+sqrt(w)
    (so the loss is the w-weighted squared distance), with the jump penalty scaled by
    1 / sqrt(n_features) so that at uniform weights it weighs as much against the loss as in
    the unweighted model (the convention of the ``jumpmodels`` package);
@@ -28,8 +29,8 @@ from typing import Self
 
 import numpy as np
 
-from strategies.jump import JumpFitReport, JumpModel, JumpParams, penalty_matrix
-from strategies.jump_features import FeatureScaler
+from regime_trader.strategies.jump import JumpFitReport, JumpModel, JumpParams, penalty_matrix
+from regime_trader.strategies.jump_features import FeatureScaler
 
 __all__ = ["SparseFitReport", "SparseJumpModel", "sparse_weights"]
 
@@ -110,7 +111,7 @@ class SparseJumpModel:
     tol_w : float, default 1e-4
         Stop when ||w - w_prev||_1 / ||w_prev||_1 falls below this.
     min_occupancy, temperature, order_feature, random_state :
-        As in :class:`~strategies.jump.JumpModel`.
+        As in :class:`~regime_trader.strategies.jump.JumpModel`.
     """
 
     def __init__(

@@ -12,9 +12,9 @@ portfolio has (Alpaca's IEX feed prints no bar when IEX saw no trade). The polic
 
 A session that no symbol has is not a row of the frame at all: that is a missing session, which
 the live validation refuses and a backtest file cannot show. :func:`carry_missing_closes` is the
-one function both paths call (``service.marketdata.validate_bars`` live,
-``service.pricefile.load_prices(..., max_carry_sessions=...)`` in a backtest), so both feed the
-strategy the same closes from the same bars.
+one function both paths call (``regime_trader.service.marketdata.validate_bars`` live,
+``regime_trader.service.pricefile.load_prices(..., max_carry_sessions=...)`` in a backtest), so
+both feed the strategy the same closes from the same bars.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from strategies.base import BarsError
+from regime_trader.strategies.base import BarsError
 
 __all__ = [
     "DEFAULT_MAX_CARRY_SESSIONS",

@@ -15,9 +15,9 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 
-from strategies.base import Signal, Strategy
-from strategies.covariance import EwmaCovariance, regularize
-from strategies.riskparity import relative_risk_contributions, solve_risk_budget
+from regime_trader.strategies.base import Signal, Strategy
+from regime_trader.strategies.covariance import EwmaCovariance, regularize
+from regime_trader.strategies.riskparity import relative_risk_contributions, solve_risk_budget
 
 __all__ = ["BuyHold", "EqualWeight", "SixtyForty", "StaticERC"]
 
@@ -88,7 +88,7 @@ class StaticERC(Strategy):
     cov_halflife : float, default 63
         Half-life in days of the EWMA covariance (the same as the regime strategy's).
     shrinkage : float, default 0.1
-        Shrinkage toward the diagonal (see :func:`strategies.covariance.regularize`).
+        Shrinkage toward the diagonal (see :func:`regime_trader.strategies.covariance.regularize`).
     min_obs : int, default 60
         Returns needed before the covariance is trusted; until then ``ready`` is False.
     """

@@ -31,7 +31,7 @@ from typing import Any, Self
 import numpy as np
 from hmmlearn.hmm import GaussianHMM
 
-from strategies.base import expected_durations
+from regime_trader.strategies.base import expected_durations
 
 __all__ = [
     "ForwardFilter",

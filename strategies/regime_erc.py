@@ -2,15 +2,16 @@
 
 Every bar:
 
-1. :class:`~strategies.features.FeatureEngine` turns the closes into causal features;
-2. :class:`~strategies.regime_online.RegimeTracker` filters the regime probabilities
+1. :class:`~regime_trader.strategies.features.FeatureEngine` turns the closes into causal features;
+2. :class:`~regime_trader.strategies.regime_online.RegimeTracker` filters the regime probabilities
    (refitting monthly or on drift);
 3. the EWMA covariance and the per-regime covariances are updated; tomorrow's covariance is
    the blend of the EWMA and the regime mixture under the predicted regime distribution,
    regularised to be positive definite;
-4. :func:`~strategies.riskparity.solve_risk_budget` solves the ERC weights on it (its
+4. :func:`~regime_trader.strategies.riskparity.solve_risk_budget` solves the ERC weights on it (its
    ``converged``, ``n_iter`` and error go to the signal's ``diagnostics["erc_solver"]``);
-5. :class:`~strategies.allocation.AllocationPolicy` decides the invested fraction; the rest
+5. :class:`~regime_trader.strategies.allocation.AllocationPolicy` decides the invested fraction;
+the rest
    is cash.
 
 Until the first HMM fit (``RegimeSettings.min_train_obs`` feature rows) the signal is not
@@ -26,18 +27,18 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 
-from strategies.allocation import AllocationPolicy
-from strategies.base import Signal, Strategy, regime_labels
-from strategies.covariance import (
+from regime_trader.strategies.allocation import AllocationPolicy
+from regime_trader.strategies.base import Signal, Strategy, regime_labels
+from regime_trader.strategies.covariance import (
     EwmaCovariance,
     RegimeCovariance,
     blend_covariance,
     mixture_covariance,
     regularize,
 )
-from strategies.features import FeatureEngine, FeatureSpec, feature_names
-from strategies.regime_online import RegimeSettings, RegimeTracker, RegimeUpdate
-from strategies.riskparity import relative_risk_contributions, solve_risk_budget
+from regime_trader.strategies.features import FeatureEngine, FeatureSpec, feature_names
+from regime_trader.strategies.regime_online import RegimeSettings, RegimeTracker, RegimeUpdate
+from regime_trader.strategies.riskparity import relative_risk_contributions, solve_risk_budget
 
 __all__ = ["RegimeERC", "RegimeERCParams"]
 

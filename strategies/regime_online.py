@@ -1,8 +1,8 @@
 """Online regime tracking: filter every bar, refit on a schedule or when the model drifts.
 
 :class:`RegimeTracker` owns the training history (feature rows as they were computed, so
-causal by construction), the current :class:`~strategies.regime.HMMParams` and the filter's
-current distribution. Each :meth:`RegimeTracker.update` consumes one day:
+causal by construction), the current :class:`~regime_trader.strategies.regime.HMMParams` and the
+filter's current distribution. Each :meth:`RegimeTracker.update` consumes one day:
 
 1. before the first fit, it only collects history until ``min_train_obs`` rows exist;
 2. otherwise it filters the new row with the current parameters;
@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from strategies.regime import ForwardFilter, HMMParams, RegimeFitError, RegimeModel
-from strategies.regime_window import RegimeUpdate, WindowedTracker, check_schedule
+from regime_trader.strategies.regime import ForwardFilter, HMMParams, RegimeFitError, RegimeModel
+from regime_trader.strategies.regime_window import RegimeUpdate, WindowedTracker, check_schedule
 
 __all__ = ["DriftDetector", "RegimeSettings", "RegimeTracker", "RegimeUpdate"]
 

@@ -6,9 +6,10 @@ aligned with the same days (``RegimeERC`` keeps its asset returns there to seed 
 covariances after the first fit) -- in one NumPy ring, so the columns cannot drift apart and
 forgetting the oldest day costs O(1) instead of shifting a list.
 
-:class:`WindowedTracker` is the part of :class:`~strategies.regime_online.RegimeTracker` and
-:class:`~strategies.jump_online.JumpTracker` that is the same: validating and recording the
-day's row, the monthly refit schedule and the persisted fields common to both.
+:class:`WindowedTracker` is the part of
+:class:`~regime_trader.strategies.regime_online.RegimeTracker` and
+:class:`~regime_trader.strategies.jump_online.JumpTracker` that is the same: validating and
+recording the day's row, the monthly refit schedule and the persisted fields common to both.
 """
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from strategies.base import Strategy
-from strategies.reference import BuyHold, EqualWeight, SixtyForty, StaticERC
-from strategies.regime_erc import RegimeERC, RegimeERCParams
+from regime_trader.strategies.base import Strategy
+from regime_trader.strategies.reference import BuyHold, EqualWeight, SixtyForty, StaticERC
+from regime_trader.strategies.regime_erc import RegimeERC, RegimeERCParams
 
 __all__ = ["BENCHMARKS", "STRATEGIES", "build_strategy", "strategy_from_state"]
 

@@ -8,8 +8,8 @@ A risk-budgeting portfolio is the long-only, fully invested ``w`` whose *relativ
 
 The algorithm, Newton's method on Spinu's convex formulation over the correlation matrix
 (F. Spinu, "An algorithm for computing risk parity weights", SSRN 2297383, 2013), lives in
-:mod:`strategies.riskparity_newton`; this module states the problem, validates the input once
-(a Cholesky factorisation proves positive definiteness), maps the solution back to the
+:mod:`regime_trader.strategies.riskparity_newton`; this module states the problem, validates the
+input once (a Cholesky factorisation proves positive definiteness), maps the solution back to the
 covariance passed in, measures its error there and reports it.
 
 Non-convergence is never silent: ``converged=False`` on :class:`RiskBudgetResult` *and* a
@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.linalg.lapack import dpotrf
 
-from strategies.riskparity_newton import (
+from regime_trader.strategies.riskparity_newton import (
     ONE_FACTOR_MIN_ASSETS,
     Matrix,
     Vector,
@@ -89,7 +89,7 @@ class RiskBudgetResult:
         Whether ``max_relative_error <= tol``; or, when ``tol`` is below what float64 can
         resolve for this matrix and the iteration has reached that floor, whether the error is
         within the worst-case rounding bound of its evaluation (details in
-        :mod:`strategies.riskparity_newton`). ``False`` always comes with a
+        :mod:`regime_trader.strategies.riskparity_newton`). ``False`` always comes with a
         :class:`RiskParityConvergenceWarning`.
     max_relative_error : float
         ``max_i |RC_i / sum(RC) - b_i| / b_i`` of ``weights`` measured on the covariance that
@@ -105,7 +105,7 @@ class RiskBudgetResult:
     def diagnostics(self) -> dict[str, bool | int | float]:
         """Return ``converged``, ``n_iter`` and ``max_relative_error`` as JSON-ready values.
 
-        What a strategy puts on :attr:`strategies.base.Signal.diagnostics` (under
+        What a strategy puts on :attr:`regime_trader.strategies.base.Signal.diagnostics` (under
         ``"erc_solver"``), so a solve that stopped short is visible in every alert and log line
         that carries the signal, not only in a Python warning.
         """
@@ -190,8 +190,8 @@ def solve_risk_budget(
     Find ``w >= 0`` with ``sum(w) = 1`` whose relative risk contributions
     ``w_i (Sigma w)_i / (w' Sigma w)`` equal the budgets, by Newton's method on Spinu's convex
     formulation ``min_y 1/2 y' C y - sum_i b_i log y_i`` over the correlation matrix ``C``
-    (see :mod:`strategies.riskparity_newton` and F. Spinu, "An algorithm for computing risk
-    parity weights", 2013).
+    (see :mod:`regime_trader.strategies.riskparity_newton` and F. Spinu, "An algorithm for
+    computing risk parity weights", 2013).
 
     Parameters
     ----------

@@ -1,7 +1,8 @@
-"""Newton's method for Spinu's risk-budgeting problem (the engine of :mod:`strategies.riskparity`).
+"""Newton's method for Spinu's risk-budgeting problem (the engine of
+:mod:`regime_trader.strategies.riskparity`).
 
-:mod:`strategies.riskparity` states the problem, validates its input once and reports the
-result; this module holds the iteration on a validated correlation matrix, its starting points,
+:mod:`regime_trader.strategies.riskparity` states the problem, validates its input once and reports
+the result; this module holds the iteration on a validated correlation matrix, its starting points,
 its stopping rule and the extended-precision polish at the rounding floor.
 
 Algorithm

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from strategies.synthetic import generate_market
+from regime_trader.strategies.synthetic import generate_market
 
 SHARED_DATA = Path(
     os.environ.get("RT_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
@@ -16,12 +18,22 @@ SHARED_DATA = Path(
 REAL_PRICES = SHARED_DATA / "spxtr_tlt_gld_2004_2019.csv"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _modules_have_one_name() -> Iterator[None]:
+    """After the whole session: nothing was imported under its folder name (``service.x``) as
+    well as through the package (``regime_trader.service.x``), which would duplicate its
+    classes and module state."""
+    yield
+    stray = sorted(m for m in sys.modules if m.split(".")[0] in {"service", "strategies"})
+    assert stray == [], f"imported outside the regime_trader namespace: {stray}"
+
+
 @pytest.fixture(scope="session")
 def real_prices() -> pd.DataFrame:
     """The 2004-2019 SPXTR/TLT/GLD closes from ../shared/data, or a skip."""
     if not REAL_PRICES.is_file():
         pytest.skip(f"real price data not found at {REAL_PRICES}")
-    from service.pricefile import load_prices
+    from regime_trader.service.pricefile import load_prices
 
     return load_prices(REAL_PRICES)
 

@@ -32,7 +32,7 @@ cli               ``regime-trader emulator`` options
 
 from __future__ import annotations
 
-from service.emulator.config import EmulatorConfig, EmulatorConfigError
-from service.emulator.server import RunningEmulator, start_in_thread
+from regime_trader.service.emulator.config import EmulatorConfig, EmulatorConfigError
+from regime_trader.service.emulator.server import RunningEmulator, start_in_thread
 
 __all__ = ["EmulatorConfig", "EmulatorConfigError", "RunningEmulator", "start_in_thread"]

@@ -13,7 +13,7 @@ on a loopback address. Routes (JSON bodies and answers):
 - ``GET /admin/health`` -> ``{"status": "ok"}``;
 - ``GET /admin/clock``; ``PUT /admin/clock`` ``{"timestamp"}``; ``POST /admin/clock/advance``
   ``{"to": "next_open"|"next_close"|"next_session_open"}`` or ``{"minutes": n}``;
-- ``GET|POST|DELETE /admin/faults`` (see :mod:`service.emulator.faults`);
+- ``GET|POST|DELETE /admin/faults`` (see :mod:`regime_trader.service.emulator.faults`);
 - ``POST /admin/reset`` ``{"cash"?, "timestamp"?}``: fresh account, no flags, no scripts, the
   configured duplicate code; ``GET /admin/state``: the state file's content;
 - ``GET|PUT /admin/account_flags`` ``{"trading_blocked"?, "account_blocked"?,
@@ -21,7 +21,7 @@ on a loopback address. Routes (JSON bodies and answers):
 - ``GET|POST|DELETE /admin/order_scripts``: POST ``{"statuses": [...], "final", "filled_fraction"?,
   "symbol"?, "advance"?: "poll"|"seconds", "every"?, "count"?}`` -> the script with ``id``,
   ``remaining``, ``used``; GET / DELETE -> the active scripts (see
-  :mod:`service.emulator.lifecycle`);
+  :mod:`regime_trader.service.emulator.lifecycle`);
 - ``GET|PUT /admin/scenario`` ``{"duplicate_code": 40010001|42210000}`` ->
   ``{"duplicate_code", "multiplier"}``;
 - ``GET|DELETE /admin/requests`` -> ``{"limit_per_min", "accounts": {key_id: {"requests",
@@ -43,15 +43,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from service.emulator.engine import Emulator
-from service.emulator.exchange import ExchangeError
-from service.emulator.faults import FaultError, FaultInjector, FaultSpec
-from service.emulator.lifecycle import OrderScript, ScriptError
-from service.emulator.ratelimit import RateLimiter, RequestStats
+from regime_trader.service.emulator.engine import Emulator
+from regime_trader.service.emulator.exchange import ExchangeError
+from regime_trader.service.emulator.faults import FaultError, FaultInjector, FaultSpec
+from regime_trader.service.emulator.lifecycle import OrderScript, ScriptError
+from regime_trader.service.emulator.ratelimit import RateLimiter, RequestStats
 
 __all__ = ["DROP_EXTENSION", "create_app"]
 
-# ASGI scope extension set by service.emulator.server: {"abort": callable} closes the socket.
+# ASGI scope extension set by regime_trader.service.emulator.server: {"abort": callable} closes the
+# socket.
 DROP_EXTENSION = "regime_trader.drop_connection"
 
 Handler = Callable[[Request, Any], Response]

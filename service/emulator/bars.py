@@ -1,11 +1,11 @@
 """``GET /v2/stocks/bars`` and ``/bars/latest``: daily bars as Alpaca serves them.
 
-Raw bars come from :class:`~service.emulator.market.Market`. On top of them:
+Raw bars come from :class:`~regime_trader.service.emulator.market.Market`. On top of them:
 
 - ``adjustment``: prices are scaled by the backward factors of the corporate actions known on
-  the emulator's current simulated date (:mod:`service.emulator.corporate_actions`), volumes by
-  the later split ratios, so history fetched after an ex-date differs from history fetched
-  before it, as on Alpaca. The default is ``raw``, as Alpaca's.
+  the emulator's current simulated date (:mod:`regime_trader.service.emulator.corporate_actions`),
+  volumes by the later split ratios, so history fetched after an ex-date differs from history
+  fetched before it, as on Alpaca. The default is ``raw``, as Alpaca's.
 - ``feed=iex``: sessions listed as IEX gaps have no bar for that symbol (a thin symbol that
   did not trade on IEX that day); ``sip`` (the default) always has every session.
 - symbols the market does not trade are absent from the answer (Alpaca answers with no bars
@@ -24,12 +24,16 @@ from typing import Any
 
 import numpy as np
 
-from service.emulator import shapes
-from service.emulator.clock import NEW_YORK, to_ns
-from service.emulator.corporate_actions import ActionKind, CorporateAction, adjustment_factors
-from service.emulator.exchange import CODE_BAD_REQUEST, ExchangeError
-from service.emulator.inputs import parse_bars_query, parse_symbols
-from service.emulator.market import Market
+from regime_trader.service.emulator import shapes
+from regime_trader.service.emulator.clock import NEW_YORK, to_ns
+from regime_trader.service.emulator.corporate_actions import (
+    ActionKind,
+    CorporateAction,
+    adjustment_factors,
+)
+from regime_trader.service.emulator.exchange import CODE_BAD_REQUEST, ExchangeError
+from regime_trader.service.emulator.inputs import parse_bars_query, parse_symbols
+from regime_trader.service.emulator.market import Market
 
 __all__ = ["BarFeed"]
 

@@ -4,8 +4,8 @@ Each catalogue symbol always gets the same synthetic series for a seed, whicheve
 symbols are traded and in whatever order, so a symbol's price never depends on its neighbours
 (a made-up ticker once took the column, hence the prices, that a real one would have had).
 Symbols are generated in fixed groups of up to three with the regime-switching model of
-:mod:`strategies.synthetic` (columns: equity-like, bond-like, real-asset-like), each group
-scaled to the asset's usual drift and volatility; group ``k`` is drawn with seed ``seed + k``.
+:mod:`regime_trader.strategies.synthetic` (columns: equity-like, bond-like, real-asset-like), each
+group scaled to the asset's usual drift and volatility; group ``k`` is drawn with seed ``seed + k``.
 The first group is SPY, TLT, GLD unscaled, so those three have exactly the prices the
 emulator always gave them.
 
@@ -23,8 +23,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from service.emulator.market import Market
-from strategies.synthetic import DEFAULT_REGIMES, RegimeSpec, generate_market
+from regime_trader.service.emulator.market import Market
+from regime_trader.strategies.synthetic import DEFAULT_REGIMES, RegimeSpec, generate_market
 
 __all__ = [
     "CATALOGUE",
@@ -45,7 +45,7 @@ class CatalogueEntry:
     """A catalogue symbol: its group, its column in the group and its scaling.
 
     ``mean_scale`` and ``vol_scale`` multiply the column's annual drift and volatility in every
-    regime of :data:`strategies.synthetic.DEFAULT_REGIMES`.
+    regime of :data:`regime_trader.strategies.synthetic.DEFAULT_REGIMES`.
     """
 
     symbol: str

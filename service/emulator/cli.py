@@ -1,7 +1,7 @@
 """``regime-trader emulator``: serve an Alpaca-compatible paper exchange.
 
 The main CLI adds these options to its ``emulator`` sub-command with :func:`add_arguments`
-and calls :func:`run`; ``python -m service.emulator`` does the same on its own.
+and calls :func:`run`; ``python -m regime_trader.service.emulator`` does the same on its own.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from service.emulator.catalogue import CATALOGUE_SYMBOLS, THIN_SYMBOL
-from service.emulator.config import (
+from regime_trader.service.emulator.catalogue import CATALOGUE_SYMBOLS, THIN_SYMBOL
+from regime_trader.service.emulator.config import (
     DEFAULT_KEY_ID,
     DEFAULT_SECRET_KEY,
     DEFAULT_START_DATE,
@@ -21,7 +21,7 @@ from service.emulator.config import (
     EmulatorConfig,
     EmulatorConfigError,
 )
-from service.emulator.corporate_actions import (
+from regime_trader.service.emulator.corporate_actions import (
     CorporateAction,
     CorporateActionError,
     load_corporate_actions,
@@ -184,7 +184,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted; return the process exit status (2: bad configuration)."""
-    from service.emulator.server import build_server
+    from regime_trader.service.emulator.server import build_server
 
     try:
         config = config_from_args(args)

@@ -7,7 +7,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from service.emulator.corporate_actions import CorporateAction
+from regime_trader.service.emulator.corporate_actions import CorporateAction
 
 __all__ = [
     "DEFAULT_KEY_ID",
@@ -23,7 +23,7 @@ DEFAULT_KEY_ID = "emulator-key-id"
 # The emulator's documented default key, accepted only by a local emulator.
 DEFAULT_SECRET_KEY = "emulator-secret-key"  # nosec B105
 # The first catalogue group (kept for callers that name it; the default universe is the
-# whole catalogue, see service.emulator.catalogue).
+# whole catalogue, see regime_trader.service.emulator.catalogue).
 DEFAULT_SYMBOLS = ("SPY", "TLT", "GLD")
 # The two codes Alpaca has been seen to answer a duplicate client_order_id with (HTTP 422).
 DUPLICATE_CODES = (40010001, 42210000)
@@ -50,12 +50,12 @@ class EmulatorConfig:
     seed : int
         Seed of the synthetic market and of the bar details.
     prices_csv : Path, optional
-        Replay closes from this file (``service.pricefile`` format) instead of the synthetic
-        market.
+        Replay closes from this file (``regime_trader.service.pricefile`` format) instead of the
+        synthetic market.
     symbols : tuple of str, optional
         Symbols to trade. None (default): the whole catalogue of real tickers
-        (:data:`service.emulator.catalogue.CATALOGUE_SYMBOLS`, synthetic prices) or every
-        column of the CSV. A catalogue symbol always has its own series; made-up symbols are
+        (:data:`regime_trader.service.emulator.catalogue.CATALOGUE_SYMBOLS`, synthetic prices) or
+        every column of the CSV. A catalogue symbol always has its own series; made-up symbols are
         accepted too (tests use them).
     non_fractionable : frozenset of str
         Symbols that accept whole-share quantity orders only.

@@ -1,10 +1,10 @@
 """The emulator's brain: clock + market + exchange, Alpaca's operations, and persistence.
 
 Every public method takes parsed HTTP input (a JSON body or query parameters) and returns
-JSON-ready data, raising :class:`~service.emulator.exchange.ExchangeError` for a refusal, so
-the web layer (:mod:`service.emulator.app`) only routes. Moving the clock replays the session
-opens and closes it crosses in order: queued orders fill at each open, day orders expire and
-the closing equity is recorded at each close.
+JSON-ready data, raising :class:`~regime_trader.service.emulator.exchange.ExchangeError` for a
+refusal, so the web layer (:mod:`regime_trader.service.emulator.app`) only routes. Moving the clock
+replays the session opens and closes it crosses in order: queued orders fill at each open, day
+orders expire and the closing equity is recorded at each close.
 
 With a state file, the account, orders and clock are written after every change (to a
 temporary file renamed over the old one, so a crash never leaves half a file) and read back at
@@ -20,11 +20,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from service.emulator import shapes
-from service.emulator.bars import BarFeed
-from service.emulator.catalogue import thin_gaps
-from service.emulator.config import EmulatorConfig, EmulatorConfigError
-from service.emulator.exchange import (
+from regime_trader.service.emulator import shapes
+from regime_trader.service.emulator.bars import BarFeed
+from regime_trader.service.emulator.catalogue import thin_gaps
+from regime_trader.service.emulator.config import EmulatorConfig, EmulatorConfigError
+from regime_trader.service.emulator.exchange import (
     CODE_BAD_REQUEST,
     CODE_NOT_FOUND,
     CODE_UNPROCESSABLE,
@@ -34,18 +34,18 @@ from service.emulator.exchange import (
     MarketView,
     Order,
 )
-from service.emulator.inputs import (
+from regime_trader.service.emulator.inputs import (
     parse_decimal,
     parse_instant,
     parse_order_body,
     parse_orders_query,
 )
-from service.emulator.lifecycle import ScriptBook
-from service.emulator.market import Market
-from service.emulator.persistence import read_state, write_state
-from service.emulator.scenario import ScenarioControls, checked_actions
-from service.emulator.sources import MarketSetup, load_market
-from service.emulator.timeline import ADVANCE_TARGETS, CODE_CONFLICT, TimeControls
+from regime_trader.service.emulator.lifecycle import ScriptBook
+from regime_trader.service.emulator.market import Market
+from regime_trader.service.emulator.persistence import read_state, write_state
+from regime_trader.service.emulator.scenario import ScenarioControls, checked_actions
+from regime_trader.service.emulator.sources import MarketSetup, load_market
+from regime_trader.service.emulator.timeline import ADVANCE_TARGETS, CODE_CONFLICT, TimeControls
 
 __all__ = ["ADVANCE_TARGETS", "CODE_CONFLICT", "STATE_VERSION", "Emulator"]
 

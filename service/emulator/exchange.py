@@ -10,15 +10,17 @@ Rules, taken from Alpaca's paper trading:
   (dollars, at least $1); fractional quantities and notional orders only on fractionable assets;
 - while the market is open an order fills at once at the current price; while it is closed it
   is accepted and queued, and fills at the next session's open (unless a status script of
-  :mod:`service.emulator.lifecycle` drives it, see :mod:`service.emulator.fills`);
-- buying power (:mod:`service.emulator.margin`): a margin account (multiplier 2, Alpaca paper's
+  :mod:`regime_trader.service.emulator.lifecycle` drives it, see
+  :mod:`regime_trader.service.emulator.fills`);
+- buying power (:mod:`regime_trader.service.emulator.margin`): a margin account (multiplier 2,
+Alpaca paper's
   default) may borrow, so cash can go negative; a cash account (multiplier 1) may not. Open buy
   orders hold their cost; a queued buy by quantity holds its value at the last price plus a 3 %
   collar (the fill price is unknown); if the open gaps above even that and the cost exceeds the
   buying power, the order is rejected at the open;
 - no shorting: a sell needs the shares, less those held by other open sells;
 - a ``client_order_id`` is unique for the life of the account, cancelled orders included
-  (422 with the configured code of :data:`~service.emulator.config.DUPLICATE_CODES`);
+  (422 with the configured code of :data:`~regime_trader.service.emulator.config.DUPLICATE_CODES`);
 - new orders are refused (403) while ``trading_blocked``, ``account_blocked`` or
   ``trade_suspended_by_user`` is set;
 - corporate actions at the ex-date's open: a split multiplies held quantities (the total cost
@@ -38,12 +40,12 @@ from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
-from service.emulator import margin
-from service.emulator.corporate_actions import ActionKind, CorporateAction
-from service.emulator.fills import advance_script, fill_qty, start_script
-from service.emulator.lifecycle import OrderScript
-from service.emulator.order_rules import buy_hold, check_kind
-from service.emulator.records import (
+from regime_trader.service.emulator import margin
+from regime_trader.service.emulator.corporate_actions import ActionKind, CorporateAction
+from regime_trader.service.emulator.fills import advance_script, fill_qty, start_script
+from regime_trader.service.emulator.lifecycle import OrderScript
+from regime_trader.service.emulator.order_rules import buy_hold, check_kind
+from regime_trader.service.emulator.records import (
     CODE_BAD_REQUEST,
     CODE_FORBIDDEN,
     CODE_NOT_FOUND,

@@ -1,7 +1,8 @@
-"""Filling orders: whole or in parts, and the status scripts of :mod:`service.emulator.lifecycle`.
+"""Filling orders: whole or in parts, and the status scripts of
+:mod:`regime_trader.service.emulator.lifecycle`.
 
-Functions over an :class:`~service.emulator.exchange.Exchange` (kept out of it so the account
-rules and the order life read separately). A fill moves cash and shares at one price; a
+Functions over an :class:`~regime_trader.service.emulator.exchange.Exchange` (kept out of it so the
+account rules and the order life read separately). A fill moves cash and shares at one price; a
 partial fill adds to the order's filled quantity and averages its price.
 """
 
@@ -12,8 +13,8 @@ from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING
 
-from service.emulator.lifecycle import OrderScript
-from service.emulator.records import (
+from regime_trader.service.emulator.lifecycle import OrderScript
+from regime_trader.service.emulator.records import (
     OPEN_STATUSES,
     MarketView,
     Order,
@@ -24,7 +25,7 @@ from service.emulator.records import (
 )
 
 if TYPE_CHECKING:
-    from service.emulator.exchange import Exchange
+    from regime_trader.service.emulator.exchange import Exchange
 
 __all__ = ["advance_script", "fill_qty", "start_script"]
 

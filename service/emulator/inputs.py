@@ -14,12 +14,12 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from service.emulator.corporate_actions import (
+from regime_trader.service.emulator.corporate_actions import (
     ActionKind,
     CorporateActionError,
     parse_adjustment,
 )
-from service.emulator.exchange import (
+from regime_trader.service.emulator.exchange import (
     CODE_BAD_REQUEST,
     CODE_UNPROCESSABLE,
     ExchangeError,

@@ -30,7 +30,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
-from service.emulator.records import ALL_STATUSES, OPEN_STATUSES
+from regime_trader.service.emulator.records import ALL_STATUSES, OPEN_STATUSES
 
 __all__ = ["Advance", "OrderScript", "ScriptBook", "ScriptError"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import ROUND_CEILING, Decimal
 
-from service.emulator.records import (
+from regime_trader.service.emulator.records import (
     BUY_COLLAR,
     CENT,
     CODE_UNPROCESSABLE,

@@ -1,7 +1,7 @@
 """The exchange's records: errors, assets, orders, positions, and their JSON round trip.
 
-Pure data (no I/O): :mod:`service.emulator.exchange` keeps the account's rules; these are the
-things it works on, shared with the JSON shapes and the order-status scripts.
+Pure data (no I/O): :mod:`regime_trader.service.emulator.exchange` keeps the account's rules; these
+are the things it works on, shared with the JSON shapes and the order-status scripts.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ class MarketView:
 
 @dataclass(frozen=True)
 class OrderRequest:
-    """A parsed order submission (see :mod:`service.emulator.orderinput`)."""
+    """A parsed order submission (see :mod:`regime_trader.service.emulator.orderinput`)."""
 
     symbol: str
     side: str
@@ -162,8 +162,8 @@ class Order:
     expired_at: datetime | None = None
     reserved_cash: Decimal = Decimal(0)
     held_qty: Decimal = Decimal(0)
-    # A status script (service.emulator.lifecycle) driving this order instead of the default
-    # fill; empty when the order follows the default behaviour.
+    # A status script (regime_trader.service.emulator.lifecycle) driving this order instead of the
+    # default fill; empty when the order follows the default behaviour.
     script_steps: tuple[str, ...] = ()
     script_final: str | None = None
     script_fraction: Decimal = Decimal(1)

@@ -1,8 +1,8 @@
 """Scenario controls of the emulator: account flags, order-status scripts, the duplicate code,
 and the corporate actions (checked against the market at start).
 
-A mixin of :class:`~service.emulator.engine.Emulator`, kept apart so the Alpaca operations and
-the knobs a test turns read separately; every change is saved to the state file.
+A mixin of :class:`~regime_trader.service.emulator.engine.Emulator`, kept apart so the Alpaca
+operations and the knobs a test turns read separately; every change is saved to the state file.
 """
 
 from __future__ import annotations
@@ -10,16 +10,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from service.emulator.config import DUPLICATE_CODES, EmulatorConfig, EmulatorConfigError
-from service.emulator.corporate_actions import (
+from regime_trader.service.emulator.config import (
+    DUPLICATE_CODES,
+    EmulatorConfig,
+    EmulatorConfigError,
+)
+from regime_trader.service.emulator.corporate_actions import (
     ActionKind,
     CorporateAction,
     CorporateActionError,
     adjustment_factors,
 )
-from service.emulator.exchange import CODE_BAD_REQUEST, FLAGS, Exchange, ExchangeError
-from service.emulator.lifecycle import OrderScript, ScriptBook
-from service.emulator.market import Market
+from regime_trader.service.emulator.exchange import CODE_BAD_REQUEST, FLAGS, Exchange, ExchangeError
+from regime_trader.service.emulator.lifecycle import OrderScript, ScriptBook
+from regime_trader.service.emulator.market import Market
 
 __all__ = ["ScenarioControls", "checked_actions"]
 

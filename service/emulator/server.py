@@ -21,10 +21,10 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from service.emulator.app import DROP_EXTENSION, create_app
-from service.emulator.config import EmulatorConfig
-from service.emulator.engine import Emulator
-from service.emulator.faults import FaultInjector
+from regime_trader.service.emulator.app import DROP_EXTENSION, create_app
+from regime_trader.service.emulator.config import EmulatorConfig
+from regime_trader.service.emulator.engine import Emulator
+from regime_trader.service.emulator.faults import FaultInjector
 
 __all__ = ["RunningEmulator", "build_server", "serve_forever", "start_in_thread"]
 

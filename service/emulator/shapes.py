@@ -13,10 +13,10 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from service.emulator.clock import NEW_YORK, Session
-from service.emulator.exchange import Asset, Exchange, MarketView, Order, Position
-from service.emulator.market import Bar
-from service.emulator.records import money
+from regime_trader.service.emulator.clock import NEW_YORK, Session
+from regime_trader.service.emulator.exchange import Asset, Exchange, MarketView, Order, Position
+from regime_trader.service.emulator.market import Bar
+from regime_trader.service.emulator.records import money
 
 __all__ = [
     "account_id",
@@ -159,7 +159,7 @@ def account_json(
     exchange: Exchange, view: MarketView, *, key_id: str, created_at: datetime
 ) -> dict[str, Any]:
     """Return the account as Alpaca's TradeAccount object (figures of
-    :mod:`service.emulator.margin`; a cash account has multiplier 1)."""
+    :mod:`regime_trader.service.emulator.margin`; a cash account has multiplier 1)."""
     cash = exchange.cash
     b = exchange.balances(view)
     long_value = exchange.long_market_value(view)

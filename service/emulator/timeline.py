@@ -2,7 +2,7 @@
 
 At each open the corporate actions of that session apply to the holdings first, then queued
 orders fill; at each close day orders expire and the closing equity is recorded. A mixin of
-:class:`~service.emulator.engine.Emulator`.
+:class:`~regime_trader.service.emulator.engine.Emulator`.
 """
 
 from __future__ import annotations
@@ -10,12 +10,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from service.emulator import shapes
-from service.emulator.clock import CalendarError, TradingCalendar
-from service.emulator.corporate_actions import CorporateAction
-from service.emulator.exchange import CODE_BAD_REQUEST, Exchange, ExchangeError, MarketView
-from service.emulator.inputs import parse_instant
-from service.emulator.market import Market
+from regime_trader.service.emulator import shapes
+from regime_trader.service.emulator.clock import CalendarError, TradingCalendar
+from regime_trader.service.emulator.corporate_actions import CorporateAction
+from regime_trader.service.emulator.exchange import (
+    CODE_BAD_REQUEST,
+    Exchange,
+    ExchangeError,
+    MarketView,
+)
+from regime_trader.service.emulator.inputs import parse_instant
+from regime_trader.service.emulator.market import Market
 
 __all__ = ["ADVANCE_TARGETS", "CODE_CONFLICT", "TimeControls"]
 

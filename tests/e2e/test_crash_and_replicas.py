@@ -15,8 +15,8 @@ from typing import cast
 import pytest
 import redis
 
-from service.alerts import Alert
-from service.cycle_steps import STEP_ORDER
+from regime_trader.service.alerts import Alert
+from regime_trader.service.cycle_steps import STEP_ORDER
 from tests.e2e.harness import (
     cycle,
     drive_session,

@@ -15,7 +15,7 @@ import httpx
 import pytest
 import redis
 
-from service.alerts import Alert
+from regime_trader.service.alerts import Alert
 from tests.e2e.harness import (
     KEY_ID,
     SECRET_KEY,

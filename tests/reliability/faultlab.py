@@ -30,8 +30,8 @@ import httpx
 import pytest
 import redis
 
-from service.alerts import Alert
-from service.store import Store
+from regime_trader.service.alerts import Alert
+from regime_trader.service.store import Store
 from tests.e2e.harness import (
     KEY_ID,
     ROOT,
@@ -46,7 +46,7 @@ from tests.e2e.harness import (
 from tests.e2e.harness import redis_server as shared_redis_server
 
 if TYPE_CHECKING:
-    from service.app import Service
+    from regime_trader.service.app import Service
 
 REDIS_SERVER = shutil.which("redis-server")
 PORTFOLIO = "default"
@@ -204,7 +204,8 @@ class EmulatorProcess:
         args = [
             sys.executable,
             "-m",
-            "service.emulator",  # the same server as `regime-trader emulator`, fewer imports
+            # the same server as `regime-trader emulator`, with fewer imports
+            "regime_trader.service.emulator",
             "--port",
             str(self.port),
             "--seed",
@@ -394,8 +395,8 @@ def in_process_service(env: Mapping[str, str]) -> Iterator[Service]:
 
     For cases where what matters is each call to the broker (retry counts), not the process.
     """
-    from service.app import Service
-    from service.config import load_settings
+    from regime_trader.service.app import Service
+    from regime_trader.service.config import load_settings
 
     saved = dict(os.environ)
     os.environ.clear()

@@ -7,9 +7,9 @@ takes the first that matches, so a harmless *marker* fault (1 ms of latency, no 
 after a counted fault counts the requests that got past it: the attempts of a call are
 ``hits(counted fault) + hits(marker)``.
 
-The retry budget is the adapter's default :class:`service.broker.HttpPolicy`: 4 attempts,
-10 s timeout, exponential backoff with jitter. Retry counting runs the service's own objects
-in this process (``Service.create`` from the same settings as ``regime-trader run``: one
+The retry budget is the adapter's default :class:`regime_trader.service.broker.HttpPolicy`: 4
+attempts, 10 s timeout, exponential backoff with jitter. Retry counting runs the service's own
+objects in this process (``Service.create`` from the same settings as ``regime-trader run``: one
 ``run()`` is one cycle attempt, so the counts are exact); the exchange restart runs the service
 as a process.
 """
@@ -22,8 +22,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from service.alpaca_http import HttpPolicy
-from service.store import Store
+from regime_trader.service.alpaca_http import HttpPolicy
+from regime_trader.service.store import Store
 from tests.e2e.harness import drive_session, free_port, service_env, start_service, wait_until
 from tests.reliability.faultlab import (
     PORTFOLIO,

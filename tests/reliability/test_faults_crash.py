@@ -26,8 +26,8 @@ from typing import Any
 
 import pytest
 
-from service.alerts import Alert
-from service.store import CycleRecord, Store
+from regime_trader.service.alerts import Alert
+from regime_trader.service.store import CycleRecord, Store
 from tests.e2e.harness import drive_session, start_service, wait_until
 from tests.reliability.faultlab import (
     PORTFOLIO,

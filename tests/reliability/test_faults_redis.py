@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.store import Store
+from regime_trader.service.store import Store
 from tests.e2e.harness import drive_session, start_service, wait_until
 from tests.reliability.faultlab import (
     PORTFOLIO,

@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 import httpx
 import pytest
 
-from service.store import Store
+from regime_trader.service.store import Store
 from tests.e2e.harness import KEY_ID, SECRET_KEY, ServiceProcess, drive_session, wait_until
 from tests.reliability.faultlab import (
     PORTFOLIO,

@@ -1,7 +1,7 @@
 """Fuzzing every input boundary: broker JSON, bars, configuration and price files.
 
 The property, for each boundary: a malformed input ends in the project's own exception
-(:class:`~service.exceptions.InvalidInputError` and subclasses, :class:`ConfigError`,
+(:class:`~regime_trader.service.exceptions.InvalidInputError` and subclasses, :class:`ConfigError`,
 :class:`PriceFileError`) whose message names the field, symbol or line -- never another
 exception type -- and a valid input never raises.
 
@@ -36,7 +36,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
-from service.alpaca_parsing import (
+from regime_trader.service.alpaca_parsing import (
     NEW_YORK,
     SessionDay,
     account_to_broker_account,
@@ -49,10 +49,10 @@ from service.alpaca_parsing import (
     order_to_broker_order,
     positions_to_quantities,
 )
-from service.config import ConfigError, Settings, load_settings
-from service.exceptions import InvalidInputError, RegimeTraderError
-from service.marketdata import validate_bars
-from service.pricefile import PriceFileError, load_prices
+from regime_trader.service.config import ConfigError, Settings, load_settings
+from regime_trader.service.exceptions import InvalidInputError, RegimeTraderError
+from regime_trader.service.marketdata import validate_bars
+from regime_trader.service.pricefile import PriceFileError, load_prices
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORDED: dict[str, Any] = json.loads(

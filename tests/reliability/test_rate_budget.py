@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from service.store import Store
+from regime_trader.service.store import Store
 from tests.e2e.harness import KEY_ID, drive_session, wait_until
 from tests.reliability.faultlab import (
     PORTFOLIO,

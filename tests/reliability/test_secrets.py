@@ -42,8 +42,8 @@ import httpx
 import pytest
 import redis
 
-from service.alerts import Alert
-from service.config import load_settings
+from regime_trader.service.alerts import Alert
+from regime_trader.service.config import load_settings
 from tests.e2e.harness import (
     ROOT,
     drive_session,

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from service.store import Store
+from regime_trader.service.store import Store
 from tests.reliability.soak import FIXED_KEYS, run_soak
 
 # `soak` is not a registered marker yet (see the report): add it here once it is.

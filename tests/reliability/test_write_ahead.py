@@ -35,7 +35,7 @@ import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
-from service.store import Store
+from regime_trader.service.store import Store
 from tests.e2e.harness import drive_session
 from tests.reliability.faultlab import (
     EmulatorProcess,

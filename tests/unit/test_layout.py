@@ -1,11 +1,27 @@
-"""The one rule of the layout: ``strategies`` never imports ``service``."""
+"""The layout: one namespace, ``regime_trader``, and ``strategies`` never imports ``service``.
+
+The folders ``service/`` and ``strategies/`` sit at the top of the repository but are only ever
+imported as ``regime_trader.service`` and ``regime_trader.strategies`` (setuptools'
+``package-dir``). Importing a file under its folder name as well would load it twice, with two
+copies of every class and module-level state, so the old names are forbidden everywhere.
+"""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
+import pytest
+
+import regime_trader.service
+import regime_trader.strategies
+
 ROOT = Path(__file__).resolve().parents[2]
+OLD_ROOTS = {"service", "strategies"}
+PYTHON_TREES = ("service", "strategies", "tests", "benchmarks")
 
 
 def _imported_modules(path: Path) -> set[str]:
@@ -19,10 +35,65 @@ def _imported_modules(path: Path) -> set[str]:
     return names
 
 
+def _python_files() -> list[Path]:
+    return [path for tree in PYTHON_TREES for path in sorted((ROOT / tree).rglob("*.py"))]
+
+
+def test_no_file_imports_the_old_top_level_names() -> None:
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(
+            name for name in _imported_modules(path) if name.split(".")[0] in OLD_ROOTS
+        )
+        for path in _python_files()
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_no_file_imports_relatively() -> None:
+    # One spelling of every import: absolute, through regime_trader.
+    relative = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path in _python_files()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom) and node.level > 0
+    ]
+    assert relative == []
+
+
+def test_the_tests_import_the_installed_package_only() -> None:
+    # The whole session so far (this test runs late in tests/unit) loaded nothing under an old
+    # name, and regime_trader.* resolves to the folders the distribution maps.
+    assert sorted(m for m in sys.modules if m.split(".")[0] in OLD_ROOTS) == []
+    assert Path(regime_trader.service.__file__).parent == ROOT / "service"
+    assert Path(regime_trader.strategies.__file__).parent == ROOT / "strategies"
+
+
+@pytest.mark.slow
+def test_the_wheel_holds_one_top_level_package(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
+        + ["-w", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        names = z.namelist()
+        entry_points = z.read(next(n for n in names if n.endswith("entry_points.txt")))
+    tops = {name.split("/")[0] for name in names if ".dist-info/" not in name}
+    assert tops == {"regime_trader"}
+    assert "regime_trader/service/cycle.py" in names
+    assert "regime_trader/strategies/regime_erc.py" in names
+    assert "regime_trader/service/emulator/exchange.py" in names
+    assert b"regime-trader = regime_trader.service.cli:main" in entry_points
+
+
 def test_strategies_never_import_service() -> None:
     offenders = {
         str(path.relative_to(ROOT)): sorted(
-            name for name in _imported_modules(path) if name.split(".")[0] == "service"
+            name
+            for name in _imported_modules(path)
+            if name.split(".")[:2] == ["regime_trader", "service"]
         )
         for path in (ROOT / "strategies").rglob("*.py")
     }
@@ -30,7 +101,7 @@ def test_strategies_never_import_service() -> None:
 
 
 def test_strategies_import_only_numerical_libraries() -> None:
-    allowed = {"numpy", "scipy", "pandas", "hmmlearn", "sklearn", "strategies", "__future__"}
+    allowed = {"numpy", "scipy", "pandas", "hmmlearn", "sklearn", "__future__"}
     stdlib_ok = {
         "collections",
         "dataclasses",
@@ -46,7 +117,8 @@ def test_strategies_import_only_numerical_libraries() -> None:
     }
     bad: dict[str, list[str]] = {}
     for path in (ROOT / "strategies").rglob("*.py"):
-        roots = {name.split(".")[0] for name in _imported_modules(path)}
+        own = {n for n in _imported_modules(path) if n.startswith("regime_trader.strategies")}
+        roots = {name.split(".")[0] for name in _imported_modules(path) - own}
         extra = sorted(roots - allowed - stdlib_ok)
         if extra:
             bad[str(path.relative_to(ROOT))] = extra
@@ -55,7 +127,7 @@ def test_strategies_import_only_numerical_libraries() -> None:
 
 def test_strategies_never_use_hmmlearn_smoothing_or_viterbi() -> None:
     # predict_proba / score_samples run forward-backward and decode runs Viterbi: both use
-    # the future. Signals come from strategies.regime.ForwardFilter only.
+    # the future. Signals come from regime_trader.strategies.regime.ForwardFilter only.
     forbidden = ("predict_proba", "score_samples", "decode")
     hits = []
     for path in (ROOT / "strategies").rglob("*.py"):

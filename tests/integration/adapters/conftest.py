@@ -16,10 +16,10 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from service.alpaca_http import HttpPolicy
-from service.broker import AlpacaBroker
-from service.emulator import EmulatorConfig, RunningEmulator, start_in_thread
-from service.marketdata import AlpacaBars
+from regime_trader.service.alpaca_http import HttpPolicy
+from regime_trader.service.broker import AlpacaBroker
+from regime_trader.service.emulator import EmulatorConfig, RunningEmulator, start_in_thread
+from regime_trader.service.marketdata import AlpacaBars
 
 NY = ZoneInfo("America/New_York")
 KEY_ID = "adapter-test-key-id"

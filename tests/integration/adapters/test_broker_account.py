@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from service.broker import AlpacaBroker
-from service.exceptions import BrokerRejectedError
-from service.orders import plan_orders
+from regime_trader.service.broker import AlpacaBroker
+from regime_trader.service.exceptions import BrokerRejectedError
+from regime_trader.service.orders import plan_orders
 from tests.integration.adapters.conftest import NY, START, Emu
 
 

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-import service.broker
-from service.broker import AlpacaBroker
-from service.exceptions import (
+import regime_trader.service.broker
+from regime_trader.service.broker import AlpacaBroker
+from regime_trader.service.exceptions import (
     BadBrokerResponseError,
     BrokerRejectedError,
     DuplicateClientOrderError,
@@ -86,7 +86,7 @@ def test_orders_page_through_more_than_one_page(
     for n in range(5):
         ids.append(broker.submit_market_order("SPY", "buy", Decimal(1), f"page-{n}").id)
         emu.advance(minutes=1)
-    monkeypatch.setattr(service.broker, "ORDERS_PAGE_SIZE", 2)
+    monkeypatch.setattr(regime_trader.service.broker, "ORDERS_PAGE_SIZE", 2)
     assert [o.id for o in broker.orders()] == ids
     third = broker.order_by_client_id("page-2")
     assert third is not None and third.submitted_at is not None
@@ -101,6 +101,6 @@ def test_more_orders_at_one_instant_than_a_page_is_refused_not_truncated(
 ) -> None:
     for n in range(3):  # the simulated clock stands still: one submission time
         broker.submit_market_order("SPY", "buy", Decimal(1), f"same-instant-{n}")
-    monkeypatch.setattr(service.broker, "ORDERS_PAGE_SIZE", 2)
+    monkeypatch.setattr(regime_trader.service.broker, "ORDERS_PAGE_SIZE", 2)
     with pytest.raises(BadBrokerResponseError, match="more than 2 orders submitted at"):
         broker.orders()

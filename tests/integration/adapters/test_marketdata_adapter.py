@@ -12,9 +12,9 @@ from alpaca.data.models import BarSet
 from alpaca.data.requests import StockBarsRequest
 from alpaca.data.timeframe import TimeFrame
 
-from service.broker import AlpacaBroker
-from service.exceptions import BadMarketDataError
-from service.marketdata import AlpacaBars, validate_bars
+from regime_trader.service.broker import AlpacaBroker
+from regime_trader.service.exceptions import BadMarketDataError
+from regime_trader.service.marketdata import AlpacaBars, validate_bars
 from tests.integration.adapters.conftest import FAST, KEY_ID, NY, SECRET_KEY, Emu
 
 SYMBOLS = ["SPY", "TLT", "GLD"]

@@ -15,10 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from service.alpaca_http import AlpacaTransport, HttpPolicy
-from service.broker import AlpacaBroker
-from service.emulator import EmulatorConfig, RunningEmulator, start_in_thread
-from service.exceptions import BrokerUnavailableError
+from regime_trader.service.alpaca_http import AlpacaTransport, HttpPolicy
+from regime_trader.service.broker import AlpacaBroker
+from regime_trader.service.emulator import EmulatorConfig, RunningEmulator, start_in_thread
+from regime_trader.service.exceptions import BrokerUnavailableError
 from tests.integration.adapters.conftest import KEY_ID, SECRET_KEY, START
 
 HEADERS = {"APCA-API-KEY-ID": KEY_ID, "APCA-API-SECRET-KEY": SECRET_KEY}

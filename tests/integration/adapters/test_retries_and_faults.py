@@ -10,21 +10,21 @@ from decimal import Decimal
 
 import pytest
 
-from service.broker import AlpacaBroker
-from service.exceptions import (
+from regime_trader.service.broker import AlpacaBroker
+from regime_trader.service.exceptions import (
     AuthenticationError,
     BrokerRejectedError,
     BrokerUnavailableError,
     DuplicateClientOrderError,
 )
-from service.marketdata import AlpacaBars
+from regime_trader.service.marketdata import AlpacaBars
 from tests.integration.adapters.conftest import FAST, KEY_ID, NY, SECRET_KEY, Emu
 
 OPEN = datetime(2024, 1, 3, 11, 0, tzinfo=NY)
 
 
 def retries_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "service.alpaca_http"]
+    return [r.getMessage() for r in caplog.records if r.name == "regime_trader.service.alpaca_http"]
 
 
 @pytest.mark.parametrize(("status", "code"), [(429, 42910000), (503, 50310000)])
@@ -32,7 +32,7 @@ def test_temporary_error_is_recovered_within_the_budget(
     emu: Emu, broker: AlpacaBroker, caplog: pytest.LogCaptureFixture, status: int, code: int
 ) -> None:
     emu.inject(path="/v2/account", status=status, count=2)
-    with caplog.at_level(logging.WARNING, logger="service.alpaca_http"):
+    with caplog.at_level(logging.WARNING, logger="regime_trader.service.alpaca_http"):
         assert broker.account().cash == Decimal("100000.00")
     logged = retries_logged(caplog)
     assert len(logged) == 2  # two failed attempts, the third succeeded
@@ -88,7 +88,7 @@ def test_dropped_connection_is_retried(
     emu: Emu, broker: AlpacaBroker, caplog: pytest.LogCaptureFixture
 ) -> None:
     emu.inject(path="/v2/positions", drop=True, count=1)
-    with caplog.at_level(logging.WARNING, logger="service.alpaca_http"):
+    with caplog.at_level(logging.WARNING, logger="regime_trader.service.alpaca_http"):
         assert broker.positions() == {}
     (logged,) = retries_logged(caplog)
     assert "GET /v2/positions failed: connection failed or dropped" in logged
@@ -112,7 +112,7 @@ def test_slow_response_times_out_and_is_retried(emu: Emu, caplog: pytest.LogCapt
     )
     emu.inject(path="/v2/account", latency_ms=1000, count=1)
     began = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="service.alpaca_http"):
+    with caplog.at_level(logging.WARNING, logger="regime_trader.service.alpaca_http"):
         assert broker.account().equity == Decimal("100000.00")
     assert 0.2 <= time.monotonic() - began < 0.9  # gave up on the slow answer
     (logged,) = retries_logged(caplog)

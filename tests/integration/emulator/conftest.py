@@ -13,7 +13,7 @@ import pytest
 from alpaca.data.historical.stock import StockHistoricalDataClient
 from alpaca.trading.client import TradingClient
 
-from service.emulator import EmulatorConfig, RunningEmulator, start_in_thread
+from regime_trader.service.emulator import EmulatorConfig, RunningEmulator, start_in_thread
 from tests.e2e.harness import ADMIN_LIMITS
 
 NY = ZoneInfo("America/New_York")

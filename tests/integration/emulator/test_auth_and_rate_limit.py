@@ -11,8 +11,8 @@ from alpaca.data.historical.stock import StockHistoricalDataClient
 from alpaca.data.requests import StockLatestBarRequest
 from alpaca.trading.client import TradingClient
 
-from service.emulator import EmulatorConfig
-from service.emulator.ratelimit import RequestStats
+from regime_trader.service.emulator import EmulatorConfig
+from regime_trader.service.emulator.ratelimit import RequestStats
 from tests.integration.emulator.conftest import KEY_ID, Harness
 
 

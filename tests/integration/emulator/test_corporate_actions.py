@@ -21,10 +21,10 @@ from alpaca.data.timeframe import TimeFrame
 from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.requests import MarketOrderRequest
 
-from service.emulator import EmulatorConfigError, start_in_thread
-from service.emulator.cli import config_from_args
-from service.emulator.clock import TradingCalendar
-from service.emulator.corporate_actions import adjust_closes, load_corporate_actions
+from regime_trader.service.emulator import EmulatorConfigError, start_in_thread
+from regime_trader.service.emulator.cli import config_from_args
+from regime_trader.service.emulator.clock import TradingCalendar
+from regime_trader.service.emulator.corporate_actions import adjust_closes, load_corporate_actions
 from tests.integration.emulator.conftest import BASE_CONFIG, NY, Harness
 
 SPLIT_DAY = date(2024, 2, 5)
@@ -179,7 +179,7 @@ def test_actions_for_untraded_symbols_or_non_sessions_are_refused(tmp_path: Path
 def test_cli_reads_the_actions_file_and_names_a_bad_line(tmp_path: Path) -> None:
     import argparse
 
-    from service.emulator.cli import add_arguments
+    from regime_trader.service.emulator.cli import add_arguments
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)

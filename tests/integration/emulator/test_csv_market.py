@@ -14,8 +14,8 @@ from alpaca.data.timeframe import TimeFrame
 from alpaca.trading.enums import OrderSide, OrderStatus, TimeInForce
 from alpaca.trading.requests import MarketOrderRequest
 
-from service.emulator import EmulatorConfigError, start_in_thread
-from service.emulator.clock import TradingCalendar
+from regime_trader.service.emulator import EmulatorConfigError, start_in_thread
+from regime_trader.service.emulator.clock import TradingCalendar
 from tests.integration.emulator.conftest import BASE_CONFIG, NY, Harness
 
 

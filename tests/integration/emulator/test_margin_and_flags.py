@@ -11,7 +11,7 @@ from alpaca.common.exceptions import APIError
 from alpaca.trading.enums import OrderSide, OrderStatus, TimeInForce
 from alpaca.trading.requests import MarketOrderRequest
 
-from service.emulator import EmulatorConfig
+from regime_trader.service.emulator import EmulatorConfig
 from tests.integration.emulator.conftest import NY, Harness
 
 OPEN_AT_11 = datetime(2024, 1, 2, 11, 0, tzinfo=NY)

@@ -9,7 +9,7 @@ from alpaca.common.exceptions import APIError
 from alpaca.trading.enums import AssetStatus, OrderSide, OrderStatus, TimeInForce
 from alpaca.trading.requests import ClosePositionRequest, GetAssetsRequest, MarketOrderRequest
 
-from service.emulator.catalogue import CATALOGUE_SYMBOLS
+from regime_trader.service.emulator.catalogue import CATALOGUE_SYMBOLS
 from tests.integration.emulator.conftest import Harness
 
 

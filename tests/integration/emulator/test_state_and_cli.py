@@ -20,7 +20,7 @@ from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, QueryOrderStatus, TimeInForce
 from alpaca.trading.requests import GetOrdersRequest, MarketOrderRequest
 
-from service.emulator import EmulatorConfigError, start_in_thread
+from regime_trader.service.emulator import EmulatorConfigError, start_in_thread
 from tests.integration.emulator.conftest import BASE_CONFIG, KEY_ID, NY, SECRET_KEY, Harness
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -96,7 +96,13 @@ def test_state_file_of_another_market_is_refused(tmp_path: Path) -> None:
 def test_cli_serves_the_sdk_and_refuses_bad_settings(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     bad = subprocess.run(
-        [sys.executable, "-m", "service.emulator", "--prices", str(tmp_path / "missing.csv")],
+        [
+            sys.executable,
+            "-m",
+            "regime_trader.service.emulator",
+            "--prices",
+            str(tmp_path / "missing.csv"),
+        ],
         capture_output=True,
         text=True,
         env=env,
@@ -112,7 +118,7 @@ def test_cli_serves_the_sdk_and_refuses_bad_settings(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "service.emulator",
+            "regime_trader.service.emulator",
             "--port",
             str(port),
             "--seed",
@@ -192,7 +198,7 @@ def test_a_state_file_written_before_the_new_fields_still_loads(
 def test_the_cli_takes_the_new_scenario_options() -> None:
     import argparse
 
-    from service.emulator.cli import add_arguments, config_from_args
+    from regime_trader.service.emulator.cli import add_arguments, config_from_args
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)

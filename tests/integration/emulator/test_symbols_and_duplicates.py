@@ -13,7 +13,7 @@ from alpaca.data.timeframe import TimeFrame
 from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.requests import MarketOrderRequest
 
-from service.emulator.catalogue import CATALOGUE_SYMBOLS, THIN_SYMBOL
+from regime_trader.service.emulator.catalogue import CATALOGUE_SYMBOLS, THIN_SYMBOL
 from tests.integration.emulator.conftest import NY, Harness
 
 

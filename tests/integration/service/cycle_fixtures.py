@@ -1,11 +1,13 @@
 """Helpers for the store and cycle integration tests (imported explicitly, not a conftest).
 
 - :func:`text_client` turns the conftest's ``redis_client`` (bytes) into the ``decode_responses``
-  client the :class:`~service.store.Store` expects, on the same server and database;
+  client the :class:`~regime_trader.service.store.Store` expects, on the same server and database;
 - :class:`Emu` drives an emulator started in a thread: reset, simulated clock, faults, orders
   placed directly (an operator's "foreign" order) and the order list;
-- :func:`cycle_context` wires a portfolio's :class:`~service.cycle_steps.CycleContext` the way
-  :class:`service.app.Service` does, but with a fast retry policy and a test namespace.
+- :func:`cycle_context` wires a portfolio's
+:class:`~regime_trader.service.cycle_steps.CycleContext` the way
+  :class:`regime_trader.service.app.Service` does, but with a fast retry policy and a test
+  namespace.
 """
 
 from __future__ import annotations
@@ -20,15 +22,15 @@ from zoneinfo import ZoneInfo
 import httpx
 import redis
 
-from service.alerts import Alert, AlertPublisher, read_alerts
-from service.alpaca_http import HttpPolicy
-from service.broker import AlpacaBroker
-from service.config import PortfolioConfig
-from service.cycle_context import CycleContext
-from service.emulator import EmulatorConfig, RunningEmulator, start_in_thread
-from service.marketdata import AlpacaBars, BarSource
-from service.metrics import ServiceMetrics
-from service.store import Store
+from regime_trader.service.alerts import Alert, AlertPublisher, read_alerts
+from regime_trader.service.alpaca_http import HttpPolicy
+from regime_trader.service.broker import AlpacaBroker
+from regime_trader.service.config import PortfolioConfig
+from regime_trader.service.cycle_context import CycleContext
+from regime_trader.service.emulator import EmulatorConfig, RunningEmulator, start_in_thread
+from regime_trader.service.marketdata import AlpacaBars, BarSource
+from regime_trader.service.metrics import ServiceMetrics
+from regime_trader.service.store import Store
 from tests.e2e.harness import ADMIN_LIMITS
 
 NY = ZoneInfo("America/New_York")
@@ -180,7 +182,7 @@ def cycle_context(
     bars: BarSource | None = None,
     policy: HttpPolicy = FAST,
 ) -> CycleContext:
-    """The context :class:`service.app.Service` builds for one portfolio, for tests."""
+    """The context :class:`~regime_trader.service.app.Service` builds for one portfolio."""
     broker = AlpacaBroker(KEY_ID, SECRET_KEY, url_override=url, policy=policy)
     return CycleContext(
         portfolio,

@@ -13,8 +13,8 @@ import pytest
 import redis
 import structlog
 
-from service.alerts import Alert, AlertPublisher
-from service.logs import configure_logging, redactor
+from regime_trader.service.alerts import Alert, AlertPublisher
+from regime_trader.service.logs import configure_logging, redactor
 from tests.integration.service.conftest import Webhook
 
 SECRET = "sk-live-9f8e7d6c5b4a"

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 import redis
 
-from service.alerts import Alert
-from service.config import PortfolioConfig
-from service.cycle import CycleRunner
-from service.cycle_context import CycleContext
-from service.emulator import RunningEmulator
-from service.order_status import PHASES, UNCONFIRMED, OrderPhase, OrderStatus
+from regime_trader.service.alerts import Alert
+from regime_trader.service.config import PortfolioConfig
+from regime_trader.service.cycle import CycleRunner
+from regime_trader.service.cycle_context import CycleContext
+from regime_trader.service.emulator import RunningEmulator
+from regime_trader.service.order_status import PHASES, UNCONFIRMED, OrderPhase, OrderStatus
 from tests.integration.service.alpaca_proxy import AlpacaProxy, Rewrites, running_proxy
 from tests.integration.service.cycle_fixtures import (
     START,

@@ -21,14 +21,14 @@ import pandas as pd
 import pytest
 import redis
 
-from service.alerts import Alert
-from service.config import PortfolioConfig
-from service.cycle import CycleRunner
-from service.cycle_context import CycleContext
-from service.cycle_record import STEP_ORDER, CycleRecord
-from service.dry_run import describe_dry_run
-from service.emulator import RunningEmulator
-from service.marketdata import AlpacaBars, CsvBars
+from regime_trader.service.alerts import Alert
+from regime_trader.service.config import PortfolioConfig
+from regime_trader.service.cycle import CycleRunner
+from regime_trader.service.cycle_context import CycleContext
+from regime_trader.service.cycle_record import STEP_ORDER, CycleRecord
+from regime_trader.service.dry_run import describe_dry_run
+from regime_trader.service.emulator import RunningEmulator
+from regime_trader.service.marketdata import AlpacaBars, CsvBars
 from tests.integration.service.cycle_fixtures import (
     FAST,
     KEY_ID,

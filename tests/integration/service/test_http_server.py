@@ -13,9 +13,9 @@ import httpx
 import pytest
 import structlog
 
-from service.http import build_http_app, start_http_server
-from service.logs import configure_logging
-from service.metrics import ServiceMetrics
+from regime_trader.service.http import build_http_app, start_http_server
+from regime_trader.service.logs import configure_logging
+from regime_trader.service.metrics import ServiceMetrics
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def test_threaded_server_answers_over_http_logs_through_structlog_and_stops(
         httpx.get(f"{server.url}/healthz", timeout=1)
     lines: list[dict[str, Any]] = [json.loads(x) for x in log_buffer.getvalue().splitlines()]
     uvicorn_lines = [x for x in lines if x["logger"].startswith("uvicorn")]
-    assert uvicorn_lines, "uvicorn's lines should arrive as JSON through service.logs"
+    assert uvicorn_lines, "uvicorn's lines should arrive as JSON through regime_trader.service.logs"
     # The access log is off: no request line mentions a path.
     assert not any("/healthz" in x["event"] for x in lines)
 

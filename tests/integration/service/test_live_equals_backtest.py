@@ -20,8 +20,9 @@ up to 5e-5 dollars; no design can then match a backtest to 1e-9. Two scenarios:
 - ``rounded``: cent closes, four dividends of any size, a 2:1 and a 3:1 split; parity to the
   rounding (1e-5), and no re-adjustment mistaken for a correction.
 
-Driving :class:`service.cycle.CycleRunner` in-process rather than the ``run`` process keeps each
-scenario at about 15 s on two cores; every adapter still talks HTTP to the emulator and Redis.
+Driving :class:`regime_trader.service.cycle.CycleRunner` in-process rather than the ``run`` process
+keeps each scenario at about 15 s on two cores; every adapter still talks HTTP to the emulator and
+Redis.
 """
 
 from __future__ import annotations
@@ -39,15 +40,15 @@ import pandas as pd
 import pytest
 import redis
 
-from service.bar_history import BASIS_KEY
-from service.cli import main
-from service.config import PortfolioConfig
-from service.cycle import CycleRunner
-from service.emulator import EmulatorConfig, RunningEmulator, start_in_thread
-from service.emulator.clock import TradingCalendar
-from service.emulator.corporate_actions import load_corporate_actions
-from service.marketdata import AlpacaBars
-from strategies.synthetic import generate_market
+from regime_trader.service.bar_history import BASIS_KEY
+from regime_trader.service.cli import main
+from regime_trader.service.config import PortfolioConfig
+from regime_trader.service.cycle import CycleRunner
+from regime_trader.service.emulator import EmulatorConfig, RunningEmulator, start_in_thread
+from regime_trader.service.emulator.clock import TradingCalendar
+from regime_trader.service.emulator.corporate_actions import load_corporate_actions
+from regime_trader.service.marketdata import AlpacaBars
+from regime_trader.strategies.synthetic import generate_market
 from tests.integration.service.cycle_fixtures import (
     FAST,
     HEADERS,

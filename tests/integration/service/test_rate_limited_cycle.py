@@ -14,9 +14,9 @@ from dataclasses import replace
 import pytest
 import redis
 
-from service.config import PortfolioConfig
-from service.cycle import CycleOutcome, CycleRunner
-from service.emulator import EmulatorConfig, RunningEmulator, start_in_thread
+from regime_trader.service.config import PortfolioConfig
+from regime_trader.service.cycle import CycleOutcome, CycleRunner
+from regime_trader.service.emulator import EmulatorConfig, RunningEmulator, start_in_thread
 from tests.integration.service.alpaca_proxy import running_proxy
 from tests.integration.service.cycle_fixtures import (
     FAST,

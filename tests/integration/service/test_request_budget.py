@@ -7,7 +7,7 @@ from typing import Any
 
 import redis
 
-from service.request_budget import SharedRequestBudget, account_tag
+from regime_trader.service.request_budget import SharedRequestBudget, account_tag
 
 
 def test_replicas_of_one_account_share_one_budget(redis_client: redis.Redis[Any]) -> None:

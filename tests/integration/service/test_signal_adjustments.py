@@ -19,15 +19,15 @@ import pandas as pd
 import pytest
 import redis
 
-from service.bar_history import BASIS_KEY, PastChange, PastChangeKind
-from service.config import PortfolioConfig
-from service.cycle_context import CycleContext
-from service.emulator import RunningEmulator
-from service.exceptions import BadMarketDataError
-from service.signal_step import SignalResult, compute_signal
-from strategies.missing_bars import CarriedClose
-from strategies.reference import StaticERC
-from strategies.synthetic import generate_market
+from regime_trader.service.bar_history import BASIS_KEY, PastChange, PastChangeKind
+from regime_trader.service.config import PortfolioConfig
+from regime_trader.service.cycle_context import CycleContext
+from regime_trader.service.emulator import RunningEmulator
+from regime_trader.service.exceptions import BadMarketDataError
+from regime_trader.service.signal_step import SignalResult, compute_signal
+from regime_trader.strategies.missing_bars import CarriedClose
+from regime_trader.strategies.reference import StaticERC
+from regime_trader.strategies.synthetic import generate_market
 from tests.integration.service.cycle_fixtures import (
     NY,
     cycle_context,

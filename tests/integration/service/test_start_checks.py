@@ -1,7 +1,7 @@
 """Start-up refuses a portfolio symbol the broker cannot trade, before any order.
 
-``regime-trader rebalance`` and ``run`` run in-process (``service.cli.main``) against an
-emulator thread reached through the rewriting proxy, configured as a user configures Alpaca:
+``regime-trader rebalance`` and ``run`` run in-process (``regime_trader.service.cli.main``) against
+an emulator thread reached through the rewriting proxy, configured as a user configures Alpaca:
 keys, ``RT_ALPACA_BASE_URL``, ``REDIS_URL``. The emulator knows SPY, TLT and GLD; the proxy
 makes an asset non-tradable, inactive or without its ``fractionable`` flag.
 """
@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import redis
 
-from service.app import Service
-from service.cli import main
-from service.config import load_settings
-from service.emulator import RunningEmulator
+from regime_trader.service.app import Service
+from regime_trader.service.cli import main
+from regime_trader.service.config import load_settings
+from regime_trader.service.emulator import RunningEmulator
 from tests.integration.service.alpaca_proxy import AlpacaProxy, running_proxy
 from tests.integration.service.cycle_fixtures import (
     KEY_ID,

@@ -17,7 +17,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from service.cycle_record import (
+from regime_trader.service.cycle_record import (
     OrderRow,
     Outcome,
     Plan,
@@ -25,8 +25,8 @@ from service.cycle_record import (
     SignalSummary,
     Step,
 )
-from service.order_status import OrderStatus
-from service.store import LockLostError, Store, StoreUnavailableError
+from regime_trader.service.order_status import OrderStatus
+from regime_trader.service.store import LockLostError, Store, StoreUnavailableError
 from tests.integration.service.cycle_fixtures import namespace_keys, text_client, unique_namespace
 
 P = "core"

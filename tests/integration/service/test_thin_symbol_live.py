@@ -15,12 +15,12 @@ import pandas as pd
 import pytest
 import redis
 
-from service.config import PortfolioConfig
-from service.cycle_context import CycleContext
-from service.emulator import EmulatorConfig, RunningEmulator, start_in_thread
-from service.exceptions import BadMarketDataError
-from service.signal_step import SignalResult, compute_signal
-from strategies.missing_bars import CarriedClose
+from regime_trader.service.config import PortfolioConfig
+from regime_trader.service.cycle_context import CycleContext
+from regime_trader.service.emulator import EmulatorConfig, RunningEmulator, start_in_thread
+from regime_trader.service.exceptions import BadMarketDataError
+from regime_trader.service.signal_step import SignalResult, compute_signal
+from regime_trader.strategies.missing_bars import CarriedClose
 from tests.integration.service.cycle_fixtures import (
     KEY_ID,
     NY,

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from service.emulator.corporate_actions import (
+from regime_trader.service.emulator.corporate_actions import (
     ActionKind,
     CorporateAction,
     CorporateActionError,

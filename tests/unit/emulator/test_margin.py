@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from service.emulator.margin import balances
+from regime_trader.service.emulator.margin import balances
 
 D = Decimal
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from service.orders import AccountSnapshot, OrderPlan, PlanningError
+from regime_trader.service.orders import AccountSnapshot, OrderPlan, PlanningError
 
 D = Decimal
 

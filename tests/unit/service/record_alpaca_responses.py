@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from service.emulator import EmulatorConfig, start_in_thread
+from regime_trader.service.emulator import EmulatorConfig, start_in_thread
 
 NY = ZoneInfo("America/New_York")
 OUT = Path(__file__).with_name("alpaca_responses.json")

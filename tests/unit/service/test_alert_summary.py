@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from service.cycle_record import (
+from regime_trader.service.cycle_record import (
     CycleRecord,
     OrderRow,
     Outcome,
@@ -12,8 +12,8 @@ from service.cycle_record import (
     SignalSummary,
     Step,
 )
-from service.cycle_report import done_alert, done_details, summary_line
-from service.order_status import OrderStatus
+from regime_trader.service.cycle_report import done_alert, done_details, summary_line
+from regime_trader.service.order_status import OrderStatus
 
 NOTES = (
     "SPY: past prices re-adjusted x0.5 on/before 2024-03-01 (split or dividend)",

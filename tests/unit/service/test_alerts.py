@@ -10,8 +10,8 @@ import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.alerts import Alert, AlertPublisher, channel_label, notifier_url_secrets
-from service.exceptions import InvalidInputError
+from regime_trader.service.alerts import Alert, AlertPublisher, channel_label, notifier_url_secrets
+from regime_trader.service.exceptions import InvalidInputError
 
 
 def _rebalance() -> Alert:

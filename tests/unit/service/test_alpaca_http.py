@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.alpaca_http import HttpPolicy, RatePacer
+from regime_trader.service.alpaca_http import HttpPolicy, RatePacer
 
 
 class Clock:

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.alpaca_parsing import (
+from regime_trader.service.alpaca_parsing import (
     NEW_YORK,
     account_to_broker_account,
     asset_to_broker_asset,
@@ -27,7 +27,7 @@ from service.alpaca_parsing import (
     positions_to_quantities,
     redact,
 )
-from service.exceptions import (
+from regime_trader.service.exceptions import (
     AuthenticationError,
     BadBrokerResponseError,
     BadMarketDataError,

@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from service.cli import main
-from strategies.synthetic import generate_market
+from regime_trader.service.cli import main
+from regime_trader.strategies.synthetic import generate_market
 
 START = "2011-03-01"  # about 300 sessions into the synthetic file: after the first HMM fit
 

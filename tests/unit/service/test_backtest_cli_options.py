@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from service.cli import main
-from strategies.synthetic import generate_market
+from regime_trader.service.cli import main
+from regime_trader.strategies.synthetic import generate_market
 
 START = "2010-06-01"
 

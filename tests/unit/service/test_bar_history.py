@@ -1,5 +1,5 @@
-"""The overlap comparison of service.bar_history: rescale after a re-adjustment, rebuild after a
-correction, and the persisted basis."""
+"""The overlap comparison of regime_trader.service.bar_history: rescale after a re-adjustment,
+rebuild after a correction, and the persisted basis."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from service.bar_history import (
+from regime_trader.service.bar_history import (
     ADJUSTMENT_RTOL,
     OVERLAP_SESSIONS,
     BarBasis,
@@ -18,7 +18,7 @@ from service.bar_history import (
     PastChangeKind,
     rebase,
 )
-from service.exceptions import BadMarketDataError
+from regime_trader.service.exceptions import BadMarketDataError
 
 SYMBOLS = ("SPY", "TLT")
 DAYS = pd.DatetimeIndex(pd.bdate_range("2024-03-01", periods=12), name="date")

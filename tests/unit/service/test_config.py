@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from service.config import ConfigError, Settings, load_settings
+from regime_trader.service.config import ConfigError, Settings, load_settings
 
 PREFIXES = ("RT_", "ALPACA_", "REDIS_")
 # Recognisable secret values: if one of them shows up in an error message, it leaked.
@@ -132,8 +132,8 @@ def test_invalid_rt_symbols_stop_start_up_with_a_config_error(
 def test_http_and_fill_wait_settings_reach_the_service_policy(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from service.app import http_policy
-    from service.metrics import ServiceMetrics
+    from regime_trader.service.app import http_policy
+    from regime_trader.service.metrics import ServiceMetrics
 
     for name, value in {
         "RT_HTTP_TIMEOUT_SECS": "3.5",

@@ -2,7 +2,7 @@
 
 ``cycle_hashes_525fdca.json`` holds cycle hashes captured from real runs of the
 ``tests/integration/service/test_cycle.py`` scenarios with the version before
-:mod:`service.cycle_record` (commit 525fdca): a done regime-strategy cycle and a cycle
+:mod:`regime_trader.service.cycle_record` (commit 525fdca): a done regime-strategy cycle and a cycle
 stopped at ``planned`` (pending strategy state, signal prices, a write-ahead plan).
 """
 
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from service.alpaca_parsing import BrokerOrder
-from service.cycle_record import (
+from regime_trader.service.alpaca_parsing import BrokerOrder
+from regime_trader.service.cycle_record import (
     STEP_ORDER,
     CycleRecord,
     OrderRow,
@@ -26,7 +26,7 @@ from service.cycle_record import (
     SignalSummary,
     Step,
 )
-from service.order_status import SUBMIT_REFUSED, UNCONFIRMED, OrderPhase, OrderStatus
+from regime_trader.service.order_status import SUBMIT_REFUSED, UNCONFIRMED, OrderPhase, OrderStatus
 
 CAPTURED = json.loads(
     (Path(__file__).with_name("cycle_hashes_525fdca.json")).read_text(encoding="utf-8")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from service.cycle_record import CycleRecord, Outcome
-from service.cycle_report import cycle_alert, done_status, refusal_alert
+from regime_trader.service.cycle_record import CycleRecord, Outcome
+from regime_trader.service.cycle_report import cycle_alert, done_status, refusal_alert
 
 CAPTURED = json.loads(
     (Path(__file__).with_name("cycle_hashes_525fdca.json")).read_text(encoding="utf-8")

@@ -9,9 +9,9 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from service.http import build_http_app, drop_secret_keys
-from service.logs import redactor
-from service.metrics import ServiceMetrics
+from regime_trader.service.http import build_http_app, drop_secret_keys
+from regime_trader.service.logs import redactor
+from regime_trader.service.metrics import ServiceMetrics
 
 SECRET = "PK-SECRET-VALUE-123"
 

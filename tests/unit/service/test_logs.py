@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import structlog
 
-from service.logs import (
+from regime_trader.service.logs import (
     WARNINGS_LOGGER,
     bind_cycle,
     configure_logging,
@@ -21,7 +21,7 @@ from service.logs import (
     redact_value,
     redactor,
 )
-from strategies.regime import RegimeConvergenceWarning
+from regime_trader.strategies.regime import RegimeConvergenceWarning
 
 SECRET = "PKTEST1234SECRETKEY"
 OTHER = "hunter2-password"
@@ -57,12 +57,12 @@ def test_lines_inside_bind_cycle_are_json_with_portfolio_session_and_cycle_id(
     configure: Callable[..., io.StringIO],
 ) -> None:
     buffer = configure()
-    log = get_logger("service.cycle")
+    log = get_logger("regime_trader.service.cycle")
 
     log.info("before")
     with bind_cycle("core", "2024-03-15", "c-42"):
         log.info("plan_written", orders=3)
-        logging.getLogger("service.broker").warning("retrying %s", "GET /v2/account")
+        logging.getLogger("regime_trader.service.broker").warning("retrying %s", "GET /v2/account")
     log.info("after")
 
     before, inside, broker, after = _lines(buffer)
@@ -76,7 +76,7 @@ def test_lines_inside_bind_cycle_are_json_with_portfolio_session_and_cycle_id(
     assert broker == broker | {
         "event": "retrying GET /v2/account",
         "level": "warning",
-        "logger": "service.broker",
+        "logger": "regime_trader.service.broker",
     }
     assert "portfolio" not in before and "portfolio" not in after
     assert inside["timestamp"].endswith("Z") and inside["level"] == "info"
@@ -116,7 +116,7 @@ def test_secrets_are_redacted_in_messages_fields_and_stdlib_records(
         values=[OTHER, 1],
         error=ValueError(f"bad {OTHER}"),
     )
-    logging.getLogger("service.broker").error("key=%s", SECRET)
+    logging.getLogger("regime_trader.service.broker").error("key=%s", SECRET)
 
     text = buffer.getvalue()
     assert SECRET not in text and OTHER not in text

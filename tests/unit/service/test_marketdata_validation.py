@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from service.alpaca_http import HttpPolicy
-from service.alpaca_parsing import NEW_YORK, SessionDay
-from service.exceptions import BadMarketDataError
-from service.marketdata import CsvBars, check_bars, validate_bars
-from service.pricefile import PriceFileError, load_prices_carried
-from strategies.missing_bars import CarriedClose
+from regime_trader.service.alpaca_http import HttpPolicy
+from regime_trader.service.alpaca_parsing import NEW_YORK, SessionDay
+from regime_trader.service.exceptions import BadMarketDataError
+from regime_trader.service.marketdata import CsvBars, check_bars, validate_bars
+from regime_trader.service.pricefile import PriceFileError, load_prices_carried
+from regime_trader.strategies.missing_bars import CarriedClose
 
 MLK_DAY = date(2024, 1, 15)  # Monday holiday
 

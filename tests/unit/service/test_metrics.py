@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.metrics import STEP_BUCKETS_SECS, ServiceMetrics
+from regime_trader.service.metrics import STEP_BUCKETS_SECS, ServiceMetrics
 
 NAMES = [
     "regime_trader_cycle_step_seconds",

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from service.alpaca_parsing import order_to_broker_order
-from service.order_status import OrderPhase, OrderStatus, parse_order_status, phase_of
+from regime_trader.service.alpaca_parsing import order_to_broker_order
+from regime_trader.service.order_status import OrderPhase, OrderStatus, parse_order_status, phase_of
 
 RECORDED: dict[str, Any] = json.loads(
     (Path(__file__).with_name("alpaca_responses.json")).read_text()

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from service.orders import (
+from regime_trader.service.orders import (
     AccountSnapshot,
     OrderPlan,
     PlanningError,
@@ -641,6 +641,6 @@ def test_planner_stays_pure(module: str) -> None:
     imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) if n.module}
     allowed = {"__future__", "collections.abc", "dataclasses", "datetime", "decimal", "enum"}
     allowed |= {"functools", "hashlib", "json", "re", "types", "typing"}
-    allowed |= {"service.exceptions"}  # the error taxonomy: classes only, no I/O
-    allowed |= {"service.order_types"}  # the planner's own records, checked here too
+    allowed |= {"regime_trader.service.exceptions"}  # the error taxonomy: classes only, no I/O
+    allowed |= {"regime_trader.service.order_types"}  # the planner's own records, checked here too
     assert imported <= allowed

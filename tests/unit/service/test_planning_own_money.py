@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from service.orders import AccountSnapshot, PlanningSettings, plan_orders
+from regime_trader.service.orders import AccountSnapshot, PlanningSettings, plan_orders
 from tests.unit.service.order_fills import weights_after
 
 PRICES = {"SPY": Decimal("472.65"), "TLT": Decimal("98.20"), "GLD": Decimal("190.11")}

@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from service.pricefile import PriceFileError, load_prices, validate_prices
+from regime_trader.service.pricefile import PriceFileError, load_prices, validate_prices
 
 
 def _write(tmp_path: Path, text: str) -> Path:

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from strategies.allocation import AllocationPolicy, stress_probability
+from regime_trader.strategies.allocation import AllocationPolicy, stress_probability
 
 COV = np.diag([1e-4, 4e-5, 9e-5])  # daily variances: 16%, 10%, 15% a year
 ERC = np.array([0.25, 0.40, 0.35])

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from strategies.backtest import BacktestResult, run_backtest, simulate
-from strategies.metrics import METRIC_NAMES
-from strategies.reference import EqualWeight
-from strategies.regime_erc import RegimeERC
-from strategies.registry import BENCHMARKS, STRATEGIES
+from regime_trader.strategies.backtest import BacktestResult, run_backtest, simulate
+from regime_trader.strategies.metrics import METRIC_NAMES
+from regime_trader.strategies.reference import EqualWeight
+from regime_trader.strategies.regime_erc import RegimeERC
+from regime_trader.strategies.registry import BENCHMARKS, STRATEGIES
 
 
 def _run(prices: pd.DataFrame, start: str, **kwargs: object) -> BacktestResult:

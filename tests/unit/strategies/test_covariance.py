@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from strategies.covariance import (
+from regime_trader.strategies.covariance import (
     EwmaCovariance,
     RegimeCovariance,
     blend_covariance,

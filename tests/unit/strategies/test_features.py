@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from strategies.features import FeatureEngine, FeatureSpec, compute_features
+from regime_trader.strategies.features import FeatureEngine, FeatureSpec, compute_features
 
 
 def test_features_of_a_prefix_do_not_change_when_more_bars_arrive(

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from strategies.jump import (
+from regime_trader.strategies.jump import (
     JumpConvergenceWarning,
     JumpModel,
     JumpParams,
@@ -15,9 +15,9 @@ from strategies.jump import (
     penalty_matrix,
     with_penalty,
 )
-from strategies.jump_features import JumpFeatureSpec, compute_jump_features
-from strategies.jump_sparse import SparseJumpModel, sparse_weights
-from strategies.synthetic import generate_market
+from regime_trader.strategies.jump_features import JumpFeatureSpec, compute_jump_features
+from regime_trader.strategies.jump_sparse import SparseJumpModel, sparse_weights
+from regime_trader.strategies.synthetic import generate_market
 
 SPEC = JumpFeatureSpec(halflives=(2.0, 5.0, 10.0))
 

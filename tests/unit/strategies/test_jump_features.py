@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from strategies.jump_features import (
+from regime_trader.strategies.jump_features import (
     FeatureScaler,
     JumpFeatureEngine,
     JumpFeatureSpec,
@@ -96,7 +96,7 @@ def test_scaler_is_fit_on_training_rows_only() -> None:
 
 
 def test_jump_model_scaler_ignores_rows_after_the_training_window() -> None:
-    from strategies.jump import JumpModel
+    from regime_trader.strategies.jump import JumpModel
 
     rng = np.random.default_rng(1)
     X = np.vstack([rng.normal(size=(150, 2)), rng.normal(size=(150, 2)) + 3.0])

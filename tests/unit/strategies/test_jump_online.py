@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from strategies.features import compute_features
-from strategies.jump_features import JumpFeatureSpec, compute_jump_features
-from strategies.jump_online import JumpSettings, JumpTracker, RegimeEngine
-from strategies.regime_online import RegimeSettings, RegimeTracker, RegimeUpdate
-from strategies.synthetic import generate_market
+from regime_trader.strategies.features import compute_features
+from regime_trader.strategies.jump_features import JumpFeatureSpec, compute_jump_features
+from regime_trader.strategies.jump_online import JumpSettings, JumpTracker, RegimeEngine
+from regime_trader.strategies.regime_online import RegimeSettings, RegimeTracker, RegimeUpdate
+from regime_trader.strategies.synthetic import generate_market
 
 SPEC = JumpFeatureSpec(halflives=(2.0, 5.0, 10.0))
 MIN_TRAIN = 120

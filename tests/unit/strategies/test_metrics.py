@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from strategies.metrics import drawdown, per_regime_metrics, performance_metrics
+from regime_trader.strategies.metrics import drawdown, per_regime_metrics, performance_metrics
 
 
 def test_metrics_match_direct_formulas() -> None:

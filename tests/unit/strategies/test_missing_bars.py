@@ -6,8 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from strategies.base import BarsError
-from strategies.missing_bars import CarriedClose, MissingBarsError, carry_missing_closes
+from regime_trader.strategies.base import BarsError
+from regime_trader.strategies.missing_bars import (
+    CarriedClose,
+    MissingBarsError,
+    carry_missing_closes,
+)
 
 NAN = float("nan")
 DAYS = pd.DatetimeIndex(pd.bdate_range("2024-01-02", periods=8), name="date")

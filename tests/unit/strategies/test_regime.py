@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 from hmmlearn.hmm import GaussianHMM
 
-from strategies.features import compute_features
-from strategies.regime import ForwardFilter, HMMParams, RegimeModel
-from strategies.regime_online import RegimeSettings, RegimeTracker
-from strategies.synthetic import generate_market
+from regime_trader.strategies.features import compute_features
+from regime_trader.strategies.regime import ForwardFilter, HMMParams, RegimeModel
+from regime_trader.strategies.regime_online import RegimeSettings, RegimeTracker
+from regime_trader.strategies.synthetic import generate_market
 
 
 def _two_state_params() -> HMMParams:

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from strategies.jump_online import JumpSettings
-from strategies.regime_online import RegimeSettings
-from strategies.regime_window import TrainingWindow, months_between
+from regime_trader.strategies.jump_online import JumpSettings
+from regime_trader.strategies.regime_online import RegimeSettings
+from regime_trader.strategies.regime_window import TrainingWindow, months_between
 
 
 def _fill(window: TrainingWindow, n: int) -> None:

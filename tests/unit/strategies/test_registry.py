@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from strategies.reference import EqualWeight, StaticERC
-from strategies.regime_erc import RegimeERC
-from strategies.registry import build_strategy
+from regime_trader.strategies.reference import EqualWeight, StaticERC
+from regime_trader.strategies.regime_erc import RegimeERC
+from regime_trader.strategies.registry import build_strategy
 
 SYMBOLS = ["SPY", "TLT", "GLD"]
 

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from strategies.riskparity import (
+from regime_trader.strategies.riskparity import (
     RiskBudgetResult,
     RiskParityConvergenceWarning,
     relative_risk_contributions,
@@ -30,7 +30,9 @@ FloatArray = npt.NDArray[np.float64]
 REQUIRED_ACCURACY = 1e-8
 
 # Any convergence warning in a test that does not expect one is a failure.
-pytestmark = pytest.mark.filterwarnings("error::strategies.riskparity.RiskParityConvergenceWarning")
+pytestmark = pytest.mark.filterwarnings(
+    "error::regime_trader.strategies.riskparity.RiskParityConvergenceWarning"
+)
 
 
 def budget_error(weights: FloatArray, cov: FloatArray, budgets: FloatArray | None) -> float:
@@ -316,7 +318,9 @@ def test_risk_contributions_add_up_to_the_portfolio_variance() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.filterwarnings("default::strategies.riskparity.RiskParityConvergenceWarning")
+@pytest.mark.filterwarnings(
+    "default::regime_trader.strategies.riskparity.RiskParityConvergenceWarning"
+)
 def test_exhausting_max_iter_warns_and_flags_the_result() -> None:
     cov = market_covariance(30, seed=12)
     with pytest.warns(RiskParityConvergenceWarning, match=r"did not reach tol=1e-10.*max_iter"):

@@ -1,9 +1,9 @@
 """The assumption live adjusted history rests on: weights do not depend on a symbol's price scale.
 
 Alpaca's adjusted closes of the same sessions, queried on two dates, differ per symbol by one
-constant (the splits and dividends in between), and :mod:`service.bar_history` keeps a restored
-strategy on the scale it started on. A backtest on the file adjusted after every action then
-gives the live weights only if every strategy's weights are invariant to multiplying a symbol's
+constant (the splits and dividends in between), and :mod:`regime_trader.service.bar_history` keeps
+a restored strategy on the scale it started on. A backtest on the file adjusted after every action
+then gives the live weights only if every strategy's weights are invariant to multiplying a symbol's
 whole price history by a constant. Checked here for every registered strategy, against
 independently drawn factors per symbol, to floating point rounding (the parity test's 1e-9).
 """
@@ -18,10 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from strategies.base import Signal, Strategy
-from strategies.regime_erc import RegimeERC, RegimeERCParams
-from strategies.regime_online import RegimeSettings
-from strategies.registry import STRATEGIES
+from regime_trader.strategies.base import Signal, Strategy
+from regime_trader.strategies.regime_erc import RegimeERC, RegimeERCParams
+from regime_trader.strategies.regime_online import RegimeSettings
+from regime_trader.strategies.registry import STRATEGIES
 
 SYMBOLS = ["SPY", "TLT", "GLD"]
 TOLERANCE = 1e-9

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from strategies.base import BarsError, Signal
-from strategies.reference import BuyHold, EqualWeight, SixtyForty, StaticERC
-from strategies.regime_erc import RegimeERC, RegimeERCParams
-from strategies.registry import STRATEGIES, strategy_from_state
-from strategies.riskparity import relative_risk_contributions
+from regime_trader.strategies.base import BarsError, Signal
+from regime_trader.strategies.reference import BuyHold, EqualWeight, SixtyForty, StaticERC
+from regime_trader.strategies.regime_erc import RegimeERC, RegimeERCParams
+from regime_trader.strategies.registry import STRATEGIES, strategy_from_state
+from regime_trader.strategies.riskparity import relative_risk_contributions
 
 SYMBOLS = ["SPY", "TLT", "GLD"]
 

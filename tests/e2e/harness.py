@@ -114,7 +114,7 @@ class Emulator:
 
 
 def _python() -> list[str]:
-    return [sys.executable, "-m", "service"]
+    return [sys.executable, "-m", "regime_trader.service"]
 
 
 @contextlib.contextmanager

@@ -27,7 +27,7 @@ def _clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 def test_rebalance_runs_a_whole_cycle_offline_and_says_what_it_did(tmp_path: Path) -> None:
     env = _clean_env(tmp_path)
     done = subprocess.run(
-        [sys.executable, "-m", "service", "rebalance"],
+        [sys.executable, "-m", "regime_trader.service", "rebalance"],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -42,7 +42,7 @@ def test_rebalance_runs_a_whole_cycle_offline_and_says_what_it_did(tmp_path: Pat
     assert (tmp_path / "data" / "emulator.json").exists()
     # Again: the same simulated session is already done, the next one trades; nothing twice.
     again = subprocess.run(
-        [sys.executable, "-m", "service", "rebalance", "--dry-run"],
+        [sys.executable, "-m", "regime_trader.service", "rebalance", "--dry-run"],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -60,7 +60,7 @@ def test_run_answers_healthz_and_wakes_up_against_the_embedded_emulator(tmp_path
     log_path = tmp_path / "run.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "service", "run"],
+            [sys.executable, "-m", "regime_trader.service", "run"],
             env=env,
             cwd=ROOT,
             stdout=log,

@@ -354,7 +354,7 @@ def start_services(tmp: Path, envs: Mapping[str, dict[str, str]]) -> list[Servic
         log_path = tmp / f"{name}.log"
         with log_path.open("ab") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "service", "run"],
+                [sys.executable, "-m", "regime_trader.service", "run"],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -379,7 +379,7 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     """``regime-trader ARGS`` as a subprocess; stdout and stderr captured as text."""
     return subprocess.run(
-        [sys.executable, "-m", "service", *args],
+        [sys.executable, "-m", "regime_trader.service", *args],
         env=dict(env),
         capture_output=True,
         text=True,

@@ -108,7 +108,7 @@ def emulator_with(
             [
                 sys.executable,
                 "-m",
-                "service",
+                "regime_trader.service",
                 "emulator",
                 "--port",
                 str(port),

@@ -97,7 +97,12 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Resu
             }
             env |= {k: v.format(**fill) for k, v in case.env.items()}
             running[name] = subprocess.Popen(
-                [sys.executable, "-m", "service", *(a.format(**fill) for a in case.args)],
+                [
+                    sys.executable,
+                    "-m",
+                    "regime_trader.service",
+                    *(a.format(**fill) for a in case.args),
+                ],
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,

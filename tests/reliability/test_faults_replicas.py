@@ -248,7 +248,7 @@ def test_two_portfolios_on_one_account_are_refused_at_start_up(tmp_path: Path) -
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RT_", "ALPACA_", "REDIS"))}
     env.update({"RT_CONFIG_FILE": str(config), "RT_DATA_DIR": str(tmp_path / "data")})
     done = subprocess.run(
-        [sys.executable, "-m", "service", "rebalance"],
+        [sys.executable, "-m", "regime_trader.service", "rebalance"],
         env=env,
         capture_output=True,
         text=True,

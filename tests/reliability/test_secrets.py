@@ -251,7 +251,7 @@ def artefacts(tmp_path_factory: pytest.TempPathFactory) -> Artefacts:
             for name in ("status", "metrics", "readyz"):
                 out.texts[f"/{name} during the failure"] = _get(f"{service.url}/{name}")
             status = subprocess.run(
-                [sys.executable, "-m", "service", "status"],
+                [sys.executable, "-m", "regime_trader.service", "status"],
                 env=env,
                 cwd=ROOT,
                 capture_output=True,
@@ -475,7 +475,7 @@ def test_the_service_reads_alerts_from_redis_over_tls_with_a_password(tmp_path: 
             "RT_LOG_FORMAT": "json",
         }
         shown = subprocess.run(
-            [sys.executable, "-m", "service", "alerts", "--count", "1", "--json"],
+            [sys.executable, "-m", "regime_trader.service", "alerts", "--count", "1", "--json"],
             env=env,
             cwd=ROOT,
             capture_output=True,

@@ -49,6 +49,22 @@ def test_no_file_imports_the_old_top_level_names() -> None:
     assert {k: v for k, v in offenders.items() if v} == {}
 
 
+def test_no_process_is_started_under_an_old_name() -> None:
+    # ``python -m service`` would run the folder as a second package beside regime_trader.
+    started = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path in _python_files()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.List | ast.Tuple)
+        for flag, module in zip(node.elts, node.elts[1:], strict=False)
+        if isinstance(flag, ast.Constant)
+        and flag.value == "-m"
+        and isinstance(module, ast.Constant)
+        and str(module.value).split(".")[0] in OLD_ROOTS
+    ]
+    assert started == []
+
+
 def test_no_file_imports_relatively() -> None:
     # One spelling of every import: absolute, through regime_trader.
     relative = [

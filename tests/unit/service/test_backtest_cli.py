@@ -101,7 +101,7 @@ def test_bad_price_file_exits_non_zero_naming_the_problem(
 
 def test_console_script_is_installed_and_answers_help() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "service", "backtest", "--help"],
+        [sys.executable, "-m", "regime_trader.service", "backtest", "--help"],
         capture_output=True,
         text=True,
         timeout=120,

@@ -242,7 +242,7 @@ def development_prices(prices: pd.DataFrame, dev_end: pd.Timestamp) -> pd.DataFr
 
 
 def return_days(
-    sessions: pd.DatetimeIndex, start: pd.Timestamp, end: pd.Timestamp, lag: int = 1
+    sessions: pd.Index, start: pd.Timestamp, end: pd.Timestamp, lag: int = 1
 ) -> pd.DatetimeIndex:
     """The days a walk-forward run trading from ``start`` to ``end`` earns a return.
 
@@ -255,9 +255,10 @@ def return_days(
     ValueError
         If the window holds no return day.
     """
-    first = int(sessions.searchsorted(pd.Timestamp(start)))
-    last = int(sessions.searchsorted(pd.Timestamp(end), side="right"))
-    days = sessions[first + lag : last]
+    index = pd.DatetimeIndex(sessions)
+    first = int(index.searchsorted(pd.Timestamp(start)))
+    last = int(index.searchsorted(pd.Timestamp(end), side="right"))
+    days = index[first + lag : last]
     if len(days) == 0:
         raise ValueError(f"no return day between {start.date()} and {end.date()} (lag {lag})")
     return days

@@ -11,24 +11,59 @@ the rest is cash. Long-only and no leverage: 0 <= e <= max_exposure <= 1.
    stress rises and ``alpha_down`` when it falls. With alpha_up > alpha_down the policy cuts
    risk quickly on entering a stressed regime and restores it slowly on leaving it: a false
    alarm costs a few days of lower exposure, a missed crash costs far more.
-3. **Regime sizing**: e_regime = 1 - ``stress_cut`` * s~_t * pi_t, where pi_t is the predicted
-   persistence of the stress over ``persistence_days``: the severity-weighted mean of A_kk^h
-   over the stressed states. A stress the transition matrix expects to end soon cuts less.
-4. **Volatility sizing**: e_vol = ``target_vol`` / sigma_t, with sigma_t = sqrt(252 w'Sw) the
-   forecast annualised volatility of the risk-parity portfolio.
+3. **Regime sizing**: e_regime = f(s~_t), by default f(s) = 1 - ``stress_cut`` * s; with
+   ``regime_levels`` (one exposure per state, calmest first) f interpolates them linearly on
+   the severity axis. With ``persistence_multiplier`` the cut 1 - f(s~) is further multiplied
+   by pi_t, the predicted persistence of the stress over ``persistence_days`` (the
+   severity-weighted mean of A_kk^h over the stressed states), so a stress the transition
+   matrix expects to end soon cuts less. Off by default: on real data a filtered label that
+   flips often makes A_kk^h collapse exactly when the cut should bite (issue 10).
+4. **Volatility sizing**, by ``vol_target``, with sigma_t = sqrt(252 w'Sw) the forecast
+   annualised volatility of the risk-parity portfolio:
+
+   - ``"absolute"``: e_vol = ``target_vol`` / sigma_t;
+   - ``"relative"``: e_vol = min(1, ``vol_multiple`` * m_t / sigma_t), m_t the median of the
+     forecasts of the last ``vol_median_days`` decisions (today's included, kept causally by
+     :class:`VolatilityHistory` in the strategy's state): it scales down only when risk is
+     high *for this portfolio*, so a change of correlation regime that lifts the level of
+     every forecast does not bind on most days as an absolute target does;
+   - ``"none"``: e_vol = 1.
+
 5. e = clip(min(e_regime, e_vol), ``min_exposure``, ``max_exposure``).
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
+from typing import Any, Literal, get_args
 
 import numpy as np
 
-__all__ = ["Allocation", "AllocationPolicy", "stress_probability"]
+from regime_trader.strategies._checks import (
+    check_at_least,
+    check_choice,
+    check_fraction,
+    check_positive,
+    check_unit_interval,
+)
+
+__all__ = [
+    "Allocation",
+    "AllocationPolicy",
+    "VolTargetMode",
+    "VolatilityHistory",
+    "stress_probability",
+]
 
 TRADING_DAYS_PER_YEAR = 252
+
+VolTargetMode = Literal["absolute", "relative", "none"]
+
+
+def _severity(n_states: int) -> np.ndarray:
+    return np.arange(n_states) / (n_states - 1)
 
 
 def stress_probability(probs: np.ndarray) -> float:
@@ -39,9 +74,33 @@ def stress_probability(probs: np.ndarray) -> float:
     probs : ndarray of shape (n_states,)
         State probabilities, calmest first.
     """
-    k = probs.shape[0]
-    severity = np.arange(k) / (k - 1)
-    return float(np.clip(probs @ severity, 0.0, 1.0))
+    return float(np.clip(probs @ _severity(probs.shape[0]), 0.0, 1.0))
+
+
+class VolatilityHistory:
+    """The forecast volatilities of the last ``days`` decisions and their median.
+
+    Parameters
+    ----------
+    days : int
+        Decisions remembered (the oldest is forgotten first).
+    """
+
+    def __init__(self, days: int) -> None:
+        check_at_least("vol_median_days", days, 1)
+        self._values: deque[float] = deque(maxlen=days)
+
+    def push(self, forecast_vol: float) -> float:
+        """Record today's forecast; return the median of the remembered ones (today's too)."""
+        self._values.append(float(forecast_vol))
+        return float(np.median(np.fromiter(self._values, dtype=float)))
+
+    def state_dict(self) -> list[float]:
+        return list(self._values)
+
+    def load(self, values: list[float]) -> None:
+        self._values.clear()
+        self._values.extend(float(v) for v in values)
 
 
 @dataclass(frozen=True)
@@ -57,6 +116,22 @@ class Allocation:
     regime_exposure: float
     vol_exposure: float
     forecast_vol: float
+    vol_median: float | None
+    vol_target: str
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Every component of the exposure, JSON-serialisable (for ``Signal.diagnostics``)."""
+        return {
+            "exposure": self.exposure,
+            "regime_exposure": self.regime_exposure,
+            "vol_exposure": self.vol_exposure,
+            "forecast_vol": self.forecast_vol,
+            "vol_median": self.vol_median,
+            "vol_target": self.vol_target,
+            "stress": self.stress,
+            "smoothed_stress": self.smoothed_stress,
+            "persistence": self.persistence,
+        }
 
 
 @dataclass(frozen=True)
@@ -66,9 +141,21 @@ class AllocationPolicy:
     Parameters
     ----------
     target_vol : float, default 0.08
-        Annualised volatility the portfolio aims not to exceed.
+        Annualised volatility the portfolio aims not to exceed (``vol_target="absolute"``).
+    vol_target : {"absolute", "relative", "none"}, default "absolute"
+        The volatility sizing (see the module docstring).
+    vol_multiple : float, default 1.5
+        ``"relative"``: scale down once the forecast exceeds this multiple of its median. A
+        prior, not fitted: the research protocol chooses it.
+    vol_median_days : int, default 252
+        ``"relative"``: decisions in the trailing median (about a year).
     stress_cut : float in [0, 1], default 0.5
-        Share of exposure removed at certain, fully persistent stress.
+        Share of exposure removed at certain stress (when ``regime_levels`` is None).
+    regime_levels : tuple of float in [0, 1], optional
+        Exposure in each state, calmest first (one per state of the regime engine); replaces
+        ``stress_cut``.
+    persistence_multiplier : bool, default False
+        Multiply the regime cut by the predicted persistence A_kk^h.
     alpha_up : float in (0, 1], default 1.0
         Smoothing gain when the stress probability rises (1 = follow at once).
     alpha_down : float in (0, 1], default 0.1
@@ -82,7 +169,12 @@ class AllocationPolicy:
     """
 
     target_vol: float = 0.08
+    vol_target: VolTargetMode = "absolute"
+    vol_multiple: float = 1.5
+    vol_median_days: int = 252
     stress_cut: float = 0.5
+    regime_levels: tuple[float, ...] | None = None
+    persistence_multiplier: bool = False
     alpha_up: float = 1.0
     alpha_down: float = 0.1
     persistence_days: int = 5
@@ -90,22 +182,33 @@ class AllocationPolicy:
     max_exposure: float = 1.0
 
     def __post_init__(self) -> None:
-        if not self.target_vol > 0:
-            raise ValueError(f"target_vol must be positive, got {self.target_vol}")
+        check_positive("target_vol", self.target_vol)
+        check_choice("vol_target", self.vol_target, get_args(VolTargetMode))
+        check_positive("vol_multiple", self.vol_multiple)
+        check_at_least("vol_median_days", self.vol_median_days, 1)
         for name in ("stress_cut", "min_exposure", "max_exposure"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {value}")
+            check_unit_interval(name, getattr(self, name))
+        if self.regime_levels is not None:
+            if not 2 <= len(self.regime_levels) <= 4:
+                raise ValueError(
+                    f"regime_levels must give 2 to 4 exposures, got {self.regime_levels}"
+                )
+            for i, level in enumerate(self.regime_levels):
+                check_unit_interval(f"regime_levels[{i}]", level)
         for name in ("alpha_up", "alpha_down"):
-            value = getattr(self, name)
-            if not 0.0 < value <= 1.0:
-                raise ValueError(f"{name} must be in (0, 1], got {value}")
+            check_fraction(name, getattr(self, name))
         if self.min_exposure > self.max_exposure:
             raise ValueError(
                 f"min_exposure {self.min_exposure} exceeds max_exposure {self.max_exposure}"
             )
-        if self.persistence_days < 1:
-            raise ValueError(f"persistence_days must be >= 1, got {self.persistence_days}")
+        check_at_least("persistence_days", self.persistence_days, 1)
+
+    def check_states(self, n_states: int) -> None:
+        """Refuse ``regime_levels`` of another length than the engine's states."""
+        if self.regime_levels is not None and len(self.regime_levels) != n_states:
+            raise ValueError(
+                f"regime_levels has {len(self.regime_levels)} exposures for {n_states} states"
+            )
 
     def smooth(self, previous: float | None, stress: float) -> float:
         """Asymmetric exponential smoothing of the stress probability."""
@@ -116,13 +219,32 @@ class AllocationPolicy:
 
     def persistence(self, predicted: np.ndarray, transmat: np.ndarray) -> float:
         """Severity-and-probability weighted A_kk^h over the stressed states (0 if none)."""
-        k = predicted.shape[0]
-        weight = predicted * (np.arange(k) / (k - 1))
+        weight = predicted * _severity(predicted.shape[0])
         total = float(weight.sum())
         if total <= 0:
             return 0.0
         stay = np.diag(transmat) ** self.persistence_days
         return float(weight @ stay / total)
+
+    def regime_cut(self, smoothed: float, n_states: int) -> float:
+        """Share of exposure removed at smoothed stress ``smoothed``, before persistence."""
+        if self.regime_levels is None:
+            return self.stress_cut * smoothed
+        levels = np.asarray(self.regime_levels, dtype=float)
+        return 1.0 - float(np.interp(smoothed, _severity(n_states), levels))
+
+    @staticmethod
+    def forecast_vol(erc_weights: np.ndarray, cov: np.ndarray) -> float:
+        """sqrt(252 w'Sw): the annualised forecast volatility of the invested portfolio."""
+        return math.sqrt(max(float(erc_weights @ cov @ erc_weights), 0.0) * TRADING_DAYS_PER_YEAR)
+
+    def vol_exposure(self, forecast_vol: float, vol_median: float | None) -> float:
+        """The exposure the volatility sizing allows (before the clip)."""
+        if self.vol_target == "absolute":
+            return self.target_vol / forecast_vol if forecast_vol > 0 else self.max_exposure
+        if self.vol_target == "relative" and vol_median is not None and forecast_vol > 0:
+            return min(1.0, self.vol_multiple * vol_median / forecast_vol)
+        return 1.0
 
     def allocate(
         self,
@@ -131,6 +253,7 @@ class AllocationPolicy:
         predicted: np.ndarray | None,
         transmat: np.ndarray | None,
         previous_smoothed: float | None,
+        vol_median: float | None = None,
     ) -> Allocation:
         """Scale fully invested risk-parity weights to today's exposure.
 
@@ -145,18 +268,21 @@ class AllocationPolicy:
         transmat : ndarray of shape (n_states, n_states) or None
         previous_smoothed : float or None
             Yesterday's smoothed stress (None on the first day).
+        vol_median : float or None
+            Trailing median of the forecast volatility (``"relative"``; see
+            :class:`VolatilityHistory`); None sizes ``"relative"`` as ``"none"``.
         """
-        forecast_vol = math.sqrt(
-            max(float(erc_weights @ cov @ erc_weights), 0.0) * TRADING_DAYS_PER_YEAR
-        )
-        vol_exposure = self.target_vol / forecast_vol if forecast_vol > 0 else self.max_exposure
+        forecast_vol = self.forecast_vol(erc_weights, cov)
+        vol_exposure = self.vol_exposure(forecast_vol, vol_median)
         if predicted is None or transmat is None:
             stress = smoothed = persistence = 0.0
+            regime_exposure = 1.0
         else:
             stress = stress_probability(predicted)
             smoothed = self.smooth(previous_smoothed, stress)
             persistence = self.persistence(predicted, transmat)
-        regime_exposure = 1.0 - self.stress_cut * smoothed * persistence
+            cut = self.regime_cut(smoothed, predicted.shape[0])
+            regime_exposure = 1.0 - (cut * persistence if self.persistence_multiplier else cut)
         exposure = float(
             np.clip(min(regime_exposure, vol_exposure), self.min_exposure, self.max_exposure)
         )
@@ -171,4 +297,6 @@ class AllocationPolicy:
             regime_exposure=regime_exposure,
             vol_exposure=vol_exposure,
             forecast_vol=forecast_vol,
+            vol_median=vol_median,
+            vol_target=self.vol_target,
         )

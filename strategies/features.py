@@ -42,13 +42,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from regime_trader.strategies._checks import check_at_least, check_positive
+from regime_trader.strategies.params import record_from_dict
+
 __all__ = [
     "EwmaCorrelation",
     "FeatureEngine",
     "FeatureSpec",
+    "check_closes",
     "compute_features",
     "decay",
     "feature_names",
+    "pair_symbols",
+    "stock_bond_pair",
 ]
 
 TRADING_DAYS_PER_YEAR = 252
@@ -57,6 +63,14 @@ TRADING_DAYS_PER_YEAR = 252
 def decay(halflife: float) -> float:
     """EWMA decay factor for a half-life in days."""
     return math.exp(-math.log(2.0) / halflife)
+
+
+def check_closes(closes: np.ndarray, n_assets: int) -> np.ndarray:
+    """One bar of closes as floats, or an error: shape (n_assets,), finite and positive."""
+    closes = np.asarray(closes, dtype=float)
+    if closes.shape != (n_assets,) or not np.all(np.isfinite(closes) & (closes > 0)):
+        raise ValueError(f"closes must be {n_assets} positive numbers, got {closes}")
+    return closes
 
 
 class EwmaCorrelation:
@@ -115,12 +129,9 @@ class FeatureSpec:
     corr_halflife: float = 63.0
 
     def __post_init__(self) -> None:
-        if not self.vol_halflife > 0:
-            raise ValueError(f"vol_halflife must be positive, got {self.vol_halflife}")
-        if not self.corr_halflife > 0:
-            raise ValueError(f"corr_halflife must be positive, got {self.corr_halflife}")
-        if self.trend_window < 2:
-            raise ValueError(f"trend_window must be at least 2, got {self.trend_window}")
+        check_positive("vol_halflife", self.vol_halflife)
+        check_positive("corr_halflife", self.corr_halflife)
+        check_at_least("trend_window", self.trend_window, 2)
         if not 1 <= self.kama_fast < self.kama_slow:
             raise ValueError(
                 f"need 1 <= kama_fast < kama_slow, got {self.kama_fast}, {self.kama_slow}"
@@ -135,12 +146,52 @@ class FeatureSpec:
 PER_ASSET = ("ret", "vnr", "logvol", "trend", "kama_gap")
 
 
-def feature_names(symbols: Sequence[str]) -> list[str]:
+def stock_bond_pair(
+    symbols: Sequence[str], equity: str | None = None, bond: str | None = None
+) -> tuple[int, int] | None:
+    """Positions of the equity and bond assets of the correlation feature.
+
+    Parameters
+    ----------
+    symbols : sequence of str
+    equity, bond : str, optional
+        Default: the first and the second symbol.
+
+    Returns
+    -------
+    (int, int) or None
+        None for a single symbol (no pair).
+
+    Raises
+    ------
+    ValueError
+        If a named symbol is not in ``symbols``, or both name the same one.
+    """
+    for name, value in (("equity_symbol", equity), ("bond_symbol", bond)):
+        if value is not None and value not in symbols:
+            raise ValueError(f"{name} {value!r} is not one of the symbols {list(symbols)}")
+    if len(symbols) < 2:
+        if bond is not None:
+            raise ValueError(f"bond_symbol {bond!r} needs a second symbol besides the equity")
+        return None
+    i = list(symbols).index(equity) if equity is not None else 0
+    j = list(symbols).index(bond) if bond is not None else (1 if i == 0 else 0)
+    if i == j:
+        raise ValueError(f"equity_symbol and bond_symbol are both {symbols[i]!r}")
+    return i, j
+
+
+def correlation_name(symbols: Sequence[str], pair: tuple[int, int] | None) -> list[str]:
+    """The correlation column's name, ``corr_<EQUITY>_<BOND>``, or none without a pair."""
+    return [] if pair is None else [f"corr_{symbols[pair[0]]}_{symbols[pair[1]]}"]
+
+
+def feature_names(
+    symbols: Sequence[str], equity: str | None = None, bond: str | None = None
+) -> list[str]:
     """Column names produced for ``symbols`` (per-asset blocks, then the correlation)."""
     names = [f"{s}_{kind}" for s in symbols for kind in PER_ASSET]
-    if len(symbols) >= 2:
-        names.append(f"corr_{symbols[0]}_{symbols[1]}")
-    return names
+    return names + correlation_name(symbols, stock_bond_pair(symbols, equity, bond))
 
 
 class FeatureEngine:
@@ -149,18 +200,28 @@ class FeatureEngine:
     Parameters
     ----------
     symbols : sequence of str
-        Asset names, in column order. The first is treated as the equity asset and the
-        second (if any) as the bond asset for the correlation feature.
+        Asset names, in column order.
     spec : FeatureSpec, optional
         Recursion parameters.
+    equity, bond : str, optional
+        The assets of the stock-bond correlation; default the first and the second symbol.
     """
 
-    def __init__(self, symbols: Sequence[str], spec: FeatureSpec | None = None) -> None:
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        spec: FeatureSpec | None = None,
+        *,
+        equity: str | None = None,
+        bond: str | None = None,
+    ) -> None:
         if len(symbols) == 0:
             raise ValueError("symbols must not be empty")
         self.symbols = list(symbols)
         self.spec = spec or FeatureSpec()
+        self.pair = stock_bond_pair(self.symbols, equity, bond)
         n = len(self.symbols)
+        self.returns = np.full(n, np.nan)  # the last bar's log returns (NaN on the first)
         self._lam_vol = decay(self.spec.vol_halflife)
         self.n_bars = 0
         self._log_prices: list[list[float]] = []  # last trend_window + 1 log closes
@@ -177,7 +238,8 @@ class FeatureEngine:
     @property
     def names(self) -> list[str]:
         """Feature column names."""
-        return feature_names(self.symbols)
+        names = [f"{s}_{kind}" for s in self.symbols for kind in PER_ASSET]
+        return names + correlation_name(self.symbols, self.pair)
 
     def update(self, closes: np.ndarray) -> np.ndarray:
         """Consume one bar of closes and return its feature row.
@@ -192,10 +254,7 @@ class FeatureEngine:
         ndarray of shape (n_features,)
             The features of this bar; NaN where not yet defined.
         """
-        closes = np.asarray(closes, dtype=float)
-        if closes.shape != (len(self.symbols),) or not np.all(np.isfinite(closes) & (closes > 0)):
-            raise ValueError(f"closes must be {len(self.symbols)} positive numbers, got {closes}")
-        log_p = np.log(closes)
+        log_p = np.log(check_closes(closes, len(self.symbols)))
         self.n_bars += 1
         window = self.spec.trend_window
         self._log_prices.append(log_p.tolist())
@@ -206,6 +265,7 @@ class FeatureEngine:
             self._kama = log_p.copy()
             return row
         ret = log_p - np.asarray(self._log_prices[-2])
+        self.returns = ret
         prev_vol = np.sqrt(self._var_num / self._var_den) if self._var_den > 0 else None
         self._var_num = self._lam_vol * self._var_num + ret**2
         self._var_den = self._lam_vol * self._var_den + 1.0
@@ -224,8 +284,8 @@ class FeatureEngine:
             with np.errstate(divide="ignore", invalid="ignore"):
                 block[:, 4] = np.where(vol > 0, (log_p - self._kama) / vol, 0.0)
         row[: n * len(PER_ASSET)] = block.ravel()
-        if n >= 2:
-            row[-1] = self._corr.update(ret[0], ret[1])
+        if self.pair is not None:
+            row[-1] = self._corr.update(ret[self.pair[0]], ret[self.pair[1]])
         return row
 
     def _efficiency_ratio(self) -> np.ndarray | None:
@@ -249,6 +309,7 @@ class FeatureEngine:
         """Everything needed to continue the recursions exactly (JSON-serialisable)."""
         return {
             "symbols": self.symbols,
+            "pair": None if self.pair is None else list(self.pair),
             "spec": asdict(self.spec),
             "n_bars": self.n_bars,
             "log_prices": self._log_prices,
@@ -261,7 +322,11 @@ class FeatureEngine:
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> FeatureEngine:
         """Rebuild an engine from :meth:`state_dict`."""
-        engine = cls(state["symbols"], FeatureSpec(**state["spec"]))
+        symbols = state["symbols"]
+        equity, bond = pair_symbols(symbols, state.get("pair"))
+        engine = cls(
+            symbols, record_from_dict(FeatureSpec, state["spec"]), equity=equity, bond=bond
+        )
         engine.n_bars = int(state["n_bars"])
         engine._log_prices = [list(map(float, row)) for row in state["log_prices"]]
         engine._var_num = np.asarray(state["var_num"], dtype=float)
@@ -269,6 +334,13 @@ class FeatureEngine:
         engine._kama = np.asarray(state["kama"], dtype=float)
         engine._corr.load(state)
         return engine
+
+
+def pair_symbols(symbols: Sequence[str], saved: list[int] | None) -> tuple[str | None, str | None]:
+    """The equity and bond symbols of a saved ``pair`` (a state from before it: the default)."""
+    if saved is None:
+        return None, None
+    return symbols[saved[0]], symbols[saved[1]]
 
 
 def compute_features(prices: pd.DataFrame, spec: FeatureSpec | None = None) -> pd.DataFrame:

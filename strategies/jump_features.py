@@ -12,8 +12,9 @@ Kolm & Lindström (2021): for every asset ``S`` (r_t its log return) and half-li
 ``S_sortino_h``
     the EWMA return over that downside deviation, annualised.
 
-Cross-asset: ``corr_<EQUITY>_<BOND>``, the EWMA correlation of the first two assets' returns
-(the stock-bond correlation flips sign across inflation regimes).
+Cross-asset: ``corr_<EQUITY>_<BOND>``, the EWMA correlation of the equity and bond assets'
+returns (the first two by default; the stock-bond correlation flips sign across inflation
+regimes).
 
 Every EWMA is bias-corrected (``pandas.ewm(halflife=h, adjust=True)``) and updated one bar at a
 time, so row t depends on closes up to t only, the live service and a backtest compute identical
@@ -33,7 +34,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from regime_trader.strategies.features import EwmaCorrelation, decay
+from regime_trader.strategies._checks import check_at_least, check_positive
+from regime_trader.strategies.features import (
+    EwmaCorrelation,
+    check_closes,
+    correlation_name,
+    decay,
+    pair_symbols,
+    stock_bond_pair,
+)
+from regime_trader.strategies.params import record_from_dict
 
 __all__ = [
     "FeatureScaler",
@@ -72,10 +82,8 @@ class JumpFeatureSpec:
             raise ValueError(f"halflives must be positive and non-empty, got {self.halflives}")
         if len(set(self.halflives)) != len(self.halflives):
             raise ValueError(f"halflives must be distinct, got {self.halflives}")
-        if not self.corr_halflife > 0:
-            raise ValueError(f"corr_halflife must be positive, got {self.corr_halflife}")
-        if self.warmup < 2:
-            raise ValueError(f"warmup must be at least 2 bars, got {self.warmup}")
+        check_positive("corr_halflife", self.corr_halflife)
+        check_at_least("warmup", self.warmup, 2)
 
 
 KINDS = ("ewret", "logvol", "logdd", "sortino")
@@ -85,13 +93,20 @@ def _tag(h: float) -> str:
     return f"{h:g}"
 
 
-def jump_feature_names(symbols: Sequence[str], spec: JumpFeatureSpec | None = None) -> list[str]:
+def jump_feature_names(
+    symbols: Sequence[str],
+    spec: JumpFeatureSpec | None = None,
+    *,
+    equity: str | None = None,
+    bond: str | None = None,
+) -> list[str]:
     """Column names for ``symbols``: per asset and half-life, then the correlation."""
-    spec = spec or JumpFeatureSpec()
-    names = [f"{s}_{kind}_{_tag(h)}" for s in symbols for h in spec.halflives for kind in KINDS]
-    if len(symbols) >= 2:
-        names.append(f"corr_{symbols[0]}_{symbols[1]}")
-    return names
+    pair = stock_bond_pair(symbols, equity, bond)
+    return _per_asset_names(symbols, spec or JumpFeatureSpec()) + correlation_name(symbols, pair)
+
+
+def _per_asset_names(symbols: Sequence[str], spec: JumpFeatureSpec) -> list[str]:
+    return [f"{s}_{kind}_{_tag(h)}" for s in symbols for h in spec.halflives for kind in KINDS]
 
 
 class JumpFeatureEngine:
@@ -100,17 +115,27 @@ class JumpFeatureEngine:
     Parameters
     ----------
     symbols : sequence of str
-        Asset names in column order; the first is the equity asset and the second (if any)
-        the bond asset of the correlation feature.
+        Asset names in column order.
     spec : JumpFeatureSpec, optional
+    equity, bond : str, optional
+        The assets of the stock-bond correlation; default the first and the second symbol.
     """
 
-    def __init__(self, symbols: Sequence[str], spec: JumpFeatureSpec | None = None) -> None:
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        spec: JumpFeatureSpec | None = None,
+        *,
+        equity: str | None = None,
+        bond: str | None = None,
+    ) -> None:
         if len(symbols) == 0:
             raise ValueError("symbols must not be empty")
         self.symbols = list(symbols)
         self.spec = spec or JumpFeatureSpec()
+        self.pair = stock_bond_pair(self.symbols, equity, bond)
         n, m = len(self.symbols), len(self.spec.halflives)
+        self.returns = np.full(n, np.nan)  # the last bar's log returns (NaN on the first)
         self._lam = np.array([decay(h) for h in self.spec.halflives])  # (m,)
         self.n_bars = 0
         self._last_log: np.ndarray | None = None
@@ -122,7 +147,7 @@ class JumpFeatureEngine:
 
     @property
     def names(self) -> list[str]:
-        return jump_feature_names(self.symbols, self.spec)
+        return _per_asset_names(self.symbols, self.spec) + correlation_name(self.symbols, self.pair)
 
     @property
     def ready(self) -> bool:
@@ -142,22 +167,21 @@ class JumpFeatureEngine:
         ndarray of shape (n_features,)
             NaN until :attr:`ready`.
         """
-        closes = np.asarray(closes, dtype=float)
-        if closes.shape != (len(self.symbols),) or not np.all(np.isfinite(closes) & (closes > 0)):
-            raise ValueError(f"closes must be {len(self.symbols)} positive numbers, got {closes}")
-        log_p = np.log(closes)
+        log_p = np.log(check_closes(closes, len(self.symbols)))
         self.n_bars += 1
         previous, self._last_log = self._last_log, log_p
         row = np.full(len(self.names), np.nan)
         if previous is None:
             return row
         r = log_p - previous
+        self.returns = r
         lam = self._lam[:, None]
         self._ret_num = lam * self._ret_num + r
         self._var_num = lam * self._var_num + r**2
         self._dd_num = lam * self._dd_num + np.minimum(r, 0.0) ** 2
         self._den = self._lam * self._den + 1.0
-        corr = self._corr.update(float(r[0]), float(r[1])) if len(r) >= 2 else None
+        pair = self.pair
+        corr = None if pair is None else self._corr.update(float(r[pair[0]]), float(r[pair[1]]))
         if not self.ready:
             return row
         den = self._den[:, None]
@@ -177,6 +201,7 @@ class JumpFeatureEngine:
         """Everything needed to continue exactly (JSON-serialisable floats)."""
         return {
             "symbols": self.symbols,
+            "pair": None if self.pair is None else list(self.pair),
             "spec": asdict(self.spec),
             "n_bars": self.n_bars,
             "last_log": None if self._last_log is None else self._last_log.tolist(),
@@ -190,15 +215,10 @@ class JumpFeatureEngine:
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> JumpFeatureEngine:
         """Rebuild an engine from :meth:`state_dict`."""
-        spec = state["spec"]
-        engine = cls(
-            state["symbols"],
-            JumpFeatureSpec(
-                halflives=tuple(float(h) for h in spec["halflives"]),
-                corr_halflife=float(spec["corr_halflife"]),
-                warmup=int(spec["warmup"]),
-            ),
-        )
+        symbols = state["symbols"]
+        equity, bond = pair_symbols(symbols, state.get("pair"))
+        spec = record_from_dict(JumpFeatureSpec, state["spec"])
+        engine = cls(symbols, spec, equity=equity, bond=bond)
         engine.n_bars = int(state["n_bars"])
         if state["last_log"] is not None:
             engine._last_log = np.asarray(state["last_log"], dtype=float)

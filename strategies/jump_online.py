@@ -28,6 +28,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
+from regime_trader.strategies._checks import check_at_least, check_non_negative
 from regime_trader.strategies.jump import (
     JumpFitError,
     JumpModel,
@@ -36,9 +37,12 @@ from regime_trader.strategies.jump import (
     penalty_matrix,
 )
 from regime_trader.strategies.jump_sparse import SparseJumpModel
+from regime_trader.strategies.params import record_from_dict
 from regime_trader.strategies.regime_window import RegimeUpdate, WindowedTracker, check_schedule
 
-__all__ = ["JumpSettings", "JumpTracker", "RegimeEngine", "RegimeParamsLike"]
+__all__ = ["JUMP_ENGINES", "JumpSettings", "JumpTracker", "RegimeEngine", "RegimeParamsLike"]
+
+JUMP_ENGINES = ("jump", "sparse_jump")
 
 
 class RegimeParamsLike(Protocol):
@@ -87,10 +91,9 @@ class JumpSettings:
     enter, exit : float or None, default None
         Asymmetric Lambda: cost of a switch toward stress / toward calm (see
         :func:`~regime_trader.strategies.jump.penalty_matrix`); None keeps ``jump_penalty``.
-    sparse : bool, default False
-        Fit the sparse jump model (feature weights with l1 budget ``kappa``).
     kappa : float, default 2.0
-        l1 budget of the sparse weights (<= sqrt(n_features)).
+        l1 budget of the sparse engine's feature weights (1 <= kappa <= sqrt(n_features));
+        unused by the plain jump model.
     n_init : int, default 10
         Seeded starts of the first (cold) fit.
     refit_cold_starts : int, default 3
@@ -120,7 +123,6 @@ class JumpSettings:
     jump_penalty: float = 10.0
     enter: float | None = None
     exit: float | None = None
-    sparse: bool = False
     kappa: float = 2.0
     n_init: int = 10
     refit_cold_starts: int = 3
@@ -134,23 +136,20 @@ class JumpSettings:
 
     def __post_init__(self) -> None:
         check_schedule(self.min_train_obs, self.max_train_obs, self.refit_months)
-        if self.refit_cold_starts < 0:
-            raise ValueError(f"refit_cold_starts must be >= 0, got {self.refit_cold_starts}")
-        if not (math.isfinite(self.min_stress_ratio) and self.min_stress_ratio >= 0):
-            raise ValueError(
-                f"min_stress_ratio must be finite and >= 0, got {self.min_stress_ratio}"
-            )
+        check_at_least("refit_cold_starts", self.refit_cold_starts, 0)
+        check_non_negative("min_stress_ratio", self.min_stress_ratio)
         for name in ("enter", "exit"):
             value = getattr(self, name)
-            if value is not None and not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be finite and >= 0, got {value}")
-        self.model()  # the model's own checks at construction
+            if value is not None:
+                check_non_negative(name, value)
+        self.model(sparse=True)  # both models' own checks (the sparse one wraps the other)
 
     @property
     def penalty(self) -> np.ndarray:
         return penalty_matrix(self.n_states, self.jump_penalty, enter=self.enter, exit=self.exit)
 
-    def model(self) -> JumpModel | SparseJumpModel:
+    def model(self, *, sparse: bool) -> JumpModel | SparseJumpModel:
+        """A fresh model of these settings: the sparse jump model, or the plain one."""
         common: dict[str, Any] = {
             "penalty": self.penalty,
             "n_init": self.n_init,
@@ -158,7 +157,7 @@ class JumpSettings:
             "temperature": self.temperature,
             "random_state": self.random_state,
         }
-        if self.sparse:
+        if sparse:
             return SparseJumpModel(self.n_states, kappa=self.kappa, **common)
         return JumpModel(self.n_states, jump_penalty=self.jump_penalty, **common)
 
@@ -169,10 +168,13 @@ class JumpTracker(WindowedTracker):
     Parameters
     ----------
     settings : JumpSettings, optional
+    sparse : bool, default False
+        Fit the sparse jump model (feature weights with the l1 budget ``settings.kappa``).
     """
 
-    def __init__(self, settings: JumpSettings | None = None) -> None:
+    def __init__(self, settings: JumpSettings | None = None, *, sparse: bool = False) -> None:
         self.settings = settings or JumpSettings()
+        self.sparse = sparse
         super().__init__(
             self.settings.min_train_obs, self.settings.max_train_obs, self.settings.refit_months
         )
@@ -180,6 +182,11 @@ class JumpTracker(WindowedTracker):
         self.values: np.ndarray | None = None
         self.separated = True  # the current fit found a stress regime (min_stress_ratio)
         self._filter: OnlineJumpFilter | None = None
+
+    @property
+    def engine(self) -> str:
+        """``"sparse_jump"`` or ``"jump"``: the name under which the state is saved."""
+        return "sparse_jump" if self.sparse else "jump"
 
     @property
     def label(self) -> int | None:
@@ -219,7 +226,9 @@ class JumpTracker(WindowedTracker):
         X, equity = self.training_window()
         try:
             cold = None if self.params is None else self.settings.refit_cold_starts
-            model = self.settings.model().fit(X, equity, warm_start=self.params, cold_starts=cold)
+            model = self.settings.model(sparse=self.sparse).fit(
+                X, equity, warm_start=self.params, cold_starts=cold
+            )
         except (JumpFitError, ValueError) as e:
             self._last_fit = date  # do not retry every day; the schedule retries next period
             if self.params is None:
@@ -245,7 +254,7 @@ class JumpTracker(WindowedTracker):
     def state_dict(self) -> dict[str, Any]:
         """JSON-serialisable state that continues exactly (the payload is its owner's)."""
         return {
-            "engine": "jump",
+            "engine": self.engine,
             "settings": asdict(self.settings),
             "params": None if self.params is None else self.params.to_dict(),
             "values": None if self.values is None else self.values.tolist(),
@@ -258,9 +267,11 @@ class JumpTracker(WindowedTracker):
         cls, state: dict[str, Any], payload: list[list[float]] | None = None
     ) -> JumpTracker:
         """Rebuild a tracker from :meth:`state_dict`, and the payload its owner saved."""
-        if state.get("engine") != "jump":
-            raise ValueError(f"not a jump-tracker state: engine={state.get('engine')!r}")
-        tracker = cls(JumpSettings(**state["settings"]))
+        engine = state.get("engine")
+        if engine not in JUMP_ENGINES:
+            raise ValueError(f"not a jump-tracker state: engine={engine!r}")
+        settings = record_from_dict(JumpSettings, state["settings"])
+        tracker = cls(settings, sparse=engine == "sparse_jump")
         if state["params"] is not None:
             tracker.params = JumpParams.from_dict(state["params"])
             tracker._filter = OnlineJumpFilter(tracker.params)

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from regime_trader.strategies._checks import check_at_least, check_non_negative
+from regime_trader.strategies.params import record_from_dict
 from regime_trader.strategies.regime import ForwardFilter, HMMParams, RegimeFitError, RegimeModel
 from regime_trader.strategies.regime_window import RegimeUpdate, WindowedTracker, check_schedule
 
@@ -79,12 +81,11 @@ class RegimeSettings:
 
     def __post_init__(self) -> None:
         check_schedule(self.min_train_obs, self.max_train_obs, self.refit_months)
-        if self.drift_window < 2:
-            raise ValueError(f"drift_window must be >= 2, got {self.drift_window}")
+        check_at_least("drift_window", self.drift_window, 2)
         if not 0 < self.drift_quantile < 0.5:
             raise ValueError(f"drift_quantile must be in (0, 0.5), got {self.drift_quantile}")
-        if self.drift_margin < 0:
-            raise ValueError(f"drift_margin must be >= 0, got {self.drift_margin}")
+        check_non_negative("drift_margin", self.drift_margin)
+        check_at_least("min_days_between_refits", self.min_days_between_refits, 0)
         self.model()  # the model's own checks (n_states, n_init, n_iter, tol) at construction
 
     def model(self) -> RegimeModel:
@@ -236,7 +237,7 @@ class RegimeTracker(WindowedTracker):
         cls, state: dict[str, Any], payload: list[list[float]] | None = None
     ) -> RegimeTracker:
         """Rebuild a tracker from :meth:`state_dict`, and the payload its owner saved."""
-        tracker = cls(RegimeSettings(**state["settings"]))
+        tracker = cls(record_from_dict(RegimeSettings, state["settings"]))
         if state["params"] is not None:
             tracker.params = HMMParams.from_dict(state["params"])
             tracker._filter = ForwardFilter(tracker.params)

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from regime_trader.strategies._checks import check_at_least
+
 __all__ = [
     "RegimeUpdate",
     "TrainingWindow",
@@ -72,8 +74,7 @@ def check_schedule(min_train_obs: int, max_train_obs: int, refit_months: int) ->
         raise ValueError(
             f"need 50 <= min_train_obs <= max_train_obs, got {min_train_obs}, {max_train_obs}"
         )
-    if refit_months < 0:
-        raise ValueError(f"refit_months must be >= 0, got {refit_months}")
+    check_at_least("refit_months", refit_months, 0)
 
 
 def months_between(earlier: pd.Timestamp, later: pd.Timestamp) -> int:

@@ -24,25 +24,6 @@ STRATEGIES: dict[str, type[Strategy]] = {
 BENCHMARKS: tuple[str, ...] = ("erc_static", "equal_weight", "sixty_forty", "buy_hold")
 
 
-def _merge(base: dict[str, Any], overrides: Mapping[str, Any], where: str) -> dict[str, Any]:
-    """Return ``base`` updated by ``overrides``, nested tables merged key by key.
-
-    Raises
-    ------
-    ValueError
-        If ``overrides`` names a key ``base`` lacks (the dotted path is quoted).
-    """
-    merged = dict(base)
-    for key, value in overrides.items():
-        if key not in base:
-            raise ValueError(f"unknown parameter {where}{key!r}; known: {sorted(base)}")
-        if isinstance(base[key], dict) and isinstance(value, Mapping):
-            merged[key] = _merge(base[key], value, f"{where}{key}.")
-        else:
-            merged[key] = value
-    return merged
-
-
 def build_strategy(name: str, symbols: Sequence[str], params: Mapping[str, Any]) -> Strategy:
     """Return a fresh strategy built from configuration.
 
@@ -54,8 +35,9 @@ def build_strategy(name: str, symbols: Sequence[str], params: Mapping[str, Any])
         The universe, in the column order of the bars.
     params : mapping
         Overrides: for ``regime_erc`` any field of :class:`RegimeERCParams` (nested tables
-        for ``features``, ``regime`` and ``policy``); for ``erc_static`` its keyword
-        arguments; nothing for the fixed-weight strategies.
+        for ``features``, ``regime``, ``jump_feature_spec``, ``jump``, ``policy`` and
+        ``rebalance``); for ``erc_static`` its keyword arguments; nothing for the
+        fixed-weight strategies.
 
     Returns
     -------
@@ -70,8 +52,8 @@ def build_strategy(name: str, symbols: Sequence[str], params: Mapping[str, Any])
     if name not in STRATEGIES:
         raise ValueError(f"unknown strategy {name!r}; known: {sorted(STRATEGIES)}")
     if name == RegimeERC.name:
-        merged = _merge(RegimeERCParams().to_dict(), params, "")
-        return RegimeERC(symbols, RegimeERCParams.from_dict(merged))
+        # Fields left out keep their defaults, nested tables field by field.
+        return RegimeERC(symbols, RegimeERCParams.from_dict(params))
     if name == StaticERC.name:
         return StaticERC(symbols, **dict(params))
     if params:

@@ -5,7 +5,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from regime_trader.strategies.allocation import AllocationPolicy, stress_probability
+from regime_trader.strategies.allocation import (
+    AllocationPolicy,
+    VolatilityHistory,
+    stress_probability,
+)
 
 COV = np.diag([1e-4, 4e-5, 9e-5])  # daily variances: 16%, 10%, 15% a year
 ERC = np.array([0.25, 0.40, 0.35])
@@ -20,8 +24,18 @@ def test_stress_rises_at_once_and_decays_slowly() -> None:
     assert s == pytest.approx(0.81)
 
 
-def test_certain_persistent_stress_cuts_exposure_by_stress_cut() -> None:
-    policy = AllocationPolicy(stress_cut=0.5, target_vol=1.0, persistence_days=1)
+def test_certain_stress_cuts_exposure_by_stress_cut_without_the_persistence_multiplier() -> None:
+    policy = AllocationPolicy(stress_cut=0.5, target_vol=1.0)
+    assert policy.persistence_multiplier is False  # the default (issue 10)
+    stressed = policy.allocate(ERC, COV, np.array([0.0, 1.0]), TRANSMAT, None)
+    assert stressed.exposure == pytest.approx(0.5)
+    assert stressed.persistence == pytest.approx(0.95**5)  # computed and reported, not applied
+
+
+def test_certain_persistent_stress_cuts_exposure_by_stress_cut_times_persistence() -> None:
+    policy = AllocationPolicy(
+        stress_cut=0.5, target_vol=1.0, persistence_days=1, persistence_multiplier=True
+    )
     calm = policy.allocate(ERC, COV, np.array([1.0, 0.0]), TRANSMAT, None)
     stressed = policy.allocate(ERC, COV, np.array([0.0, 1.0]), TRANSMAT, None)
     assert calm.exposure == pytest.approx(1.0)
@@ -29,7 +43,7 @@ def test_certain_persistent_stress_cuts_exposure_by_stress_cut() -> None:
 
 
 def test_a_short_lived_stress_regime_cuts_less_than_a_persistent_one() -> None:
-    policy = AllocationPolicy(target_vol=1.0)
+    policy = AllocationPolicy(target_vol=1.0, persistence_multiplier=True)
     fleeting = np.array([[0.98, 0.02], [0.5, 0.5]])
     a = policy.allocate(ERC, COV, np.array([0.0, 1.0]), fleeting, None)
     b = policy.allocate(ERC, COV, np.array([0.0, 1.0]), TRANSMAT, None)
@@ -73,8 +87,58 @@ def test_severity_weights_the_middle_state_half() -> None:
         ({"alpha_down": 0.0}, "alpha_down"),
         ({"min_exposure": 0.8, "max_exposure": 0.5}, "min_exposure"),
         ({"max_exposure": 1.2}, "max_exposure"),
+        ({"vol_target": "adaptive"}, r"vol_target must be one of \['absolute', 'relative'"),
+        ({"vol_multiple": 0.0}, r"vol_multiple must be finite and > 0, got 0\.0"),
+        ({"vol_median_days": 0}, "vol_median_days must be an integer >= 1, got 0"),
+        ({"regime_levels": (1.0,)}, "regime_levels must give 2 to 4 exposures"),
+        ({"regime_levels": (1.0, 1.5)}, r"regime_levels\[1\] must be in \[0, 1\], got 1\.5"),
     ],
 )
 def test_invalid_policy_is_rejected(kwargs: dict[str, float], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         AllocationPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+FORECAST = float(np.sqrt(ERC @ COV @ ERC * 252))  # 7.7% a year
+
+
+def test_relative_target_scales_down_only_above_the_multiple_of_the_median() -> None:
+    policy = AllocationPolicy(vol_target="relative", vol_multiple=1.5, stress_cut=0.0)
+    below = policy.allocate(ERC, COV, None, None, None, vol_median=FORECAST / 1.4)
+    assert below.vol_exposure == 1.0 and below.exposure == 1.0
+    above = policy.allocate(ERC, COV, None, None, None, vol_median=FORECAST / 2.0)
+    assert above.vol_exposure == pytest.approx(0.75)  # 1.5 x median = 0.75 x forecast
+    assert above.exposure == pytest.approx(0.75)
+    # The absolute target binds at a level the relative one ignores.
+    absolute = AllocationPolicy(target_vol=0.05, stress_cut=0.0)
+    assert absolute.allocate(ERC, COV, None, None, None, vol_median=FORECAST).exposure < 0.7
+
+
+def test_no_volatility_target_sizes_on_the_regime_alone() -> None:
+    policy = AllocationPolicy(vol_target="none", target_vol=0.01, stress_cut=0.4)
+    out = policy.allocate(ERC, COV, np.array([0.0, 1.0]), TRANSMAT, None)
+    assert out.vol_exposure == 1.0
+    assert out.exposure == pytest.approx(0.6)
+    diagnostics = out.diagnostics()
+    assert diagnostics["vol_target"] == "none" and diagnostics["regime_exposure"] == 0.6
+    assert set(diagnostics) >= {"exposure", "vol_exposure", "forecast_vol", "vol_median"}
+
+
+def test_regime_levels_interpolate_the_exposure_on_the_smoothed_stress() -> None:
+    policy = AllocationPolicy(vol_target="none", regime_levels=(0.9, 0.3))
+    assert policy.allocate(ERC, COV, np.array([1.0, 0.0]), TRANSMAT, None).exposure == 0.9
+    half = policy.allocate(ERC, COV, np.array([0.5, 0.5]), TRANSMAT, None)
+    assert half.exposure == pytest.approx(0.6)
+    three = AllocationPolicy(vol_target="none", regime_levels=(1.0, 0.8, 0.2))
+    middle = three.allocate(ERC, COV, np.array([0.0, 1.0, 0.0]), np.eye(3), None)
+    assert middle.exposure == pytest.approx(0.8)
+    with pytest.raises(ValueError, match="regime_levels has 2 exposures for 3 states"):
+        policy.check_states(3)
+
+
+def test_volatility_history_keeps_a_trailing_median_and_restores_it() -> None:
+    history = VolatilityHistory(3)
+    assert [history.push(v) for v in (0.1, 0.3, 0.2, 0.5)] == pytest.approx([0.1, 0.2, 0.2, 0.3])
+    restored = VolatilityHistory(3)
+    restored.load(history.state_dict())
+    assert restored.push(0.4) == history.push(0.4) == pytest.approx(0.4)

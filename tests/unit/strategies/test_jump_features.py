@@ -113,8 +113,8 @@ def test_jump_model_scaler_ignores_rows_after_the_training_window() -> None:
         ({"halflives": ()}, r"halflives must be positive and non-empty, got \(\)"),
         ({"halflives": (5.0, -1.0)}, r"got \(5\.0, -1\.0\)"),
         ({"halflives": (5.0, 5.0)}, "halflives must be distinct"),
-        ({"corr_halflife": 0.0}, r"corr_halflife must be positive, got 0\.0"),
-        ({"warmup": 1}, "warmup must be at least 2 bars, got 1"),
+        ({"corr_halflife": 0.0}, r"corr_halflife must be finite and > 0, got 0\.0"),
+        ({"warmup": 1}, "warmup must be an integer >= 2, got 1"),
     ],
 )
 def test_invalid_spec_is_rejected_quoting_the_value(kwargs: dict[str, object], match: str) -> None:

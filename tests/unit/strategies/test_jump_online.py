@@ -54,24 +54,26 @@ def _same(a: RegimeUpdate, b: RegimeUpdate) -> bool:
 @pytest.mark.parametrize("sparse", [False, True])
 def test_tracker_output_up_to_t_does_not_depend_on_later_rows(sparse: bool) -> None:
     rows = _inputs(generate_market(520, seed=31).prices)
-    settings = _fast(jump_penalty=10.0, sparse=sparse, kappa=2.0)
-    full = _run(JumpTracker(settings), rows)
+    settings = _fast(jump_penalty=10.0, kappa=2.0)
+    full = _run(JumpTracker(settings, sparse=sparse), rows)
     assert sum(u.refit is not None for u in full) >= 10  # the refits are inside the test
     for end in (150, 331, 480):
-        cut = _run(JumpTracker(settings), rows.iloc[:end])
+        cut = _run(JumpTracker(settings, sparse=sparse), rows.iloc[:end])
         assert all(_same(a, b) for a, b in zip(full[:end], cut, strict=True)), end
 
 
-def test_tracker_restored_from_json_continues_bit_for_bit() -> None:
+@pytest.mark.parametrize("sparse", [False, True])
+def test_tracker_restored_from_json_continues_bit_for_bit(sparse: bool) -> None:
     rows = _inputs(generate_market(500, seed=32).prices)
     settings = _fast(jump_penalty=8.0, enter=4.0, exit=16.0)
-    tracker = JumpTracker(settings)
+    tracker = JumpTracker(settings, sparse=sparse)
     _run(tracker, rows.iloc[:300])
     restored = JumpTracker.from_state(json.loads(json.dumps(tracker.state_dict())))
     a = _run(tracker, rows.iloc[300:])
     b = _run(restored, rows.iloc[300:])
     assert all(_same(x, y) for x, y in zip(a, b, strict=True))
     assert json.dumps(tracker.state_dict()) == json.dumps(restored.state_dict())
+    assert restored.sparse is sparse and restored.engine == ("sparse_jump" if sparse else "jump")
 
 
 def test_tracker_is_not_ready_before_min_train_obs_and_reports_each_refit() -> None:
@@ -131,7 +133,7 @@ def test_invalid_settings_are_rejected_quoting_the_value() -> None:
     with pytest.raises(ValueError, match="got 10, 5"):
         JumpSettings(min_train_obs=10, max_train_obs=5)
     with pytest.raises(ValueError, match=r"kappa must be >= 1, got 0\.5"):
-        JumpSettings(sparse=True, kappa=0.5)
+        JumpSettings(kappa=0.5)
     with pytest.raises(ValueError, match="not a jump-tracker state"):
         JumpTracker.from_state({"engine": "hmm"})
 

@@ -61,12 +61,15 @@ def test_months_between_counts_calendar_month_boundaries() -> None:
 @pytest.mark.parametrize(
     ("build", "match"),
     [
-        (lambda: RegimeSettings(refit_months=-1), "refit_months must be >= 0, got -1"),
-        (lambda: JumpSettings(refit_months=-2), "refit_months must be >= 0, got -2"),
+        (lambda: RegimeSettings(refit_months=-1), "refit_months must be an integer >= 0, got -1"),
+        (lambda: JumpSettings(refit_months=-2), "refit_months must be an integer >= 0, got -2"),
         (lambda: RegimeSettings(min_train_obs=49), "50 <= min_train_obs <= max_train_obs, got 49"),
         (lambda: JumpSettings(max_train_obs=100), "max_train_obs, got 250, 100"),
-        (lambda: RegimeSettings(drift_window=1), "drift_window must be >= 2, got 1"),
-        (lambda: JumpSettings(refit_cold_starts=-1), "refit_cold_starts must be >= 0, got -1"),
+        (lambda: RegimeSettings(drift_window=1), "drift_window must be an integer >= 2, got 1"),
+        (
+            lambda: JumpSettings(refit_cold_starts=-1),
+            "refit_cold_starts must be an integer >= 0, got -1",
+        ),
     ],
 )
 def test_both_engines_refuse_the_same_bad_schedule_with_the_value(

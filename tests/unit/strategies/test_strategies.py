@@ -7,35 +7,54 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from regime_trader.strategies.base import BarsError, Signal
+from regime_trader.strategies.base import BarsError, Signal, Strategy
 from regime_trader.strategies.reference import BuyHold, EqualWeight, SixtyForty, StaticERC
 from regime_trader.strategies.regime_erc import RegimeERC, RegimeERCParams
 from regime_trader.strategies.registry import STRATEGIES, strategy_from_state
 from regime_trader.strategies.riskparity import relative_risk_contributions
+from tests.unit.strategies.engines import ENGINES, regime_erc
 
 SYMBOLS = ["SPY", "TLT", "GLD"]
 
 
-def _signals(strategy: RegimeERC | StaticERC, prices: pd.DataFrame) -> list[Signal]:
+def _signals(strategy: Strategy, prices: pd.DataFrame) -> list[Signal]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return list(strategy.iter_update(prices))
 
 
-@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def _fresh(case: str) -> Strategy:
+    """A registered strategy by name, or ``regime_erc/<engine>`` with every option engaged."""
+    name, _, engine = case.partition("/")
+    if not engine:
+        return STRATEGIES[name](SYMBOLS)
+    return regime_erc(
+        SYMBOLS,
+        engine,
+        policy={"vol_target": "relative", "vol_median_days": 40},
+        rebalance={"weight_band": 0.01, "exposure_band": 0.02},
+    )
+
+
+@pytest.mark.parametrize("case", [*sorted(STRATEGIES), *(f"regime_erc/{e}" for e in ENGINES)])
 def test_restored_strategy_gives_exactly_the_same_next_signals(
-    name: str, synthetic_prices: pd.DataFrame
+    case: str, synthetic_prices: pd.DataFrame
 ) -> None:
-    # Cut after the first fit so the state holds a fitted HMM, filter and covariances.
+    # Cut after the first fit so the state holds a fitted model, filter and covariances.
     cut = 400
-    live = STRATEGIES[name](SYMBOLS)
-    _signals(live, synthetic_prices.iloc[:cut])  # type: ignore[arg-type]
+    live = _fresh(case)
+    _signals(live, synthetic_prices.iloc[:cut])
     state = json.loads(json.dumps(live.state_dict(), allow_nan=False))
     restored = strategy_from_state(state)
     rest = synthetic_prices.iloc[cut:]
-    a = _signals(live, rest)  # type: ignore[arg-type]
-    b = _signals(restored, rest)  # type: ignore[arg-type]
+    a = _signals(live, rest)
+    b = _signals(restored, rest)
     assert [s.to_dict() for s in a] == [s.to_dict() for s in b]
+    # Everything restored, not only what the next signals read: the states agree bit for bit.
+    assert json.dumps(live.state_dict()) == json.dumps(restored.state_dict())
+    if "/" in case:
+        assert sum(s.diagnostics.get("refit") is not None for s in a) >= 5  # refits restored
+        assert {s.diagnostics["engine"] for s in a if s.ready} == {case.partition("/")[2]}
 
 
 def test_regime_strategy_signal_is_long_only_erc_scaled_by_exposure(
@@ -118,7 +137,7 @@ def test_state_of_another_strategy_or_version_is_refused() -> None:
 
 
 def test_unknown_hmm_feature_is_rejected() -> None:
-    with pytest.raises(ValueError, match="unknown HMM features"):
+    with pytest.raises(ValueError, match=r"hmm_features: '\{0\}_nonsense' matches no feature"):
         RegimeERC(SYMBOLS, RegimeERCParams(hmm_features=("{0}_nonsense",)))
 
 

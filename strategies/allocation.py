@@ -18,7 +18,7 @@ the rest is cash. Long-only and no leverage: 0 <= e <= max_exposure <= 1.
    severity-weighted mean of A_kk^h over the stressed states), so a stress the transition
    matrix expects to end soon cuts less. Off by default: on real data a filtered label that
    flips often makes A_kk^h collapse exactly when the cut should bite (issue 10).
-4. **Volatility sizing**, by ``vol_target``, with sigma_t = sqrt(252 w'Sw) the forecast
+4. **Volatility sizing**, by ``vol_target_mode``, with sigma_t = sqrt(252 w'Sw) the forecast
    annualised volatility of the risk-parity portfolio:
 
    - ``"absolute"``: e_vol = ``target_vol`` / sigma_t;
@@ -117,7 +117,7 @@ class Allocation:
     vol_exposure: float
     forecast_vol: float
     vol_median: float | None
-    vol_target: str
+    vol_target_mode: str
 
     def diagnostics(self) -> dict[str, Any]:
         """Every component of the exposure, JSON-serialisable (for ``Signal.diagnostics``)."""
@@ -127,7 +127,7 @@ class Allocation:
             "vol_exposure": self.vol_exposure,
             "forecast_vol": self.forecast_vol,
             "vol_median": self.vol_median,
-            "vol_target": self.vol_target,
+            "vol_target_mode": self.vol_target_mode,
             "stress": self.stress,
             "smoothed_stress": self.smoothed_stress,
             "persistence": self.persistence,
@@ -141,8 +141,8 @@ class AllocationPolicy:
     Parameters
     ----------
     target_vol : float, default 0.08
-        Annualised volatility the portfolio aims not to exceed (``vol_target="absolute"``).
-    vol_target : {"absolute", "relative", "none"}, default "absolute"
+        Annualised volatility the portfolio aims not to exceed (``vol_target_mode="absolute"``).
+    vol_target_mode : {"absolute", "relative", "none"}, default "absolute"
         The volatility sizing (see the module docstring).
     vol_multiple : float, default 1.5
         ``"relative"``: scale down once the forecast exceeds this multiple of its median. A
@@ -169,7 +169,7 @@ class AllocationPolicy:
     """
 
     target_vol: float = 0.08
-    vol_target: VolTargetMode = "absolute"
+    vol_target_mode: VolTargetMode = "absolute"
     vol_multiple: float = 1.5
     vol_median_days: int = 252
     stress_cut: float = 0.5
@@ -183,7 +183,7 @@ class AllocationPolicy:
 
     def __post_init__(self) -> None:
         check_positive("target_vol", self.target_vol)
-        check_choice("vol_target", self.vol_target, get_args(VolTargetMode))
+        check_choice("vol_target_mode", self.vol_target_mode, get_args(VolTargetMode))
         check_positive("vol_multiple", self.vol_multiple)
         check_at_least("vol_median_days", self.vol_median_days, 1)
         for name in ("stress_cut", "min_exposure", "max_exposure"):
@@ -240,9 +240,9 @@ class AllocationPolicy:
 
     def vol_exposure(self, forecast_vol: float, vol_median: float | None) -> float:
         """The exposure the volatility sizing allows (before the clip)."""
-        if self.vol_target == "absolute":
+        if self.vol_target_mode == "absolute":
             return self.target_vol / forecast_vol if forecast_vol > 0 else self.max_exposure
-        if self.vol_target == "relative" and vol_median is not None and forecast_vol > 0:
+        if self.vol_target_mode == "relative" and vol_median is not None and forecast_vol > 0:
             return min(1.0, self.vol_multiple * vol_median / forecast_vol)
         return 1.0
 
@@ -298,5 +298,5 @@ class AllocationPolicy:
             vol_exposure=vol_exposure,
             forecast_vol=forecast_vol,
             vol_median=vol_median,
-            vol_target=self.vol_target,
+            vol_target_mode=self.vol_target_mode,
         )

@@ -18,6 +18,7 @@ saves and restores them, so the strategy never branches on the engine.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -101,6 +102,12 @@ class RegimeSource:
                 tracker = JumpTracker.from_state(state["tracker"], payload=state["returns"])
         names = features.names
         chosen = select_columns(templates, names, symbols, pair, field_name)
+        if params.engine == "sparse_jump" and params.jump.kappa > math.sqrt(len(chosen)):
+            # The fit would refuse it on the first training window, months into a run.
+            raise ValueError(
+                f"jump.kappa={params.jump.kappa} exceeds sqrt(n_features)="
+                f"{math.sqrt(len(chosen)):.4g} for the {len(chosen)} jump_features chosen"
+            )
         columns = [names.index(c) for c in chosen]
         return cls(features, columns, tracker, 0 if pair is None else pair[0])
 

@@ -87,7 +87,10 @@ def test_severity_weights_the_middle_state_half() -> None:
         ({"alpha_down": 0.0}, "alpha_down"),
         ({"min_exposure": 0.8, "max_exposure": 0.5}, "min_exposure"),
         ({"max_exposure": 1.2}, "max_exposure"),
-        ({"vol_target": "adaptive"}, r"vol_target must be one of \['absolute', 'relative'"),
+        (
+            {"vol_target_mode": "adaptive"},
+            r"vol_target_mode must be one of \['absolute', 'relative'",
+        ),
         ({"vol_multiple": 0.0}, r"vol_multiple must be finite and > 0, got 0\.0"),
         ({"vol_median_days": 0}, "vol_median_days must be an integer >= 1, got 0"),
         ({"regime_levels": (1.0,)}, "regime_levels must give 2 to 4 exposures"),
@@ -103,7 +106,7 @@ FORECAST = float(np.sqrt(ERC @ COV @ ERC * 252))  # 7.7% a year
 
 
 def test_relative_target_scales_down_only_above_the_multiple_of_the_median() -> None:
-    policy = AllocationPolicy(vol_target="relative", vol_multiple=1.5, stress_cut=0.0)
+    policy = AllocationPolicy(vol_target_mode="relative", vol_multiple=1.5, stress_cut=0.0)
     below = policy.allocate(ERC, COV, None, None, None, vol_median=FORECAST / 1.4)
     assert below.vol_exposure == 1.0 and below.exposure == 1.0
     above = policy.allocate(ERC, COV, None, None, None, vol_median=FORECAST / 2.0)
@@ -115,21 +118,21 @@ def test_relative_target_scales_down_only_above_the_multiple_of_the_median() -> 
 
 
 def test_no_volatility_target_sizes_on_the_regime_alone() -> None:
-    policy = AllocationPolicy(vol_target="none", target_vol=0.01, stress_cut=0.4)
+    policy = AllocationPolicy(vol_target_mode="none", target_vol=0.01, stress_cut=0.4)
     out = policy.allocate(ERC, COV, np.array([0.0, 1.0]), TRANSMAT, None)
     assert out.vol_exposure == 1.0
     assert out.exposure == pytest.approx(0.6)
     diagnostics = out.diagnostics()
-    assert diagnostics["vol_target"] == "none" and diagnostics["regime_exposure"] == 0.6
+    assert diagnostics["vol_target_mode"] == "none" and diagnostics["regime_exposure"] == 0.6
     assert set(diagnostics) >= {"exposure", "vol_exposure", "forecast_vol", "vol_median"}
 
 
 def test_regime_levels_interpolate_the_exposure_on_the_smoothed_stress() -> None:
-    policy = AllocationPolicy(vol_target="none", regime_levels=(0.9, 0.3))
+    policy = AllocationPolicy(vol_target_mode="none", regime_levels=(0.9, 0.3))
     assert policy.allocate(ERC, COV, np.array([1.0, 0.0]), TRANSMAT, None).exposure == 0.9
     half = policy.allocate(ERC, COV, np.array([0.5, 0.5]), TRANSMAT, None)
     assert half.exposure == pytest.approx(0.6)
-    three = AllocationPolicy(vol_target="none", regime_levels=(1.0, 0.8, 0.2))
+    three = AllocationPolicy(vol_target_mode="none", regime_levels=(1.0, 0.8, 0.2))
     middle = three.allocate(ERC, COV, np.array([0.0, 1.0, 0.0]), np.eye(3), None)
     assert middle.exposure == pytest.approx(0.8)
     with pytest.raises(ValueError, match="regime_levels has 2 exposures for 3 states"):

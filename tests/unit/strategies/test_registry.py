@@ -37,13 +37,22 @@ def test_static_erc_takes_its_keyword_arguments() -> None:
         ("regime_erc", {"jump": {"n_states": 5}}, "jump: n_states must be between 2 and 4, got 5"),
         ("regime_erc", {"jump": {"n_init": 2.5}}, "jump.n_init must be an integer, got 2.5"),
         ("regime_erc", {"jump_feature_spec": {"halflives": "5"}}, "halflives must be a list"),
-        ("regime_erc", {"policy": {"vol_target": "x"}}, "policy.vol_target must be one of"),
+        (
+            "regime_erc",
+            {"policy": {"vol_target_mode": "x"}},
+            "policy.vol_target_mode must be one of",
+        ),
         ("regime_erc", {"policy": {"regime_levels": [1.0, 0.5, 0.2]}}, "3 exposures for 2 states"),
         ("regime_erc", {"rebalance": {"weight_band": -0.1}}, "rebalance: weight_band must be in"),
         ("regime_erc", {"equity_symbol": "XXX"}, "equity_symbol 'XXX' is not one of the symbols"),
         ("regime_erc", {"bond_symbol": "SPY"}, "equity_symbol and bond_symbol are both 'SPY'"),
         ("regime_erc", {"engine": "jump", "jump_features": ["x_*"]}, "jump_features: 'x_\\*'"),
         ("regime_erc", {"jump": []}, "jump must be a table, got \\[\\]"),
+        (
+            "regime_erc",
+            {"engine": "sparse_jump", "jump": {"kappa": 3.5}},
+            "jump.kappa=3.5 exceeds sqrt\\(n_features\\)=3.162 for the 10 jump_features",
+        ),
         ("equal_weight", {"x": 1}, "'equal_weight' takes no parameters, got \\['x'\\]"),
     ],
 )
@@ -72,7 +81,7 @@ EVERY_FIELD = {
     "regime_blend": 0.25,
     "risk_budgets": [0.5, 0.3, 0.2],
     "policy": {
-        "vol_target": "relative",
+        "vol_target_mode": "relative",
         "vol_multiple": 1.2,
         "vol_median_days": 126,
         "regime_levels": [1.0, 0.7, 0.3],
@@ -115,7 +124,7 @@ def test_the_equity_and_bond_symbols_choose_the_features_they_name() -> None:
 def test_the_defaults_are_todays_strategy_except_the_persistence_multiplier() -> None:
     p = RegimeERCParams()
     assert p.engine == "hmm" and p.hmm_features == ("*_ret",)
-    assert p.policy.vol_target == "absolute" and p.policy.target_vol == 0.08
+    assert p.policy.vol_target_mode == "absolute" and p.policy.target_vol == 0.08
     assert p.policy.persistence_multiplier is False  # issue 10: off by default
     assert not p.rebalance.active
     assert (p.equity_symbol, p.bond_symbol) == (None, None)  # the first two columns

@@ -31,7 +31,7 @@ def _fresh(case: str) -> Strategy:
     return regime_erc(
         SYMBOLS,
         engine,
-        policy={"vol_target": "relative", "vol_median_days": 40},
+        policy={"vol_target_mode": "relative", "vol_median_days": 40},
         rebalance={"weight_band": 0.01, "exposure_band": 0.02},
     )
 
@@ -170,3 +170,32 @@ def test_saved_returns_not_aligned_with_the_regime_window_are_refused(
     state["returns"] = state["returns"][1:]
     with pytest.raises(ValueError, match=rf"\(X, equity, payload\): \({n}, {n}, {n - 1}\)"):
         strategy_from_state(state)
+
+
+def test_a_state_saved_before_the_new_parameters_continues_as_it_was_saved(
+    synthetic_prices: pd.DataFrame,
+) -> None:
+    # Before issue 10 a state had no engine, bands, volatility history or relative target, and
+    # the persistence multiplier was always applied: such a state restores with that behaviour.
+    legacy = {"policy": {"persistence_multiplier": True}}
+    strategy = RegimeERC(SYMBOLS, RegimeERCParams.from_dict(legacy))
+    _signals(strategy, synthetic_prices.iloc[:300])
+    state = json.loads(json.dumps(strategy.state_dict()))
+    params = state["params"]
+    new = ("engine", "equity_symbol", "bond_symbol", "jump", "jump_feature_spec", "jump_features")
+    for key in (*new, "rebalance"):
+        del params[key]
+    for key in ("persistence_multiplier", "vol_target_mode", "vol_multiple", "regime_levels"):
+        del params["policy"][key]
+    for key in ("vol_history", "previous"):
+        del state[key]
+    del state["features"]["pair"]
+    restored = strategy_from_state(state)
+    assert isinstance(restored, RegimeERC)
+    assert restored.params.policy.persistence_multiplier is True
+    assert restored.params.engine == "hmm"
+    rest = synthetic_prices.iloc[300:360]
+    # What the old state did not hold (the median, the band's reference) is not read with
+    # the absolute target and no band: the weights continue exactly.
+    expected = [s.weights for s in _signals(strategy, rest)]
+    assert [s.weights for s in _signals(restored, rest)] == expected

@@ -45,6 +45,7 @@ from regime_trader.strategies.research_stats import (
 )
 
 __all__ = [
+    "OBJECTIVE",
     "FoldScore",
     "ParametersRefusedError",
     "TrialEvaluator",
@@ -53,6 +54,16 @@ __all__ = [
     "evaluate_window",
 ]
 
+OBJECTIVE = (
+    "Mean over the folds of the annualised Sharpe ratio of the strategy less that of static "
+    "ERC on the same days. Relative to static ERC because that is what the regime layer must "
+    "beat; a Sharpe ratio is scale-free and cash earns 0, so the difference is the same against "
+    "static ERC scaled to the strategy's volatility and holding cash alone cannot score "
+    "(drawdowns are compared with the vol-matched benchmark in the report, and each trial's max "
+    "drawdown is recorded); the mean of per-fold differences weighs every sub-period alike, so "
+    "one market regime cannot carry the score. A fold the strategy spends all in cash scores a "
+    "Sharpe of 0 (flagged)."
+)
 BENCHMARK = "erc_static"
 VOL_MATCHED = "erc_static_vol_matched"
 Builder = Callable[[str, Sequence[str], Mapping[str, Any]], Strategy]

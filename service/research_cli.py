@@ -1,0 +1,403 @@
+"""``regime-trader research``: tune on a development window, validate once, write a profile.
+
+One command runs the whole protocol:
+
+1. read and validate the price file and the declared search space (every parameter is built
+   against the strategy first; an unknown one stops here);
+2. create the study in Optuna's journal storage on Redis, or join it when it exists with the
+   same configuration (``--storage`` and ``--study`` let other machines join);
+3. start ``--workers`` processes that run trials until the study has ``--trials``, showing
+   progress (trials done / total, best so far);
+4. when every trial has finished: close the study once (chosen parameters, development-window
+   comparison, deflated Sharpe ratio, PBO, then the validation window), write the chosen
+   parameters as a new profile version in ``<RT_DATA_DIR>/profiles`` and the report
+   (``report.md``, ``report.html``) in ``--out``.
+
+Run again on a closed study (or with ``--report-only``) it only rewrites the report from what
+the study stores. Storage: ``--storage URL``, else ``REDIS_URL`` (``REDIS_PASSWORD`` too), else
+the embedded Redis of ``RT_DATA_DIR`` (this machine only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import math
+import os
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import redis
+from tqdm import tqdm
+
+from regime_trader.service.pricefile import PriceFileError, load_prices_carried
+from regime_trader.service.profiles import (
+    Profile,
+    ProfileError,
+    ProfileSource,
+    default_data_dir,
+    next_version,
+    write_profile,
+)
+from regime_trader.service.research_close import (
+    StudyClose,
+    StudyNotFinishedError,
+    close_study,
+    closed_record,
+)
+from regime_trader.service.research_config import StudyConfig, file_sha256, load_study_prices
+from regime_trader.service.research_report import write_report
+from regime_trader.service.research_space import SearchSpaceError, default_space_path, load_space
+from regime_trader.service.research_storage import (
+    DEFAULT_PREFIX,
+    embedded_redis_url,
+    open_storage,
+    shown_url,
+    with_password,
+)
+from regime_trader.service.research_study import (
+    Progress,
+    StudyConfigError,
+    create_or_join,
+    load_config,
+    run_local_workers,
+)
+from regime_trader.strategies.missing_bars import DEFAULT_MAX_CARRY_SESSIONS
+from regime_trader.strategies.research_folds import FoldPlan
+
+__all__ = ["add_arguments", "run"]
+
+PROFILE_ATTR = "profile"
+_SLUG = re.compile(r"[^a-z0-9_-]+")
+
+
+def _date(text: str) -> pd.Timestamp:
+    try:
+        return pd.Timestamp(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD)") from e
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from e
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from e
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the research command's options on its sub-parser."""
+    add = parser.add_argument
+    add("--prices", type=Path, help="CSV of daily closes (wide or long), as for backtest")
+    add("--dev-start", type=_date, help="first trading session of the development window")
+    add("--dev-end", type=_date, help="last session of the development window")
+    add(
+        "--validation-end",
+        type=_date,
+        help="last session of the validation window (it starts the session after --dev-end)",
+    )
+    add("--trials", type=_positive, default=50, help="trials in the study (default 50)")
+    add("--workers", type=_positive, default=1, help="worker processes here (default 1)")
+    add("--storage", help="Redis URL of the journal storage (default REDIS_URL, else embedded)")
+    add("--storage-prefix", default=DEFAULT_PREFIX, help=f"key prefix (default {DEFAULT_PREFIX})")
+    add("--study", help="study name (default from the strategy, file, windows and seed)")
+    add("--out", type=Path, help="report directory (default ./research-out/<study>)")
+    add("--seed", type=int, default=0, help="seed of the sampler and the bootstrap (default 0)")
+    add("--folds", type=_positive, default=4, help="walk-forward test blocks (default 4)")
+    add(
+        "--warmup-days",
+        type=_non_negative,
+        default=252,
+        help="leading return days of the development window no fold scores (default 252)",
+    )
+    add(
+        "--purge-days",
+        type=_non_negative,
+        default=1,
+        help="returns left out at each block's start, decided before it (default 1 = lag)",
+    )
+    add(
+        "--embargo-days",
+        type=_non_negative,
+        default=21,
+        help="returns left out after each test block (default 21)",
+    )
+    add("--cost-bps", type=float, default=5.0, help="cost per unit of turnover (default 5)")
+    add(
+        "--space",
+        type=Path,
+        help=f"search-space TOML (default the shipped {default_space_path().name})",
+    )
+    add(
+        "--startup-trials",
+        type=_positive,
+        default=10,
+        help="random trials before TPE models the results (default 10)",
+    )
+    add("--pbo-blocks", type=_positive, default=16, help="CSCV blocks S (even, default 16)")
+    add("--bootstrap", type=_positive, default=2000, help="bootstrap resamples (default 2000)")
+    add(
+        "--max-carry-sessions",
+        type=_non_negative,
+        default=DEFAULT_MAX_CARRY_SESSIONS,
+        help="a thin symbol's blank close is carried this many sessions "
+        f"(default {DEFAULT_MAX_CARRY_SESSIONS})",
+    )
+    add("--profile-name", help="name of the profile written at the close (default: the study's)")
+    add("--report-only", action="store_true", help="only write the report of --study")
+    add("--quiet", action="store_true", help="no progress bar")
+
+
+class UsageError(ValueError):
+    """The arguments cannot make a study."""
+
+
+def _config(args: argparse.Namespace, prices: pd.DataFrame) -> StudyConfig:
+    missing = [
+        f"--{n}"
+        for n in ("dev-start", "dev-end", "validation-end")
+        if getattr(args, n.replace("-", "_")) is None
+    ]
+    if missing:
+        raise UsageError(f"a new study needs {', '.join(missing)}")
+    dev_start, dev_end, validation_end = args.dev_start, args.dev_end, args.validation_end
+    if not dev_start < dev_end < validation_end:
+        raise UsageError(
+            f"need --dev-start < --dev-end < --validation-end, got {dev_start.date()}, "
+            f"{dev_end.date()}, {validation_end.date()}"
+        )
+    after = prices.index[prices.index > dev_end]
+    if len(after) == 0 or after[0] > validation_end:
+        raise UsageError(f"{args.prices}: no session after --dev-end {dev_end.date()}")
+    if prices.index[-1] < validation_end:
+        raise UsageError(
+            f"{args.prices}: ends {prices.index[-1].date()}, before --validation-end "
+            f"{validation_end.date()}"
+        )
+    space = load_space(args.space)
+    space.check(list(prices.columns))
+    return StudyConfig(
+        data_file=str(args.prices.resolve()),
+        data_sha256=file_sha256(args.prices),
+        symbols=tuple(prices.columns),
+        max_carry_sessions=args.max_carry_sessions,
+        dev_start=str(dev_start.date()),
+        dev_end=str(dev_end.date()),
+        validation_start=str(after[0].date()),
+        validation_end=str(validation_end.date()),
+        n_trials=args.trials,
+        n_folds=args.folds,
+        warmup_days=args.warmup_days,
+        purge_days=args.purge_days,
+        embargo_days=args.embargo_days,
+        cost_bps=args.cost_bps,
+        lag=1,
+        seed=args.seed,
+        startup_trials=args.startup_trials,
+        strategy=space.strategy,
+        space_source=space.source,
+        space_text=space.text,
+        pbo_blocks=args.pbo_blocks,
+        n_boot=args.bootstrap,
+    )
+
+
+def _default_study_name(config: StudyConfig) -> str:
+    stem = Path(config.data_file).stem
+    return (
+        f"{config.strategy}-{stem}-dev{config.dev_start[:4]}-{config.dev_end[:4]}-seed{config.seed}"
+    )
+
+
+@contextlib.contextmanager
+def _storage_url(args: argparse.Namespace) -> Iterator[str]:
+    if args.storage:
+        yield args.storage
+    elif os.environ.get("REDIS_URL"):
+        yield with_password(os.environ["REDIS_URL"], os.environ.get("REDIS_PASSWORD"))
+    else:
+        with embedded_redis_url(default_data_dir()) as url:
+            yield url
+
+
+def _progress_bar(quiet: bool, total: int) -> tuple[Any, Any]:
+    if quiet:
+        return (lambda p: None), (lambda: None)
+    bar = tqdm(total=total, unit="trial", desc="research", file=sys.stderr, disable=None)
+
+    def show(p: Progress) -> None:
+        bar.total = p.total
+        bar.update(p.finished - bar.n)
+        best = "-" if p.best_value is None else f"{p.best_value:.3f} (#{p.best_trial})"
+        bar.set_postfix_str(f"running {p.running}, failed {p.failed}, best {best}")
+
+    return show, bar.close
+
+
+def _figures(record: StudyClose) -> dict[str, float]:
+    dev, val = record.development, record.validation
+    raw: dict[str, Any] = {
+        "objective": record.objective,
+        "dev_sharpe": dev.rows["strategy"]["sharpe"],
+        "dev_erc_sharpe": dev.rows["erc_static"]["sharpe"],
+        "dev_sharpe_difference": dev.difference["difference"],
+        "dev_max_drawdown": dev.rows["strategy"]["max_drawdown"],
+        "dev_vol_matched_max_drawdown": dev.rows["erc_static_vol_matched"]["max_drawdown"],
+        "dev_cagr": dev.rows["strategy"]["cagr"],
+        "deflated_sharpe": None if record.deflated is None else record.deflated["dsr"],
+        "deflated_sharpe_active": (
+            None if record.deflated_active is None else record.deflated_active["dsr"]
+        ),
+        "pbo": None if record.pbo is None else record.pbo["pbo"],
+        "validation_sharpe": val.rows["strategy"]["sharpe"],
+        "validation_erc_sharpe": val.rows["erc_static"]["sharpe"],
+        "validation_sharpe_difference": val.difference["difference"],
+        "validation_sharpe_difference_ci_low": val.difference["ci_low"],
+        "validation_sharpe_difference_ci_high": val.difference["ci_high"],
+        "validation_max_drawdown": val.rows["strategy"]["max_drawdown"],
+        "validation_erc_max_drawdown": val.rows["erc_static"]["max_drawdown"],
+        "validation_vol_matched_max_drawdown": val.rows["erc_static_vol_matched"]["max_drawdown"],
+        "validation_cagr": val.rows["strategy"]["cagr"],
+    }
+    return {k: float(v) for k, v in raw.items() if v is not None and math.isfinite(float(v))}
+
+
+def _write_profile(args: argparse.Namespace, study: Any, record: StudyClose) -> str:
+    """Write the chosen parameters as a profile once per study; returns its label."""
+    existing = study.user_attrs.get(PROFILE_ATTR)
+    if isinstance(existing, dict):
+        return f"{existing['name']} v{existing['version']} (written at the close)"
+    config = load_config(study)
+    name = args.profile_name or _SLUG.sub("-", study.study_name.lower()).strip("-_")[:64]
+    data_dir = default_data_dir()
+    profile = Profile(
+        name=name,
+        version=next_version(name, data_dir),
+        strategy_name=config.strategy,
+        params=record.chosen_overrides,
+        source=ProfileSource(
+            symbols=config.symbols,
+            study=study.study_name,
+            data_file=config.data_file,
+            data_sha256=config.data_sha256,
+            dev_start=config.dev_start,
+            dev_end=config.dev_end,
+            validation_start=config.validation_start,
+            validation_end=config.validation_end,
+        ),
+        figures=_figures(record),
+        description=f"chosen by research study {study.study_name} (trial {record.chosen_trial})",
+        created=record.closed_at,
+    )
+    path = write_profile(profile, data_dir)
+    study.set_user_attr(PROFILE_ATTR, {"name": profile.name, "version": profile.version})
+    return f"{profile.label} at {path}"
+
+
+def _plan(config: StudyConfig, prices: pd.DataFrame | None) -> FoldPlan | None:
+    return None if prices is None else config.plan(prices.index)
+
+
+def _report_only(args: argparse.Namespace, url: str) -> int:
+    if not args.study:
+        raise UsageError("--report-only needs --study")
+    import optuna
+
+    study = optuna.load_study(study_name=args.study, storage=open_storage(url, args.storage_prefix))
+    config = load_config(study)
+    prices = None
+    with contextlib.suppress(OSError, ValueError):  # the fold table needs the data file
+        prices = load_study_prices(config, args.prices)
+    out = args.out or Path("research-out") / args.study
+    paths = write_report(study, shown_url(url), _plan(config, prices), out)
+    print(f"wrote {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+def _study(args: argparse.Namespace, url: str) -> int:
+    if args.prices is None:
+        raise UsageError("--prices is required (the study's data file)")
+    prices = load_prices_carried(args.prices, args.max_carry_sessions).closes
+    config = _config(args, prices)
+    name = args.study or _default_study_name(config)
+    study = create_or_join(url, args.storage_prefix, name, config)
+    out = args.out or Path("research-out") / name
+    if closed_record(study) is None:
+        show, close_bar = _progress_bar(args.quiet, config.n_trials)
+        try:
+            codes = run_local_workers(
+                url, args.storage_prefix, study, args.prices, args.workers, show
+            )
+        finally:
+            close_bar()
+        if any(codes):
+            print(f"regime-trader research: workers exited with {codes}", file=sys.stderr)
+            return 1
+    else:
+        print(f"study {name!r} is closed: it takes no more trials; writing its report")
+    try:
+        record = close_study(study, url, args.storage_prefix, prices)
+    except StudyNotFinishedError as e:
+        paths = write_report(study, shown_url(url), config.plan(prices.index), out)
+        print(f"{e}; the study closes when its last trial ends. Report so far: {paths[0]}")
+        return 0
+    profile = _write_profile(args, study, record)
+    paths = write_report(study, shown_url(url), config.plan(prices.index), out)
+    print(
+        f"study {name!r}: chosen trial {record.chosen_trial} (objective {record.objective:.3f}); "
+        f"validation Sharpe {record.validation.rows['strategy']['sharpe']:.2f} against static "
+        f"ERC {record.validation.rows['erc_static']['sharpe']:.2f}"
+    )
+    print(f"profile {profile}")
+    print(f"wrote {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run (or join, or report on) a study; returns the process exit code."""
+    logging.getLogger("hmmlearn").setLevel(logging.ERROR)
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        with _storage_url(args) as url:
+            if args.report_only:
+                return _report_only(args, url)
+            return _study(args, url)
+    except (UsageError, PriceFileError, SearchSpaceError, StudyConfigError, ProfileError) as e:
+        print(f"regime-trader research: {e}", file=sys.stderr)
+        return 2
+    except redis.RedisError as e:
+        print(f"regime-trader research: the study storage is unreachable: {e}", file=sys.stderr)
+        return 1
+    except KeyError as e:  # optuna.load_study of an unknown name
+        print(f"regime-trader research: no such study: {e}", file=sys.stderr)
+        return 2
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="regime-trader research", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""What a research study is: its data, windows, folds, costs and search space, stored with it.
+
+:class:`StudyConfig` is written into the Optuna study (user attribute ``config``) when the study
+is created; every worker, on this machine or another, rebuilds the same folds and trials from
+it, and refuses to join a study whose configuration differs from its own arguments. The data
+file is identified by its SHA-256, so a worker elsewhere may read it from another path but
+never from other data.
+
+The trial records (:func:`record_trial`, :func:`trial_returns`) are what a finished trial
+leaves in the study besides its objective value: its fold scores and its daily returns on the
+scored days (for the deflated Sharpe ratio and PBO), as typed JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from regime_trader.service.pricefile import load_prices_carried
+from regime_trader.service.research_trial import FoldScore, TrialScore
+from regime_trader.strategies.research_folds import FoldPlan, plan_folds, return_days
+
+__all__ = [
+    "StudyConfig",
+    "file_sha256",
+    "load_study_prices",
+    "record_trial",
+    "trial_folds",
+    "trial_returns",
+]
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """Everything that defines a study's trials and its validation.
+
+    Attributes
+    ----------
+    data_file, data_sha256 : str
+        The price file as given when the study was created, and its SHA-256.
+    symbols : tuple of str
+    max_carry_sessions : int
+        The carry policy applied when reading the file (as the live cycle's).
+    dev_start, dev_end, validation_start, validation_end : str
+        ISO dates: trading in the development window starts on the first session on or after
+        ``dev_start``; the validation window starts on the session after ``dev_end``.
+    n_trials : int
+        Trials the study runs in all (every worker stops when the study has that many).
+    n_folds, warmup_days, purge_days, embargo_days : int
+        The fold plan (:func:`regime_trader.strategies.research_folds.plan_folds`).
+    cost_bps : float
+    lag : int
+    seed : int
+        Seed of the sampler (each trial's random draws come from ``(seed, trial number)``).
+    startup_trials : int
+        Trials sampled at random before TPE models the results.
+    strategy, space_source, space_text : str
+        The declared search space, as written.
+    pbo_blocks : int
+        S of the CSCV (reduced to what the scored days allow).
+    n_boot : int
+    block_length : float
+        Stationary-bootstrap settings of the Sharpe-difference intervals.
+    """
+
+    data_file: str
+    data_sha256: str
+    symbols: tuple[str, ...]
+    max_carry_sessions: int
+    dev_start: str
+    dev_end: str
+    validation_start: str
+    validation_end: str
+    n_trials: int
+    n_folds: int
+    warmup_days: int
+    purge_days: int
+    embargo_days: int
+    cost_bps: float
+    lag: int
+    seed: int
+    startup_trials: int
+    strategy: str
+    space_source: str
+    space_text: str
+    pbo_blocks: int = 16
+    n_boot: int = 2000
+    block_length: float = 21.0
+
+    @property
+    def dev_start_ts(self) -> pd.Timestamp:
+        return pd.Timestamp(self.dev_start)
+
+    @property
+    def dev_end_ts(self) -> pd.Timestamp:
+        return pd.Timestamp(self.dev_end)
+
+    @property
+    def validation_start_ts(self) -> pd.Timestamp:
+        return pd.Timestamp(self.validation_start)
+
+    @property
+    def validation_end_ts(self) -> pd.Timestamp:
+        return pd.Timestamp(self.validation_end)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["symbols"] = list(self.symbols)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StudyConfig:
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"study config has unknown fields {unknown}")
+        values = dict(data)
+        values["symbols"] = tuple(values["symbols"])
+        return cls(**values)
+
+    def differences(self, other: StudyConfig) -> list[str]:
+        """Fields whose values differ (the data file's path may: its hash may not)."""
+        return [
+            f"{f.name}: {getattr(self, f.name)!r} != {getattr(other, f.name)!r}"
+            for f in fields(self)
+            if f.name not in ("data_file", "space_source")
+            and getattr(self, f.name) != getattr(other, f.name)
+        ]
+
+    def plan(self, sessions: pd.Index) -> FoldPlan:
+        """The fold plan on the development window's return days."""
+        days = return_days(sessions, self.dev_start_ts, self.dev_end_ts, self.lag)
+        return plan_folds(
+            days,
+            n_folds=self.n_folds,
+            warmup_days=self.warmup_days,
+            purge_days=self.purge_days,
+            embargo_days=self.embargo_days,
+        )
+
+
+def load_study_prices(config: StudyConfig, path: Path | None = None) -> pd.DataFrame:
+    """Read the study's price file (from ``path`` if given) and check it is the same data.
+
+    Raises
+    ------
+    ValueError
+        If the file's SHA-256 or symbols differ from the study's.
+    regime_trader.service.pricefile.PriceFileError
+        If the file is unreadable or invalid.
+    """
+    source = path or Path(config.data_file)
+    sha = file_sha256(source)
+    if sha != config.data_sha256:
+        raise ValueError(
+            f"{source}: SHA-256 {sha[:12]}... differs from the study's data file "
+            f"{config.data_file} ({config.data_sha256[:12]}...): not the same data"
+        )
+    closes = load_prices_carried(source, config.max_carry_sessions).closes
+    if tuple(closes.columns) != config.symbols:
+        raise ValueError(f"{source}: symbols {list(closes.columns)} != {list(config.symbols)}")
+    return closes
+
+
+def _encode(values: np.ndarray) -> str:
+    return base64.b64encode(np.asarray(values, dtype="<f8").tobytes()).decode("ascii")
+
+
+def _decode(text: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype="<f8").copy()
+
+
+def record_trial(score: TrialScore, seconds: float) -> dict[str, Any]:
+    """The user attributes a finished trial keeps (JSON values)."""
+    return {
+        "folds": [asdict(f) for f in score.folds],
+        "scored_returns": _encode(score.scored_returns),
+        "sharpe": score.sharpe,
+        "max_drawdown": score.max_drawdown,
+        "turnover_per_year": score.turnover_per_year,
+        "n_warnings": score.n_warnings,
+        "seconds": seconds,
+    }
+
+
+def trial_returns(user_attrs: dict[str, Any]) -> np.ndarray:
+    """A finished trial's daily returns on the scored days."""
+    return _decode(str(user_attrs["scored_returns"]))
+
+
+def trial_folds(user_attrs: dict[str, Any]) -> tuple[FoldScore, ...]:
+    """A finished trial's fold scores."""
+    return tuple(FoldScore(**f) for f in user_attrs["folds"])

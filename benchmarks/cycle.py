@@ -1,7 +1,7 @@
 """Wall time of the daily cycle by step, over many sessions against the emulator.
 
 Run from the repository root: ``python -m benchmarks.cycle [--sessions 60]`` (it reuses the
-end-to-end test harness in ``tests/e2e``).
+tests' process harness, :mod:`tests.support.processes`).
 
 The emulator runs in a subprocess (so it does not share this process's GIL), the service's
 cycle runs here with the real adapters, store and alerts, on the local Redis (db 9, flushed)
@@ -22,13 +22,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from tests.e2e.harness import (
-    KEY_ID,
-    SECRET_KEY,
-    drive_session,
-    emulator_process,
-    redis_server,
-)
+from tests.support.processes import emulator_process, service_env, shared_redis
 
 
 def _rss_mib() -> float:
@@ -50,18 +44,10 @@ def main() -> int:
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory() as tmp,
-        redis_server(db=9) as url,
+        shared_redis(db=9) as redis_db,
         emulator_process(Path(tmp), "2024-01-02") as emulator,
     ):
-        os.environ.update(
-            {
-                "REDIS_URL": url,
-                "ALPACA_API_KEY_ID": KEY_ID,
-                "ALPACA_API_SECRET_KEY": SECRET_KEY,
-                "RT_ALPACA_BASE_URL": emulator.url,
-                "RT_DATA_DIR": tmp,
-            }
-        )
+        os.environ.update(service_env(Path(tmp), redis_db.url, emulator.url))
         import logging
 
         from regime_trader.service.app import Service
@@ -81,7 +67,7 @@ def main() -> int:
         totals: list[float] = []
         outcomes: dict[str, int] = defaultdict(int)
         for i in range(args.sessions + 1):
-            drive_session(emulator)
+            emulator.api.open_session()
             marks.clear()
             began = time.perf_counter()
             outcome = runner.run()

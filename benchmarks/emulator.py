@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-import httpx
 from alpaca.data.historical.stock import StockHistoricalDataClient
 from alpaca.data.requests import StockBarsRequest
 from alpaca.data.timeframe import TimeFrame
@@ -29,6 +28,7 @@ from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.requests import MarketOrderRequest
 
 from regime_trader.service.emulator import EmulatorConfig, start_in_thread
+from regime_trader.service.emulator.admin_client import EmulatorAdmin
 
 SYMBOLS = ["SPY", "TLT", "GLD"]
 
@@ -55,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
             config.key_id, config.secret_key, paper=True, url_override=running.url
         )
         data = StockHistoricalDataClient(config.key_id, config.secret_key, url_override=running.url)
-        admin = httpx.Client(base_url=running.url)
-        admin.post("/admin/clock/advance", json={"to": "next_open"}).raise_for_status()
+        admin = EmulatorAdmin(running.url)
+        admin.advance(to="next_open")
 
         def order(i: int) -> object:
             side = OrderSide.BUY if i % 2 == 0 else OrderSide.SELL
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def raw_bars(_: int) -> object:
             # The same request without the SDK's pydantic parsing: the server's share.
-            return admin.get("/v2/stocks/bars", params=raw_params, headers=headers).json()
+            return admin.http.get("/v2/stocks/bars", params=raw_params, headers=headers).json()
 
         results = [
             rate("GET /v2/clock (baseline)", args.n, lambda _: trading.get_clock()),
@@ -84,12 +84,12 @@ def main(argv: list[str] | None = None) -> int:
             rate("bars 3 sym x 3 years", max(args.n // 3, 10), bars(datetime(2015, 1, 1))),
             rate("bars 3 sym x 3 years, raw JSON", max(args.n // 3, 10), raw_bars),
         ]
-        admin.post("/admin/clock/advance", json={"to": "next_close"}).raise_for_status()
+        admin.advance(to="next_close")
         queued = args.n
         for _ in range(queued):
             order(0)  # buys, queued while closed
         began = time.perf_counter()
-        admin.post("/admin/clock/advance", json={"to": "next_open"}).raise_for_status()
+        admin.advance(to="next_open")
         results.append(("queued orders filled at open", queued / (time.perf_counter() - began)))
         admin.close()
     finally:

@@ -18,10 +18,8 @@ import socket
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from datetime import time as dt_time
 from typing import Any
 
-import httpx
 import redis
 
 from regime_trader.service.alerts import AlertPublisher
@@ -262,8 +260,8 @@ def _adapters(
     if emulator is not None:
         key, secret, url = emulator.config.key_id, emulator.config.secret_key, emulator.url
     else:
-        key = os.environ.get(portfolio.key_id_env) or _secret(settings.alpaca_api_key_id)
-        secret = os.environ.get(portfolio.secret_key_env) or _secret(settings.alpaca_api_secret_key)
+        keys = settings.account_keys(portfolio.name)
+        key, secret = keys.key_id.get_secret_value(), keys.secret_key.get_secret_value()
         url = settings.alpaca_base_url  # None: Alpaca's own endpoints
     budget = None
     if settings.broker_requests_per_min:
@@ -274,10 +272,6 @@ def _adapters(
     )
     bars = AlpacaBars(key, secret, feed=settings.data_feed, url_override=url, policy=policy)
     return broker, bars
-
-
-def _secret(value: Any) -> str:
-    return "" if value is None else str(value.get_secret_value())
 
 
 def _embedded_emulator(settings: Settings) -> RunningEmulator:
@@ -297,34 +291,3 @@ def _embedded_emulator(settings: Settings) -> RunningEmulator:
     running = start_in_thread(config)
     log.info("embedded emulator started", url=running.url, state=str(config.state_file))
     return running
-
-
-class EmulatorClock:
-    """Moves the embedded emulator's simulated clock (demo and ``rebalance`` offline)."""
-
-    def __init__(self, url: str) -> None:
-        self._http = httpx.Client(base_url=url, timeout=10)
-
-    def now(self) -> dict[str, Any]:
-        return dict(self._http.get("/admin/clock").json())
-
-    def advance(self, **body: Any) -> dict[str, Any]:
-        response = self._http.post("/admin/clock/advance", json=body)
-        response.raise_for_status()
-        return dict(response.json())
-
-    @staticmethod
-    def minutes_after_open(schedule: dt_time) -> float:
-        """Minutes from the 09:30 open to one minute past ``schedule`` (so the cycle is due)."""
-        return max(schedule.hour * 60 + schedule.minute - (9 * 60 + 30) + 1, 0)
-
-    def to_schedule(self, minutes_after_open: float) -> None:
-        """If the market is closed, jump to the next open; then to the scheduled minute."""
-        clock = self.now()
-        if not clock.get("is_open"):
-            self.advance(to="next_open")
-            self.advance(minutes=minutes_after_open)
-
-    def next_session(self, minutes_after_open: float) -> None:
-        self.advance(to="next_session_open")
-        self.advance(minutes=minutes_after_open)

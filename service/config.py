@@ -36,9 +36,13 @@ Environment (all optional):
                                through Redis (default 180 of Alpaca's 200; 0 turns it off)
 =============================  ==============================================================
 
-Every secret (``ALPACA_API_KEY_ID``, ``ALPACA_API_SECRET_KEY``, ``REDIS_PASSWORD``) may instead
-be read from a file named by the same variable with ``_FILE`` appended (Docker/Kubernetes
-secrets). Secrets are held as :class:`pydantic.SecretStr` and never printed.
+Every secret (``ALPACA_API_KEY_ID``, ``ALPACA_API_SECRET_KEY``, ``REDIS_PASSWORD``, and the
+variables a portfolio names in ``key_id_env`` / ``secret_key_env``) may instead be read from a
+file named by the same variable with ``_FILE`` appended (Docker/Kubernetes secrets). Each is
+read once, here, when the settings load: every portfolio's key pair is in
+:attr:`Settings.accounts` (a portfolio without its own variables uses ``ALPACA_API_KEY_ID`` /
+``ALPACA_API_SECRET_KEY``), and nothing else reads the environment for a key. Secrets are held as
+:class:`pydantic.SecretStr` and never printed.
 
 The portfolio file::
 
@@ -48,7 +52,7 @@ The portfolio file::
     schedule_time = "10:00"
     no_trade_band = 0.02
     max_carry_sessions = 3                    # a thin symbol's missing bar: carried, then refused
-    key_id_env = "ALPACA_API_KEY_ID"          # which env vars hold this account's keys
+    key_id_env = "ALPACA_API_KEY_ID"          # which env vars (or *_FILE) hold this account's keys
     secret_key_env = "ALPACA_API_SECRET_KEY"
     [portfolio.strategy_params]               # overrides of RegimeERCParams
     regime_blend = 0.0
@@ -59,6 +63,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from datetime import time
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -80,7 +85,7 @@ from regime_trader.service.exceptions import RegimeTraderError
 from regime_trader.strategies.missing_bars import DEFAULT_MAX_CARRY_SESSIONS
 from regime_trader.strategies.registry import build_strategy
 
-__all__ = ["ConfigError", "PortfolioConfig", "Settings", "load_settings"]
+__all__ = ["AccountKeys", "ConfigError", "PortfolioConfig", "Settings", "load_settings"]
 
 SECRET_ENV = ("ALPACA_API_KEY_ID", "ALPACA_API_SECRET_KEY", "REDIS_PASSWORD")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -149,6 +154,15 @@ class PortfolioConfig(BaseModel):
         return self
 
 
+class AccountKeys(BaseModel):
+    """One Alpaca account's API key pair, resolved once when the settings load."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key_id: SecretStr
+    secret_key: SecretStr
+
+
 class Settings(BaseSettings):
     """Process-wide settings from the environment."""
 
@@ -188,6 +202,8 @@ class Settings(BaseSettings):
     broker_requests_per_min: int = Field(180, ge=0, le=10_000)
     emulator_seed: int = 0
     portfolios: tuple[PortfolioConfig, ...] = ()
+    # Portfolio name -> its account's keys (load_settings fills it; empty with the emulator).
+    accounts: Mapping[str, AccountKeys] = Field(default_factory=dict)
 
     @field_validator("redis_password", "alpaca_api_key_id", "alpaca_api_secret_key")
     @classmethod
@@ -213,13 +229,25 @@ class Settings(BaseSettings):
         """No Alpaca keys: the built-in emulator stands in for Alpaca."""
         return self.alpaca_api_key_id is None
 
+    def account_keys(self, portfolio: str) -> AccountKeys:
+        """The key pair of ``portfolio``'s Alpaca account (none with the built-in emulator).
+
+        Raises
+        ------
+        ConfigError
+            No keys were resolved for ``portfolio`` (the emulator is in use, or an unknown name).
+        """
+        try:
+            return self.accounts[portfolio]
+        except KeyError:
+            raise ConfigError(f"portfolio {portfolio!r} has no Alpaca keys") from None
+
     def secret_values(self) -> list[str]:
         """Every secret's value, for the log and alert redactors."""
         values = [self.alpaca_api_key_id, self.alpaca_api_secret_key, self.redis_password]
+        values += [s for keys in self.accounts.values() for s in (keys.key_id, keys.secret_key)]
         out = [v.get_secret_value() for v in values if v is not None]
         out.append(_url_password(self.redis_url))
-        for p in self.portfolios:
-            out += [os.environ.get(p.key_id_env, ""), os.environ.get(p.secret_key_env, "")]
         # Notifier URLs carry tokens in their user, host, path or query. Short parts ("hook",
         # "api") are left out: redacting every such word in every line would garble the logs.
         for url in self.alert_url_list:
@@ -242,27 +270,63 @@ def _url_password(url: str | None) -> str:
     return match.group(1) if match else ""
 
 
-def _read_secret_files(environ: dict[str, str]) -> dict[str, str]:
-    """``NAME_FILE=/path`` -> ``NAME=<contents>`` for every secret variable."""
-    resolved: dict[str, str] = {}
-    for name in SECRET_ENV:
-        path = environ.get(f"{name}_FILE")
-        if not path:
-            continue
-        if name in environ:
-            raise ConfigError(f"both {name} and {name}_FILE are set: keep one")
-        try:
-            value = Path(path).read_text(encoding="utf-8").strip()
-        except OSError as e:
+def _secret_file(environ: Mapping[str, str], name: str) -> str | None:
+    """The contents of the file ``NAME_FILE`` names (stripped), or None if it is not set."""
+    path = environ.get(f"{name}_FILE")
+    if not path:
+        return None
+    if name in environ:
+        raise ConfigError(f"both {name} and {name}_FILE are set: keep one")
+    try:
+        value = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as e:
+        raise ConfigError(f"{name}_FILE={path}: cannot read the secret file ({e.strerror})") from e
+    except UnicodeDecodeError:  # never quote the bytes: they are the secret
+        raise ConfigError(f"{name}_FILE={path}: the secret file is not UTF-8 text") from None
+    if not value:
+        raise ConfigError(f"{name}_FILE={path}: the secret file is empty")
+    return value
+
+
+def _read_secret_files(environ: Mapping[str, str]) -> dict[str, str]:
+    """``NAME_FILE=/path`` -> ``NAME=<contents>`` for every service-wide secret variable."""
+    files = {name: _secret_file(environ, name) for name in SECRET_ENV}
+    return {name: value for name, value in files.items() if value is not None}
+
+
+def _named_secret(environ: Mapping[str, str], name: str) -> SecretStr | None:
+    """The secret in the variable ``name`` or in the file ``NAME_FILE`` names; None if unset."""
+    value = _secret_file(environ, name)
+    if value is None:
+        value = environ.get(name)
+    if value is not None and not value.strip():
+        # An empty key would silently fall back to another account's keys.
+        raise ConfigError(f"{name} is set but empty: unset it (or give a value)")
+    return None if value is None else SecretStr(value)
+
+
+def _account_keys(
+    settings: Settings, portfolios: tuple[PortfolioConfig, ...], environ: Mapping[str, str]
+) -> dict[str, AccountKeys]:
+    """Each portfolio's key pair: its own variables, or else the service-wide pair."""
+    default_key, default_secret = settings.alpaca_api_key_id, settings.alpaca_api_secret_key
+    if default_key is None or default_secret is None:
+        return {}  # the built-in emulator: its own keys
+    service_wide = {"ALPACA_API_KEY_ID": default_key, "ALPACA_API_SECRET_KEY": default_secret}
+    accounts = {}
+    for p in portfolios:
+        names = (p.key_id_env, p.secret_key_env)
+        own = {n: _named_secret(environ, n) for n in names if n not in service_wide}
+        if len(own) == 2 and sum(v is not None for v in own.values()) == 1:
             raise ConfigError(
-                f"{name}_FILE={path}: cannot read the secret file ({e.strerror})"
-            ) from e
-        except UnicodeDecodeError:  # never quote the bytes: they are the secret
-            raise ConfigError(f"{name}_FILE={path}: the secret file is not UTF-8 text") from None
-        if not value:
-            raise ConfigError(f"{name}_FILE={path}: the secret file is empty")
-        resolved[name] = value
-    return resolved
+                f"portfolio {p.name!r}: set both {p.key_id_env} and {p.secret_key_env}, "
+                "or neither (its account would mix two key pairs)"
+            )
+        key, secret = (own.get(n) or service_wide.get(n) for n in names)
+        accounts[p.name] = AccountKeys(
+            key_id=key or default_key, secret_key=secret or default_secret
+        )
+    return accounts
 
 
 def _portfolios(settings: Settings) -> tuple[PortfolioConfig, ...]:
@@ -346,7 +410,8 @@ def load_settings() -> Settings:
     ConfigError
         With every invalid setting named, the value received (never a secret's) and the fix.
     """
-    secrets = _read_secret_files(dict(os.environ))
+    environ = dict(os.environ)
+    secrets = _read_secret_files(environ)
     try:
         # Values read from *_FILE secrets; setting both NAME and NAME_FILE was refused above.
         settings = Settings(**cast(dict[str, Any], secrets))
@@ -356,7 +421,9 @@ def load_settings() -> Settings:
         raise ConfigError("RT_LIVE_TRADING=true needs ALPACA_API_KEY_ID and ALPACA_API_SECRET_KEY")
     if (settings.alpaca_api_key_id is None) != (settings.alpaca_api_secret_key is None):
         raise ConfigError("set both ALPACA_API_KEY_ID and ALPACA_API_SECRET_KEY, or neither")
-    return settings.model_copy(update={"portfolios": _portfolios(settings)})
+    portfolios = _portfolios(settings)
+    accounts = _account_keys(settings, portfolios, environ)
+    return settings.model_copy(update={"portfolios": portfolios, "accounts": accounts})
 
 
 def _redact(text: str, secrets: dict[str, str]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import signal
@@ -13,14 +14,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from regime_trader.service.alerts import Alert, AlertKind, follow_alerts, read_alerts
-from regime_trader.service.app import EmulatorClock, Service
+from regime_trader.service.app import Service
 from regime_trader.service.config import ConfigError, Settings, load_settings
 from regime_trader.service.cycle_report import cycle_alert
+from regime_trader.service.emulator.admin_client import EmulatorAdmin, minutes_after_open
 from regime_trader.service.exceptions import OperationalError, RegimeTraderError
 from regime_trader.service.http import build_http_app, start_http_server
 from regime_trader.service.logs import configure_logging, get_logger, redactor
 
-__all__ = ["COMMANDS"]
+__all__ = ["COMMANDS", "run_with_step_hook"]
 
 log = get_logger(__name__)
 
@@ -86,8 +88,12 @@ def _listen(service: Service, settings: Settings, redact: Callable[[str], str]) 
     return start_http_server(app, settings.http_host, settings.http_port)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Trade every session on schedule until SIGTERM/SIGINT; serve health, metrics, status."""
+def run(args: argparse.Namespace, *, step_hook: Callable[[str], None] | None = None) -> int:
+    """Trade every session on schedule until SIGTERM/SIGINT; serve health, metrics, status.
+
+    ``step_hook`` is called at every step boundary of every cycle (see
+    :func:`run_with_step_hook`); the console script never passes one.
+    """
     from regime_trader.service.scheduler import CycleScheduler  # APScheduler only for this command
 
     settings = _settings(args)
@@ -121,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
         wake_interval_secs=wake,
         misfire_grace_secs=settings.misfire_grace_secs,
         demo_secs_per_session=demo or None,
+        step_hook=step_hook,
     ).start()
     log.info(
         "regime-trader running",
@@ -190,13 +197,13 @@ def _next_simulated_session(service: Service, names: list[str]) -> None:
     # Only called when the embedded emulator runs; this only narrows the type.
     assert service.emulator is not None  # nosec B101
     first = min(service.contexts[n].portfolio.schedule_time for n in names)
-    minutes = EmulatorClock.minutes_after_open(first)
-    clock = EmulatorClock(service.emulator.url)
-    clock.to_schedule(minutes)
-    session = str(clock.now()["session"])
-    records = [service.store.cycle(name, session) for name in names]
-    if all(r is not None and r.finished for r in records):
-        clock.next_session(minutes)
+    minutes = minutes_after_open(first)
+    with EmulatorAdmin(service.emulator.url) as clock:
+        clock.to_schedule(minutes)
+        session = clock.clock().session
+        records = [service.store.cycle(name, str(session)) for name in names]
+        if all(r is not None and r.finished for r in records):
+            clock.next_session(minutes)
 
 
 # ---------------------------------------------------------------------------------- status etc.
@@ -302,6 +309,16 @@ def _guard(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namesp
             return 1
 
     return guarded
+
+
+def run_with_step_hook(step_hook: Callable[[str], None]) -> Callable[[argparse.Namespace], int]:
+    """The ``run`` command whose cycles call ``step_hook`` at every step boundary.
+
+    For test builds only: the crash tests start the service through a launcher under
+    ``tests/`` that installs a hook killing the process at a chosen boundary. Nothing in the
+    service reads a fault switch of its own.
+    """
+    return _guard(functools.partial(run, step_hook=step_hook))
 
 
 COMMANDS: dict[

@@ -20,8 +20,6 @@ fault before it says so.
 
 from __future__ import annotations
 
-import os
-import signal
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -32,36 +30,22 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from regime_trader.service.app import EmulatorClock, Service
+from regime_trader.service.app import Service
+from regime_trader.service.emulator.admin_client import EmulatorAdmin, minutes_after_open
 from regime_trader.service.logs import get_logger
 
-__all__ = ["CycleScheduler", "kill_hook_from_env"]
+__all__ = ["CycleScheduler"]
 
 NEW_YORK = ZoneInfo("America/New_York")
 log = get_logger(__name__)
 
 
-def kill_hook_from_env(environ: dict[str, str] | None = None) -> Callable[[str], None] | None:
-    """Fault injection for crash tests: ``RT_FAULT_KILL_AT=step[,step]`` SIGKILLs this process
-    the moment a cycle reaches one of those step boundaries. Never set it in production."""
-    steps = {
-        s.strip()
-        for s in (environ or os.environ).get("RT_FAULT_KILL_AT", "").split(",")
-        if s.strip()
-    }
-    if not steps:
-        return None
-
-    def hook(step: str) -> None:
-        if step in steps:
-            log.warning("fault injection: SIGKILL at step", step=step)
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return hook
-
-
 class CycleScheduler:
-    """Wake-up jobs for every portfolio, a heartbeat, and (embedded emulator) a demo clock."""
+    """Wake-up jobs for every portfolio, a heartbeat, and (embedded emulator) a demo clock.
+
+    ``step_hook`` reaches every portfolio's :class:`~regime_trader.service.cycle.CycleRunner`,
+    which calls it at each step boundary; only test builds pass one (fault injection).
+    """
 
     def __init__(
         self,
@@ -71,6 +55,7 @@ class CycleScheduler:
         wake_interval_secs: float,
         misfire_grace_secs: float,
         demo_secs_per_session: float | None = None,
+        step_hook: Callable[[str], None] | None = None,
     ) -> None:
         self.service = service
         self.stop = stop
@@ -82,9 +67,8 @@ class CycleScheduler:
                 "misfire_grace_time": int(misfire_grace_secs),
             },
         )
-        hook = kill_hook_from_env()
         for name, ctx in service.contexts.items():
-            service.runner(name, step_hook=hook, stop_requested=stop.is_set)
+            service.runner(name, step_hook=step_hook, stop_requested=stop.is_set)
             at = ctx.portfolio.schedule_time
             self._scheduler.add_job(
                 self._wake,
@@ -111,8 +95,9 @@ class CycleScheduler:
         # The cron and the interval job of one portfolio may overlap: count under a lock.
         self._wakes: Counter[str] = Counter()
         self._wakes_lock = threading.Lock()
+        self._demo: EmulatorAdmin | None = None
         if demo_secs_per_session and service.emulator is not None:
-            self._demo = EmulatorClock(service.emulator.url)
+            self._demo = EmulatorAdmin(service.emulator.url)
             self._scheduler.add_job(
                 self._demo_tick, IntervalTrigger(seconds=demo_secs_per_session), id="demo-clock"
             )
@@ -125,6 +110,8 @@ class CycleScheduler:
     def shutdown(self) -> None:
         """Stop waking up; wait for a running cycle, which stops at its next step boundary."""
         self._scheduler.shutdown(wait=True)
+        if self._demo is not None:
+            self._demo.close()
 
     def _wake(self, name: str, job: str) -> None:
         """Ask the runner for a cycle; log one ``wake-up`` line with what it found.
@@ -171,17 +158,18 @@ class CycleScheduler:
 
     def _demo_tick(self) -> None:
         """Embedded demo: one simulated session per tick, once every cycle of it is done."""
-        clock = self._demo.now()
-        minutes = EmulatorClock.minutes_after_open(
+        assert self._demo is not None  # nosec B101 - the job exists only with the client
+        clock = self._demo.clock()
+        minutes = minutes_after_open(
             min(ctx.portfolio.schedule_time for ctx in self.service.contexts.values())
         )
-        session = clock.get("session")
-        done = all(
-            (record := self.service.store.cycle(name, str(session))) is not None and record.finished
+        done = clock.session is not None and all(
+            (record := self.service.store.cycle(name, clock.session)) is not None
+            and record.finished
             for name in self.service.contexts
         )
         # A session whose cycle keeps failing is left after three ticks, as a real day ends.
         self._stuck_ticks = 0 if done else self._stuck_ticks + 1
-        if not clock.get("is_open") or done or self._stuck_ticks > 3:
+        if not clock.is_open or done or self._stuck_ticks > 3:
             self._stuck_ticks = 0
             self._demo.next_session(minutes)

@@ -12,6 +12,9 @@ import pytest
 
 from regime_trader.strategies.synthetic import generate_market
 
+# The emulator fixtures (emu, and the per-package shared_emulator / start_emulator factories).
+pytest_plugins = ("tests.support.fixtures",)
+
 SHARED_DATA = Path(
     os.environ.get("RT_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
 )

@@ -1,8 +1,9 @@
 """Crash safety and scale-out, with real processes, a real Redis and the emulator over HTTP.
 
-- SIGKILL at every cycle step in turn (``RT_FAULT_KILL_AT``, which kills the process the moment
-  the step is stored), then a restart: each session ends with exactly one cycle and the
-  emulator's order list has no duplicate.
+- SIGKILL at every cycle step in turn (``start_service(kill_at=...)``: the process is started
+  through :mod:`tests.support.faulty_service`, which kills it the moment the step is stored),
+  then a restart: each session ends with exactly one cycle and the emulator's order list has no
+  duplicate.
 - Two replicas on one Redis for 20 sessions: each session's cycle runs once.
 """
 
@@ -17,15 +18,15 @@ import redis
 
 from regime_trader.service.alerts import Alert
 from regime_trader.service.cycle_steps import STEP_ORDER
-from tests.e2e.harness import (
+from tests.support.processes import (
     cycle,
-    drive_session,
     emulator_process,
+    private_redis,
     service_env,
     start_service,
+    trade_sessions,
     wait_until,
 )
-from tests.reliability.faultlab import private_redis
 
 pytestmark = pytest.mark.slow
 
@@ -43,12 +44,12 @@ def test_sigkill_at_every_step_then_restart_finishes_each_session_once(tmp_path:
         # kill point has orders on both sides in flight.
         config = tmp_path / "portfolios.toml"
         config.write_text('[[portfolio]]\nname = "default"\nno_trade_band = 0.0\n', "utf-8")
-        env = service_env(tmp_path, url, emulator, RT_CONFIG_FILE=str(config))
+        env = service_env(tmp_path, url, emulator.url, RT_CONFIG_FILE=str(config))
         sessions = []
         for step in STEP_ORDER:
-            session = drive_session(emulator)
+            session = emulator.api.open_session()
             sessions.append(session)
-            doomed = start_service(tmp_path, {**env, "RT_FAULT_KILL_AT": step}, name=f"kill-{step}")
+            doomed = start_service(tmp_path, env, name=f"kill-{step}", kill_at=step)
             try:
                 wait_until(lambda p=doomed: p.process.poll() is not None, 90, f"the kill at {step}")
             finally:  # a process that was never killed must not outlive a failed test
@@ -73,7 +74,7 @@ def test_sigkill_at_every_step_then_restart_finishes_each_session_once(tmp_path:
                 30,
                 f"the alert of {session}",
             )
-        orders = emulator.orders()
+        orders = emulator.api.orders()
         _assert_no_duplicates(orders)
         assert any(o["side"] == "sell" for o in orders), "the run never exercised sells"
         # Every order the service recorded is at the broker, and nothing else is.
@@ -101,26 +102,18 @@ def test_two_replicas_run_each_session_exactly_once(tmp_path: Path) -> None:
     with private_redis(tmp_path) as server, emulator_process(tmp_path, "2024-06-03") as emulator:
         url, client = server.url, server.client()
         replicas = [
-            start_service(tmp_path, service_env(tmp_path, url, emulator), name=f"replica-{i}")
+            start_service(tmp_path, service_env(tmp_path, url, emulator.url), name=f"replica-{i}")
             for i in range(2)
         ]
-        sessions = []
         try:
-            for _ in range(20):
-                session = drive_session(emulator)
-                wait_until(
-                    lambda s=session: cycle(client, s).get("step") == "done",
-                    90,
-                    f"the cycle of {session}",
-                )
-                sessions.append(session)
+            sessions = trade_sessions(emulator.api, client, 20)
             for replica in replicas:
                 replica.wait_for_wake_ups(1, session=sessions[-1])
         finally:
             codes = [r.stop() for r in replicas]
         assert codes == [0, 0]
         assert all(int(cycle(client, s)["attempts"]) == 1 for s in sessions)
-        _assert_no_duplicates(emulator.orders())
+        _assert_no_duplicates(emulator.api.orders())
         done_lines: collections.Counter[str] = collections.Counter()
         for replica in replicas:
             for line in replica.log_lines():
@@ -131,7 +124,7 @@ def test_two_replicas_run_each_session_exactly_once(tmp_path: Path) -> None:
         # Both replicas were alive and asking for the same cycles (each woke up for the last
         # session before it was stopped), and across both, the wake-ups that traded or
         # decided not to are exactly one per session; the others found it locked or done (or,
-        # between the two clock moves of drive_session, the session open but not yet due).
+        # between the two clock moves of open_session, the session open but not yet due).
         outcomes = {s: collections.Counter[str]() for s in sessions}
         for replica in replicas:
             for wake in replica.wake_ups():

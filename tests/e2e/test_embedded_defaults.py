@@ -6,77 +6,39 @@ emulator and prints what it did; ``regime-trader run`` answers /healthz and wake
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.e2e.harness import ROOT, ServiceProcess, free_port, wait_until
+from tests.support.processes import clean_env, free_port, run_cli, start_service
 
 pytestmark = pytest.mark.slow
 
 
 def _clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RT_", "ALPACA_", "REDIS"))}
-    return {**env, "RT_DATA_DIR": str(tmp_path / "data"), **extra}
+    return {**clean_env(), "RT_DATA_DIR": str(tmp_path / "data"), **extra}
 
 
 def test_rebalance_runs_a_whole_cycle_offline_and_says_what_it_did(tmp_path: Path) -> None:
     env = _clean_env(tmp_path)
-    done = subprocess.run(
-        [sys.executable, "-m", "regime_trader.service", "rebalance"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = run_cli("rebalance", env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "rebalanced" in done.stdout
     assert "BUY SPY" in done.stdout and "BUY TLT" in done.stdout
     assert (tmp_path / "data" / "redis.db").exists()
     assert (tmp_path / "data" / "emulator.json").exists()
     # Again: the same simulated session is already done, the next one trades; nothing twice.
-    again = subprocess.run(
-        [sys.executable, "-m", "regime_trader.service", "rebalance", "--dry-run"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    again = run_cli("rebalance", "--dry-run", env=env, timeout=300)
     assert again.returncode == 0, again.stderr[-2000:]
     assert "dry run" in again.stdout
 
 
 def test_run_answers_healthz_and_wakes_up_against_the_embedded_emulator(tmp_path: Path) -> None:
-    port = free_port()
-    env = _clean_env(tmp_path, RT_HTTP_PORT=str(port), RT_LOG_FORMAT="json")
-    log_path = tmp_path / "run.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "regime_trader.service", "run"],
-            env=env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    service = ServiceProcess(process, f"http://127.0.0.1:{port}", log_path)
+    env = _clean_env(tmp_path, RT_HTTP_PORT=str(free_port()), RT_LOG_FORMAT="json")
+    service = start_service(tmp_path, env, "run", timeout=120)
     try:
-
-        def healthy() -> bool:
-            try:
-                return httpx.get(f"{service.url}/healthz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return process.poll() is not None
-
-        wait_until(healthy, 120, "/healthz")
-        assert process.poll() is None, log_path.read_text()[-3000:]
+        assert service.process.poll() is None, service.log_path.read_text()[-3000:]
         status = httpx.get(f"{service.url}/status", timeout=5).json()
         assert status["broker"] == "emulator (embedded)"
         # /healthz says only that the HTTP server is up: the scheduler must also have asked

@@ -13,43 +13,28 @@ from typing import cast
 
 import httpx
 import pytest
-import redis
 
 from regime_trader.service.alerts import Alert
-from tests.e2e.harness import (
-    KEY_ID,
-    SECRET_KEY,
-    Emulator,
+from tests.support.emulator import KEY_ID, SECRET_KEY
+from tests.support.processes import (
     cycle,
-    drive_session,
     emulator_process,
+    private_redis,
     service_env,
     start_service,
-    wait_until,
+    trade_sessions,
 )
-from tests.reliability.faultlab import private_redis
 
 pytestmark = pytest.mark.slow
 SESSIONS = 27  # 2024-11-18 .. 2024-12-26
 
 
-def _drive(client: redis.Redis, emulator: Emulator, n: int) -> list[str]:
-    sessions = []
-    for _ in range(n):
-        session = drive_session(emulator)
-        wait_until(
-            lambda s=session: cycle(client, s).get("step") == "done", 90, f"the cycle of {session}"
-        )
-        sessions.append(session)
-    return sessions
-
-
 def test_service_trades_every_session_and_reports_it(tmp_path: Path) -> None:
     with private_redis(tmp_path) as server, emulator_process(tmp_path, "2024-11-18") as emulator:
         url, client = server.url, server.client()
-        service = start_service(tmp_path, service_env(tmp_path, url, emulator))
+        service = start_service(tmp_path, service_env(tmp_path, url, emulator.url))
         try:
-            sessions = _drive(client, emulator, SESSIONS)
+            sessions = trade_sessions(emulator.api, client, SESSIONS)
             ready = httpx.get(service.url + "/readyz", timeout=10)
             metrics = httpx.get(service.url + "/metrics", timeout=10).text
             status = httpx.get(service.url + "/status", timeout=10)
@@ -62,7 +47,7 @@ def test_service_trades_every_session_and_reports_it(tmp_path: Path) -> None:
         outcomes = collections.Counter(cycle(client, s)["outcome"] for s in sessions)
         assert outcomes["rebalanced"] >= 1 and sum(outcomes.values()) == SESSIONS
 
-        orders = emulator.orders()
+        orders = emulator.api.orders()
         ids = [o["client_order_id"] for o in orders]
         assert len(ids) == len(set(ids)), "an order was sent twice"
         assert all(o["status"] == "filled" for o in orders)
@@ -75,10 +60,10 @@ def test_service_trades_every_session_and_reports_it(tmp_path: Path) -> None:
         held: dict[str, float] = collections.defaultdict(float)
         for o in orders:
             held[o["symbol"]] += float(o["filled_qty"]) * (1 if o["side"] == "buy" else -1)
-        broker = emulator.positions()
+        broker = emulator.api.positions()
         assert set(broker) == {s for s, q in held.items() if abs(q) > 1e-9}
         for symbol, qty in broker.items():
-            assert qty == pytest.approx(held[symbol], abs=1e-6)
+            assert float(qty) == pytest.approx(held[symbol], abs=1e-6)
 
         # One alert per session, in order, each naming its session.
         entries = cast(list[tuple[str, dict[str, str]]], client.xrange("rt:alerts"))

@@ -17,7 +17,7 @@ records:
 
 The portfolio trades every session (``no_trade_band = 0.0``). Redis is a private
 ``redis-server`` on a free port when the binary exists (nothing else can touch or flush it),
-otherwise database ``--redis-db`` of the local server as in :mod:`tests.e2e.harness`.
+otherwise database ``--redis-db`` of the local server (``tests.support.processes``).
 
 What bounds the key count: every cycle writes one hash ``rt:<p>:cycle:<session>`` that expires
 after 90 days of *real* time; every other key is fixed (lock, strategy, status, history list
@@ -34,11 +34,10 @@ import contextlib
 import json
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -46,32 +45,17 @@ from typing import Any
 
 import redis
 
-from tests.e2e.harness import (
-    KEY_ID,
-    ROOT,
-    SECRET_KEY,
-    Emulator,
+from tests.support.processes import (
+    EmulatorProcess,
     ServiceProcess,
-    answers,
-    cycle,
-    drive_session,
-    free_port,
-    redis_server,
+    emulator_process,
+    private_redis,
     service_env,
     start_service,
-    stop_process,
-    wait_until,
+    wait_for_cycle,
 )
 
-__all__ = [
-    "FIXED_KEYS",
-    "SessionSample",
-    "SoakResult",
-    "emulator_with",
-    "private_redis",
-    "rss_kib",
-    "run_soak",
-]
+__all__ = ["FIXED_KEYS", "SessionSample", "SoakResult", "rss_kib", "run_soak"]
 
 PORTFOLIO = "default"
 # Keys that do not grow with sessions: lock (while a cycle runs), strategy, status, history,
@@ -84,103 +68,6 @@ name = "{PORTFOLIO}"
 symbols = ["SPY", "TLT", "GLD"]
 no_trade_band = 0.0
 """
-
-
-@contextlib.contextmanager
-def emulator_with(
-    tmp: Path,
-    *,
-    start_date: str,
-    key_id: str = KEY_ID,
-    secret_key: str = SECRET_KEY,
-    future_sessions: int = 756,
-    seed: int = 3,
-    log_name: str = "emulator.log",
-) -> Iterator[Emulator]:
-    """Start ``regime-trader emulator`` as a process, as the e2e harness does, with our options.
-
-    :class:`tests.e2e.harness.Emulator`'s ``orders()``/``positions()`` send the harness keys:
-    with other keys, query ``/v2`` yourself.
-    """
-    port = free_port()
-    with (tmp / log_name).open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "regime_trader.service",
-                "emulator",
-                "--port",
-                str(port),
-                "--seed",
-                str(seed),
-                "--start-date",
-                start_date,
-                "--future-sessions",
-                str(future_sessions),
-                "--key-id",
-                key_id,
-                "--secret-key",
-                secret_key,
-                "--rate-limit-per-min",
-                "0",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
-        emulator = Emulator(f"http://127.0.0.1:{port}", process)
-        try:
-            wait_until(
-                lambda: process.poll() is not None or answers(emulator.url + "/admin/health"),
-                60,
-                "the emulator",
-            )
-            if process.poll() is not None:
-                raise RuntimeError(f"the emulator exited: {(tmp / log_name).read_text()[-2000:]}")
-            yield emulator
-        finally:
-            emulator.http.close()
-            stop_process(process)
-
-
-@contextlib.contextmanager
-def private_redis(tmp: Path, password: str | None = None) -> Iterator[str]:
-    """Start a private ``redis-server`` (no persistence) on a free port; yield its URL.
-
-    The password, if any, is written to a 0600 config file, not passed on the command line.
-
-    Raises
-    ------
-    FileNotFoundError
-        If there is no ``redis-server`` binary on the PATH.
-    """
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise FileNotFoundError("redis-server")
-    port = free_port()
-    conf = tmp / f"redis-{port}.conf"
-    lines = [f"port {port}", "bind 127.0.0.1", "save ''", "appendonly no", f"dir {tmp}"]
-    if password is not None:
-        lines.append(f"requirepass {password}")
-    conf.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    conf.chmod(0o600)
-    with (tmp / f"redis-{port}.log").open("wb") as log:
-        process = subprocess.Popen([binary, str(conf)], stdout=log, stderr=subprocess.STDOUT)
-        client = redis.Redis(port=port, password=password, socket_connect_timeout=1)
-        try:
-            wait_until(lambda: _pings(client), 20, "the private redis-server")
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            client.close()
-            stop_process(process)
-
-
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
 
 
 def rss_kib(pid: int) -> int:
@@ -254,13 +141,6 @@ class SoakResult:
         }
 
 
-def _broker_positions(emulator: Emulator, key_id: str, secret_key: str) -> dict[str, Decimal]:
-    headers = {"APCA-API-KEY-ID": key_id, "APCA-API-SECRET-KEY": secret_key}
-    response = emulator.http.get("/v2/positions", headers=headers)
-    response.raise_for_status()
-    return {p["symbol"]: Decimal(p["qty"]) for p in response.json()}
-
-
 def _fills(record: dict[str, str]) -> tuple[dict[str, Decimal], int]:
     """Signed filled quantity per symbol of one cycle record's order table, and its size."""
     orders: dict[str, dict[str, Any]] = json.loads(record.get("orders") or "{}")
@@ -287,13 +167,11 @@ def _used_memory(client: redis.Redis) -> int:
 
 
 def drive(
-    emulator: Emulator,
+    emulator: EmulatorProcess,
     service: ServiceProcess,
     client: redis.Redis,
     sessions: int,
     *,
-    key_id: str = KEY_ID,
-    secret_key: str = SECRET_KEY,
     on_sample: Callable[[SessionSample], None] | None = None,
 ) -> list[SessionSample]:
     """Drive ``sessions`` sessions and sample after each; see the module docstring."""
@@ -301,19 +179,10 @@ def drive(
     samples: list[SessionSample] = []
     for index in range(1, sessions + 1):
         began = time.monotonic()
-        session = drive_session(emulator)
-        wait_until(
-            lambda s=session: (
-                service.process.poll() is not None
-                or cycle(client, s, PORTFOLIO).get("step") == "done"
-            ),
-            CYCLE_TIMEOUT_SECS,
-            f"the cycle of {session}",
-            interval=0.02,
+        session = emulator.api.open_session()
+        record = wait_for_cycle(
+            client, session, PORTFOLIO, timeout=CYCLE_TIMEOUT_SECS, service=service
         )
-        if service.process.poll() is not None:
-            raise RuntimeError(f"the service exited with {service.process.returncode}")
-        record = cycle(client, session, PORTFOLIO)
         fills, n_orders = _fills(record)
         for symbol, qty in fills.items():
             held[symbol] = held.get(symbol, Decimal(0)) + qty
@@ -327,23 +196,12 @@ def drive(
             keys=int(client.dbsize()),
             redis_used_bytes=_used_memory(client),
             orders=n_orders,
-            mismatch=_compare(ours, _broker_positions(emulator, key_id, secret_key)),
+            mismatch=_compare(ours, emulator.api.positions()),
         )
         samples.append(sample)
         if on_sample is not None:
             on_sample(sample)
     return samples
-
-
-@contextlib.contextmanager
-def soak_redis(tmp: Path, db: int) -> Iterator[str]:
-    """A private redis-server when the binary exists, else db ``db`` of the local server."""
-    if shutil.which("redis-server"):
-        with private_redis(tmp) as url:
-            yield url
-    else:
-        with redis_server(db=db) as url:
-            yield url
 
 
 def run_soak(
@@ -361,11 +219,11 @@ def run_soak(
     future = max(756, sessions + 100)
     began = time.monotonic()
     with (
-        soak_redis(tmp, redis_db) as url,
-        emulator_with(tmp, start_date=start_date, future_sessions=future) as emulator,
+        private_redis(tmp, persistent=False, fallback_db=redis_db) as server,
+        emulator_process(tmp, start_date, future_sessions=future, state=False) as emulator,
     ):
-        client = redis.Redis.from_url(url, decode_responses=True)
-        env = service_env(tmp, url, emulator, RT_CONFIG_FILE=str(config))
+        client = server.client()
+        env = service_env(tmp, server.url, emulator.url, RT_CONFIG_FILE=str(config))
         service = start_service(tmp, env)
         try:
             result.samples = drive(emulator, service, client, sessions, on_sample=on_sample)

@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from regime_trader.service.alpaca_http import HttpPolicy
 from regime_trader.service.store import Store
-from tests.e2e.harness import drive_session, free_port, service_env, start_service, wait_until
 from tests.reliability.faultlab import (
     PORTFOLIO,
     alerts,
@@ -36,9 +34,9 @@ from tests.reliability.faultlab import (
     in_process_service,
     planned_ids,
     portfolio_toml,
-    private_redis,
     session_orders,
 )
+from tests.support.processes import free_port, private_redis, service_env, start_service, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 
@@ -55,30 +53,30 @@ def test_broker_429_5xx_drops_and_timeouts_are_retried_within_budget(tmp_path: P
 
             # Session 1: a 429 burst on POST /v2/orders, a 503 then a 500 on the account, a
             # dropped connection on the positions. Each stays within the budget.
-            s1 = drive_session(emu.api)
-            emu.fault(path="/v2/orders", method="POST", status=429, count=BUDGET - 1)
-            posts = emu.fault(path="/v2/orders", method="POST", latency_ms=1)  # marker
-            emu.fault(path="/v2/account", method="GET", status=503, count=1)
-            emu.fault(path="/v2/account", method="GET", status=500, count=1)
-            emu.fault(path="/v2/positions", method="GET", drop=True, count=1)
+            s1 = emu.api.open_session()
+            emu.api.add_fault(path="/v2/orders", method="POST", status=429, count=BUDGET - 1)
+            posts = emu.api.add_fault(path="/v2/orders", method="POST", latency_ms=1)  # marker
+            emu.api.add_fault(path="/v2/account", method="GET", status=503, count=1)
+            emu.api.add_fault(path="/v2/account", method="GET", status=500, count=1)
+            emu.api.add_fault(path="/v2/positions", method="GET", drop=True, count=1)
             outcome = runner.run()
             assert (outcome.outcome, outcome.session) == ("rebalanced", s1), outcome
-            faults = emu.faults()
-            assert [f["id"] for f in faults] == [posts["id"]], "every counted fault used up"
+            faults = emu.api.faults()
+            assert [f.id for f in faults] == [posts.id], "every counted fault used up"
             sent = session_orders(emu.api.orders(), s1)
             assert {o["client_order_id"] for o in sent} == planned_ids(store, s1)
             # The first order took BUDGET attempts (BUDGET - 1 refusals), the others one each.
-            assert next(f["hits"] for f in faults if f["id"] == posts["id"]) == len(sent)
+            assert next(f.hits for f in faults if f.id == posts.id) == len(sent)
             assert {o["status"] for o in sent} == {"filled"}
 
             # Session 2: the first order's request stalls past the adapter's timeout. The
             # emulator still processes it after the stall, so the retry meets an order that
             # exists (or creates it first): either way one order per client_order_id.
-            s2 = drive_session(emu.api)
-            emu.clear_faults()
+            s2 = emu.api.open_session()
+            emu.api.clear_faults()
             stall = HttpPolicy().timeout_secs * 1000 + 500
-            emu.fault(path="/v2/orders", method="POST", latency_ms=int(stall), count=1)
-            posts = emu.fault(path="/v2/orders", method="POST", latency_ms=1)  # marker
+            emu.api.add_fault(path="/v2/orders", method="POST", latency_ms=int(stall), count=1)
+            posts = emu.api.add_fault(path="/v2/orders", method="POST", latency_ms=1)  # marker
             began = time.monotonic()
             outcome = runner.run()
             assert outcome.outcome == "rebalanced", outcome
@@ -87,16 +85,16 @@ def test_broker_429_5xx_drops_and_timeouts_are_retried_within_budget(tmp_path: P
             assert {o["client_order_id"] for o in sent} == planned_ids(store, s2)
             # The stall fault took the first attempt; the marker saw the retry of the first
             # order and one attempt of each other order: len(sent) + 1 requests in all.
-            assert emu.hits(posts["id"]) == len(sent)
+            assert emu.api.hits(posts.id) == len(sent)
             assert duplicates(emu.api.orders()) == []
 
             # Session 3: the budget runs out on the first order: the attempt stops there.
-            s3 = drive_session(emu.api)
-            emu.clear_faults()
-            refused = emu.fault(path="/v2/orders", method="POST", status=503)
+            s3 = emu.api.open_session()
+            emu.api.clear_faults()
+            refused = emu.api.add_fault(path="/v2/orders", method="POST", status=503)
             outcome = runner.run()
             assert outcome.outcome == "failed" and "POST /v2/orders" in outcome.reason, outcome
-            assert emu.hits(refused["id"]) == BUDGET
+            assert emu.api.hits(refused.id) == BUDGET
             assert session_orders(emu.api.orders(), s3) == []
             failed = [a for a in alerts(client) if a.kind == "failed" and a.session == s3]
             assert len(failed) == 1, [a.summary for a in failed]
@@ -104,7 +102,7 @@ def test_broker_429_5xx_drops_and_timeouts_are_retried_within_budget(tmp_path: P
             assert f"{BUDGET} attempts" in failed[0].summary
 
             # The fault clears: the same cycle completes, nothing twice.
-            emu.clear_faults()
+            emu.api.clear_faults()
             outcome = runner.run()
             assert outcome.outcome == "rebalanced", outcome
             record = store.cycle(PORTFOLIO, s3)
@@ -123,16 +121,16 @@ def test_emulator_restart_mid_session_fails_the_attempt_then_completes(tmp_path:
         env = env_for(tmp_path, redis_server.url, emu, portfolio_toml(tmp_path, fast_portfolio()))
         service = start_service(tmp_path, env)
         try:
-            first = drive_session(emu.api)
+            first = emu.api.open_session()
             wait_until(
                 lambda: (r := store.cycle(PORTFOLIO, first)) is not None and r.alerted,
                 60,
                 "the first cycle",
             )
             before_kill = {o["client_order_id"] for o in emu.api.orders()}
-            session = drive_session(emu.api)
-            emu.fault(path="/v2/orders", method="POST", latency_ms=3000, count=1)
-            wait_until(lambda: not emu.faults(), 30, "the first order in flight", interval=0.02)
+            session = emu.api.open_session()
+            emu.api.add_fault(path="/v2/orders", method="POST", latency_ms=3000, count=1)
+            wait_until(lambda: not emu.api.faults(), 30, "the first order in flight", interval=0.02)
             emu.kill()  # the request in flight is lost, the next ones are refused
             wait_until(
                 lambda: any(a.kind == "failed" and a.session == session for a in alerts(client)),
@@ -166,16 +164,16 @@ def test_emulator_restart_mid_session_fails_the_attempt_then_completes(tmp_path:
             held[o["symbol"]] = held.get(o["symbol"], 0.0) + sign * float(o["filled_qty"])
         positions = emu.api.positions()
         assert set(positions) == {s for s, q in held.items() if abs(q) > 1e-9}
-        assert all(abs(q - held[s]) < 1e-6 for s, q in positions.items())
+        assert all(abs(float(q) - held[s]) < 1e-6 for s, q in positions.items())
 
 
 def test_broker_unreachable_at_the_clock_check_alerts_failed(tmp_path: Path) -> None:
     with private_redis(tmp_path) as redis_server:
         client = redis_server.client()
 
-        nowhere = SimpleNamespace(url=f"http://127.0.0.1:{free_port()}")  # nothing listens
+        nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens
         config = portfolio_toml(tmp_path, fast_portfolio())
-        env = service_env(tmp_path, redis_server.url, nowhere, RT_CONFIG_FILE=str(config))  # type: ignore[arg-type]
+        env = service_env(tmp_path, redis_server.url, nowhere, RT_CONFIG_FILE=str(config))
         with in_process_service(env) as service:
             outcome = service.runner(PORTFOLIO).run()
             again = service.runner(PORTFOLIO).run()  # the next wake-up of the same outage

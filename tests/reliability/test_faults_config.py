@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.e2e.harness import KEY_ID, ROOT, SECRET_KEY, free_port
-from tests.reliability.faultlab import clean_env
+from tests.support.emulator import KEY_ID, SECRET_KEY
+from tests.support.processes import ROOT, clean_env, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 

@@ -1,7 +1,8 @@
 """Fault matrix, case 1: the service is SIGKILLed while it sends orders or waits for fills.
 
 A real Redis (private ``redis-server``), the emulator as a process over HTTP and
-``regime-trader run`` as a process that ``RT_FAULT_KILL_AT`` kills at a step boundary:
+``regime-trader run`` as a process killed at a step boundary (``start_service(kill_at=...)``,
+through :mod:`tests.support.faulty_service`):
 
 - ``order_sent``: the process dies right after the first order of a plan reached the broker,
   with the rest of the plan unsent. A restart must send the rest, and nothing twice.
@@ -27,8 +28,8 @@ from typing import Any
 import pytest
 
 from regime_trader.service.alerts import Alert
-from regime_trader.service.store import CycleRecord, Store
-from tests.e2e.harness import drive_session, start_service, wait_until
+from regime_trader.service.cycle_record import CycleRecord, PlannedOrder
+from regime_trader.service.store import Store
 from tests.reliability.faultlab import (
     PORTFOLIO,
     alerts,
@@ -39,9 +40,9 @@ from tests.reliability.faultlab import (
     fast_portfolio,
     ledger_ids,
     portfolio_toml,
-    private_redis,
     session_orders,
 )
+from tests.support.processes import private_redis, start_service, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 
@@ -52,12 +53,6 @@ def _record(store: Store, session: str) -> CycleRecord:
     return record
 
 
-def _intents(record: CycleRecord) -> list[dict[str, Any]]:
-    sells = [o for o in (record.plan or {}).get("orders", []) if o["side"] == "sell"]
-    buys = [o for o in (record.buys or {}).get("orders", []) if o["side"] == "buy"]
-    return sells + buys
-
-
 def test_sigkill_after_the_first_order_then_restart_sends_the_rest_once(tmp_path: Path) -> None:
     with private_redis(tmp_path) as redis_server, emulator_process(tmp_path, "2024-03-04") as emu:
         client = redis_server.client()
@@ -66,16 +61,17 @@ def test_sigkill_after_the_first_order_then_restart_sends_the_rest_once(tmp_path
         sessions = []
         # Session 1 starts from cash (the first order is a buy), session 2 sells first.
         for n in range(2):
-            session = drive_session(emu.api)
+            session = emu.api.open_session()
             sessions.append(session)
-            doomed = start_service(tmp_path, {**env, "RT_FAULT_KILL_AT": "order_sent"}, f"kill-{n}")
+            doomed = start_service(tmp_path, env, f"kill-{n}", kill_at="order_sent")
             wait_until(lambda p=doomed: p.process.poll() is not None, 60, "the kill at order_sent")
             assert doomed.process.returncode == -signal.SIGKILL
             at_kill = _record(store, session)
             sent = session_orders(emu.api.orders(), session)
             assert len(sent) == 1, "the kill must come right after the first order"
-            first = (at_kill.plan if at_kill.step == "planned" else at_kill.buys) or {}
-            assert sent[0]["client_order_id"] == first["orders"][0]["client_order_id"]
+            first = at_kill.plan if at_kill.step == "planned" else at_kill.buys
+            assert first is not None, f"no stored plan at step {at_kill.step}"
+            assert sent[0]["client_order_id"] == first.orders[0].client_order_id
             assert at_kill.step in ("planned", "buys_planned")
             assert set(at_kill.orders) == {sent[0]["client_order_id"]}, "recorded, then killed"
 
@@ -90,7 +86,7 @@ def test_sigkill_after_the_first_order_then_restart_sends_the_rest_once(tmp_path
                 assert survivor.stop() == 0
             done = _record(store, session)
             assert (done.step, done.outcome, done.attempts) == ("done", "rebalanced", 2)
-            planned = {o["client_order_id"] for o in _intents(done)}
+            planned = {o.client_order_id for o in done.planned_orders}
             at_broker = {o["client_order_id"] for o in session_orders(emu.api.orders(), session)}
             assert len(planned) > 1, "the plan must have had orders left to send at the kill"
             assert at_broker == planned, "every planned order sent, and nothing else"
@@ -113,7 +109,7 @@ class QueuedFillWait:
     next_session: str
     exit_code: int | None
     step_at_kill: str
-    planned_at_kill: list[dict[str, Any]]  # every stored intent: the plan's, then the buys'
+    planned_at_kill: list[PlannedOrder]  # every stored intent: the plan's, then the buys'
     queued_at_kill: list[dict[str, Any]]  # the broker's orders of ``killed`` at the kill
     ledger_at_kill: set[str]
     wake_ups_while_closed: int  # wake-ups after the sweep, before the next open
@@ -134,7 +130,7 @@ def queued_fill_wait(tmp_path_factory: pytest.TempPathFactory) -> QueuedFillWait
         client = redis_server.client()
         store = Store(client)
         env = env_for(tmp, redis_server.url, emu, portfolio_toml(tmp, fast_portfolio()))
-        first = drive_session(emu.api)  # buy the portfolio, so that the next session sells
+        first = emu.api.open_session()  # buy the portfolio, so that the next session sells
         service = start_service(tmp, env, "first")
         try:
             wait_until(
@@ -145,11 +141,11 @@ def queued_fill_wait(tmp_path_factory: pytest.TempPathFactory) -> QueuedFillWait
         finally:
             assert service.stop() == 0
 
-        killed = drive_session(emu.api)
+        killed = emu.api.open_session()
         # Hold the first order request for 2 s; the market closes meanwhile.
-        emu.fault(path="/v2/orders", method="POST", latency_ms=2000, count=1)
-        doomed = start_service(tmp, {**env, "RT_FAULT_KILL_AT": "waiting_fills"}, "doomed")
-        wait_until(lambda: not emu.faults(), 60, "the first order request", interval=0.02)
+        emu.api.add_fault(path="/v2/orders", method="POST", latency_ms=2000, count=1)
+        doomed = start_service(tmp, env, "doomed", kill_at="waiting_fills")
+        wait_until(lambda: not emu.api.faults(), 60, "the first order request", interval=0.02)
         emu.api.advance(to="next_close")
         wait_until(lambda: doomed.process.poll() is not None, 60, "the kill at waiting_fills")
         queued = session_orders(emu.api.orders(), killed)
@@ -173,9 +169,9 @@ def queued_fill_wait(tmp_path_factory: pytest.TempPathFactory) -> QueuedFillWait
             orders_while_closed = emu.api.orders()
             closed_record = _record(store, killed)
             alerts_while_closed = alerts(client)
-            assert emu.api.clock()["is_open"] is False, "the market opened under the test"
+            assert emu.api.clock().is_open is False, "the market opened under the test"
 
-            following = drive_session(emu.api)  # its open fills the queued orders
+            following = emu.api.open_session()  # its open fills the queued orders
             wait_until(
                 lambda: (r := store.cycle(PORTFOLIO, following)) is not None and r.alerted,
                 60,
@@ -193,8 +189,8 @@ def queued_fill_wait(tmp_path_factory: pytest.TempPathFactory) -> QueuedFillWait
             exit_code=doomed.process.returncode,
             step_at_kill=at_kill.step,
             planned_at_kill=[
-                *(at_kill.plan or {}).get("orders", []),
-                *(at_kill.buys or {}).get("orders", []),
+                *(at_kill.plan.orders if at_kill.plan else ()),
+                *(at_kill.buys.orders if at_kill.buys else ()),
             ],
             queued_at_kill=queued,
             ledger_at_kill=ledger_at_kill,
@@ -253,11 +249,11 @@ def test_sigkill_in_the_fill_wait_then_session_over_ends_the_interrupted_cycle(
     queued = {o["client_order_id"] for o in w.queued_at_kill}
     assert set(closed.orders) == queued
     for coid, row in closed.orders.items():
-        assert (row["status"], row["broker_id"]) == (by_id[coid]["status"], by_id[coid]["id"])
+        assert (row.status, row.broker_id) == (by_id[coid]["status"], by_id[coid]["id"])
     # One alert, while still closed, naming what was left unsent: the plan's buys.
-    unsent = [i["client_order_id"] for i in w.planned_at_kill if i["client_order_id"] not in queued]
+    unsent = [i.client_order_id for i in w.planned_at_kill if i.client_order_id not in queued]
     assert unsent, "the plan had no buy left to send at the kill"
-    assert {i["side"] for i in w.planned_at_kill if i["client_order_id"] in unsent} == {"buy"}
+    assert {i.side for i in w.planned_at_kill if i.client_order_id in unsent} == {"buy"}
     about_killed = [a for a in w.alerts_while_closed if a.session == w.killed]
     assert [(a.kind, a.severity) for a in about_killed] == [("failed", "error")]
     assert about_killed[0].details["unsent"] == unsent

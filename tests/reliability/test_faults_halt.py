@@ -22,7 +22,6 @@ import httpx
 import pytest
 
 from regime_trader.service.store import Store
-from tests.e2e.harness import drive_session, start_service, wait_until
 from tests.reliability.faultlab import (
     PORTFOLIO,
     alerts,
@@ -32,10 +31,9 @@ from tests.reliability.faultlab import (
     fast_portfolio,
     planned_ids,
     portfolio_toml,
-    private_redis,
-    run_cli,
     session_orders,
 )
+from tests.support.processes import private_redis, run_cli, start_service, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 
@@ -55,9 +53,9 @@ def test_halt_during_a_cycle_sends_nothing_more_until_resume(tmp_path: Path) -> 
         # ---- live: halted while the first order is at the broker
         service = start_service(tmp_path, env, "live")
         try:
-            s1 = drive_session(emu.api)
-            emu.fault(path="/v2/orders", method="POST", latency_ms=1500, count=1)
-            wait_until(lambda: not emu.faults(), 60, "the first order in flight", interval=0.02)
+            s1 = emu.api.open_session()
+            emu.api.add_fault(path="/v2/orders", method="POST", latency_ms=1500, count=1)
+            wait_until(lambda: not emu.api.faults(), 60, "the first order in flight", interval=0.02)
             store.halt(PORTFOLIO, "reliability: halted mid-cycle", by="test")
             wait_until(lambda: halted_alert(s1), 30, "the cycle to see the halt")
             # Two wake-ups that found the portfolio halted, the second begun after the
@@ -79,8 +77,8 @@ def test_halt_during_a_cycle_sends_nothing_more_until_resume(tmp_path: Path) -> 
         assert sent == planned_ids(store, s1) and len(sent) > 1
 
         # ---- across a crash: killed after the first order, halted while down
-        s2 = drive_session(emu.api)
-        doomed = start_service(tmp_path, {**env, "RT_FAULT_KILL_AT": "order_sent"}, "doomed")
+        s2 = emu.api.open_session()
+        doomed = start_service(tmp_path, env, "doomed", kill_at="order_sent")
         wait_until(lambda: doomed.process.poll() is not None, 60, "the kill at order_sent")
         assert doomed.process.returncode == -signal.SIGKILL
         halted = run_cli("halt", "--reason", "reliability: halted while down", env=env)

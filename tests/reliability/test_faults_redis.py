@@ -21,19 +21,22 @@ import httpx
 import pytest
 
 from regime_trader.service.store import Store
-from tests.e2e.harness import drive_session, start_service, wait_until
 from tests.reliability.faultlab import (
     PORTFOLIO,
-    RedisServer,
     alerts,
     assert_ledger_matches_broker,
     emulator_process,
     env_for,
     fast_portfolio,
-    log_events,
-    needs_redis_server,
     portfolio_toml,
     session_orders,
+)
+from tests.support.processes import (
+    RedisServer,
+    json_lines,
+    needs_redis_server,
+    start_service,
+    wait_until,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability, needs_redis_server()]
@@ -47,7 +50,7 @@ def _ready(url: str) -> tuple[int, dict[str, object]]:
 def _redis_errors(log: Path, since: int = 0) -> list[str]:
     """Error/warning lines (after the first ``since`` lines) whose text names Redis."""
     found = []
-    for line in log_events(log)[since:]:
+    for line in json_lines(log)[since:]:
         text = " ".join(str(v) for v in line.values()).lower()
         if line.get("level") in ("error", "warning", "critical") and "redis" in text:
             found.append(f"{line.get('event')}: {text[-300:]}")
@@ -58,7 +61,7 @@ def test_redis_down_at_start_then_up_trades_once(tmp_path: Path) -> None:
     redis_server = RedisServer(tmp_path / "redis")  # port reserved, server not started
     with emulator_process(tmp_path, "2024-03-04") as emu:
         env = env_for(tmp_path, redis_server.url, emu, portfolio_toml(tmp_path, fast_portfolio()))
-        session = drive_session(emu.api)
+        session = emu.api.open_session()
         service = start_service(tmp_path, env)
         try:
             assert service.process.poll() is None, "the service exited instead of waiting"
@@ -109,11 +112,11 @@ def test_redis_lost_mid_cycle_sends_nothing_unplanned_and_completes_after(
                 ("/v2/account", "GET", 0),
                 ("/v2/orders", "POST", 1),
             ):
-                session = drive_session(emu.api)
-                emu.fault(path=path, method=method, latency_ms=1500, count=1)
-                wait_until(lambda: not emu.faults(), 30, f"{method} {path} in flight", 0.02)
+                session = emu.api.open_session()
+                emu.api.add_fault(path=path, method=method, latency_ms=1500, count=1)
+                wait_until(lambda: not emu.api.faults(), 30, f"{method} {path} in flight", 0.02)
                 step_at_loss = store.cycle(PORTFOLIO, session)
-                lines_before = len(log_events(service.log_path))
+                lines_before = len(json_lines(service.log_path))
                 redis_server.kill()
                 assert step_at_loss is not None
                 # Session 1 buys from cash; session 2 has sells, sent first.

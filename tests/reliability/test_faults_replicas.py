@@ -29,7 +29,6 @@ import httpx
 import pytest
 
 from regime_trader.service.store import Store
-from tests.e2e.harness import KEY_ID, SECRET_KEY, ServiceProcess, drive_session, wait_until
 from tests.reliability.faultlab import (
     PORTFOLIO,
     alerts,
@@ -38,12 +37,17 @@ from tests.reliability.faultlab import (
     env_for,
     fast_portfolio,
     in_process_service,
-    log_events,
     planned_ids,
     portfolio_toml,
-    private_redis,
     session_orders,
+)
+from tests.support.emulator import KEY_ID, SECRET_KEY
+from tests.support.processes import (
+    ServiceProcess,
+    json_lines,
+    private_redis,
     start_services,
+    wait_until,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
@@ -54,7 +58,7 @@ SESSIONS_PER_PHASE = 6  # two replicas, then three: 12 sessions
 def _done_lines(replicas: list[ServiceProcess]) -> collections.Counter[tuple[str, str]]:
     counts: collections.Counter[tuple[str, str]] = collections.Counter()
     for replica in replicas:
-        for line in log_events(replica.log_path):
+        for line in json_lines(replica.log_path):
             if line.get("event") == "cycle done":
                 counts[(str(line.get("portfolio")), str(line.get("session")))] += 1
     return counts
@@ -76,7 +80,7 @@ def test_two_then_three_replicas_run_each_session_exactly_once(tmp_path: Path) -
                 if phase == 1:
                     replicas += start_services(tmp_path, {"replica-2": env("0.25")})
                 for _ in range(SESSIONS_PER_PHASE):
-                    session = drive_session(emu.api)
+                    session = emu.api.open_session()
                     wait_until(
                         lambda s=session: (
                             (r := store.cycle(PORTFOLIO, s)) is not None and r.alerted
@@ -118,15 +122,15 @@ def test_a_replica_frozen_mid_cycle_past_its_lock_is_taken_over_without_duplicat
         by_pid = {r.process.pid: r for r in replicas}
         frozen: ServiceProcess | None = None
         try:
-            first = drive_session(emu.api)
+            first = emu.api.open_session()
             wait_until(
                 lambda: (r := store.cycle(PORTFOLIO, first)) is not None and r.alerted,
                 60,
                 "the first cycle",
             )
-            session = drive_session(emu.api)
-            emu.fault(path="/v2/orders", method="POST", latency_ms=1500, count=1)
-            wait_until(lambda: not emu.faults(), 60, "the first order in flight", interval=0.02)
+            session = emu.api.open_session()
+            emu.api.add_fault(path="/v2/orders", method="POST", latency_ms=1500, count=1)
+            wait_until(lambda: not emu.api.faults(), 60, "the first order in flight", interval=0.02)
             owner = store.lock_owner(PORTFOLIO)
             assert owner is not None
             frozen = by_pid[int(owner.split("/")[1])]
@@ -157,7 +161,7 @@ def test_a_replica_frozen_mid_cycle_past_its_lock_is_taken_over_without_duplicat
         assert_ledger_matches_broker(client, orders)
         stopped = [
             line
-            for line in log_events(frozen.log_path)
+            for line in json_lines(frozen.log_path)
             if line.get("event") == "cycle attempt stopped" and line.get("session") == session
         ]
         assert stopped, "the frozen replica did not notice it lost the lock"
@@ -204,7 +208,7 @@ def test_replicas_with_a_slow_notifier_alert_each_session_once(tmp_path: Path) -
             sessions = []
             try:
                 for _ in range(2):
-                    session = drive_session(emu.api)
+                    session = emu.api.open_session()
                     wait_until(
                         lambda s=session: (
                             (r := store.cycle(PORTFOLIO, s)) is not None and r.alerted
@@ -264,7 +268,7 @@ def test_a_position_outside_the_portfolio_is_neither_sold_nor_a_crash(tmp_path: 
     with private_redis(tmp_path) as redis_server, emulator_process(tmp_path, "2024-06-03") as emu:
         client = redis_server.client()
         config = portfolio_toml(tmp_path, fast_portfolio(symbols=["SPY", "TLT"]))
-        session = drive_session(emu.api)
+        session = emu.api.open_session()
         by_hand = httpx.post(
             emu.url + "/v2/orders",
             json={

@@ -18,16 +18,15 @@ from pathlib import Path
 import pytest
 
 from regime_trader.service.store import Store
-from tests.e2e.harness import KEY_ID, drive_session, wait_until
 from tests.reliability.faultlab import (
     PORTFOLIO,
     emulator_process,
     env_for,
     fast_portfolio,
     portfolio_toml,
-    private_redis,
-    start_services,
 )
+from tests.support.emulator import KEY_ID
+from tests.support.processes import private_redis, start_services, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 
@@ -43,7 +42,7 @@ def test_three_replicas_stay_under_the_request_budget_with_no_429(tmp_path: Path
         private_redis(tmp_path) as redis_server,
         emulator_process(tmp_path, "2024-03-04", rate_limit_per_min=LIMIT_PER_MIN) as emu,
     ):
-        emu.reset_requests()
+        emu.api.clear_requests()
         envs = {
             f"replica-{i}": env_for(
                 tmp_path,
@@ -61,7 +60,7 @@ def test_three_replicas_stay_under_the_request_budget_with_no_429(tmp_path: Path
         try:
             began = time.monotonic()
             while time.monotonic() - began < RUN_SECS:
-                session = drive_session(emu.api)
+                session = emu.api.open_session()
                 sessions.append(session)
                 wait_until(
                     lambda s=session: (r := store.cycle(PORTFOLIO, s)) is not None and r.finished,
@@ -77,7 +76,7 @@ def test_three_replicas_stay_under_the_request_budget_with_no_429(tmp_path: Path
             }
         finally:
             codes = [r.stop() for r in replicas]
-        stats = emu.requests()
+        stats = emu.api.requests()
     account = stats["accounts"][KEY_ID]
     print(
         f"\nrate budget: {len(sessions)} sessions in {RUN_SECS:.0f} s by 3 replicas; "

@@ -1,10 +1,10 @@
 """Secrets never leave the process, the ops server is loopback-only, and TLS Redis works.
 
 One scenario, run once for the module as real processes: a private ``redis-server`` with a
-password (given to the service as ``REDIS_PASSWORD_FILE``), the emulator started with
-distinctive API keys, a local HTTP receiver behind an apprise ``json://user:TOKEN@...`` webhook,
-and ``regime-trader run``. The clock is driven through a few sessions; then the emulator answers
-``GET /v2/account`` with HTTP 503 whose message *quotes the API key id and secret* (a proxy
+password (given to the service as ``REDIS_PASSWORD_FILE``), the emulator started with the
+(distinctive) test API keys, a local HTTP receiver behind an apprise ``json://user:TOKEN@...``
+webhook, and ``regime-trader run``. The clock is driven through a few sessions; then the emulator
+answers ``GET /v2/account`` with HTTP 503 whose message *quotes the API key id and secret* (a proxy
 echoing the request's headers), so a cycle fails, an exception message travels into the log,
 the Redis status, a failure alert and the webhook -- while the webhook itself answers 500, so
 the notifier's failure is logged too. Then every artefact is searched for every secret:
@@ -30,7 +30,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -44,20 +43,20 @@ import redis
 
 from regime_trader.service.alerts import Alert
 from regime_trader.service.config import load_settings
-from tests.e2e.harness import (
-    ROOT,
-    drive_session,
+from tests.support.emulator import KEY_ID, SECRET_KEY
+from tests.support.processes import (
+    clean_env,
+    emulator_process,
     free_port,
+    private_redis,
+    run_cli,
     service_env,
     start_service,
     wait_until,
 )
-from tests.reliability.soak import emulator_with, private_redis
 
 pytestmark = pytest.mark.slow
 
-KEY_ID = "AKRELIABILITYKEYID7F3A9C"
-SECRET_KEY = "sk-reliability-SECRET-9d8e7f6a5b4c3d2e1f0a"
 WEBHOOK_USER = "hookuser"
 WEBHOOK_TOKEN = "whTOKEN-4b7c1d9e2f3a5b6c"
 REDIS_PASSWORD = "redisPW-5e6f7a8b9c0d1e2f"
@@ -206,19 +205,16 @@ def artefacts(tmp_path_factory: pytest.TempPathFactory) -> Artefacts:
     password_file.write_text(REDIS_PASSWORD + "\n", encoding="utf-8")
     password_file.chmod(0o600)
     with (
-        private_redis(tmp, password=REDIS_PASSWORD) as url,
+        private_redis(tmp, password=REDIS_PASSWORD, persistent=False) as server,
         webhook_receiver() as webhook,
-        emulator_with(
-            tmp, start_date="2024-03-04", key_id=KEY_ID, secret_key=SECRET_KEY
-        ) as emulator,
+        emulator_process(tmp, "2024-03-04", state=False) as emulator,
     ):
+        url = server.url
         client = redis.Redis.from_url(url, password=REDIS_PASSWORD, decode_responses=True)
         env = service_env(
             tmp,
             url,
-            emulator,
-            ALPACA_API_KEY_ID=KEY_ID,
-            ALPACA_API_SECRET_KEY=SECRET_KEY,
+            emulator.url,
             REDIS_PASSWORD_FILE=str(password_file),
             RT_ALERT_URLS=(f"json://{WEBHOOK_USER}:{WEBHOOK_TOKEN}@127.0.0.1:{webhook.port}/hook"),
             RT_LOG_LEVEL="DEBUG",
@@ -231,7 +227,7 @@ def artefacts(tmp_path_factory: pytest.TempPathFactory) -> Artefacts:
 
         try:
             for _ in range(SESSIONS_BEFORE_FAULT):
-                session = drive_session(emulator)
+                session = emulator.api.open_session()
                 wait_until(lambda s=session: done(s), 90, f"the cycle of {session}")
 
             # The failure: the broker's error message quotes both API keys.
@@ -242,32 +238,24 @@ def artefacts(tmp_path_factory: pytest.TempPathFactory) -> Artefacts:
                 "message": f"upstream refused APCA-API-KEY-ID={KEY_ID} "
                 f"APCA-API-SECRET-KEY={SECRET_KEY}",
             }
-            emulator.http.post("/admin/faults", json=fault).raise_for_status()
-            failing = drive_session(emulator)
+            emulator.api.add_fault(**fault)
+            failing = emulator.api.open_session()
             wait_until(
                 lambda: any(a.kind == "failed" for a in _alerts(client)), 60, "a failure alert"
             )
             wait_until(lambda: len(webhook.bodies) >= SESSIONS_BEFORE_FAULT + 1, 30, "webhook")
             for name in ("status", "metrics", "readyz"):
                 out.texts[f"/{name} during the failure"] = _get(f"{service.url}/{name}")
-            status = subprocess.run(
-                [sys.executable, "-m", "regime_trader.service", "status"],
-                env=env,
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                timeout=120,
-                check=False,
-            )
+            status = run_cli("status", env=env, timeout=120)
             out.status_exit_code = status.returncode
             out.texts["regime-trader status stdout"] = status.stdout
             out.texts["regime-trader status stderr"] = status.stderr
 
             # Recovery: the next wake-ups finish the same session.
-            emulator.http.delete("/admin/faults").raise_for_status()
+            emulator.api.clear_faults()
             webhook.failing = False
             wait_until(lambda: done(failing), 90, f"the retried cycle of {failing}")
-            session = drive_session(emulator)
+            session = emulator.api.open_session()
             wait_until(lambda s=session: done(s), 90, f"the cycle of {session}")
 
             for name in ("status", "metrics", "readyz"):
@@ -463,8 +451,7 @@ def test_the_service_reads_alerts_from_redis_over_tls_with_a_password(tmp_path: 
         writer.close()
         password_file = tmp_path / "redis-password"
         password_file.write_text(REDIS_PASSWORD, encoding="utf-8")
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("RT_", "ALPACA_", "REDIS"))}
-        env |= {
+        env = clean_env() | {
             "REDIS_URL": url,
             "REDIS_PASSWORD_FILE": str(password_file),
             # Keys, so no embedded emulator starts; `alerts` never calls the broker.
@@ -474,15 +461,7 @@ def test_the_service_reads_alerts_from_redis_over_tls_with_a_password(tmp_path: 
             "RT_DATA_DIR": str(tmp_path / "data"),
             "RT_LOG_FORMAT": "json",
         }
-        shown = subprocess.run(
-            [sys.executable, "-m", "regime_trader.service", "alerts", "--count", "1", "--json"],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        shown = run_cli("alerts", "--count", "1", "--json", env=env, timeout=120)
         assert shown.returncode == 0, shown.stderr
         assert Alert.from_json(shown.stdout.strip().splitlines()[-1]).summary == alert.summary
         assert not _leaks(shown.stdout + shown.stderr)

@@ -35,19 +35,17 @@ import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
+from regime_trader.service.cycle_record import PlannedOrder
 from regime_trader.service.store import Store
-from tests.e2e.harness import drive_session
 from tests.reliability.faultlab import (
-    EmulatorProcess,
-    RedisLike,
     emulator_process,
     env_for,
     fast_portfolio,
     in_process_service,
     portfolio_toml,
-    private_redis,
     session_orders,
 )
+from tests.support.processes import EmulatorProcess, RedisLike, private_redis
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 
@@ -64,7 +62,7 @@ class Arrival:
     symbol: str
     qty: Decimal
     step: str | None  # the cycle record's step, None without a record
-    stored: dict[str, Any] | None  # the stored intent with this id on this side, if any
+    stored: PlannedOrder | None  # the stored intent with this id on this side, if any
 
 
 class _Forward(http.server.BaseHTTPRequestHandler):
@@ -118,8 +116,8 @@ class _Forward(http.server.BaseHTTPRequestHandler):
         stored = next(
             (
                 intent
-                for intent in (plan or {}).get("orders", [])
-                if intent["client_order_id"] == coid and intent["side"] == side
+                for intent in (plan.orders if plan else ())
+                if intent.client_order_id == coid and intent.side == side
             ),
             None,
         )
@@ -206,7 +204,7 @@ def test_every_order_is_in_the_stored_plan_before_it_reaches_the_broker(
 ) -> None:
     for _ in range(skipped):  # let prices drift over sessions no cycle runs in
         lab.emulator.api.advance(to="next_open")
-    session = drive_session(lab.emulator.api)
+    session = lab.emulator.api.open_session()
     name = f"p{lab.cycles}"  # a fresh portfolio (and strategy state) per example
     lab.cycles += 1
     portfolio = fast_portfolio(
@@ -227,8 +225,7 @@ def test_every_order_is_in_the_stored_plan_before_it_reaches_the_broker(
             f"{arrival.side} {arrival.symbol} {arrival.client_order_id} reached the broker "
             f"before its plan was stored (cycle step then: {arrival.step})"
         )
-        stored_qty = Decimal(str(arrival.stored["qty"]))
-        assert (arrival.stored["symbol"], stored_qty) == (arrival.symbol, arrival.qty)
+        assert (arrival.stored.symbol, arrival.stored.qty) == (arrival.symbol, arrival.qty)
         # The step says which plan was complete: sells after "planned", buys after
         # "buys_planned" (written before the first buy, once the sells have filled).
         assert arrival.step in (
@@ -247,7 +244,7 @@ def test_the_write_ahead_proxy_sees_orders_of_both_sides(lab: Lab) -> None:
     """The property above must not pass vacuously: a no-band session after a buy-in sells
     what rose and buys what fell, and the proxy sees each of those orders arrive stored."""
     for n in range(2):
-        session = drive_session(lab.emulator.api)
+        session = lab.emulator.api.open_session()
         name = f"both{n}"
         config = portfolio_toml(lab.tmp, fast_portfolio(name=name), name=name)
         env = env_for(

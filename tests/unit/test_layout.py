@@ -164,3 +164,48 @@ def test_strategies_never_use_hmmlearn_smoothing_or_viterbi() -> None:
             if isinstance(node, ast.Attribute) and node.attr in forbidden
         ]
     assert hits == []
+
+
+def _service_files() -> list[Path]:
+    return sorted((ROOT / "service").rglob("*.py"))
+
+
+def _modules_the_service_runs_on() -> list[Path]:
+    """The files of every regime_trader.service module ``regime-trader run`` imports."""
+    probe = (
+        "import sys, regime_trader.service.ops_cli, regime_trader.service.scheduler;"
+        "print('\\n'.join(m.__file__ for n, m in sys.modules.items()"
+        " if n.startswith('regime_trader.service') and getattr(m, '__file__', None)))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout.split()
+    return sorted(Path(f) for f in found)
+
+
+def test_only_the_configuration_reads_the_environment() -> None:
+    # Settings, credentials included, are resolved once in config.py; a key or a fault switch
+    # read anywhere else in the running service would bypass validation and redaction.
+    files = _modules_the_service_runs_on()
+    assert ROOT / "service" / "scheduler.py" in files
+    readers = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path in files
+        if path != ROOT / "service" / "config.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if (isinstance(node, ast.Attribute) and node.attr in {"environ", "getenv", "environb"})
+        or (isinstance(node, ast.ImportFrom) and node.module == "os")
+    ]
+    assert readers == []
+
+
+def test_the_service_never_imports_the_tests() -> None:
+    # Test-only hooks (the crash tests' SIGKILL) are installed from tests/, never imported by
+    # the service.
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(
+            name for name in _imported_modules(path) if name.split(".")[0] == "tests"
+        )
+        for path in [*_service_files(), *sorted((ROOT / "strategies").rglob("*.py"))]
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}

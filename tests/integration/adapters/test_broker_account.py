@@ -10,10 +10,12 @@ import pytest
 from regime_trader.service.broker import AlpacaBroker
 from regime_trader.service.exceptions import BrokerRejectedError
 from regime_trader.service.orders import plan_orders
-from tests.integration.adapters.conftest import NY, START, Emu
+from tests.support.emulator import NY, START, EmulatorDriver
 
 
-def test_clock_and_calendar_come_from_the_emulator(emu: Emu, broker: AlpacaBroker) -> None:
+def test_clock_and_calendar_come_from_the_emulator(
+    emu: EmulatorDriver, broker: AlpacaBroker
+) -> None:
     clock = broker.clock()
     assert clock.timestamp == START and not clock.is_open
     assert clock.next_open == datetime(2024, 1, 2, 9, 30, tzinfo=NY)
@@ -36,7 +38,9 @@ def test_fresh_account_has_only_cash(broker: AlpacaBroker) -> None:
     assert broker.open_orders() == []
 
 
-def test_account_positions_and_snapshot_after_fills(emu: Emu, broker: AlpacaBroker) -> None:
+def test_account_positions_and_snapshot_after_fills(
+    emu: EmulatorDriver, broker: AlpacaBroker
+) -> None:
     emu.set_clock(datetime(2024, 1, 3, 11, 0, tzinfo=NY))
     spy = broker.submit_market_order("SPY", "buy", Decimal("10"), "fill-spy")
     tlt = broker.submit_market_order("TLT", "buy", Decimal("2.5"), "fill-tlt")
@@ -54,7 +58,9 @@ def test_account_positions_and_snapshot_after_fills(emu: Emu, broker: AlpacaBrok
     assert dict(snapshot.fractionable) == {"SPY": True, "TLT": True, "GLD": False}
 
 
-def test_snapshot_plan_and_submit_reach_the_target(emu: Emu, broker: AlpacaBroker) -> None:
+def test_snapshot_plan_and_submit_reach_the_target(
+    emu: EmulatorDriver, broker: AlpacaBroker
+) -> None:
     emu.set_clock(datetime(2024, 1, 3, 11, 0, tzinfo=NY))
     prices = {"SPY": Decimal("67.54"), "TLT": Decimal("108.69"), "GLD": Decimal("78.55")}
     snapshot = broker.snapshot(["SPY", "TLT", "GLD"], prices)
@@ -81,11 +87,11 @@ def test_assets_report_flags_and_unknown_symbols_are_rejected(broker: AlpacaBrok
 
 @pytest.mark.parametrize("flag", ["trading_blocked", "account_blocked", "trade_suspended_by_user"])
 def test_each_account_flag_set_at_the_emulator_is_read(
-    emu: Emu, broker: AlpacaBroker, flag: str
+    emu: EmulatorDriver, broker: AlpacaBroker, flag: str
 ) -> None:
-    emu.admin("PUT", "/admin/account_flags", {flag: True})
+    emu.set_account_flags(**{flag: True})
     try:
         assert broker.account().blocking_flags == (flag,)
     finally:
-        emu.admin("PUT", "/admin/account_flags", {flag: False})
+        emu.set_account_flags(**{flag: False})
     assert broker.account().blocking_flags == ()

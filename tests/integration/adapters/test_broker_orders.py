@@ -14,13 +14,13 @@ from regime_trader.service.exceptions import (
     BrokerRejectedError,
     DuplicateClientOrderError,
 )
-from tests.integration.adapters.conftest import NY, Emu
+from tests.support.emulator import NY, EmulatorDriver
 
 OPEN = datetime(2024, 1, 3, 11, 0, tzinfo=NY)
 
 
 def test_market_order_fills_while_open_with_an_exact_fractional_qty(
-    emu: Emu, broker: AlpacaBroker
+    emu: EmulatorDriver, broker: AlpacaBroker
 ) -> None:
     emu.set_clock(OPEN)
     order = broker.submit_market_order("SPY", "buy", Decimal("1.123456789"), "exact-qty")
@@ -33,9 +33,9 @@ def test_market_order_fills_while_open_with_an_exact_fractional_qty(
 
 @pytest.mark.parametrize("code", [40010001, 42210000])  # both seen from the real API
 def test_duplicate_client_order_id_is_rejected_and_the_original_fetched(
-    emu: Emu, broker: AlpacaBroker, code: int
+    emu: EmulatorDriver, broker: AlpacaBroker, code: int
 ) -> None:
-    emu.admin("PUT", "/admin/scenario", {"duplicate_code": code})
+    emu.set_duplicate_code(code)
     emu.set_clock(OPEN)
     first = broker.submit_market_order("SPY", "buy", Decimal("2"), "demo-20240103-SPY-buy-0")
     with pytest.raises(DuplicateClientOrderError, match="client_order_id must be unique") as err:
@@ -45,7 +45,7 @@ def test_duplicate_client_order_id_is_rejected_and_the_original_fetched(
     assert broker.positions() == {"SPY": Decimal("2")}
 
 
-def test_order_by_client_id_found_and_not_found(emu: Emu, broker: AlpacaBroker) -> None:
+def test_order_by_client_id_found_and_not_found(emu: EmulatorDriver, broker: AlpacaBroker) -> None:
     placed = broker.submit_market_order("TLT", "buy", Decimal("3"), "lookup-me")
     found = broker.order_by_client_id("lookup-me")
     assert found is not None and found.id == placed.id and found.status == "accepted"
@@ -53,7 +53,7 @@ def test_order_by_client_id_found_and_not_found(emu: Emu, broker: AlpacaBroker) 
 
 
 def test_insufficient_buying_power_is_rejected_with_its_code(
-    emu: Emu, broker: AlpacaBroker
+    emu: EmulatorDriver, broker: AlpacaBroker
 ) -> None:
     emu.set_clock(OPEN)
     with pytest.raises(BrokerRejectedError, match="HTTP 403 code 40310000") as err:
@@ -64,7 +64,9 @@ def test_insufficient_buying_power_is_rejected_with_its_code(
     assert broker.order_by_client_id("too-big") is None
 
 
-def test_order_before_the_open_stays_open_until_cancelled(emu: Emu, broker: AlpacaBroker) -> None:
+def test_order_before_the_open_stays_open_until_cancelled(
+    emu: EmulatorDriver, broker: AlpacaBroker
+) -> None:
     order = broker.submit_market_order("GLD", "buy", Decimal("3"), "pre-open")
     assert order.is_open and [o.id for o in broker.open_orders()] == [order.id]
     broker.cancel_order(order.id)
@@ -79,7 +81,7 @@ def test_order_before_the_open_stays_open_until_cancelled(emu: Emu, broker: Alpa
 
 
 def test_orders_page_through_more_than_one_page(
-    emu: Emu, broker: AlpacaBroker, monkeypatch: pytest.MonkeyPatch
+    emu: EmulatorDriver, broker: AlpacaBroker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     emu.set_clock(OPEN)
     ids = []
@@ -97,7 +99,7 @@ def test_orders_page_through_more_than_one_page(
 
 
 def test_more_orders_at_one_instant_than_a_page_is_refused_not_truncated(
-    emu: Emu, broker: AlpacaBroker, monkeypatch: pytest.MonkeyPatch
+    emu: EmulatorDriver, broker: AlpacaBroker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for n in range(3):  # the simulated clock stands still: one submission time
         broker.submit_market_order("SPY", "buy", Decimal(1), f"same-instant-{n}")

@@ -15,16 +15,16 @@ from alpaca.data.timeframe import TimeFrame
 from regime_trader.service.broker import AlpacaBroker
 from regime_trader.service.exceptions import BadMarketDataError
 from regime_trader.service.marketdata import AlpacaBars, validate_bars
-from tests.integration.adapters.conftest import FAST, KEY_ID, NY, SECRET_KEY, Emu
+from tests.support.emulator import FAST, KEY_ID, NY, SECRET_KEY, EmulatorDriver
 
 SYMBOLS = ["SPY", "TLT", "GLD"]
 
 
-def test_bars_page_through_many_sessions_like_the_sdk(emu: Emu) -> None:
-    pages = emu.inject(path="/v2/stocks/bars", latency_ms=1)  # counts requests, changes nothing
+def test_bars_page_through_many_sessions_like_the_sdk(emu: EmulatorDriver) -> None:
+    pages = emu.add_fault(path="/v2/stocks/bars", latency_ms=1)  # counts requests, changes nothing
     small = AlpacaBars(KEY_ID, SECRET_KEY, url_override=emu.url, policy=FAST, page_size=100)
     closes = small.daily_closes(SYMBOLS, date(2015, 1, 1), date(2024, 1, 2))
-    assert emu.hits(pages) == 23  # 3 symbols x 756 sessions / 100 per page
+    assert emu.hits(pages.id) == 23  # 3 symbols x 756 sessions / 100 per page
     assert closes.shape == (756, 3) and list(closes.columns) == SYMBOLS
     assert closes.index.is_monotonic_increasing and closes.index[-1] == datetime(2023, 12, 29)
     sdk = StockHistoricalDataClient(KEY_ID, SECRET_KEY, url_override=emu.url)
@@ -42,7 +42,7 @@ def test_bars_page_through_many_sessions_like_the_sdk(emu: Emu) -> None:
 
 
 def test_partial_bar_is_dropped_while_the_market_is_open(
-    emu: Emu, broker: AlpacaBroker, bars: AlpacaBars
+    emu: EmulatorDriver, broker: AlpacaBroker, bars: AlpacaBars
 ) -> None:
     emu.set_clock(datetime(2024, 1, 3, 11, 0, tzinfo=NY))
     clock = broker.clock()
@@ -64,7 +64,7 @@ def test_partial_bar_is_dropped_while_the_market_is_open(
 
 
 def test_stale_bars_are_refused_on_a_later_session(
-    emu: Emu, broker: AlpacaBroker, bars: AlpacaBars
+    emu: EmulatorDriver, broker: AlpacaBroker, bars: AlpacaBars
 ) -> None:
     old = bars.daily_closes(SYMBOLS, date(2023, 12, 1), date(2024, 1, 2))
     for _ in range(3):

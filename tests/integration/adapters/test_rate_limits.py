@@ -19,7 +19,7 @@ from regime_trader.service.alpaca_http import AlpacaTransport, HttpPolicy
 from regime_trader.service.broker import AlpacaBroker
 from regime_trader.service.emulator import EmulatorConfig, RunningEmulator, start_in_thread
 from regime_trader.service.exceptions import BrokerUnavailableError
-from tests.integration.adapters.conftest import KEY_ID, SECRET_KEY, START
+from tests.support.emulator import KEY_ID, SECRET_KEY, START
 
 HEADERS = {"APCA-API-KEY-ID": KEY_ID, "APCA-API-SECRET-KEY": SECRET_KEY}
 WINDOW_SECS = 60

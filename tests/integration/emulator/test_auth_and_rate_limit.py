@@ -13,10 +13,10 @@ from alpaca.trading.client import TradingClient
 
 from regime_trader.service.emulator import EmulatorConfig
 from regime_trader.service.emulator.ratelimit import RequestStats
-from tests.integration.emulator.conftest import KEY_ID, Harness
+from tests.support.emulator import HEADERS, KEY_ID, EmulatorDriver
 
 
-def test_wrong_secret_is_401_for_trading_and_data(emu: Harness) -> None:
+def test_wrong_secret_is_401_for_trading_and_data(emu: EmulatorDriver) -> None:
     trading = TradingClient(KEY_ID, "wrong", paper=True, url_override=emu.url)
     with pytest.raises(APIError) as err:
         trading.get_account()
@@ -27,25 +27,25 @@ def test_wrong_secret_is_401_for_trading_and_data(emu: Harness) -> None:
     assert err.value.status_code == 401
 
 
-def test_missing_headers_are_401_and_admin_needs_none(emu: Harness) -> None:
+def test_missing_headers_are_401_and_admin_needs_none(emu: EmulatorDriver) -> None:
     response = emu.http.get("/v2/clock")
     assert response.status_code == 401
     assert response.json() == {"code": 40110000, "message": "request is not authorized"}
     assert emu.http.get("/admin/health").json() == {"status": "ok"}
 
 
-def test_unknown_route_is_an_alpaca_shaped_404(emu: Harness) -> None:
-    response = emu.http.get("/v2/watchlists", headers=emu.auth_headers())
+def test_unknown_route_is_an_alpaca_shaped_404(emu: EmulatorDriver) -> None:
+    response = emu.http.get("/v2/watchlists", headers=HEADERS)
     assert response.status_code == 404 and response.json()["code"] == 40410000
 
 
 def test_rate_limit_refuses_with_429_and_headers_on_every_answer(
-    start_emulator: Callable[..., Harness],
+    start_emulator: Callable[..., EmulatorDriver],
 ) -> None:
     emu = start_emulator(rate_limit_per_min=3)
     while 60 - time.time() % 60 < 2:  # keep the four requests inside one one-minute window
         time.sleep(0.1)
-    answers = [emu.http.get("/v2/clock", headers=emu.auth_headers()) for _ in range(3)]
+    answers = [emu.http.get("/v2/clock", headers=HEADERS) for _ in range(3)]
     answers.append(emu.http.get("/v2/clock"))  # unauthorised still counts, still has headers
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
     assert [a.headers["X-Ratelimit-Remaining"] for a in answers] == ["2", "1", "0", "0"]
@@ -56,38 +56,39 @@ def test_rate_limit_refuses_with_429_and_headers_on_every_answer(
     assert emu.http.get("/admin/health").status_code == 200  # admin is not limited
 
 
-def test_rate_limit_off_sends_no_headers(emu: Harness) -> None:
-    response = emu.http.get("/v2/clock", headers=emu.auth_headers())
+def test_rate_limit_off_sends_no_headers(emu: EmulatorDriver) -> None:
+    response = emu.http.get("/v2/clock", headers=HEADERS)
     assert "X-Ratelimit-Limit" not in response.headers
 
 
 def test_the_limiter_is_on_by_default_with_alpacas_200_per_minute(
-    start_emulator: Callable[..., Harness],
+    start_emulator: Callable[..., EmulatorDriver],
 ) -> None:
     assert EmulatorConfig().rate_limit_per_min == 200
     emu = start_emulator(rate_limit_per_min=EmulatorConfig().rate_limit_per_min)
-    response = emu.http.get("/v2/account", headers=emu.auth_headers())
+    response = emu.http.get("/v2/account", headers=HEADERS)
     assert response.headers["X-Ratelimit-Limit"] == "200"
     assert int(response.headers["X-Ratelimit-Remaining"]) < 200
 
 
 def test_request_statistics_count_requests_429s_and_the_busiest_minute_per_key(
-    start_emulator: Callable[..., Harness],
+    start_emulator: Callable[..., EmulatorDriver],
 ) -> None:
     emu = start_emulator(rate_limit_per_min=3)
     while 60 - time.time() % 60 < 2:  # keep the five requests inside one one-minute window
         time.sleep(0.1)
-    codes = [emu.http.get("/v2/clock", headers=emu.auth_headers()).status_code for _ in range(5)]
+    codes = [emu.http.get("/v2/clock", headers=HEADERS).status_code for _ in range(5)]
     emu.http.get("/v2/clock", headers={"APCA-API-KEY-ID": "someone-else"})
     assert codes == [200, 200, 200, 429, 429]
-    stats = emu.admin("GET", "/admin/requests")
-    assert stats["limit_per_min"] == 3
-    mine = stats["accounts"][KEY_ID]
-    assert (mine["requests"], mine["rate_limited"], mine["max_per_60s"]) == (5, 2, 5)
-    assert stats["accounts"]["someone-else"]["requests"] == 1
-    emu.admin("GET", "/admin/health")  # admin routes are not counted
-    assert emu.admin("GET", "/admin/requests")["accounts"][KEY_ID]["requests"] == 5
-    assert emu.admin("DELETE", "/admin/requests")["accounts"] == {}
+    stats = emu.requests()
+    assert stats.limit_per_min == 3
+    mine = stats.accounts[KEY_ID]
+    assert (mine.requests, mine.rate_limited, mine.max_per_60s) == (5, 2, 5)
+    assert stats.accounts["someone-else"].requests == 1
+    assert emu.healthy()  # admin routes are not counted
+    assert emu.requests().accounts[KEY_ID].requests == 5
+    emu.clear_requests()
+    assert emu.requests().accounts == {}
 
 
 def test_the_busiest_minute_is_a_sliding_60_second_window() -> None:
@@ -102,10 +103,10 @@ def test_the_busiest_minute_is_a_sliding_60_second_window() -> None:
 
 
 def test_an_unknown_v2_route_is_counted_and_carries_the_headers(
-    start_emulator: Callable[..., Harness],
+    start_emulator: Callable[..., EmulatorDriver],
 ) -> None:
     emu = start_emulator(rate_limit_per_min=50)
-    response = emu.http.get("/v2/watchlists", headers=emu.auth_headers())
+    response = emu.http.get("/v2/watchlists", headers=HEADERS)
     assert response.status_code == 404 and response.json()["code"] == 40410000
     assert response.headers["X-Ratelimit-Limit"] == "50"
-    assert emu.admin("GET", "/admin/requests")["accounts"][KEY_ID]["requests"] == 1
+    assert emu.requests().accounts[KEY_ID].requests == 1

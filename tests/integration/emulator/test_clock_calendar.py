@@ -7,10 +7,10 @@ from datetime import date, datetime
 
 from alpaca.trading.requests import GetCalendarRequest
 
-from tests.integration.emulator.conftest import NY, START, Harness
+from tests.support.emulator import NY, START, EmulatorDriver
 
 
-def test_clock_starts_before_the_first_open_and_does_not_drift(emu: Harness) -> None:
+def test_clock_starts_before_the_first_open_and_does_not_drift(emu: EmulatorDriver) -> None:
     first = emu.trading.get_clock()
     assert first.timestamp == START and first.is_open is False
     assert first.next_open == datetime(2024, 1, 2, 9, 30, tzinfo=NY)
@@ -18,7 +18,7 @@ def test_clock_starts_before_the_first_open_and_does_not_drift(emu: Harness) -> 
     assert emu.trading.get_clock().timestamp == first.timestamp  # no wall-clock drift
 
 
-def test_advance_to_open_close_and_next_session(emu: Harness) -> None:
+def test_advance_to_open_close_and_next_session(emu: EmulatorDriver) -> None:
     emu.advance(to="next_open")
     clock = emu.trading.get_clock()
     assert clock.is_open and clock.timestamp == datetime(2024, 1, 2, 9, 30, tzinfo=NY)
@@ -33,13 +33,13 @@ def test_advance_to_open_close_and_next_session(emu: Harness) -> None:
     assert clock.is_open and clock.timestamp == datetime(2024, 1, 3, 11, 0, tzinfo=NY)
 
 
-def test_next_session_open_skips_the_rest_of_today(emu: Harness) -> None:
+def test_next_session_open_skips_the_rest_of_today(emu: EmulatorDriver) -> None:
     # 08:00 before today's open: next_open is today, next_session_open is tomorrow.
     result = emu.advance(to="next_session_open")
-    assert result["timestamp"] == "2024-01-03T09:30:00-05:00"
+    assert result.timestamp.isoformat() == "2024-01-03T09:30:00-05:00"
 
 
-def test_holiday_is_not_a_session_and_the_clock_skips_it(emu: Harness) -> None:
+def test_holiday_is_not_a_session_and_the_clock_skips_it(emu: EmulatorDriver) -> None:
     # Friday 2024-01-12 after the close; Monday 2024-01-15 is Martin Luther King Jr. Day.
     emu.set_clock(datetime(2024, 1, 12, 17, 0, tzinfo=NY))
     clock = emu.trading.get_clock()
@@ -52,7 +52,7 @@ def test_holiday_is_not_a_session_and_the_clock_skips_it(emu: Harness) -> None:
     assert [d.date for d in days] == [date(2024, 1, 12), date(2024, 1, 16)]
 
 
-def test_early_close_at_one_pm(emu: Harness) -> None:
+def test_early_close_at_one_pm(emu: EmulatorDriver) -> None:
     # The day after Thanksgiving 2024 closes at 13:00; Thanksgiving itself is closed.
     days = emu.trading.get_calendar(
         GetCalendarRequest(start=date(2024, 11, 25), end=date(2024, 12, 2))
@@ -77,13 +77,13 @@ def test_early_close_at_one_pm(emu: Harness) -> None:
     assert emu.trading.get_clock().is_open is False
 
 
-def test_calendar_without_bounds_covers_history_and_future(emu: Harness) -> None:
+def test_calendar_without_bounds_covers_history_and_future(emu: EmulatorDriver) -> None:
     days = emu.trading.get_calendar()
     assert days[0].date < date(2021, 1, 31) and days[-1].date > date(2026, 12, 1)
     assert all(a.date < b.date for a, b in itertools.pairwise(days))
 
 
-def test_the_clock_only_moves_forward_and_stays_within_the_prices(emu: Harness) -> None:
+def test_the_clock_only_moves_forward_and_stays_within_the_prices(emu: EmulatorDriver) -> None:
     emu.advance(to="next_open")
     response = emu.http.put("/admin/clock", json={"timestamp": START.isoformat()})
     assert response.status_code == 409 and "forward" in response.json()["message"]
@@ -94,7 +94,7 @@ def test_the_clock_only_moves_forward_and_stays_within_the_prices(emu: Harness) 
     assert emu.trading.get_clock().timestamp == datetime(2024, 1, 2, 9, 30, tzinfo=NY)
 
 
-def test_reset_can_move_the_clock_back_with_a_fresh_account(emu: Harness) -> None:
+def test_reset_can_move_the_clock_back_with_a_fresh_account(emu: EmulatorDriver) -> None:
     emu.advance(to="next_open")
     emu.http.post("/admin/reset", json={"cash": "5000", "timestamp": START.isoformat()})
     assert emu.trading.get_clock().timestamp == START

@@ -25,7 +25,8 @@ from regime_trader.service.emulator import EmulatorConfigError, start_in_thread
 from regime_trader.service.emulator.cli import config_from_args
 from regime_trader.service.emulator.clock import TradingCalendar
 from regime_trader.service.emulator.corporate_actions import adjust_closes, load_corporate_actions
-from tests.integration.emulator.conftest import BASE_CONFIG, NY, Harness
+from tests.integration.emulator.conftest import BASE_CONFIG
+from tests.support.emulator import HEADERS, NY, EmulatorDriver
 
 SPLIT_DAY = date(2024, 2, 5)
 DIVIDEND_DAY = date(2024, 2, 12)
@@ -56,7 +57,7 @@ def raw_market(tmp_path: Path) -> tuple[Path, Path, pd.DataFrame]:
     return prices, actions, frame
 
 
-def closes(emu: Harness, adjustment: Adjustment) -> dict[date, float]:
+def closes(emu: EmulatorDriver, adjustment: Adjustment) -> dict[date, float]:
     bars = emu.data.get_stock_bars(
         StockBarsRequest(
             symbol_or_symbols="AAA",
@@ -69,7 +70,9 @@ def closes(emu: Harness, adjustment: Adjustment) -> dict[date, float]:
 
 
 @pytest.fixture
-def emu(tmp_path: Path, start_emulator: Callable[..., Harness]) -> tuple[Harness, pd.DataFrame]:
+def emu(
+    tmp_path: Path, start_emulator: Callable[..., EmulatorDriver]
+) -> tuple[EmulatorDriver, pd.DataFrame]:
     prices, actions, frame = raw_market(tmp_path)
     harness = start_emulator(
         prices_csv=prices,
@@ -81,7 +84,7 @@ def emu(tmp_path: Path, start_emulator: Callable[..., Harness]) -> tuple[Harness
 
 
 def test_adjusted_bars_change_after_the_ex_date_as_on_alpaca(
-    emu: tuple[Harness, pd.DataFrame],
+    emu: tuple[EmulatorDriver, pd.DataFrame],
 ) -> None:
     harness, raw = emu
     before = closes(harness, Adjustment.ALL)
@@ -106,7 +109,7 @@ def test_adjusted_bars_change_after_the_ex_date_as_on_alpaca(
 
 
 def test_the_services_raw_rest_call_gets_adjusted_bars_and_unknown_symbols_are_absent(
-    emu: tuple[Harness, pd.DataFrame],
+    emu: tuple[EmulatorDriver, pd.DataFrame],
 ) -> None:
     harness, raw = emu
     harness.set_clock(datetime(2024, 2, 20, 8, 0, tzinfo=NY))
@@ -118,7 +121,7 @@ def test_the_services_raw_rest_call_gets_adjusted_bars_and_unknown_symbols_are_a
         "feed": "iex",
         "limit": "10000",
     }
-    answer = harness.http.get("/v2/stocks/bars", params=params, headers=harness.auth_headers())
+    answer = harness.http.get("/v2/stocks/bars", params=params, headers=HEADERS)
     assert answer.status_code == 200
     body = answer.json()
     assert set(body["bars"]) == {"AAA"}
@@ -130,7 +133,7 @@ def test_the_services_raw_rest_call_gets_adjusted_bars_and_unknown_symbols_are_a
 
 
 def test_holdings_split_and_dividends_are_credited_at_the_ex_date_open(
-    emu: tuple[Harness, pd.DataFrame],
+    emu: tuple[EmulatorDriver, pd.DataFrame],
 ) -> None:
     harness, raw = emu
     raw_close_before_split = raw.loc[pd.Timestamp(date(2024, 2, 2)), "AAA"]
@@ -154,7 +157,7 @@ def test_holdings_split_and_dividends_are_credited_at_the_ex_date_open(
     harness.set_clock(datetime(2024, 2, 12, 9, 31, tzinfo=NY))  # dividend's ex-date
     credited = Decimal(harness.trading.get_account().cash) - cash_before
     assert credited == Decimal("10.00")  # $0.50 x 20 shares
-    applied = harness.admin("GET", "/admin/corporate_actions")["applied"]
+    applied = harness.corporate_actions()["applied"]
     assert [(a["kind"], a["qty_before"]) for a in applied] == [
         ("split", "10"),
         ("cash_dividend", "20"),

@@ -16,7 +16,8 @@ from alpaca.trading.requests import MarketOrderRequest
 
 from regime_trader.service.emulator import EmulatorConfigError, start_in_thread
 from regime_trader.service.emulator.clock import TradingCalendar
-from tests.integration.emulator.conftest import BASE_CONFIG, NY, Harness
+from tests.integration.emulator.conftest import BASE_CONFIG
+from tests.support.emulator import NY, EmulatorDriver
 
 
 def xnys_closes_csv(path: Path, first: str, last: str) -> list[str]:
@@ -27,7 +28,7 @@ def xnys_closes_csv(path: Path, first: str, last: str) -> list[str]:
 
 
 def test_csv_closes_are_replayed_as_bar_closes(
-    tmp_path: Path, start_emulator: Callable[..., Harness]
+    tmp_path: Path, start_emulator: Callable[..., EmulatorDriver]
 ) -> None:
     csv = tmp_path / "closes.csv"
     rows = xnys_closes_csv(csv, "2024-01-02", "2024-03-28")
@@ -60,7 +61,7 @@ def test_csv_with_a_holiday_row_is_refused_naming_the_date(tmp_path: Path) -> No
 
 
 def test_queued_buy_is_rejected_when_the_open_gaps_beyond_the_cash(
-    tmp_path: Path, start_emulator: Callable[..., Harness]
+    tmp_path: Path, start_emulator: Callable[..., EmulatorDriver]
 ) -> None:
     calendar = TradingCalendar.xnys(date(2024, 1, 2), date(2024, 1, 12))
     closes = [100.0] * 5 + [200.0] * (len(calendar.dates) - 5)  # doubles on the 6th session

@@ -13,12 +13,12 @@ from alpaca.trading.enums import OrderSide, OrderStatus, QueryOrderStatus, TimeI
 from alpaca.trading.models import Order
 from alpaca.trading.requests import GetOrdersRequest, MarketOrderRequest
 
-from tests.integration.emulator.conftest import NY, Harness
+from tests.support.emulator import NY, EmulatorDriver
 
 OPEN_AT_11 = datetime(2024, 1, 2, 11, 0, tzinfo=NY)
 
 
-def buy(emu: Harness, symbol: str = "SPY", qty: float = 10) -> Order:
+def buy(emu: EmulatorDriver, symbol: str = "SPY", qty: float = 10) -> Order:
     order = emu.trading.submit_order(
         MarketOrderRequest(
             symbol=symbol, qty=qty, side=OrderSide.BUY, time_in_force=TimeInForce.DAY
@@ -28,18 +28,17 @@ def buy(emu: Harness, symbol: str = "SPY", qty: float = 10) -> Order:
     return order
 
 
-def script(emu: Harness, **body: Any) -> dict[str, Any]:
-    result: dict[str, Any] = emu.admin("POST", "/admin/order_scripts", body)
-    return result
+def script(emu: EmulatorDriver, **body: Any) -> dict[str, Any]:
+    return emu.add_order_script(**body)
 
 
-def poll(emu: Harness, order: Order) -> Order:
+def poll(emu: EmulatorDriver, order: Order) -> Order:
     got = emu.trading.get_order_by_id(order.id)
     assert isinstance(got, Order)
     return got
 
 
-def test_alpacas_usual_life_one_status_per_poll(emu: Harness) -> None:
+def test_alpacas_usual_life_one_status_per_poll(emu: EmulatorDriver) -> None:
     emu.set_clock(OPEN_AT_11)
     script(emu, statuses=["accepted", "pending_new", "new", "partially_filled"], final="filled")
     order = buy(emu, qty=10)
@@ -57,7 +56,7 @@ def test_alpacas_usual_life_one_status_per_poll(emu: Harness) -> None:
     assert poll(emu, order).status == OrderStatus.FILLED  # final: stays
 
 
-def test_partial_fill_then_cancel_releases_the_rest_of_the_hold(emu: Harness) -> None:
+def test_partial_fill_then_cancel_releases_the_rest_of_the_hold(emu: EmulatorDriver) -> None:
     emu.set_clock(OPEN_AT_11)
     cash = Decimal(emu.trading.get_account().cash)
     script(emu, statuses=["new", "partially_filled"], final="canceled", filled_fraction=0.4)
@@ -84,7 +83,7 @@ def test_partial_fill_then_cancel_releases_the_rest_of_the_hold(emu: Harness) ->
     ],
 )
 def test_final_statuses_end_with_the_given_filled_fraction(
-    emu: Harness, final: str, fraction: float, filled: int
+    emu: EmulatorDriver, final: str, fraction: float, filled: int
 ) -> None:
     emu.set_clock(OPEN_AT_11)
     script(emu, statuses=["pending_new"], final=final, filled_fraction=fraction)
@@ -111,7 +110,9 @@ def test_final_statuses_end_with_the_given_filled_fraction(
         "new",
     ],
 )
-def test_an_open_final_status_stays_until_the_close_expires_it(emu: Harness, status: str) -> None:
+def test_an_open_final_status_stays_until_the_close_expires_it(
+    emu: EmulatorDriver, status: str
+) -> None:
     emu.set_clock(OPEN_AT_11)
     script(emu, statuses=[], final=status, filled_fraction=0)
     order = buy(emu, qty=10)
@@ -125,7 +126,7 @@ def test_an_open_final_status_stays_until_the_close_expires_it(emu: Harness, sta
     assert poll(emu, order).status == OrderStatus.EXPIRED
 
 
-def test_every_n_polls_and_a_list_counts_as_a_poll(emu: Harness) -> None:
+def test_every_n_polls_and_a_list_counts_as_a_poll(emu: EmulatorDriver) -> None:
     emu.set_clock(OPEN_AT_11)
     script(emu, statuses=["accepted", "new"], final="filled", every=2)
     order = buy(emu, qty=1)
@@ -137,7 +138,7 @@ def test_every_n_polls_and_a_list_counts_as_a_poll(emu: Harness) -> None:
     assert by_client.status == OrderStatus.FILLED
 
 
-def test_seconds_advance_with_the_wall_clock(emu: Harness) -> None:
+def test_seconds_advance_with_the_wall_clock(emu: EmulatorDriver) -> None:
     emu.set_clock(OPEN_AT_11)
     wall = [1_000.0]
     emulator = emu.running.emulator
@@ -158,7 +159,7 @@ def test_seconds_advance_with_the_wall_clock(emu: Harness) -> None:
 
 
 def test_a_script_for_one_symbol_and_count_leaves_other_orders_to_the_default(
-    emu: Harness,
+    emu: EmulatorDriver,
 ) -> None:
     emu.set_clock(OPEN_AT_11)
     made = script(emu, symbol="TLT", statuses=["held"], final="filled", count=1)
@@ -166,10 +167,10 @@ def test_a_script_for_one_symbol_and_count_leaves_other_orders_to_the_default(
     assert buy(emu, "SPY", 1).status == OrderStatus.FILLED
     assert buy(emu, "TLT", 1).status == OrderStatus.HELD
     assert buy(emu, "TLT", 1).status == OrderStatus.FILLED
-    assert emu.admin("GET", "/admin/order_scripts") == []
+    assert emu.order_scripts() == []
 
 
-def test_the_default_without_scripts_is_unchanged(emu: Harness) -> None:
+def test_the_default_without_scripts_is_unchanged(emu: EmulatorDriver) -> None:
     assert buy(emu, qty=1).status == OrderStatus.ACCEPTED  # 08:00, closed: queued
     emu.advance(to="next_open")
     assert emu.trading.get_orders(GetOrdersRequest(status=QueryOrderStatus.OPEN)) == []
@@ -191,7 +192,7 @@ def test_the_default_without_scripts_is_unchanged(emu: Harness) -> None:
     ],
 )
 def test_a_bad_script_is_refused_naming_the_field(
-    emu: Harness, body: dict[str, Any], message: str
+    emu: EmulatorDriver, body: dict[str, Any], message: str
 ) -> None:
     response = emu.http.post("/admin/order_scripts", json=body)
     assert response.status_code == 400
@@ -199,7 +200,7 @@ def test_a_bad_script_is_refused_naming_the_field(
 
 
 def test_scripts_and_scripted_orders_survive_a_restart(
-    tmp_path: Path, start_emulator: Callable[..., Harness]
+    tmp_path: Path, start_emulator: Callable[..., EmulatorDriver]
 ) -> None:
     state = tmp_path / "state.json"
     first = start_emulator(state_file=state)
@@ -209,6 +210,6 @@ def test_scripts_and_scripted_orders_survive_a_restart(
     assert poll(first, order).status == OrderStatus.PARTIALLY_FILLED
     first.running.stop()
     second = start_emulator(state_file=state)
-    assert [s["remaining"] for s in second.admin("GET", "/admin/order_scripts")] == [1]
+    assert [s["remaining"] for s in second.order_scripts()] == [1]
     assert poll(second, order).status == OrderStatus.FILLED
     assert Decimal(second.trading.get_open_position("SPY").qty) == 4

@@ -12,12 +12,12 @@ from alpaca.trading.enums import OrderSide, OrderStatus, TimeInForce
 from alpaca.trading.requests import MarketOrderRequest
 
 from regime_trader.service.emulator import EmulatorConfig
-from tests.integration.emulator.conftest import NY, Harness
+from tests.support.emulator import NY, EmulatorDriver
 
 OPEN_AT_11 = datetime(2024, 1, 2, 11, 0, tzinfo=NY)
 
 
-def buy_notional(emu: Harness, dollars: int, symbol: str = "SPY") -> None:
+def buy_notional(emu: EmulatorDriver, dollars: int, symbol: str = "SPY") -> None:
     emu.trading.submit_order(
         MarketOrderRequest(
             symbol=symbol, notional=dollars, side=OrderSide.BUY, time_in_force=TimeInForce.DAY
@@ -31,7 +31,7 @@ def money(text: str | None) -> Decimal:
 
 
 def test_margin_is_the_default_and_lets_buys_borrow_up_to_buying_power(
-    start_emulator: Callable[..., Harness],
+    start_emulator: Callable[..., EmulatorDriver],
 ) -> None:
     assert EmulatorConfig().multiplier == 2
     emu = start_emulator(multiplier=2)
@@ -57,7 +57,7 @@ def test_margin_is_the_default_and_lets_buys_borrow_up_to_buying_power(
 
 
 def test_a_cash_account_never_spends_more_than_its_cash(
-    start_emulator: Callable[..., Harness],
+    start_emulator: Callable[..., EmulatorDriver],
 ) -> None:
     emu = start_emulator(multiplier=1)
     fresh = emu.trading.get_account()
@@ -75,7 +75,7 @@ def test_a_cash_account_never_spends_more_than_its_cash(
 
 
 def test_a_pattern_day_trader_account_has_four_times_last_equity_less_maintenance(
-    start_emulator: Callable[..., Harness],
+    start_emulator: Callable[..., EmulatorDriver],
 ) -> None:
     emu = start_emulator(multiplier=4)
     account = emu.trading.get_account()
@@ -93,26 +93,26 @@ def test_a_pattern_day_trader_account_has_four_times_last_equity_less_maintenanc
     ],
 )
 def test_each_flag_is_reported_and_refuses_new_orders_until_cleared(
-    emu: Harness, flag: str, message: str
+    emu: EmulatorDriver, flag: str, message: str
 ) -> None:
     emu.set_clock(OPEN_AT_11)
-    assert emu.admin("PUT", "/admin/account_flags", {flag: True})[flag] is True
+    assert emu.set_account_flags(**{flag: True})[flag] is True
     assert getattr(emu.trading.get_account(), flag) is True
     with pytest.raises(APIError) as err:
         buy_notional(emu, 100)
     assert (err.value.status_code, err.value.code) == (403, 40310000)
     assert err.value.message == message
-    assert emu.admin("GET", "/admin/state")["exchange"]["flags"][flag] is True
-    emu.admin("PUT", "/admin/account_flags", {flag: False})
+    assert emu.state()["exchange"]["flags"][flag] is True
+    emu.set_account_flags(**{flag: False})
     assert getattr(emu.trading.get_account(), flag) is False
     buy_notional(emu, 100)
     assert emu.trading.get_open_position("SPY").symbol == "SPY"
 
 
-def test_reset_clears_the_flags_and_bad_flags_are_refused(emu: Harness) -> None:
-    emu.admin("PUT", "/admin/account_flags", {"account_blocked": True})
-    emu.admin("POST", "/admin/reset", {})
-    assert emu.admin("GET", "/admin/account_flags") == {
+def test_reset_clears_the_flags_and_bad_flags_are_refused(emu: EmulatorDriver) -> None:
+    emu.set_account_flags(**{"account_blocked": True})
+    emu.reset()
+    assert emu.account_flags() == {
         "trading_blocked": False,
         "account_blocked": False,
         "trade_suspended_by_user": False,
@@ -127,7 +127,7 @@ def test_reset_clears_the_flags_and_bad_flags_are_refused(emu: Harness) -> None:
 
 
 def test_a_queued_margin_buy_borrows_when_it_fills_at_the_open(
-    start_emulator: Callable[..., Harness],
+    start_emulator: Callable[..., EmulatorDriver],
 ) -> None:
     emu = start_emulator(multiplier=2)
     order = emu.trading.submit_order(  # 08:00, closed: held with the 3 % collar, > the cash

@@ -14,14 +14,14 @@ from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.requests import MarketOrderRequest
 
-from tests.integration.emulator.conftest import NY, Harness
+from tests.support.emulator import HEADERS, NY, EmulatorDriver
 
 
 def daily(symbols: list[str] | str, **kw: object) -> StockBarsRequest:
     return StockBarsRequest(symbol_or_symbols=symbols, timeframe=TimeFrame.Day, **kw)
 
 
-def test_history_before_the_start_is_available_for_fitting(emu: Harness) -> None:
+def test_history_before_the_start_is_available_for_fitting(emu: EmulatorDriver) -> None:
     bars = emu.data.get_stock_bars(daily(["SPY", "TLT", "GLD"], start=datetime(2015, 1, 1)))
     for symbol in ("SPY", "TLT", "GLD"):
         series = bars.data[symbol]
@@ -35,7 +35,7 @@ def test_history_before_the_start_is_available_for_fitting(emu: Harness) -> None
             assert b.vwap is not None and b.low <= b.vwap <= b.high
 
 
-def test_bars_of_future_sessions_are_never_served(emu: Harness) -> None:
+def test_bars_of_future_sessions_are_never_served(emu: EmulatorDriver) -> None:
     bars = emu.data.get_stock_bars(
         daily("SPY", start=datetime(2024, 1, 1), end=datetime(2025, 1, 1))
     )
@@ -48,7 +48,7 @@ def test_bars_of_future_sessions_are_never_served(emu: Harness) -> None:
 
 
 def test_partial_bar_of_the_session_in_progress_closes_at_the_current_price(
-    emu: Harness,
+    emu: EmulatorDriver,
 ) -> None:
     emu.set_clock(datetime(2024, 1, 2, 11, 0, tzinfo=NY))
     morning = emu.data.get_stock_bars(daily("SPY", start=datetime(2024, 1, 2))).data["SPY"][-1]
@@ -66,7 +66,7 @@ def test_partial_bar_of_the_session_in_progress_closes_at_the_current_price(
 
 
 def test_multi_page_bars_are_all_returned_once_in_order(
-    start_emulator: Callable[..., Harness],
+    start_emulator: Callable[..., EmulatorDriver],
 ) -> None:
     symbols = [f"S{i:02d}" for i in range(15)]  # 15 x 756 bars > 10 000: two pages
     emu = start_emulator(symbols=tuple(symbols), non_fractionable=frozenset())
@@ -85,7 +85,7 @@ def test_multi_page_bars_are_all_returned_once_in_order(
             "limit": "1000",
             **({"page_token": token} if token else {}),
         }
-        body = emu.http.get("/v2/stocks/bars", params=params, headers=emu.auth_headers()).json()
+        body = emu.http.get("/v2/stocks/bars", params=params, headers=HEADERS).json()
         pages += 1
         seen += [(s, b["t"]) for s, page in body["bars"].items() for b in page]
         token = body["next_page_token"]
@@ -95,7 +95,7 @@ def test_multi_page_bars_are_all_returned_once_in_order(
     assert seen == sorted(seen)
 
 
-def test_limit_sort_feed_and_adjustment(emu: Harness) -> None:
+def test_limit_sort_feed_and_adjustment(emu: EmulatorDriver) -> None:
     newest = emu.data.get_stock_bars(
         daily(
             ["SPY", "TLT"],
@@ -111,13 +111,13 @@ def test_limit_sort_feed_and_adjustment(emu: Harness) -> None:
     assert days == sorted(days, reverse=True) and days[0] == datetime(2023, 12, 29, tzinfo=NY)
 
 
-def test_default_start_is_the_current_day(emu: Harness) -> None:
+def test_default_start_is_the_current_day(emu: EmulatorDriver) -> None:
     emu.advance(to="next_session_open")
     bars = emu.data.get_stock_bars(daily("SPY"))
     assert [b.timestamp.date() for b in bars.data["SPY"]] == [date(2024, 1, 3)]
 
 
-def test_unknown_symbols_are_left_out_and_bad_parameters_refused(emu: Harness) -> None:
+def test_unknown_symbols_are_left_out_and_bad_parameters_refused(emu: EmulatorDriver) -> None:
     bars = emu.data.get_stock_bars(daily(["SPY", "NOPE"], start=datetime(2023, 12, 1)))
     assert list(bars.data) == ["SPY"]
     with pytest.raises(APIError) as err:
@@ -128,13 +128,13 @@ def test_unknown_symbols_are_left_out_and_bad_parameters_refused(emu: Harness) -
     response = emu.http.get(
         "/v2/stocks/bars",
         params={"symbols": "SPY", "timeframe": "1Day", "start": "yesterday"},
-        headers=emu.auth_headers(),
+        headers=HEADERS,
     )
     assert response.status_code == 400 and response.json()["code"] == 40010001
 
 
 def test_same_seed_gives_the_same_market(
-    start_emulator: Callable[..., Harness], emu: Harness
+    start_emulator: Callable[..., EmulatorDriver], emu: EmulatorDriver
 ) -> None:
     other = start_emulator()
     request = daily("TLT", start=datetime(2023, 6, 1))

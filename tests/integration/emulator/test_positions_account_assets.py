@@ -10,10 +10,10 @@ from alpaca.trading.enums import AssetStatus, OrderSide, OrderStatus, TimeInForc
 from alpaca.trading.requests import ClosePositionRequest, GetAssetsRequest, MarketOrderRequest
 
 from regime_trader.service.emulator.catalogue import CATALOGUE_SYMBOLS
-from tests.integration.emulator.conftest import Harness
+from tests.support.emulator import EmulatorDriver
 
 
-def hold(emu: Harness, symbol: str, qty: float) -> None:
+def hold(emu: EmulatorDriver, symbol: str, qty: float) -> None:
     emu.trading.submit_order(
         MarketOrderRequest(
             symbol=symbol, qty=qty, side=OrderSide.BUY, time_in_force=TimeInForce.DAY
@@ -21,7 +21,7 @@ def hold(emu: Harness, symbol: str, qty: float) -> None:
     )
 
 
-def test_new_account_is_a_cash_account_with_the_configured_cash(emu: Harness) -> None:
+def test_new_account_is_a_cash_account_with_the_configured_cash(emu: EmulatorDriver) -> None:
     account = emu.trading.get_account()
     assert account.cash == "100000.00" and account.buying_power == "100000.00"
     assert account.equity == account.last_equity == account.portfolio_value == "100000.00"
@@ -29,7 +29,7 @@ def test_new_account_is_a_cash_account_with_the_configured_cash(emu: Harness) ->
 
 
 def test_account_equity_is_cash_plus_positions_and_last_equity_follows_closes(
-    emu: Harness,
+    emu: EmulatorDriver,
 ) -> None:
     emu.advance(to="next_open")
     hold(emu, "SPY", 10)
@@ -49,7 +49,7 @@ def test_account_equity_is_cash_plus_positions_and_last_equity_follows_closes(
         assert Decimal(p.unrealized_pl) == Decimal(p.market_value) - Decimal(p.cost_basis)
 
 
-def test_get_one_position_by_symbol_and_by_asset_id(emu: Harness) -> None:
+def test_get_one_position_by_symbol_and_by_asset_id(emu: EmulatorDriver) -> None:
     emu.advance(to="next_open")
     hold(emu, "SPY", 1)
     by_symbol = emu.trading.get_open_position("SPY")
@@ -60,7 +60,7 @@ def test_get_one_position_by_symbol_and_by_asset_id(emu: Harness) -> None:
     assert (err.value.status_code, err.value.code) == (404, 40410000)
 
 
-def test_close_position_sells_it_at_the_market(emu: Harness) -> None:
+def test_close_position_sells_it_at_the_market(emu: EmulatorDriver) -> None:
     emu.advance(to="next_open")
     hold(emu, "SPY", 10)
     cash = Decimal(emu.trading.get_account().cash)
@@ -71,7 +71,7 @@ def test_close_position_sells_it_at_the_market(emu: Harness) -> None:
     assert Decimal(emu.trading.get_account().cash) == cash + proceeds
 
 
-def test_close_part_of_a_position_by_percentage_or_qty(emu: Harness) -> None:
+def test_close_part_of_a_position_by_percentage_or_qty(emu: EmulatorDriver) -> None:
     emu.advance(to="next_open")
     hold(emu, "SPY", 10)
     emu.trading.close_position("SPY", ClosePositionRequest(percentage="25"))
@@ -80,7 +80,7 @@ def test_close_part_of_a_position_by_percentage_or_qty(emu: Harness) -> None:
     assert emu.trading.get_open_position("SPY").qty == "5"
 
 
-def test_close_position_while_closed_queues_a_sell(emu: Harness) -> None:
+def test_close_position_while_closed_queues_a_sell(emu: EmulatorDriver) -> None:
     emu.advance(to="next_open")
     hold(emu, "SPY", 3)
     emu.advance(to="next_close")
@@ -91,7 +91,7 @@ def test_close_position_while_closed_queues_a_sell(emu: Harness) -> None:
     assert emu.trading.get_all_positions() == []
 
 
-def test_close_all_positions_with_cancel_orders(emu: Harness) -> None:
+def test_close_all_positions_with_cancel_orders(emu: EmulatorDriver) -> None:
     emu.advance(to="next_open")
     hold(emu, "SPY", 2)
     hold(emu, "TLT", 3)
@@ -109,13 +109,13 @@ def test_close_all_positions_with_cancel_orders(emu: Harness) -> None:
     assert emu.trading.get_all_positions() == []
 
 
-def test_close_unknown_position_is_404(emu: Harness) -> None:
+def test_close_unknown_position_is_404(emu: EmulatorDriver) -> None:
     with pytest.raises(APIError) as err:
         emu.trading.close_position("SPY")
     assert (err.value.status_code, err.value.code) == (404, 40410000)
 
 
-def test_assets_list_and_lookup(emu: Harness) -> None:
+def test_assets_list_and_lookup(emu: EmulatorDriver) -> None:
     assets = {a.symbol: a for a in emu.trading.get_all_assets()}
     assert set(assets) == set(CATALOGUE_SYMBOLS)  # no symbols configured: the catalogue
     assert {"SPY", "TLT", "GLD", "IEF", "QQQ", "QUAL", "IWF"} <= set(assets)

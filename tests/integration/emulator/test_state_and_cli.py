@@ -21,13 +21,14 @@ from alpaca.trading.enums import OrderSide, QueryOrderStatus, TimeInForce
 from alpaca.trading.requests import GetOrdersRequest, MarketOrderRequest
 
 from regime_trader.service.emulator import EmulatorConfigError, start_in_thread
-from tests.integration.emulator.conftest import BASE_CONFIG, KEY_ID, NY, SECRET_KEY, Harness
+from tests.integration.emulator.conftest import BASE_CONFIG
+from tests.support.emulator import KEY_ID, NY, SECRET_KEY, EmulatorDriver
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_restarted_emulator_keeps_account_orders_and_clock(
-    tmp_path: Path, start_emulator: Callable[..., Harness]
+    tmp_path: Path, start_emulator: Callable[..., EmulatorDriver]
 ) -> None:
     state = tmp_path / "emulator-state.json"
     first = start_emulator(state_file=state)
@@ -57,7 +58,7 @@ def test_restarted_emulator_keeps_account_orders_and_clock(
         first.trading.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL)),
         first.trading.get_clock(),
     )
-    dumped = first.admin("GET", "/admin/state")
+    dumped = first.state()
     first.running.stop()
     assert json.loads(state.read_text()) == dumped
     assert json.loads(state.read_text())["version"] == 1
@@ -155,25 +156,25 @@ def test_cli_serves_the_sdk_and_refuses_bad_settings(tmp_path: Path) -> None:
 
 
 def test_flags_duplicate_code_and_scripts_survive_a_restart(
-    tmp_path: Path, start_emulator: Callable[..., Harness]
+    tmp_path: Path, start_emulator: Callable[..., EmulatorDriver]
 ) -> None:
     state = tmp_path / "state.json"
     first = start_emulator(state_file=state)
-    first.admin("PUT", "/admin/account_flags", {"trade_suspended_by_user": True})
-    first.admin("PUT", "/admin/scenario", {"duplicate_code": 42210000})
-    first.admin("POST", "/admin/order_scripts", {"statuses": ["held"], "final": "filled"})
+    first.set_account_flags(**{"trade_suspended_by_user": True})
+    first.set_duplicate_code(42210000)
+    first.add_order_script(**{"statuses": ["held"], "final": "filled"})
     saved = json.loads(state.read_text())
     assert saved["exchange"]["flags"]["trade_suspended_by_user"] is True
     assert saved["scenario"]["duplicate_code"] == 42210000
     first.running.stop()
     second = start_emulator(state_file=state)
     assert second.trading.get_account().trade_suspended_by_user is True
-    assert second.admin("GET", "/admin/scenario")["duplicate_code"] == 42210000
-    assert [s["final"] for s in second.admin("GET", "/admin/order_scripts")] == ["filled"]
+    assert second.scenario()["duplicate_code"] == 42210000
+    assert [s["final"] for s in second.order_scripts()] == ["filled"]
 
 
 def test_a_state_file_written_before_the_new_fields_still_loads(
-    tmp_path: Path, start_emulator: Callable[..., Harness]
+    tmp_path: Path, start_emulator: Callable[..., EmulatorDriver]
 ) -> None:
     state = tmp_path / "state.json"
     first = start_emulator(state_file=state)

@@ -14,10 +14,10 @@ from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.requests import MarketOrderRequest
 
 from regime_trader.service.emulator.catalogue import CATALOGUE_SYMBOLS, THIN_SYMBOL
-from tests.integration.emulator.conftest import NY, Harness
+from tests.support.emulator import NY, EmulatorDriver
 
 
-def closes(emu: Harness, symbols: list[str], **kw: object) -> dict[str, list[float]]:
+def closes(emu: EmulatorDriver, symbols: list[str], **kw: object) -> dict[str, list[float]]:
     bars = emu.data.get_stock_bars(
         StockBarsRequest(
             symbol_or_symbols=symbols, timeframe=TimeFrame.Day, start=datetime(2023, 6, 1), **kw
@@ -36,7 +36,7 @@ def order(symbol: str, client_order_id: str | None = None) -> MarketOrderRequest
     )
 
 
-def test_a_symbol_outside_the_catalogue_is_unknown_everywhere(emu: Harness) -> None:
+def test_a_symbol_outside_the_catalogue_is_unknown_everywhere(emu: EmulatorDriver) -> None:
     assert {"SPY", "TLT", "GLD", "IEF", "SHY", "QQQ", "IWM", "EFA", "EEM", "AGG"} <= set(
         CATALOGUE_SYMBOLS
     )
@@ -66,7 +66,7 @@ def test_a_symbol_outside_the_catalogue_is_unknown_everywhere(emu: Harness) -> N
 
 
 def test_a_symbols_prices_never_depend_on_its_neighbours(
-    emu: Harness, start_emulator: Callable[..., Harness]
+    emu: EmulatorDriver, start_emulator: Callable[..., EmulatorDriver]
 ) -> None:
     catalogue = closes(emu, ["SPY", "TLT", "GLD", "IEF"])
     mixed = start_emulator(symbols=("GLD", "XXXX", "SPY"))
@@ -80,9 +80,9 @@ def test_a_symbols_prices_never_depend_on_its_neighbours(
 
 @pytest.mark.parametrize("code", [40010001, 42210000])
 def test_a_duplicate_client_order_id_is_answered_with_the_scenarios_code(
-    emu: Harness, code: int
+    emu: EmulatorDriver, code: int
 ) -> None:
-    assert emu.admin("PUT", "/admin/scenario", {"duplicate_code": code})["duplicate_code"] == code
+    assert emu.set_duplicate_code(code)["duplicate_code"] == code
     emu.trading.submit_order(order("SPY", "dup-1"))
     with pytest.raises(APIError) as err:
         emu.trading.submit_order(order("SPY", "dup-1"))
@@ -92,10 +92,10 @@ def test_a_duplicate_client_order_id_is_answered_with_the_scenarios_code(
 
 
 def test_the_duplicate_code_is_a_config_setting_and_bad_codes_are_refused(
-    start_emulator: Callable[..., Harness],
+    start_emulator: Callable[..., EmulatorDriver],
 ) -> None:
     emu = start_emulator(duplicate_code=42210000)
-    assert emu.admin("GET", "/admin/scenario")["duplicate_code"] == 42210000
+    assert emu.scenario()["duplicate_code"] == 42210000
     emu.trading.submit_order(order("SPY", "dup-2"))
     with pytest.raises(APIError) as err:
         emu.trading.submit_order(order("SPY", "dup-2"))
@@ -104,7 +104,7 @@ def test_the_duplicate_code_is_a_config_setting_and_bad_codes_are_refused(
     assert response.status_code == 400 and "duplicate_code must be one of" in response.text
 
 
-def test_the_thin_symbol_misses_some_iex_daily_bars_but_not_sip_ones(emu: Harness) -> None:
+def test_the_thin_symbol_misses_some_iex_daily_bars_but_not_sip_ones(emu: EmulatorDriver) -> None:
     sip = emu.data.get_stock_bars(
         StockBarsRequest(
             symbol_or_symbols=THIN_SYMBOL,
@@ -130,7 +130,7 @@ def test_the_thin_symbol_misses_some_iex_daily_bars_but_not_sip_ones(emu: Harnes
 
 
 def test_configured_iex_gaps_remove_exactly_those_sessions(
-    start_emulator: Callable[..., Harness],
+    start_emulator: Callable[..., EmulatorDriver],
 ) -> None:
     emu = start_emulator(iex_missing=(("SPY", date(2023, 12, 27)), ("SPY", date(2023, 12, 28))))
     days = {

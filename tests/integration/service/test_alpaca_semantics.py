@@ -21,18 +21,15 @@ from regime_trader.service.alerts import Alert
 from regime_trader.service.config import PortfolioConfig
 from regime_trader.service.cycle import CycleRunner
 from regime_trader.service.cycle_context import CycleContext
-from regime_trader.service.emulator import RunningEmulator
 from regime_trader.service.order_status import PHASES, UNCONFIRMED, OrderPhase, OrderStatus
 from tests.integration.service.alpaca_proxy import AlpacaProxy, Rewrites, running_proxy
 from tests.integration.service.cycle_fixtures import (
-    START,
-    Emu,
     alerts,
     cycle_context,
-    start_emulator,
     text_client,
     unique_namespace,
 )
+from tests.support.emulator import EmulatorDriver
 
 P = "core"
 SYMBOLS = ("SPY", "TLT", "GLD")
@@ -50,16 +47,9 @@ def _portfolio(fill_timeout_secs: float) -> PortfolioConfig:
     )
 
 
-@pytest.fixture(scope="module")
-def running() -> Iterator[RunningEmulator]:
-    emulator = start_emulator()
-    yield emulator
-    emulator.stop()
-
-
 @dataclass
 class World:
-    emu: Emu
+    emu: EmulatorDriver
     proxy: AlpacaProxy
     client: redis.Redis
     ns: str
@@ -84,14 +74,10 @@ class World:
 
 
 @pytest.fixture
-def world(running: RunningEmulator, redis_client: redis.Redis) -> Iterator[World]:
-    emu = Emu.attach(running)
-    emu.reset(START)
+def world(emu: EmulatorDriver, redis_client: redis.Redis) -> Iterator[World]:
     client = text_client(redis_client)
     with running_proxy(emu.url) as proxy:
         yield World(emu, proxy, client, unique_namespace())
-    emu.clear_faults()
-    emu.http.close()
     client.close()
 
 
@@ -301,7 +287,7 @@ def test_the_unreachable_alert_is_keyed_on_the_broker_day(world: World) -> None:
     assert runner.run().outcome == "not_due"  # 08:00 on 2024-03-04: the clock was read
     assert runner.broker_day() == "2024-03-04"
 
-    world.emu.inject(path="/v2/clock", status=503)
+    world.emu.add_fault(path="/v2/clock", status=503)
     first, second = runner.run(), runner.run()
     assert (first.outcome, second.outcome) == ("failed", "failed")
     failed = [a for a in world.alerts() if a.kind == "failed"]

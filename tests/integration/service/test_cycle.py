@@ -27,21 +27,23 @@ from regime_trader.service.cycle import CycleRunner
 from regime_trader.service.cycle_context import CycleContext
 from regime_trader.service.cycle_record import STEP_ORDER, CycleRecord
 from regime_trader.service.dry_run import describe_dry_run
-from regime_trader.service.emulator import RunningEmulator
+from regime_trader.service.emulator import start_in_thread
 from regime_trader.service.marketdata import AlpacaBars, CsvBars
 from tests.integration.service.cycle_fixtures import (
-    FAST,
-    KEY_ID,
-    SECRET_KEY,
-    START,
-    Emu,
     alerts,
     cycle_context,
     namespace_keys,
     snapshot,
-    start_emulator,
     text_client,
     unique_namespace,
+)
+from tests.support.emulator import (
+    CYCLE_START,
+    FAST,
+    KEY_ID,
+    SECRET_KEY,
+    EmulatorDriver,
+    emulator_config,
 )
 
 P = "core"
@@ -59,27 +61,11 @@ FAST_PORTFOLIO = PortfolioConfig.model_validate(
 )
 
 
-@pytest.fixture(scope="module")
-def running() -> Iterator[RunningEmulator]:
-    emulator = start_emulator()
-    yield emulator
-    emulator.stop()
-
-
-@pytest.fixture
-def emu(running: RunningEmulator) -> Iterator[Emu]:
-    harness = Emu.attach(running)
-    harness.reset(START)
-    yield harness
-    harness.clear_faults()
-    harness.http.close()
-
-
 @dataclass
 class World:
     """One test's emulator, Redis clients and namespace."""
 
-    emu: Emu
+    emu: EmulatorDriver
     client: redis.Redis  # decode_responses, for the store
     raw: redis.Redis  # bytes, for byte-exact comparisons
     ns: str
@@ -104,7 +90,7 @@ class World:
 
 
 @pytest.fixture
-def world(emu: Emu, redis_client: redis.Redis) -> Iterator[World]:
+def world(emu: EmulatorDriver, redis_client: redis.Redis) -> Iterator[World]:
     client = text_client(redis_client)
     yield World(emu, client, redis_client, unique_namespace())
     client.close()
@@ -320,10 +306,10 @@ def test_a_foreign_open_order_at_the_broker_fails_reconciliation(
     replaying that open (what an order held at Alpaca, e.g. a limit order, looks like).
     """
     state = tmp_path / "emulator.json"
-    first = start_emulator(state)
-    emu = Emu.attach(first)
+    first = start_in_thread(emulator_config(state_file=state))
+    emu = EmulatorDriver.attach(first)
     try:
-        emu.reset(START)
+        emu.reset(timestamp=CYCLE_START)
         emu.open_session()
         ctx = cycle_context(emu.url, world.client, world.ns, FAST_PORTFOLIO)
         assert world.runner(ctx).run().outcome == "rebalanced"
@@ -337,10 +323,10 @@ def test_a_foreign_open_order_at_the_broker_fails_reconciliation(
     saved["now"] = "2024-03-05T15:01:00+00:00"  # 10:01 New York, next session, open
     state.write_text(json.dumps(saved), encoding="utf-8")
 
-    second = start_emulator(state)
-    emu = Emu.attach(second)
+    second = start_in_thread(emulator_config(state_file=state))
+    emu = EmulatorDriver.attach(second)
     try:
-        assert emu.clock()["is_open"]
+        assert emu.clock().is_open
         (foreign,) = [o for o in emu.orders() if o["client_order_id"] == "operator-manual-buy"]
         assert foreign["status"] == "accepted"
         ctx = cycle_context(emu.url, world.client, world.ns, FAST_PORTFOLIO)
@@ -466,7 +452,7 @@ def test_a_503_burst_on_the_account_fails_the_attempt_and_the_next_wake_up_compl
     session = world.emu.open_session()
     ctx = world.context()
     runner = world.runner(ctx)
-    world.emu.inject(path="/v2/account", method="GET", status=503, count=FAST.retry_attempts + 5)
+    world.emu.add_fault(path="/v2/account", method="GET", status=503, count=FAST.retry_attempts + 5)
 
     failed = runner.run()
 
@@ -498,10 +484,10 @@ def test_a_persisting_broker_outage_alerts_once_per_session(world: World, restar
     runner = world.runner(ctx)
     outcomes: list[str] = []
     # The same outage seen by three wake-ups; only how long the retries took differs (the
-    # reason says "failed after 3 attempts in 0.0 s", then "in 0.5 s").
+    # reason says "failed after 4 attempts in 0.0 s", then "in 0.5 s").
     for latency_ms in (0, 150, 0):
         world.emu.clear_faults()
-        world.emu.inject(path="/v2/account", method="GET", status=503, latency_ms=latency_ms)
+        world.emu.add_fault(path="/v2/account", method="GET", status=503, latency_ms=latency_ms)
         if restarts:  # a new process (or the other replica) remembers only what Redis holds
             runner = world.runner(ctx, owner=f"process-{latency_ms}-{len(outcomes)}")
         outcomes.append(runner.run().outcome)

@@ -16,18 +16,10 @@ import redis
 
 from regime_trader.service.config import PortfolioConfig
 from regime_trader.service.cycle import CycleOutcome, CycleRunner
-from regime_trader.service.emulator import EmulatorConfig, RunningEmulator, start_in_thread
+from regime_trader.service.emulator import RunningEmulator, start_in_thread
 from tests.integration.service.alpaca_proxy import running_proxy
-from tests.integration.service.cycle_fixtures import (
-    FAST,
-    KEY_ID,
-    SECRET_KEY,
-    START,
-    Emu,
-    cycle_context,
-    text_client,
-    unique_namespace,
-)
+from tests.integration.service.cycle_fixtures import cycle_context, text_client, unique_namespace
+from tests.support.emulator import CYCLE_START, FAST, KEY_ID, EmulatorDriver, emulator_config
 
 ALPACA_LIMIT = 200  # requests per minute per account
 PORTFOLIO = PortfolioConfig.model_validate(
@@ -43,10 +35,7 @@ PORTFOLIO = PortfolioConfig.model_validate(
 
 @pytest.fixture
 def limited() -> Iterator[RunningEmulator]:
-    config = EmulatorConfig(
-        port=0, key_id=KEY_ID, secret_key=SECRET_KEY, rate_limit_per_min=ALPACA_LIMIT
-    )
-    emulator = start_in_thread(config)
+    emulator = start_in_thread(emulator_config(rate_limit_per_min=ALPACA_LIMIT))
     yield emulator
     emulator.stop()
 
@@ -54,10 +43,10 @@ def limited() -> Iterator[RunningEmulator]:
 def test_three_replicas_run_a_session_without_one_429_far_below_the_limit(
     limited: RunningEmulator, redis_client: redis.Redis
 ) -> None:
-    emu = Emu.attach(limited)
-    emu.reset(START)
+    emu = EmulatorDriver.attach(limited)
+    emu.reset(timestamp=CYCLE_START)
     emu.open_session()
-    emu.admin("DELETE", "/admin/requests")  # the emulator's own count of what reaches it
+    emu.clear_requests()  # the emulator's own count of what reaches it
     client = text_client(redis_client)
     ns = unique_namespace()
     refused: list[str] = []
@@ -90,8 +79,8 @@ def test_three_replicas_run_a_session_without_one_429_far_below_the_limit(
     print(f"\nrequests for one session with 3 replicas: {len(seen)} in {span:.1f} s")
     assert len(seen) < ALPACA_LIMIT / 2
     # The emulator's side: every request of the account, none refused, the busiest minute.
-    stats = emu.admin("GET", "/admin/requests")["accounts"][KEY_ID]
-    assert stats["rate_limited"] == 0 and stats["requests"] == len(seen)
-    assert stats["max_per_60s"] < ALPACA_LIMIT / 2
-    emu.http.close()
+    stats = emu.requests().accounts[KEY_ID]
+    assert stats.rate_limited == 0 and stats.requests == len(seen)
+    assert stats.max_per_60s < ALPACA_LIMIT / 2
+    emu.close()
     client.close()

@@ -22,19 +22,17 @@ import redis
 from regime_trader.service.bar_history import BASIS_KEY, PastChange, PastChangeKind
 from regime_trader.service.config import PortfolioConfig
 from regime_trader.service.cycle_context import CycleContext
-from regime_trader.service.emulator import RunningEmulator
 from regime_trader.service.exceptions import BadMarketDataError
 from regime_trader.service.signal_step import SignalResult, compute_signal
 from regime_trader.strategies.missing_bars import CarriedClose
 from regime_trader.strategies.reference import StaticERC
 from regime_trader.strategies.synthetic import generate_market
 from tests.integration.service.cycle_fixtures import (
-    NY,
     cycle_context,
-    start_emulator,
     text_client,
     unique_namespace,
 )
+from tests.support.emulator import NY, EmulatorDriver
 
 P = "adjust"
 SYMBOLS = ("SPY", "TLT", "GLD")
@@ -97,13 +95,6 @@ class AdjustingBars:
         return frame
 
 
-@pytest.fixture(scope="module")
-def running() -> Iterator[RunningEmulator]:
-    emulator = start_emulator()
-    yield emulator
-    emulator.stop()
-
-
 @dataclass
 class Desk:
     ctx: CycleContext
@@ -139,9 +130,9 @@ class Desk:
 
 
 @pytest.fixture
-def desk(running: RunningEmulator, redis_client: redis.Redis) -> Iterator[Desk]:
+def desk(emu: EmulatorDriver, redis_client: redis.Redis) -> Iterator[Desk]:
     client = text_client(redis_client)
-    ctx = cycle_context(running.url, client, unique_namespace(), PORTFOLIO)
+    ctx = cycle_context(emu.url, client, unique_namespace(), PORTFOLIO)
     sessions = [s.date for s in ctx.broker.calendar(date(2022, 6, 1), date(2024, 4, 30))]
     index = pd.DatetimeIndex(sessions, name="date")
     raw = generate_market(len(sessions), list(SYMBOLS), seed=5).prices.set_axis(index)

@@ -18,22 +18,8 @@ import redis
 from regime_trader.service.app import Service
 from regime_trader.service.cli import main
 from regime_trader.service.config import load_settings
-from regime_trader.service.emulator import RunningEmulator
 from tests.integration.service.alpaca_proxy import AlpacaProxy, running_proxy
-from tests.integration.service.cycle_fixtures import (
-    KEY_ID,
-    SECRET_KEY,
-    START,
-    Emu,
-    start_emulator,
-)
-
-
-@pytest.fixture(scope="module")
-def running() -> Iterator[RunningEmulator]:
-    emulator = start_emulator()
-    yield emulator
-    emulator.stop()
+from tests.support.emulator import KEY_ID, SECRET_KEY, EmulatorDriver
 
 
 def _redis_url(client: redis.Redis) -> str:
@@ -45,13 +31,11 @@ def _redis_url(client: redis.Redis) -> str:
 
 @pytest.fixture
 def proxy(
-    running: RunningEmulator,
+    emu: EmulatorDriver,
     redis_client: redis.Redis,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[AlpacaProxy]:
-    emu = Emu.attach(running)
-    emu.reset(START)
     emu.open_session()
     with running_proxy(emu.url) as proxy:
         for name, value in {
@@ -65,7 +49,6 @@ def proxy(
         }.items():
             monkeypatch.setenv(name, value)
         yield proxy
-    emu.http.close()
 
 
 def _orders_sent(proxy: AlpacaProxy) -> list[str]:

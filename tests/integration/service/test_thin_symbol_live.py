@@ -17,19 +17,12 @@ import redis
 
 from regime_trader.service.config import PortfolioConfig
 from regime_trader.service.cycle_context import CycleContext
-from regime_trader.service.emulator import EmulatorConfig, RunningEmulator, start_in_thread
 from regime_trader.service.exceptions import BadMarketDataError
 from regime_trader.service.signal_step import SignalResult, compute_signal
 from regime_trader.strategies.missing_bars import CarriedClose
-from tests.integration.service.cycle_fixtures import (
-    KEY_ID,
-    NY,
-    SECRET_KEY,
-    Emu,
-    cycle_context,
-    text_client,
-    unique_namespace,
-)
+from tests.integration.service.cycle_fixtures import cycle_context, text_client, unique_namespace
+from tests.support.emulator import START, EmulatorDriver, emulator_config
+from tests.support.fixtures import shared_emulator_fixture
 
 P = "thin"
 GAP = (date(2024, 1, 3), date(2024, 1, 4))  # carried: two sessions
@@ -44,25 +37,21 @@ PORTFOLIO = PortfolioConfig.model_validate(
 )
 
 
-@pytest.fixture(scope="module")
-def running() -> Iterator[RunningEmulator]:
-    config = EmulatorConfig(
-        port=0,
-        key_id=KEY_ID,
-        secret_key=SECRET_KEY,
-        rate_limit_per_min=0,
-        iex_missing=tuple(("GLD", d) for d in (*GAP, *LONG_GAP)),
-    )
-    emulator = start_in_thread(config)  # the clock: 08:00 New York on Tuesday 2024-01-02
-    yield emulator
-    emulator.stop()
+# The clock: 08:00 New York on Tuesday 2024-01-02 (START), for every test of the module.
+shared_emulator = shared_emulator_fixture(
+    emulator_config(iex_missing=tuple(("GLD", d) for d in (*GAP, *LONG_GAP)))
+)
 
 
 @pytest.fixture
-def ctx(running: RunningEmulator, redis_client: redis.Redis) -> Iterator[CycleContext]:
+def emulator_start() -> datetime:
+    return START
+
+
+@pytest.fixture
+def ctx(emu: EmulatorDriver, redis_client: redis.Redis) -> Iterator[CycleContext]:
     client = text_client(redis_client)
-    Emu.attach(running).reset(datetime(2024, 1, 2, 8, 0, tzinfo=NY))
-    yield cycle_context(running.url, client, unique_namespace(), PORTFOLIO)
+    yield cycle_context(emu.url, client, unique_namespace(), PORTFOLIO)
     client.close()
 
 
@@ -76,9 +65,8 @@ def _cycle(ctx: CycleContext, session: str) -> SignalResult:
 
 
 def test_a_missing_iex_bar_carries_the_last_close_and_a_long_run_is_refused(
-    ctx: CycleContext, running: RunningEmulator
+    ctx: CycleContext, emu: EmulatorDriver
 ) -> None:
-    emu = Emu.attach(running)
     _cycle(ctx, emu.open_session())  # 2024-01-02: history up to 2023-12-29
     for _ in range(3):
         session = emu.next_session()  # 2024-01-05: bars of the 2nd, 3rd and 4th are new

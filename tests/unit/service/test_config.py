@@ -488,3 +488,120 @@ def test_secret_values_lists_every_secret_including_per_portfolio_keys(
         [KEY_ID, SECRET, REDIS_PW, "core-key-id-4711", "core-secret-key-4712"]
     )
     assert isinstance(settings, Settings)
+
+
+# ----------------------------------------------------------------------------- per-portfolio keys
+
+GROWTH = (
+    '[[portfolio]]\nname = "growth"\nsymbols = ["QQQ", "IEF"]\n'
+    'key_id_env = "GROWTH_KEY_ID"\nsecret_key_env = "GROWTH_SECRET_KEY"\n'
+)
+GROWTH_KEY, GROWTH_SECRET = "growth-LEAKCHECK-key-0004", "growth-LEAKCHECK-secret-0005"
+
+
+def _two_accounts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _portfolio_file(tmp_path, monkeypatch, CORE + GROWTH)
+    monkeypatch.setenv("ALPACA_API_KEY_ID", KEY_ID)
+    monkeypatch.setenv("ALPACA_API_SECRET_KEY", SECRET)
+
+
+def test_each_portfolio_keys_are_resolved_once_into_the_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _two_accounts(tmp_path, monkeypatch)
+    monkeypatch.setenv("GROWTH_KEY_ID", GROWTH_KEY)
+    secret_file = tmp_path / "growth-secret"
+    secret_file.write_text(GROWTH_SECRET + "\n", encoding="utf-8")
+    monkeypatch.setenv("GROWTH_SECRET_KEY_FILE", str(secret_file))
+
+    settings = load_settings()
+    # Read once: what the environment says later changes nothing.
+    monkeypatch.delenv("GROWTH_KEY_ID")
+    monkeypatch.delenv("ALPACA_API_SECRET_KEY")
+
+    core, growth = settings.account_keys("core"), settings.account_keys("growth")
+    assert (core.key_id.get_secret_value(), core.secret_key.get_secret_value()) == (KEY_ID, SECRET)
+    assert (growth.key_id.get_secret_value(), growth.secret_key.get_secret_value()) == (
+        GROWTH_KEY,
+        GROWTH_SECRET,
+    )
+    assert GROWTH_KEY not in repr(settings) and GROWTH_SECRET not in repr(settings)
+    assert {GROWTH_KEY, GROWTH_SECRET} <= set(settings.secret_values())
+
+
+def test_a_portfolio_without_its_own_variables_uses_the_service_wide_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _two_accounts(tmp_path, monkeypatch)  # GROWTH_KEY_ID / GROWTH_SECRET_KEY unset
+
+    growth = load_settings().account_keys("growth")
+
+    assert (growth.key_id.get_secret_value(), growth.secret_key.get_secret_value()) == (
+        KEY_ID,
+        SECRET,
+    )
+
+
+def test_the_emulator_has_no_account_keys_to_resolve(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings()
+
+    assert settings.uses_emulator and settings.accounts == {}
+    with pytest.raises(ConfigError, match="'default' has no Alpaca keys"):
+        settings.account_keys("default")
+
+
+@pytest.mark.parametrize("given", ["GROWTH_KEY_ID", "GROWTH_SECRET_KEY"])
+def test_one_portfolio_key_without_the_other_is_refused_naming_both(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
+    _two_accounts(tmp_path, monkeypatch)
+
+    message = _refusal(monkeypatch, **{given: GROWTH_SECRET})
+
+    assert "'growth'" in message
+    assert "GROWTH_KEY_ID" in message and "GROWTH_SECRET_KEY" in message
+    for value in (GROWTH_SECRET, KEY_ID, SECRET):
+        assert value not in message
+
+
+def test_an_empty_portfolio_key_is_refused_naming_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _two_accounts(tmp_path, monkeypatch)
+
+    message = _refusal(monkeypatch, GROWTH_KEY_ID=" ", GROWTH_SECRET_KEY=GROWTH_SECRET)
+
+    assert message.startswith("GROWTH_KEY_ID is set but empty")
+    assert GROWTH_SECRET not in message
+
+
+def test_a_portfolio_key_set_directly_and_as_a_file_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _two_accounts(tmp_path, monkeypatch)
+    key_file = tmp_path / "growth-key"
+    key_file.write_text(GROWTH_KEY, encoding="utf-8")
+
+    message = _refusal(
+        monkeypatch,
+        GROWTH_KEY_ID=GROWTH_KEY,
+        GROWTH_KEY_ID_FILE=str(key_file),
+        GROWTH_SECRET_KEY=GROWTH_SECRET,
+    )
+
+    assert "GROWTH_KEY_ID" in message and "GROWTH_KEY_ID_FILE" in message
+    assert GROWTH_KEY not in message and GROWTH_SECRET not in message
+
+
+def test_a_configuration_error_about_portfolio_keys_exits_2_naming_the_field(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from regime_trader.service.cli import main
+
+    _two_accounts(tmp_path, monkeypatch)
+    monkeypatch.setenv("GROWTH_SECRET_KEY", GROWTH_SECRET)
+
+    assert main(["status"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("regime-trader status: configuration error: portfolio 'growth'")
+    assert "GROWTH_KEY_ID" in err and GROWTH_SECRET not in err

@@ -1,0 +1,14 @@
+"""What every test suite shares to drive the emulator, the service and Redis.
+
+========================= ==================================================================
+``emulator``              the test key pair, the start instants, the fast retry policy, the
+                          emulator's config and :class:`EmulatorDriver` (the production admin
+                          client plus the account reads a test makes with the test keys)
+``fixtures``              pytest fixtures: a shared in-thread emulator reset before each test,
+                          dedicated emulators on demand (loaded by ``tests/conftest.py``)
+``processes``             real processes: the emulator, ``regime-trader run``, private
+                          ``redis-server``s, their logs and wake-ups
+``faulty_service``        ``regime-trader run`` with a step hook that SIGKILLs it at a chosen
+                          step boundary: the crash tests' launcher (production has no such hook)
+========================= ==================================================================
+"""

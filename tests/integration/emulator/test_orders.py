@@ -14,10 +14,10 @@ from alpaca.trading.enums import OrderSide, OrderStatus, QueryOrderStatus, TimeI
 from alpaca.trading.models import Order
 from alpaca.trading.requests import GetOrdersRequest, MarketOrderRequest
 
-from tests.integration.emulator.conftest import NY, START, Harness
+from tests.support.emulator import NY, START, EmulatorDriver
 
 
-def buy(emu: Harness, symbol: str = "SPY", *, qty: float | None = None, **kw: Any) -> Order:
+def buy(emu: EmulatorDriver, symbol: str = "SPY", *, qty: float | None = None, **kw: Any) -> Order:
     order = emu.trading.submit_order(
         MarketOrderRequest(
             symbol=symbol, qty=qty, side=OrderSide.BUY, time_in_force=TimeInForce.DAY, **kw
@@ -27,7 +27,7 @@ def buy(emu: Harness, symbol: str = "SPY", *, qty: float | None = None, **kw: An
     return order
 
 
-def session_open_price(emu: Harness, symbol: str, day: datetime) -> Decimal:
+def session_open_price(emu: EmulatorDriver, symbol: str, day: datetime) -> Decimal:
     bars = emu.data.get_stock_bars(
         StockBarsRequest(
             symbol_or_symbols=symbol,
@@ -41,7 +41,7 @@ def session_open_price(emu: Harness, symbol: str, day: datetime) -> Decimal:
 
 
 def test_order_submitted_while_closed_is_queued_then_filled_at_the_next_open(
-    emu: Harness,
+    emu: EmulatorDriver,
 ) -> None:
     assert emu.trading.get_clock().is_open is False
     order = emu.trading.submit_order(
@@ -54,7 +54,7 @@ def test_order_submitted_while_closed_is_queued_then_filled_at_the_next_open(
     assert [o.id for o in open_orders] == [order.id]
 
     clock = emu.advance(to="next_open")
-    assert clock["is_open"] is True
+    assert clock.is_open is True
 
     filled = emu.trading.get_order_by_id(order.id)
     assert filled.status == OrderStatus.FILLED
@@ -70,7 +70,7 @@ def test_order_submitted_while_closed_is_queued_then_filled_at_the_next_open(
     assert emu.trading.get_orders() == []
 
 
-def test_queued_buy_holds_buying_power_until_it_fills(emu: Harness) -> None:
+def test_queued_buy_holds_buying_power_until_it_fills(emu: EmulatorDriver) -> None:
     order = buy(emu, notional=2500)
     account = emu.trading.get_account()
     assert Decimal(account.cash) == Decimal("100000")
@@ -86,7 +86,7 @@ def test_queued_buy_holds_buying_power_until_it_fills(emu: Harness) -> None:
     )
 
 
-def test_order_while_open_fills_at_once_at_the_interpolated_price(emu: Harness) -> None:
+def test_order_while_open_fills_at_once_at_the_interpolated_price(emu: EmulatorDriver) -> None:
     emu.set_clock(datetime(2024, 1, 2, 12, 45, tzinfo=NY))  # half-way through the session
     order = buy(emu, qty=1.5)
     assert order.status == OrderStatus.FILLED
@@ -102,7 +102,7 @@ def test_order_while_open_fills_at_once_at_the_interpolated_price(emu: Harness) 
     assert order.filled_qty == "1.5"
 
 
-def test_notional_order_buys_whole_dollars_worth_in_fractional_shares(emu: Harness) -> None:
+def test_notional_order_buys_whole_dollars_worth_in_fractional_shares(emu: EmulatorDriver) -> None:
     emu.advance(to="next_open")
     order = buy(emu, notional=1000)
     price = Decimal(order.filled_avg_price)
@@ -111,7 +111,7 @@ def test_notional_order_buys_whole_dollars_worth_in_fractional_shares(emu: Harne
     assert order.notional == "1000.00" and order.qty is None
 
 
-def test_sell_after_buy_returns_cash_and_closes_the_position(emu: Harness) -> None:
+def test_sell_after_buy_returns_cash_and_closes_the_position(emu: EmulatorDriver) -> None:
     emu.advance(to="next_open")
     buy(emu, qty=4)
     emu.advance(minutes=120)
@@ -127,7 +127,7 @@ def test_sell_after_buy_returns_cash_and_closes_the_position(emu: Harness) -> No
     assert Decimal(account.cash) == Decimal("100000") + 4 * (sell_price - buy_price)
 
 
-def test_cancel_releases_the_hold_and_the_order_never_fills(emu: Harness) -> None:
+def test_cancel_releases_the_hold_and_the_order_never_fills(emu: EmulatorDriver) -> None:
     order = buy(emu, qty=10)
     emu.trading.cancel_order_by_id(order.id)
     cancelled = emu.trading.get_order_by_id(order.id)
@@ -140,7 +140,7 @@ def test_cancel_releases_the_hold_and_the_order_never_fills(emu: Harness) -> Non
     assert (err.value.status_code, err.value.code) == (422, 42210000)
 
 
-def test_cancel_all_cancels_every_open_order(emu: Harness) -> None:
+def test_cancel_all_cancels_every_open_order(emu: EmulatorDriver) -> None:
     ids = {buy(emu, symbol, qty=1).id for symbol in ("SPY", "TLT")}
     results = emu.trading.cancel_orders()
     assert {r.id for r in results} == ids and {r.status for r in results} == {200}
@@ -151,7 +151,7 @@ def test_cancel_all_cancels_every_open_order(emu: Harness) -> None:
     assert statuses == {OrderStatus.CANCELED}
 
 
-def test_order_can_be_read_back_by_client_order_id(emu: Harness) -> None:
+def test_order_can_be_read_back_by_client_order_id(emu: EmulatorDriver) -> None:
     order = buy(emu, qty=2, client_order_id="cycle-2024-01-02-SPY-buy")
     found = emu.trading.get_order_by_client_id("cycle-2024-01-02-SPY-buy")
     assert found.id == order.id
@@ -160,13 +160,13 @@ def test_order_can_be_read_back_by_client_order_id(emu: Harness) -> None:
     assert (err.value.status_code, err.value.code) == (404, 40410000)
 
 
-def test_unknown_order_id_is_404(emu: Harness) -> None:
+def test_unknown_order_id_is_404(emu: EmulatorDriver) -> None:
     with pytest.raises(APIError) as err:
         emu.trading.get_order_by_id("00000000-0000-4000-8000-000000000000")
     assert (err.value.status_code, err.value.code) == (404, 40410000)
 
 
-def test_order_list_filters_by_status_symbols_side_time_and_limit(emu: Harness) -> None:
+def test_order_list_filters_by_status_symbols_side_time_and_limit(emu: EmulatorDriver) -> None:
     first = buy(emu, "SPY", qty=1)
     emu.advance(to="next_open")  # fills the first
     emu.advance(minutes=10)
@@ -202,7 +202,7 @@ def test_order_list_filters_by_status_symbols_side_time_and_limit(emu: Harness) 
     assert emu.trading.get_orders() == []  # default: open only; all three filled
 
 
-def test_expires_at_is_the_close_of_the_session_the_order_is_for(emu: Harness) -> None:
+def test_expires_at_is_the_close_of_the_session_the_order_is_for(emu: EmulatorDriver) -> None:
     order = buy(emu, qty=1)
     assert order.expires_at == datetime(2024, 1, 2, 16, 0, tzinfo=NY)
     assert order.submitted_at == START

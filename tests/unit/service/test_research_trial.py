@@ -18,7 +18,7 @@ from regime_trader.service.research_trial import (
     evaluate_window,
 )
 from regime_trader.strategies.base import Strategy
-from regime_trader.strategies.registry import build_strategy
+from regime_trader.strategies.registry import BENCHMARKS, build_strategy
 from regime_trader.strategies.research_folds import plan_folds, return_days
 from regime_trader.strategies.synthetic import generate_market
 
@@ -110,14 +110,8 @@ def test_window_evaluation_reports_every_benchmark(prices: pd.DataFrame) -> None
         cost_bps=5.0,
         n_boot=200,
     )
-    assert set(result.rows) == {
-        "strategy",
-        BENCHMARK,
-        VOL_MATCHED,
-        "equal_weight",
-        "sixty_forty",
-        "buy_hold",
-    }
+    assert set(result.rows) == {"strategy", VOL_MATCHED, *BENCHMARKS}
+    assert BENCHMARK in BENCHMARKS
     assert result.rows[VOL_MATCHED]["sharpe"] == pytest.approx(result.rows[BENCHMARK]["sharpe"])
     assert result.rows[VOL_MATCHED]["volatility"] == pytest.approx(
         result.rows["strategy"]["volatility"]

@@ -166,9 +166,14 @@ class Profile:
         """``name v<version>``, as alerts and /status show it."""
         return f"{self.name} v{self.version}"
 
+    def overrides(self) -> dict[str, Any]:
+        """The parameters as a plain nested dict (a portfolio's ``strategy_params``)."""
+        thawed: dict[str, Any] = _thawed(self.params)
+        return thawed
+
     def build(self, symbols: Sequence[str]) -> Strategy:
         """A fresh strategy of this profile on ``symbols``."""
-        return build_strategy(self.strategy_name, symbols, _thawed(self.params))
+        return build_strategy(self.strategy_name, symbols, self.overrides())
 
     def to_toml(self) -> str:
         source = {k: v for k, v in vars(self.source).items() if v is not None}

@@ -64,6 +64,10 @@ def test_a_written_profile_loads_back_equal_and_read_only(tmp_path: Path) -> Non
     assert loaded.params["hmm_features"] == ("*_ret", "corr")
     with pytest.raises(TypeError):
         loaded.params["policy"]["target_vol"] = 0.5  # type: ignore[index]
+    assert loaded.overrides() == {
+        "policy": {"target_vol": 0.1},
+        "hmm_features": ["*_ret", "corr"],
+    }
     strategy = loaded.build(list(SOURCE.symbols))
     assert isinstance(strategy, RegimeERC)
     assert strategy.params.policy.target_vol == 0.1

@@ -5,7 +5,10 @@ fresh machine with no data; with ``--prices`` it reads and validates a wide or l
 symbol's blank close is carried for at most ``--max-carry-sessions`` sessions by the same
 function as the live cycle (:mod:`regime_trader.strategies.missing_bars`), noted on stderr and in
 ``config.json``. ``--strategy`` and ``--strategy-params`` pick the strategy as a portfolio does,
-so a backtest reproduces the weights a configured portfolio trades.
+so a backtest reproduces the weights a configured portfolio trades. ``--weight-band`` and
+``--exposure-band`` are the execution band, the rule the live planner applies to the broker's
+positions (:class:`~regime_trader.strategies.rebalance.RebalanceBand`); ``--period`` adds named
+slices to the metrics (calendar years are always reported).
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ from tqdm import tqdm
 
 from regime_trader.service.pricefile import PriceFileError, load_prices_carried
 from regime_trader.service.report import write_backtest
-from regime_trader.strategies.backtest import BacktestResult, run_backtest
+from regime_trader.strategies.backtest import BacktestResult, Period, run_backtest
 from regime_trader.strategies.missing_bars import DEFAULT_MAX_CARRY_SESSIONS, CarriedClose
-from regime_trader.strategies.registry import BENCHMARKS, STRATEGIES, build_strategy
+from regime_trader.strategies.rebalance import RebalanceBand
+from regime_trader.strategies.registry import STRATEGIES, build_benchmarks, build_strategy
 from regime_trader.strategies.synthetic import generate_market
 
 __all__ = ["add_arguments", "run"]
@@ -61,6 +65,27 @@ def _carry(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
+
+
+def _band(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from e
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value}")
+    return value
+
+
+def _period(text: str) -> Period:
+    label, sep, span = text.partition("=")
+    first, sep2, last = span.partition(":")
+    if not (sep and sep2 and label):
+        raise argparse.ArgumentTypeError(f"not LABEL=FIRST:LAST: {text!r}")
+    try:
+        return Period(label, _date(first), _date(last))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -117,6 +142,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a thin symbol's blank close takes its last close for at most this many "
         f"sessions, as in the live cycle; 0 refuses any (default {DEFAULT_MAX_CARRY_SESSIONS})",
     )
+    parser.add_argument(
+        "--weight-band",
+        type=_band,
+        default=0.0,
+        help="execution band: a weight off its target by less than this is not traded, as the "
+        "live planner's no_trade_band (default 0: trade every deviation)",
+    )
+    parser.add_argument(
+        "--exposure-band",
+        type=_band,
+        default=0.0,
+        help="execution band: a total exposure off the held one by less than this keeps the "
+        "held exposure, as the live planner's exposure_band (default 0)",
+    )
+    parser.add_argument(
+        "--period",
+        type=_period,
+        action="append",
+        default=[],
+        metavar="LABEL=FIRST:LAST",
+        help="a named slice of the metrics (repeatable), e.g. dev=2006-01-01:2014-12-31",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -142,7 +189,7 @@ def _progress(quiet: bool) -> tuple[Callable[[int, int], None] | None, Callable[
 
 def _summary(result: BacktestResult) -> str:
     rows = {"strategy": result.metrics["strategy"], **result.metrics["benchmarks"]}
-    lines = [f"{'':14}{'CAGR':>8}{'vol':>8}{'Sharpe':>8}{'maxDD':>8}{'turnover':>10}"]
+    lines = [f"{'':24}{'CAGR':>8}{'vol':>8}{'Sharpe':>8}{'maxDD':>8}{'turnover':>10}"]
     for name, m in rows.items():
 
         def pct(key: str, m: dict[str, Any] = m) -> str:
@@ -152,7 +199,7 @@ def _summary(result: BacktestResult) -> str:
             return "n/a" if m[key] is None else f"{m[key]:.2f}"
 
         lines.append(
-            f"{name:14}{pct('cagr'):>8}{pct('volatility'):>8}{num('sharpe'):>8}"
+            f"{name:24}{pct('cagr'):>8}{pct('volatility'):>8}{num('sharpe'):>8}"
             f"{pct('max_drawdown'):>8}{num('turnover_per_year'):>10}"
         )
     return "\n".join(lines)
@@ -174,6 +221,7 @@ def run(args: argparse.Namespace) -> int:
     symbols = list(prices.columns)
     try:
         strategy = build_strategy(args.strategy, symbols, args.strategy_params)
+        benchmarks = build_benchmarks(symbols, args.strategy_params)
     except (TypeError, ValueError, KeyError) as e:  # as the portfolio configuration does
         print(
             f"regime-trader backtest: --strategy-params for {args.strategy}: {e}", file=sys.stderr
@@ -187,11 +235,13 @@ def run(args: argparse.Namespace) -> int:
             result = run_backtest(
                 prices,
                 strategy,
-                {b: STRATEGIES[b](symbols) for b in BENCHMARKS},
+                benchmarks,
                 start=start,
                 end=args.end,
                 cost_bps=args.cost_bps,
                 lag=args.lag,
+                execution_band=RebalanceBand(args.weight_band, args.exposure_band),
+                periods=args.period,
                 progress=progress,
             )
     except ValueError as e:
@@ -207,6 +257,9 @@ def run(args: argparse.Namespace) -> int:
         "end": None if args.end is None else str(args.end.date()),
         "cost_bps": args.cost_bps,
         "lag": args.lag,
+        "weight_band": args.weight_band,
+        "exposure_band": args.exposure_band,
+        "periods": {p.label: [str(p.first.date()), str(p.last.date())] for p in args.period},
         "strategy": args.strategy,
         "strategy_params": args.strategy_params,
         "max_carry_sessions": args.max_carry_sessions,

@@ -58,6 +58,7 @@ class Reason(StrEnum):
     NOT_IN_TARGET = "sold_out_not_in_target"  # trigger: absent or zero weight, sell all
     WITHIN_BAND = "within_band"  # trigger: deviation < band, no trade
     CAPPED = "capped_by_buying_power"  # buys scaled down, or a share not rounded up, for cash
+    HELD_EXPOSURE = "scaled_to_held_exposure"  # the exposure band kept the held exposure
     WHOLE_SHARES = "rounded_to_whole_shares"  # non-fractionable: nearest affordable share
     BELOW_MINIMUM = "below_minimum"  # order under min_order_notional: skipped
 
@@ -99,7 +100,12 @@ class PlanningSettings:
     cash_buffer : Decimal, default 0.01
         Fraction of equity that buys must leave in cash, in [0, 1).
     no_trade_band : Decimal, default 0.02
-        Absolute weight deviation under which a symbol is not traded, in [0, 1).
+        Absolute weight deviation under which a symbol is not traded, in [0, 1): the weight
+        band of :class:`regime_trader.strategies.rebalance.RebalanceBand`.
+    exposure_band : Decimal, default 0
+        A total target exposure off the held exposure by less than this is scaled to the held
+        exposure before the weight band applies, in [0, 1): the exposure band of the same rule
+        (0: never).
     min_order_notional : Decimal, default 1
         Smallest order in USD; smaller orders are skipped.
     qty_decimals : int, default 9
@@ -110,12 +116,19 @@ class PlanningSettings:
 
     cash_buffer: Decimal = Decimal("0.01")
     no_trade_band: Decimal = Decimal("0.02")
+    exposure_band: Decimal = Decimal("0")
     min_order_notional: Decimal = Decimal("1")  # Alpaca's minimum for fractional orders
     qty_decimals: int = 9  # Alpaca accepts up to 9 decimals
     allow_fractional: bool = True
 
     def __post_init__(self) -> None:
-        for name, high in (("cash_buffer", 1), ("no_trade_band", 1), ("min_order_notional", None)):
+        bounds = (
+            ("cash_buffer", 1),
+            ("no_trade_band", 1),
+            ("exposure_band", 1),
+            ("min_order_notional", None),
+        )
+        for name, high in bounds:
             bound = None if high is None else Decimal(high)
             object.__setattr__(self, name, _in_range(name, getattr(self, name), _ZERO, bound))
         if type(self.qty_decimals) is not int or not 0 <= self.qty_decimals <= 9:

@@ -15,13 +15,15 @@ the same market/day terms as notional orders. ``estimated_notional`` carries the
 
 The records planning reads and returns, their validation and :func:`client_order_id` live in
 :mod:`regime_trader.service.order_types` and are re-exported here; this module holds the decisions:
-the no-trade band, liquidations, the buy budget and the rounding of quantities.
+the no-trade band, liquidations, the buy budget and the rounding of quantities. The no-trade
+decision is :func:`regime_trader.strategies.rebalance.rebalance_targets`, the rule the backtest's
+execution and the strategy's own decisions apply, here in Decimal arithmetic.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Context, Decimal, localcontext
 from functools import partial
@@ -37,6 +39,7 @@ from regime_trader.service.order_types import PlanningError as PlanningError
 from regime_trader.service.order_types import PlanningSettings as PlanningSettings
 from regime_trader.service.order_types import Reason as Reason
 from regime_trader.service.order_types import client_order_id as client_order_id
+from regime_trader.strategies.rebalance import rebalance_targets
 
 __all__ = ["plan_orders"]
 
@@ -57,8 +60,11 @@ def plan_orders(
 
     1. A held symbol absent from the target (or at weight 0) is sold entirely, by its exact
        held quantity, so no dust remains.
-    2. Otherwise a symbol whose weight is off its target by less than ``no_trade_band`` is
-       not traded; beyond it, it is traded to the target.
+    2. The rebalancing rule (:func:`~regime_trader.strategies.rebalance.rebalance_targets`)
+       decides the rest: a total target exposure within ``exposure_band`` of the held one is
+       scaled to the held exposure (`Reason.HELD_EXPOSURE`); then a symbol whose weight is off
+       its target by less than ``no_trade_band`` is not traded; beyond it, it is traded to
+       the target; buys that would lift the total above 1 are scaled down (`Reason.CAPPED`).
     3. Non-fractionable symbols (unknown ones, or all if ``allow_fractional`` is False) trade
        the nearest whole share, rounded down where rounding up would exceed the buy budget
        or sell more than is held; others are floored to ``qty_decimals``.
@@ -101,7 +107,7 @@ def plan_orders(
     targets = _validate_targets(target_weights)
     client_order_id(portfolio, session, "ID", "buy", attempt)  # fail before any work
     with localcontext(Context(prec=34, rounding=ROUND_DOWN)):
-        legs = _legs(snapshot, targets, settings)
+        legs = _banded(_legs(snapshot, targets, settings), settings)
         decisions = {d.symbol: d for leg in legs if (d := _hold_or_sell(leg, settings))}
         proceeds = sum((d.estimated_notional for d in decisions.values()), _ZERO)
         available = snapshot.spendable + proceeds
@@ -134,6 +140,9 @@ class _Leg:
     target: Decimal
     equity: Decimal
     whole: bool  # trade whole shares only
+    aim: Decimal | None = None  # the weight the band trades to (None: the target)
+    left_alone: bool = False  # within the band: not traded
+    adjusted: tuple[Reason, ...] = ()  # why ``aim`` differs from the target
 
     @property
     def current(self) -> Decimal:
@@ -141,8 +150,26 @@ class _Leg:
 
     @property
     def gap(self) -> Decimal:
-        """Target value minus current value, USD; negative means sell."""
-        return self.target * self.equity - self.held * self.price
+        """Aimed value minus current value, USD; negative means sell."""
+        aim = self.target if self.aim is None else self.aim
+        return aim * self.equity - self.held * self.price
+
+
+def _banded(legs: list[_Leg], s: PlanningSettings) -> list[_Leg]:
+    """Each leg with the weight the rebalancing rule trades it to, and whether it is left."""
+    current = [leg.current for leg in legs]
+    decided = rebalance_targets(
+        current, [leg.target for leg in legs], s.no_trade_band, s.exposure_band
+    )
+    out = []
+    for leg, aim, left in zip(legs, decided.weights, decided.left_alone, strict=True):
+        adjusted: list[Reason] = []
+        if decided.scaled_to_held and aim != leg.target and not left:
+            adjusted.append(Reason.HELD_EXPOSURE)
+        if decided.buys_capped and leg.current < aim < leg.target and not left:
+            adjusted.append(Reason.CAPPED)
+        out.append(replace(leg, aim=aim, left_alone=left, adjusted=tuple(adjusted)))
+    return out
 
 
 def _validate_targets(weights: Mapping[str, Decimal | float]) -> dict[str, Decimal]:
@@ -188,7 +215,7 @@ def _hold_or_sell(leg: _Leg, s: PlanningSettings) -> Decision | None:
     """Decide a leg that needs no buying power; None means it is a buy."""
     if leg.target == 0 and leg.held > 0:
         return _decision(leg, "sell", leg.held, [Reason.NOT_IN_TARGET], s)
-    if leg.gap == 0 or abs(leg.current - leg.target) < s.no_trade_band:
+    if leg.gap == 0 or leg.left_alone:
         return _hold(leg, [Reason.WITHIN_BAND])
     if leg.gap > 0:
         return None
@@ -198,8 +225,8 @@ def _hold_or_sell(leg: _Leg, s: PlanningSettings) -> Decision | None:
         # Nearest whole share; selling more cannot overspend, but never more than is held.
         nearest = exact.quantize(Decimal(1), rounding=ROUND_HALF_UP)
         qty = nearest if nearest <= leg.held else qty
-    reasons = [Reason.OUT_OF_BAND, *([Reason.WHOLE_SHARES] if qty != exact and leg.whole else [])]
-    return _decision(leg, "sell", qty, reasons, s)
+    rounded = [Reason.WHOLE_SHARES] if qty != exact and leg.whole else []
+    return _decision(leg, "sell", qty, [Reason.OUT_OF_BAND, *leg.adjusted, *rounded], s)
 
 
 def _size_buys(
@@ -222,8 +249,8 @@ def _size_buys(
                 short_of_cash.add(leg.symbol)
     decisions = []
     for leg in buys:
-        reasons = [Reason.OUT_OF_BAND]
-        if scale < 1 or leg.symbol in short_of_cash:
+        reasons = [Reason.OUT_OF_BAND, *leg.adjusted]
+        if (scale < 1 or leg.symbol in short_of_cash) and Reason.CAPPED not in reasons:
             reasons.append(Reason.CAPPED)
         if leg.whole and qty[leg.symbol] != exact[leg.symbol]:
             reasons.append(Reason.WHOLE_SHARES)

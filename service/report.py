@@ -1,4 +1,8 @@
-"""Backtest output files: metrics.json, weights.csv, regimes.csv, equity.csv and report.html.
+"""Backtest output files: metrics.json, metrics.csv, weights.csv, regimes.csv, equity.csv and
+report.html.
+
+``metrics.csv`` is the metrics of metrics.json as one table: a row per slice (``all``, each named
+period, each calendar year) and path (the strategy, each benchmark), a column per statistic.
 
 Every file is a pure function of the :class:`~regime_trader.strategies.backtest.BacktestResult`, so
 two runs on the same input write byte-identical files (the causality and determinism tests
@@ -20,6 +24,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from regime_trader.strategies.backtest import BacktestResult
+from regime_trader.strategies.backtest_metrics import VOL_MATCHED
 from regime_trader.strategies.metrics import METRIC_NAMES, drawdown
 
 __all__ = ["write_backtest"]
@@ -58,6 +63,7 @@ def write_backtest(
     metrics = {**result.metrics, "config": config or {}}
     files = {
         "metrics.json": json.dumps(metrics, indent=2, sort_keys=False, allow_nan=False) + "\n",
+        "metrics.csv": _metrics_frame(metrics).to_csv(index=False, float_format=FLOAT_FORMAT),
         "weights.csv": result.strategy.weights.to_csv(float_format=FLOAT_FORMAT),
         "regimes.csv": result.regimes.to_csv(float_format=FLOAT_FORMAT),
         "equity.csv": _equity_frame(result).to_csv(float_format=FLOAT_FORMAT),
@@ -98,7 +104,7 @@ def _figures(result: BacktestResult) -> list[tuple[str, str]]:
 
     fig, ax = _axes(3.2)
     for name, path in [("strategy", result.strategy), *result.benchmarks.items()]:
-        if name in ("strategy", "erc_static", "sixty_forty"):
+        if name in ("strategy", "erc_static", VOL_MATCHED, "sixty_forty"):
             ax.plot(
                 path.returns.index,
                 drawdown(path.returns),
@@ -167,6 +173,48 @@ def _metrics_table(metrics: dict[str, Any]) -> str:
     return f"<table><tr><th></th>{head}</tr>{body}</table>"
 
 
+def _slices(metrics: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(kind, label, section) of the whole period, each named period, each calendar year."""
+    return [
+        ("all", "all", metrics),
+        *(("period", k, v) for k, v in metrics.get("periods", {}).items()),
+        *(("year", k, v) for k, v in metrics.get("per_year", {}).items()),
+    ]
+
+
+def _metrics_frame(metrics: dict[str, Any]) -> pd.DataFrame:
+    rows = []
+    for kind, label, section in _slices(metrics):
+        paths = [("strategy", section["strategy"]), *section["benchmarks"].items()]
+        for name, stats in paths:
+            values = {n: stats.get(n) for n in (*METRIC_NAMES, "vol_scale")}
+            rows.append({"kind": kind, "slice": label, "name": name, **values})
+    return pd.DataFrame(rows)
+
+
+def _period_tables(metrics: dict[str, Any]) -> str:
+    parts = [
+        f"<h3>{html.escape(label)}: {section['first']} to {section['last']}</h3>"
+        + _metrics_table(section)
+        for label, section in metrics.get("periods", {}).items()
+    ]
+    return "<h2>Metrics by period</h2>" + "".join(parts) if parts else ""
+
+
+def _yearly_table(metrics: dict[str, Any], statistic: str, title: str) -> str:
+    years = metrics.get("per_year", {})
+    if not years:
+        return ""
+    names = ["strategy", *metrics["benchmarks"]]
+    head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
+    body = ""
+    for year, section in years.items():
+        stats = {"strategy": section["strategy"], **section["benchmarks"]}
+        cells = "".join(f"<td>{_fmt(statistic, stats[n].get(statistic))}</td>" for n in names)
+        body += f"<tr><th>{html.escape(year)}</th>{cells}</tr>"
+    return f"<h2>{title}</h2><table><tr><th></th>{head}</tr>{body}</table>"
+
+
 def _regime_table(metrics: dict[str, Any]) -> str:
     per = metrics["strategy"].get("per_regime")
     if not per:
@@ -204,7 +252,13 @@ img {{ max-width: 100%; }} pre {{ background: #f6f6f6; padding: 1rem; }}
 to {period.get("last_return", "?")} ({period.get("days", "?")} days), net of costs.
 Weights decided at a close earn the following returns only; regime probabilities come from the
 causal forward filter.</p>
-<h2>Metrics</h2>{_metrics_table(metrics)}{_regime_table(metrics)}
+<h2>Metrics</h2>{_metrics_table(metrics)}
+<p>{VOL_MATCHED}: static ERC scaled to the strategy's realised volatility in the same slice,
+the rest in cash (the fair comparison for a strategy that holds cash).</p>
+{_regime_table(metrics)}{_period_tables(metrics)}
+{_yearly_table(metrics, "sharpe", "Sharpe ratio by calendar year")}
+{_yearly_table(metrics, "cagr", "Annualised return by calendar year")}
+{_yearly_table(metrics, "max_drawdown", "Maximum drawdown by calendar year")}
 {figures}
 <h2>Settings</h2><pre>{config}</pre>
 </body></html>

@@ -5,7 +5,9 @@ executed at the close of day t + L - 1 and first earns the return from that clos
 (L = 1: decided and traded at the close of t, earning t -> t+1). Between executions holdings
 drift with prices; each execution trades from the drifted holdings to the target and pays
 ``cost_bps`` basis points per unit of one-way turnover, sum_i |target_i - drifted_i|. Cash
-earns nothing.
+earns nothing. With an execution band (:class:`~regime_trader.strategies.rebalance.RebalanceBand`,
+the rule the live planner applies to the broker's positions) an execution trades from the
+drifted holdings to what the band decides instead of the target itself.
 
 Warm-up. Every bar before ``start`` is history the strategy learns from (it sees them in
 order, exactly as the live service would have); trading starts with the decision at the first
@@ -14,17 +16,30 @@ session on or after ``start``. A decision that is not ``ready`` holds cash.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from regime_trader.strategies.backtest_metrics import (
+    VOL_MATCHED,
+    Period,
+    backtest_metrics,
+    vol_scale,
+)
 from regime_trader.strategies.base import Signal, Strategy, regime_labels
-from regime_trader.strategies.metrics import per_regime_metrics, performance_metrics
+from regime_trader.strategies.rebalance import RebalanceBand
 
-__all__ = ["BacktestResult", "StrategyPath", "run_backtest", "simulate"]
+__all__ = [
+    "BacktestResult",
+    "Period",
+    "StrategyPath",
+    "run_backtest",
+    "simulate",
+    "vol_matched_path",
+]
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -79,7 +94,12 @@ class BacktestResult:
 
 
 def simulate(
-    decisions: pd.DataFrame, asset_returns: pd.DataFrame, *, lag: int = 1, cost_bps: float = 5.0
+    decisions: pd.DataFrame,
+    asset_returns: pd.DataFrame,
+    *,
+    lag: int = 1,
+    cost_bps: float = 5.0,
+    band: RebalanceBand | None = None,
 ) -> tuple[pd.Series, pd.Series]:
     """Net daily returns of executing ``decisions`` with drift and proportional costs.
 
@@ -94,6 +114,9 @@ def simulate(
         Days from decision to the first return it earns.
     cost_bps : float, default 5
         Cost per unit of one-way turnover, in basis points.
+    band : RebalanceBand, optional
+        The execution band: each execution trades from the drifted holdings to
+        ``band.apply(holdings, target)``. Default: to the target.
 
     Returns
     -------
@@ -117,7 +140,7 @@ def simulate(
     held = np.zeros(targets.shape[1])
     cost = cost_bps / 1e4
     for i in range(n_exec):
-        target = targets[i]
+        target = targets[i] if band is None else band.apply(held, targets[i])
         turnover = float(np.abs(target - held).sum())
         day = r[first + i + lag]
         gross = float(target @ day)
@@ -163,31 +186,62 @@ def _regimes_frame(signals: list[Signal]) -> pd.DataFrame:
     return frame
 
 
+# The exposure decision's components, per decision of the main strategy (NaN when absent).
+DIAGNOSTIC_COLUMNS = (
+    "exposure",
+    "regime_exposure",
+    "vol_exposure",
+    "forecast_vol",
+    "vol_median",
+    "smoothed_stress",
+    "decided_exposure",
+)
+
+
 def _diagnostics_frame(signals: list[Signal], symbols: list[str]) -> pd.DataFrame:
     index = pd.DatetimeIndex([s.date for s in signals], name="date")
     rows = []
     for s in signals:
         d = s.diagnostics
         rc = d.get("risk_contributions", {})
+        values = [d.get(name) for name in DIAGNOSTIC_COLUMNS]
         rows.append(
-            [
-                d.get("exposure", np.nan),
-                d.get("forecast_vol", np.nan),
-                d.get("smoothed_stress", np.nan),
-            ]
-            + [rc.get(sym, np.nan) for sym in symbols]
+            [np.nan if v is None else v for v in values] + [rc.get(sym, np.nan) for sym in symbols]
         )
-    columns = ["exposure", "forecast_vol", "smoothed_stress", *[f"rc_{s}" for s in symbols]]
-    return pd.DataFrame(rows, index=index, columns=columns)
+    columns = [*DIAGNOSTIC_COLUMNS, *[f"rc_{s}" for s in symbols]]
+    return pd.DataFrame(rows, index=index, columns=columns, dtype=float)
 
 
-def _path(
-    name: str, signals: list[Signal], asset_returns: pd.DataFrame, lag: int, cost_bps: float
-) -> StrategyPath:
-    symbols = list(asset_returns.columns)
-    weights = _weights_frame(signals, symbols)
-    returns, turnover = simulate(weights[symbols], asset_returns, lag=lag, cost_bps=cost_bps)
-    return StrategyPath(name, weights, returns, turnover)
+@dataclass(frozen=True)
+class _Execution:
+    """How decisions are traded: the lag, the cost and the execution band."""
+
+    lag: int
+    cost_bps: float
+    band: RebalanceBand | None
+
+    def path(self, name: str, signals: list[Signal], asset_returns: pd.DataFrame) -> StrategyPath:
+        symbols = list(asset_returns.columns)
+        weights = _weights_frame(signals, symbols)
+        returns, turnover = simulate(
+            weights[symbols], asset_returns, lag=self.lag, cost_bps=self.cost_bps, band=self.band
+        )
+        return StrategyPath(name, weights, returns, turnover)
+
+
+def vol_matched_path(erc: StrategyPath, strategy: StrategyPath) -> StrategyPath:
+    """Static ERC scaled to the strategy's realised volatility over the whole period.
+
+    Returns, turnover and weights times k = sigma_strategy / sigma_ERC; the cash column holds
+    the rest (negative when k > 1: borrowed). See
+    :mod:`~regime_trader.strategies.backtest_metrics`, which re-matches k in every slice.
+    """
+    k = vol_scale(erc.returns, strategy.returns)
+    k = 0.0 if k is None else k
+    symbols = [c for c in erc.weights.columns if c != "cash"]
+    weights = erc.weights[symbols] * k
+    weights["cash"] = 1.0 - weights.sum(axis=1)
+    return StrategyPath(VOL_MATCHED, weights, erc.returns * k, erc.turnover * k)
 
 
 def run_backtest(
@@ -199,6 +253,8 @@ def run_backtest(
     end: str | pd.Timestamp | None = None,
     cost_bps: float = 5.0,
     lag: int = 1,
+    execution_band: RebalanceBand | None = None,
+    periods: Sequence[Period] = (),
     progress: ProgressCallback | None = None,
 ) -> BacktestResult:
     """Walk a strategy and its benchmarks forward through ``prices``.
@@ -211,7 +267,8 @@ def run_backtest(
     strategy : Strategy
         A fresh strategy (it must not have seen any bar).
     benchmarks : mapping of str to Strategy, optional
-        Fresh benchmark strategies, run through the same engine and costs.
+        Fresh benchmark strategies, run through the same engine, costs and execution band.
+        With ``erc_static`` among them, ``erc_static_vol_matched`` is added after it.
     start : date, optional
         First trading session (on or after); everything before is warm-up history.
         Default: the first session.
@@ -219,6 +276,10 @@ def run_backtest(
         Last session used; later bars are dropped before any strategy sees them.
     cost_bps : float, default 5
     lag : int, default 1
+    execution_band : RebalanceBand, optional
+        The live planner's band, applied to every execution (see :func:`simulate`).
+    periods : sequence of Period, optional
+        Named slices reported in ``metrics["periods"]`` (calendar years always are).
     progress : callable(done, total), optional
         Called after each bar of the main strategy.
 
@@ -243,13 +304,17 @@ def run_backtest(
     for s in [strategy, *(benchmarks or {}).values()]:
         if s.last_date is not None:
             raise ValueError(f"strategy {s.name!r} has already seen bars up to {s.last_date}")
+    execution = _Execution(lag, cost_bps, execution_band)
     asset_returns = prices.pct_change()
     main_signals = _collect(strategy, prices, start_pos, progress)
-    main = _path(strategy.name, main_signals, asset_returns, lag, cost_bps)
-    bench_paths = {
-        name: _path(name, _collect(b, prices, start_pos, None), asset_returns, lag, cost_bps)
-        for name, b in (benchmarks or {}).items()
-    }
+    main = execution.path(strategy.name, main_signals, asset_returns)
+    bench_paths: dict[str, StrategyPath] = {}
+    for name, b in (benchmarks or {}).items():
+        bench_paths[name] = execution.path(
+            name, _collect(b, prices, start_pos, None), asset_returns
+        )
+        if name == "erc_static":
+            bench_paths[VOL_MATCHED] = vol_matched_path(bench_paths[name], main)
     regimes = _regimes_frame(main_signals)
     result = BacktestResult(
         strategy=main,
@@ -257,31 +322,30 @@ def run_backtest(
         regimes=regimes,
         diagnostics=_diagnostics_frame(main_signals, list(prices.columns)),
     )
-    result.metrics.update(_metrics(result, main_signals))
+    result.metrics.update(_metrics(result, main_signals, periods))
     return result
 
 
-def _metrics(result: BacktestResult, signals: list[Signal]) -> dict[str, Any]:
-    # The regime in force for a return is the one of the decision that earned it.
+def _metrics(
+    result: BacktestResult, signals: list[Signal], periods: Sequence[Period]
+) -> dict[str, Any]:
+    # The regime in force for a return is the one of the decision that earned it; the i-th
+    # return was earned by the i-th decision (simulate keeps them aligned).
     decided = np.array([np.nan if s.regime is None else s.regime for s in signals], dtype=float)
     n_states = max((len(s.regime_probs) for s in signals if s.regime_probs), default=0)
     labels = dict(enumerate(regime_labels(n_states))) if n_states else {}
-
-    def summary(path: StrategyPath) -> dict[str, Any]:
-        # The i-th return was earned by the i-th decision (simulate keeps them aligned).
-        regime_of_return = pd.Series(decided[: len(path.returns)], index=path.returns.index)
-        stats: dict[str, Any] = dict(performance_metrics(path.returns, path.turnover))
-        if labels:
-            stats["per_regime"] = per_regime_metrics(path.returns, regime_of_return, labels)
-        return stats
-
+    returns = result.strategy.returns
+    regime_of_return = pd.Series(decided[: len(returns)], index=returns.index)
+    summary = backtest_metrics(
+        result.strategy, result.benchmarks, regime_of_return, labels, periods
+    )
     return {
         "period": {
             "first_decision": str(result.strategy.weights.index[0].date()),
-            "first_return": str(result.strategy.returns.index[0].date()),
-            "last_return": str(result.strategy.returns.index[-1].date()),
-            "days": len(result.strategy.returns),
+            "first_return": str(returns.index[0].date()),
+            "last_return": str(returns.index[-1].date()),
+            "days": len(returns),
         },
-        "strategy": {"name": result.strategy.name, **summary(result.strategy)},
-        "benchmarks": {name: summary(path) for name, path in result.benchmarks.items()},
+        "strategy": {"name": result.strategy.name, **summary["strategy"]},
+        **{key: summary[key] for key in ("benchmarks", "periods", "per_year")},
     }

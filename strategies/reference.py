@@ -2,31 +2,47 @@
 
 - :class:`StaticERC` — equal risk contribution on the same EWMA covariance as the regime
   strategy, always fully invested, no regimes: what the regime layer must beat;
+- :class:`InverseVolatility` — weights proportional to 1 / sigma_i on that covariance;
 - :class:`EqualWeight` — 1/N, rebalanced daily;
-- :class:`SixtyForty` — 60% first asset, 40% second, rebalanced daily;
-- :class:`BuyHold` — everything in the first asset.
+- :class:`EqualWeightQuarterly` — 1/N on the first session of every calendar quarter, drifting
+  with prices in between (the "EW(7)" benchmark of the factor-allocation literature);
+- :class:`SixtyForty` — 60% equity, 40% bonds, rebalanced daily;
+- :class:`BuyHold` — everything in the equity asset.
+
+The equity and bond assets are the first two symbols unless named (``equity``, ``bond``).
 """
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Any, Self
 
 import numpy as np
 import pandas as pd
 
+from regime_trader.strategies._checks import check_at_least
 from regime_trader.strategies.base import Signal, Strategy
 from regime_trader.strategies.covariance import EwmaCovariance, regularize
+from regime_trader.strategies.features import pair_symbols, stock_bond_pair
 from regime_trader.strategies.riskparity import relative_risk_contributions, solve_risk_budget
 
-__all__ = ["BuyHold", "EqualWeight", "SixtyForty", "StaticERC"]
+__all__ = [
+    "BuyHold",
+    "EqualWeight",
+    "EqualWeightQuarterly",
+    "InverseVolatility",
+    "SixtyForty",
+    "StaticERC",
+]
 
 
 class _FixedWeights(Strategy):
     """A constant target; subclasses define :meth:`_target`."""
 
+    @abstractmethod
     def _target(self) -> np.ndarray:
-        raise NotImplementedError
+        """The weights of every bar, shape (n_assets,)."""
 
     def _step(self, date: pd.Timestamp, closes: np.ndarray) -> Signal:
         return self._signal(date, self._target(), ready=True)
@@ -52,35 +68,102 @@ class EqualWeight(_FixedWeights):
         return np.full(n, 1.0 / n)
 
 
-class SixtyForty(_FixedWeights):
-    """60% in the first asset (equity), 40% in the second (bonds)."""
+class _EquityBond(_FixedWeights):
+    """A fixed mix of the equity and the bond asset (the first two symbols by default)."""
+
+    def __init__(
+        self, symbols: Sequence[str], *, equity: str | None = None, bond: str | None = None
+    ) -> None:
+        super().__init__(symbols)
+        self.pair = stock_bond_pair(self.symbols, equity, bond)
+
+    def _state(self) -> dict[str, Any]:
+        return {"pair": None if self.pair is None else list(self.pair)}
+
+    @classmethod
+    def _construct(cls, state: dict[str, Any]) -> Self:
+        equity, bond = pair_symbols(state["symbols"], state.get("pair"))
+        return cls(state["symbols"], equity=equity, bond=bond)
+
+
+class SixtyForty(_EquityBond):
+    """60% in the equity asset, 40% in the bond asset."""
 
     name = "sixty_forty"
 
-    def __init__(self, symbols: Sequence[str]) -> None:
-        super().__init__(symbols)
-        if len(self.symbols) < 2:
+    def __init__(
+        self, symbols: Sequence[str], *, equity: str | None = None, bond: str | None = None
+    ) -> None:
+        super().__init__(symbols, equity=equity, bond=bond)
+        if self.pair is None:
             raise ValueError(f"sixty_forty needs at least two symbols, got {self.symbols}")
 
     def _target(self) -> np.ndarray:
+        assert self.pair is not None  # nosec B101 - checked at construction
         w = np.zeros(len(self.symbols))
-        w[:2] = (0.6, 0.4)
+        w[list(self.pair)] = (0.6, 0.4)
         return w
 
 
-class BuyHold(_FixedWeights):
-    """Everything in the first asset."""
+class BuyHold(_EquityBond):
+    """Everything in the equity asset."""
 
     name = "buy_hold"
 
     def _target(self) -> np.ndarray:
         w = np.zeros(len(self.symbols))
-        w[0] = 1.0
+        w[0 if self.pair is None else self.pair[0]] = 1.0
         return w
 
 
-class StaticERC(Strategy):
-    """Equal risk contribution on an EWMA covariance, fully invested.
+class EqualWeightQuarterly(Strategy):
+    """1/N on the first session of each calendar quarter; between them the weights drift.
+
+    The decision of a day inside a quarter is the previous one grown by the day's price
+    relatives, so executing it trades nothing (to floating-point rounding): turnover happens at
+    the quarterly rebalances only, as a buy-and-hold of 1/N restarted every quarter.
+    """
+
+    name = "equal_weight_quarterly"
+
+    def __init__(self, symbols: Sequence[str]) -> None:
+        super().__init__(symbols)
+        self._weights: np.ndarray | None = None
+        self._last_close: np.ndarray | None = None
+
+    def _step(self, date: pd.Timestamp, closes: np.ndarray) -> Signal:
+        previous = self.last_date
+        if self._weights is None or previous is None or _quarter(previous) != _quarter(date):
+            weights = np.full(len(self.symbols), 1.0 / len(self.symbols))
+        else:
+            assert self._last_close is not None  # nosec B101 - set with the weights
+            grown = self._weights * (closes / self._last_close)
+            weights = grown / grown.sum()
+        self._weights, self._last_close = weights, closes
+        return self._signal(date, weights, ready=True)
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "weights": None if self._weights is None else self._weights.tolist(),
+            "last_close": None if self._last_close is None else self._last_close.tolist(),
+        }
+
+    @classmethod
+    def _construct(cls, state: dict[str, Any]) -> Self:
+        return cls(state["symbols"])
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        if state["weights"] is not None:
+            self._weights = np.asarray(state["weights"], dtype=float)
+            self._last_close = np.asarray(state["last_close"], dtype=float)
+
+
+def _quarter(date: pd.Timestamp) -> tuple[int, int]:
+    return date.year, (date.month - 1) // 3
+
+
+class _EwmaRisk(Strategy):
+    """Fully invested weights from the EWMA covariance of log returns; subclasses weigh.
 
     Parameters
     ----------
@@ -93,8 +176,6 @@ class StaticERC(Strategy):
         Returns needed before the covariance is trusted; until then ``ready`` is False.
     """
 
-    name = "erc_static"
-
     def __init__(
         self,
         symbols: Sequence[str],
@@ -104,14 +185,17 @@ class StaticERC(Strategy):
         min_obs: int = 60,
     ) -> None:
         super().__init__(symbols)
-        if min_obs < 2:
-            raise ValueError(f"min_obs must be >= 2, got {min_obs}")
+        check_at_least("min_obs", min_obs, 2)
         self.cov_halflife = cov_halflife
         self.shrinkage = shrinkage
         self.min_obs = min_obs
         self._cov = EwmaCovariance(len(self.symbols), cov_halflife)
         self._last_close: np.ndarray | None = None
         self._last_weights: np.ndarray | None = None
+
+    @abstractmethod
+    def _weigh(self, cov: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+        """Weights summing to 1 on the regularised covariance, and their diagnostics."""
 
     def _step(self, date: pd.Timestamp, closes: np.ndarray) -> Signal:
         if self._last_close is not None:
@@ -125,19 +209,11 @@ class StaticERC(Strategy):
                 diagnostics={"reason": f"warming up: {self._cov.n_obs} of {self.min_obs} returns"},
             )
         cov = regularize(self._cov.covariance, self.shrinkage)
-        solved = solve_risk_budget(cov, w0=self._last_weights)
-        weights = solved.weights
+        weights, extra = self._weigh(cov)
         self._last_weights = weights
         rc = relative_risk_contributions(weights, cov)
-        return self._signal(
-            date,
-            weights,
-            ready=True,
-            diagnostics={
-                "risk_contributions": dict(zip(self.symbols, rc.tolist(), strict=True)),
-                "erc_solver": solved.diagnostics(),
-            },
-        )
+        diagnostics = {"risk_contributions": dict(zip(self.symbols, rc.tolist(), strict=True))}
+        return self._signal(date, weights, ready=True, diagnostics={**diagnostics, **extra})
 
     def _state(self) -> dict[str, Any]:
         return {
@@ -161,3 +237,23 @@ class StaticERC(Strategy):
             self._last_close = np.asarray(state["last_close"], dtype=float)
         if state["last_weights"] is not None:
             self._last_weights = np.asarray(state["last_weights"], dtype=float)
+
+
+class StaticERC(_EwmaRisk):
+    """Equal risk contribution on an EWMA covariance, fully invested (see :class:`_EwmaRisk`)."""
+
+    name = "erc_static"
+
+    def _weigh(self, cov: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+        solved = solve_risk_budget(cov, w0=self._last_weights)
+        return solved.weights, {"erc_solver": solved.diagnostics()}
+
+
+class InverseVolatility(_EwmaRisk):
+    """Weights proportional to 1 / sigma_i on the EWMA covariance (see :class:`_EwmaRisk`)."""
+
+    name = "inverse_vol"
+
+    def _weigh(self, cov: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+        inverse = 1.0 / np.sqrt(np.diag(cov))
+        return inverse / inverse.sum(), {}

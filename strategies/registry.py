@@ -11,17 +11,41 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from regime_trader.strategies.base import Strategy
-from regime_trader.strategies.reference import BuyHold, EqualWeight, SixtyForty, StaticERC
+from regime_trader.strategies.reference import (
+    BuyHold,
+    EqualWeight,
+    EqualWeightQuarterly,
+    InverseVolatility,
+    SixtyForty,
+    StaticERC,
+)
 from regime_trader.strategies.regime_erc import RegimeERC, RegimeERCParams
 
-__all__ = ["BENCHMARKS", "STRATEGIES", "build_strategy", "strategy_from_state"]
+__all__ = ["BENCHMARKS", "STRATEGIES", "build_benchmarks", "build_strategy", "strategy_from_state"]
 
 STRATEGIES: dict[str, type[Strategy]] = {
-    cls.name: cls for cls in (RegimeERC, StaticERC, EqualWeight, SixtyForty, BuyHold)
+    cls.name: cls
+    for cls in (
+        RegimeERC,
+        StaticERC,
+        InverseVolatility,
+        EqualWeight,
+        EqualWeightQuarterly,
+        SixtyForty,
+        BuyHold,
+    )
 }
 
-# The benchmarks a backtest reports, in the order of metrics.json.
-BENCHMARKS: tuple[str, ...] = ("erc_static", "equal_weight", "sixty_forty", "buy_hold")
+# The benchmarks a backtest reports, in the order of metrics.json (the backtest adds static ERC
+# scaled to the strategy's volatility, "erc_static_vol_matched", after "erc_static").
+BENCHMARKS: tuple[str, ...] = (
+    "erc_static",
+    "inverse_vol",
+    "equal_weight",
+    "equal_weight_quarterly",
+    "sixty_forty",
+    "buy_hold",
+)
 
 
 def build_strategy(name: str, symbols: Sequence[str], params: Mapping[str, Any]) -> Strategy:
@@ -36,8 +60,9 @@ def build_strategy(name: str, symbols: Sequence[str], params: Mapping[str, Any])
     params : mapping
         Overrides: for ``regime_erc`` any field of :class:`RegimeERCParams` (nested tables
         for ``features``, ``regime``, ``jump_feature_spec``, ``jump``, ``policy`` and
-        ``rebalance``); for ``erc_static`` its keyword arguments; nothing for the
-        fixed-weight strategies.
+        ``rebalance``); for ``erc_static`` and ``inverse_vol`` their keyword arguments; for
+        ``sixty_forty`` and ``buy_hold`` ``equity_symbol`` and ``bond_symbol``; nothing for
+        the others.
 
     Returns
     -------
@@ -54,11 +79,42 @@ def build_strategy(name: str, symbols: Sequence[str], params: Mapping[str, Any])
     if name == RegimeERC.name:
         # Fields left out keep their defaults, nested tables field by field.
         return RegimeERC(symbols, RegimeERCParams.from_dict(params))
-    if name == StaticERC.name:
-        return StaticERC(symbols, **dict(params))
+    if name in (StaticERC.name, InverseVolatility.name):
+        return STRATEGIES[name](symbols, **dict(params))
+    if name in (SixtyForty.name, BuyHold.name):
+        return STRATEGIES[name](symbols, **_pair_arguments(params, name))
     if params:
         raise ValueError(f"strategy {name!r} takes no parameters, got {sorted(params)}")
     return STRATEGIES[name](symbols)
+
+
+def _pair_arguments(params: Mapping[str, Any], name: str) -> dict[str, str | None]:
+    known = {"equity_symbol", "bond_symbol"}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(f"strategy {name!r} takes only {sorted(known)}, got {unknown}")
+    return {"equity": params.get("equity_symbol"), "bond": params.get("bond_symbol")}
+
+
+def build_benchmarks(
+    symbols: Sequence[str], strategy_params: Mapping[str, Any] | None = None
+) -> dict[str, Strategy]:
+    """Fresh benchmarks of :data:`BENCHMARKS` for ``symbols``, in that order.
+
+    Parameters
+    ----------
+    symbols : sequence of str
+    strategy_params : mapping, optional
+        The strategy's parameters: its ``equity_symbol`` and ``bond_symbol`` (when set) are
+        the equity and bond of 60/40 and buy-and-hold, so every path agrees on them.
+    """
+    given = strategy_params or {}
+    pair = {k: given[k] for k in ("equity_symbol", "bond_symbol") if given.get(k) is not None}
+    out: dict[str, Strategy] = {}
+    for name in BENCHMARKS:
+        wants_pair = name in (SixtyForty.name, BuyHold.name)
+        out[name] = build_strategy(name, symbols, pair if wants_pair else {})
+    return out
 
 
 def strategy_from_state(state: dict[str, Any]) -> Strategy:

@@ -12,7 +12,10 @@ import pandas as pd
 import pytest
 
 from regime_trader.service.cli import main
+from regime_trader.strategies.backtest_metrics import VOL_MATCHED
+from regime_trader.strategies.registry import BENCHMARKS
 from regime_trader.strategies.synthetic import generate_market
+from tests.unit.strategies.engines import ENGINES, engine_params
 
 START = "2011-03-01"  # about 300 sessions into the synthetic file: after the first HMM fit
 
@@ -42,19 +45,42 @@ def _backtest(prices: Path, out: Path, *extra: str) -> int:
         )
 
 
+def _engine(engine: str) -> tuple[str, ...]:
+    """The command-line options that select ``engine`` (the HMM: the defaults, no option)."""
+    if engine == "hmm":
+        return ()
+    return ("--strategy-params", json.dumps(engine_params(engine)))
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def full_run(price_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("full")
-    assert _backtest(price_csv, out) == 0
+def full_run(price_csv: Path, engine: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp(f"full-{engine}")
+    assert _backtest(price_csv, out, *_engine(engine)) == 0
     return out
 
 
-def test_backtest_writes_every_file_with_the_documented_shape(full_run: Path) -> None:
+FILES = {"metrics.json", "metrics.csv", "weights.csv", "regimes.csv", "equity.csv", "report.html"}
+
+
+def test_backtest_writes_every_file_with_the_documented_shape(full_run: Path, engine: str) -> None:
     names = {p.name for p in full_run.iterdir()}
-    assert names == {"metrics.json", "weights.csv", "regimes.csv", "equity.csv", "report.html"}
+    assert names == FILES
     metrics = json.loads((full_run / "metrics.json").read_text())
-    assert set(metrics["benchmarks"]) == {"erc_static", "equal_weight", "sixty_forty", "buy_hold"}
+    assert list(metrics["benchmarks"]) == [BENCHMARKS[0], VOL_MATCHED, *BENCHMARKS[1:]]
     assert metrics["config"]["cost_bps"] == 5.0
+    assert metrics["config"]["weight_band"] == metrics["config"]["exposure_band"] == 0.0
+    years = sorted({str(d)[:4] for d in pd.read_csv(full_run / "equity.csv")["date"]})
+    assert list(metrics["per_year"]) == years and len(years) >= 1
+    table = pd.read_csv(full_run / "metrics.csv", dtype={"slice": str})
+    assert list(table.columns[:3]) == ["kind", "slice", "name"]
+    assert set(table["slice"]) == {"all", *years}
+    assert len(table) == (1 + len(years)) * (1 + len(metrics["benchmarks"]))
+    assert (table[table["name"] == VOL_MATCHED]["vol_scale"] > 0).all()
     weights = pd.read_csv(full_run / "weights.csv", index_col="date")
     assert list(weights.columns) == ["SPY", "TLT", "GLD", "cash"]
     assert (weights.sum(axis=1) - 1).abs().max() < 1e-8
@@ -63,16 +89,17 @@ def test_backtest_writes_every_file_with_the_documented_shape(full_run: Path) ->
     assert list(equity.columns) == ["strategy", *metrics["benchmarks"]]
     html = (full_run / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 5
+    assert "Sharpe ratio by calendar year" in html and VOL_MATCHED in html
 
 
 def test_rows_up_to_a_cut_date_are_identical_when_the_file_ends_there(
-    price_csv: Path, full_run: Path, tmp_path: Path
+    price_csv: Path, full_run: Path, engine: str, tmp_path: Path
 ) -> None:
     prices = pd.read_csv(price_csv, index_col="date")
     cut_date = prices.index[430]
     short_csv = tmp_path / "short.csv"
     prices.loc[:cut_date].to_csv(short_csv)
-    assert _backtest(short_csv, tmp_path / "cut") == 0
+    assert _backtest(short_csv, tmp_path / "cut", *_engine(engine)) == 0
     for name in ("weights.csv", "regimes.csv"):
         full = (full_run / name).read_text().splitlines()
         cut = (tmp_path / "cut" / name).read_text().splitlines()
@@ -81,9 +108,9 @@ def test_rows_up_to_a_cut_date_are_identical_when_the_file_ends_there(
 
 
 def test_two_runs_write_byte_identical_files(
-    price_csv: Path, full_run: Path, tmp_path: Path
+    price_csv: Path, full_run: Path, engine: str, tmp_path: Path
 ) -> None:
-    assert _backtest(price_csv, tmp_path) == 0
+    assert _backtest(price_csv, tmp_path, *_engine(engine)) == 0
     for path in full_run.iterdir():
         assert path.read_bytes() == (tmp_path / path.name).read_bytes(), path.name
 

@@ -10,6 +10,7 @@ from decimal import ROUND_DOWN, Context, Decimal, localcontext
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -23,6 +24,7 @@ from regime_trader.service.orders import (
     client_order_id,
     plan_orders,
 )
+from regime_trader.strategies.rebalance import RebalanceBand
 from tests.unit.service.order_fills import weights_after
 
 D = Decimal
@@ -631,9 +633,11 @@ def test_a_plan_that_oversells_cannot_be_simulated() -> None:
         weights_after(doubled, snapshot)
 
 
-@pytest.mark.parametrize("module", ["orders.py", "order_types.py"])
+@pytest.mark.parametrize(
+    "module", ["service/orders.py", "service/order_types.py", "strategies/rebalance.py"]
+)
 def test_planner_stays_pure(module: str) -> None:
-    source = Path(__file__).resolve().parents[3] / "service" / module
+    source = Path(__file__).resolve().parents[3] / module
     tree = ast.parse(source.read_text(encoding="utf-8"))
     imported = {
         alias.name for n in ast.walk(tree) if isinstance(n, ast.Import) for alias in n.names
@@ -643,4 +647,70 @@ def test_planner_stays_pure(module: str) -> None:
     allowed |= {"functools", "hashlib", "json", "re", "types", "typing"}
     allowed |= {"regime_trader.service.exceptions"}  # the error taxonomy: classes only, no I/O
     allowed |= {"regime_trader.service.order_types"}  # the planner's own records, checked here too
+    # The rebalancing rule shared with the backtest, checked here too (numpy for its array form).
+    allowed |= {"regime_trader.strategies.rebalance", "regime_trader.strategies._checks", "numpy"}
     assert imported <= allowed
+
+
+# ---------------------------------------------------------------- live = backtest: one rule
+
+
+@st.composite
+def held_and_target(
+    draw: st.DrawFn,
+) -> tuple[AccountSnapshot, dict[str, Decimal], PlanningSettings]:
+    """Holdings and a long-only target on a weight grid, and both bands of the rule."""
+    n = draw(st.integers(1, 5))
+    symbols = SYMBOLS[:n]
+    equity_hint = D(1_000_000)
+    prices = {s: draw(st.decimals(D("1"), D("3000"), places=2)) for s in symbols}
+    weights = st.integers(0, 2500).map(lambda k: D(k) / 10_000)  # 0 to 25% on a 1e-4 grid
+    held = {s: draw(weights) for s in symbols}
+    # Quantities of 1e-4 shares at cent prices: every current weight is an exact Decimal on a
+    # 1e-12 grid, which a float tells apart from the target whenever the Decimal differs.
+    positions = {
+        s: (held[s] * equity_hint / prices[s]).quantize(D("1e-4")) for s in symbols if held[s]
+    }
+    invested = sum((q * prices[s] for s, q in positions.items()), D(0))
+    targets = {s: draw(weights) for s in symbols}
+    # Bands 1e-15 off that grid: no deviation lands on a band's edge.
+    off = D("1e-15")
+    planning = PlanningSettings(
+        cash_buffer=D(0),
+        no_trade_band=draw(st.sampled_from([D(0), D("0.005"), D("0.02"), D("0.05")])) + off,
+        exposure_band=draw(st.sampled_from([D(0), D("0.01"), D("0.03"), D("0.10")])) + off,
+        min_order_notional=D(0),
+    )
+    snapshot = AccountSnapshot(
+        equity=equity_hint,
+        cash=equity_hint - invested,
+        buying_power=equity_hint - invested,
+        positions=positions,
+        prices=prices,
+        fractionable=dict.fromkeys(symbols, True),
+    )
+    return snapshot, targets, planning
+
+
+@settings(max_examples=400, deadline=None)
+@given(held_and_target())
+def test_the_planner_and_the_backtest_execution_decide_the_same_trades(
+    case: tuple[AccountSnapshot, dict[str, Decimal], PlanningSettings],
+) -> None:
+    snapshot, targets, planning = case
+    decisions = {d.symbol: d for d in plan(snapshot, targets, planning).diagnostics}
+    symbols = sorted(targets)
+    # The backtest's execution, in floats, from the same holdings toward the same target.
+    current = np.array([float(decisions[s].current_weight) for s in symbols])
+    target = np.array([float(targets[s]) for s in symbols])
+    band = RebalanceBand(float(planning.no_trade_band), float(planning.exposure_band))
+    traded = band.apply(current, target)
+    for i, symbol in enumerate(symbols):
+        backtest_trades = bool(traded[i] != current[i])
+        # The planner's decision is its trigger; rounding or a minimum may still skip an order.
+        planner_trades = decisions[symbol].reasons[0] != Reason.WITHIN_BAND
+        assert planner_trades == backtest_trades, (symbol, decisions[symbol], traded, current)
+    held_exposure, target_exposure = sum(current), sum(target)
+    if 0 < abs(target_exposure - held_exposure) < float(planning.exposure_band):
+        traded_symbols = [s for s in symbols if decisions[s].reasons[0] == Reason.OUT_OF_BAND]
+        assert all(Reason.HELD_EXPOSURE in decisions[s].reasons for s in traded_symbols)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import json
 import warnings
 
@@ -7,8 +8,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from regime_trader.strategies.backtest import run_backtest
 from regime_trader.strategies.base import BarsError, Signal, Strategy
-from regime_trader.strategies.reference import BuyHold, EqualWeight, SixtyForty, StaticERC
+from regime_trader.strategies.rebalance import RebalanceBand
+from regime_trader.strategies.reference import (
+    BuyHold,
+    EqualWeight,
+    EqualWeightQuarterly,
+    InverseVolatility,
+    SixtyForty,
+    StaticERC,
+)
 from regime_trader.strategies.regime_erc import RegimeERC, RegimeERCParams
 from regime_trader.strategies.registry import STRATEGIES, strategy_from_state
 from regime_trader.strategies.riskparity import relative_risk_contributions
@@ -199,3 +209,77 @@ def test_a_state_saved_before_the_new_parameters_continues_as_it_was_saved(
     # the absolute target and no band: the weights continue exactly.
     expected = [s.weights for s in _signals(strategy, rest)]
     assert [s.weights for s in _signals(restored, rest)] == expected
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_decision_band_is_the_rebalancing_rule_applied_to_the_previous_decision(
+    engine: str, synthetic_prices: pd.DataFrame
+) -> None:
+    prices = synthetic_prices.iloc[:450]
+    band = {"weight_band": 0.02, "exposure_band": 0.05}
+    free = _signals(regime_erc(SYMBOLS, engine), prices)
+    banded = _signals(regime_erc(SYMBOLS, engine, rebalance=band), prices)
+    rule = RebalanceBand(**band)
+    previous = np.zeros(3)
+    kept = 0
+    for a, b in zip(free, banded, strict=True):
+        target = np.array([a.weights[x] for x in SYMBOLS])
+        got = np.array([b.weights[x] for x in SYMBOLS])
+        # The band only filters the decision: everything upstream is the same.
+        assert a.diagnostics.get("exposure") == b.diagnostics.get("exposure")
+        if b.ready:
+            np.testing.assert_array_equal(got, rule.apply(previous, target))
+            assert b.diagnostics["decided_exposure"] == pytest.approx(got.sum())
+            kept += int(np.sum(got == previous))
+        previous = got
+    assert kept > 100  # the band held weights on many days
+    assert _turnover(banded) < _turnover(free)
+
+
+def _turnover(signals: list[Signal]) -> float:
+    pairs = itertools.pairwise(signals)
+    return sum(abs(a.weights[k] - b.weights[k]) for a, b in pairs for k in SYMBOLS)
+
+
+def test_equal_weight_quarterly_trades_on_the_first_session_of_each_quarter_only(
+    synthetic_prices: pd.DataFrame,
+) -> None:
+    prices = synthetic_prices.iloc[:400]
+    result = run_backtest(prices, EqualWeightQuarterly(SYMBOLS), start=prices.index[10])
+    turnover = result.strategy.turnover.to_numpy()
+    weights = result.strategy.weights[SYMBOLS].to_numpy()[: len(turnover)]
+    quarter = [(d.year, (d.month - 1) // 3) for d in result.strategy.weights.index]
+    # The i-th return follows the i-th decision; decisions are consecutive sessions.
+    new = np.array([i > 0 and quarter[i] != quarter[i - 1] for i in range(len(turnover))])
+    assert new.sum() >= 5
+    assert turnover[0] == pytest.approx(1.0)  # the first purchase, from cash
+    assert np.all(turnover[new] > 1e-4)
+    assert np.all(turnover[1:][~new[1:]] < 1e-12)  # in between: the drift, nothing traded
+    np.testing.assert_allclose(weights[new], 1 / 3)
+    assert np.abs(weights[~new] - 1 / 3).max() > 0.01  # and the weights did drift
+
+
+def test_inverse_volatility_weights_are_proportional_to_one_over_sigma() -> None:
+    rng = np.random.default_rng(0)
+    r = rng.multivariate_normal([0, 0, 0], np.diag([4e-4, 1e-4, 2.25e-4]), size=300)
+    prices = pd.DataFrame(
+        100 * np.exp(np.cumsum(r, axis=0)),
+        columns=SYMBOLS,
+        index=pd.bdate_range("2020-01-01", periods=300),
+    )
+    signal = InverseVolatility(SYMBOLS, cov_halflife=1e9, shrinkage=0.0).update(prices)
+    returns = np.log(prices).diff().dropna().to_numpy()
+    sigma = np.sqrt((returns**2).mean(axis=0))
+    expected = (1 / sigma) / (1 / sigma).sum()
+    np.testing.assert_allclose([signal.weights[s] for s in SYMBOLS], expected, rtol=1e-6)
+
+
+def test_sixty_forty_and_buy_hold_follow_the_named_equity_and_bond() -> None:
+    bars = pd.DataFrame([[1.0, 2.0, 3.0]], columns=SYMBOLS, index=[pd.Timestamp("2020-01-02")])
+    sixty = SixtyForty(SYMBOLS, equity="GLD", bond="TLT")
+    assert sixty.update(bars).weights == {"SPY": 0.0, "TLT": 0.4, "GLD": 0.6}
+    restored = strategy_from_state(json.loads(json.dumps(sixty.state_dict())))
+    assert isinstance(restored, SixtyForty) and restored.pair == (2, 1)
+    assert BuyHold(SYMBOLS, equity="TLT").update(bars).weights == {"SPY": 0, "TLT": 1, "GLD": 0}
+    with pytest.raises(ValueError, match="bond_symbol 'BND' is not one of the symbols"):
+        SixtyForty(SYMBOLS, bond="BND")

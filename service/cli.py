@@ -24,6 +24,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "regime_trader.service.emulator.cli",
         "serve the Alpaca-compatible paper exchange emulator",
     ),
+    "research": (
+        "regime_trader.service.research_cli",
+        "tune on a development window, validate once, write a profile",
+    ),
+    "profile": (
+        "regime_trader.service.research_profile_cli",
+        "list, show and promote strategy profiles",
+    ),
 }
 
 

@@ -78,7 +78,13 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from regime_trader.service.alerts import notifier_url_secrets
 from regime_trader.service.exceptions import RegimeTraderError
@@ -163,6 +169,20 @@ class AccountKeys(BaseModel):
     secret_key: SecretStr
 
 
+# Settings fields load_settings derives (from the portfolio file and the key variables it
+# names): never read from a variable of their own (RT_PORTFOLIOS, RT_ACCOUNTS).
+DERIVED_FIELDS = frozenset({"portfolios", "accounts"})
+
+
+class _EnvironmentSource(EnvSettingsSource):
+    """The environment, except for the derived fields."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        if field_name in DERIVED_FIELDS:
+            return None, field_name, False
+        return super().get_field_value(field, field_name)
+
+
 class Settings(BaseSettings):
     """Process-wide settings from the environment."""
 
@@ -204,6 +224,23 @@ class Settings(BaseSettings):
     portfolios: tuple[PortfolioConfig, ...] = ()
     # Portfolio name -> its account's keys (load_settings fills it; empty with the emulator).
     accounts: Mapping[str, AccountKeys] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The default sources, the environment without the derived fields.
+        return (
+            init_settings,
+            _EnvironmentSource(settings_cls),
+            dotenv_settings,
+            file_secret_settings,
+        )
 
     @field_validator("redis_password", "alpaca_api_key_id", "alpaca_api_secret_key")
     @classmethod

@@ -29,45 +29,25 @@ import pytest
 
 from regime_trader.service.alerts import Alert
 from regime_trader.service.cycle_record import CycleRecord, PlannedOrder
-from regime_trader.service.store import Store
-from tests.reliability.faultlab import (
-    PORTFOLIO,
-    alerts,
-    assert_ledger_matches_broker,
-    duplicates,
-    emulator_process,
-    env_for,
-    fast_portfolio,
-    ledger_ids,
-    portfolio_toml,
-    session_orders,
-)
-from tests.support.processes import private_redis, start_service, wait_until
+from tests.reliability.faultlab import duplicates, fault_lab, session_orders
+from tests.support.processes import start_service, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 
 
-def _record(store: Store, session: str) -> CycleRecord:
-    record = store.cycle(PORTFOLIO, session)
-    assert record is not None, f"no cycle record for {session}"
-    return record
-
-
 def test_sigkill_after_the_first_order_then_restart_sends_the_rest_once(tmp_path: Path) -> None:
-    with private_redis(tmp_path) as redis_server, emulator_process(tmp_path, "2024-03-04") as emu:
-        client = redis_server.client()
-        store = Store(client)
-        env = env_for(tmp_path, redis_server.url, emu, portfolio_toml(tmp_path, fast_portfolio()))
+    with fault_lab(tmp_path, "2024-03-04") as lab:
+        env = lab.env()
         sessions = []
         # Session 1 starts from cash (the first order is a buy), session 2 sells first.
         for n in range(2):
-            session = emu.api.open_session()
+            session = lab.api.open_session()
             sessions.append(session)
             doomed = start_service(tmp_path, env, f"kill-{n}", kill_at="order_sent")
             wait_until(lambda p=doomed: p.process.poll() is not None, 60, "the kill at order_sent")
             assert doomed.process.returncode == -signal.SIGKILL
-            at_kill = _record(store, session)
-            sent = session_orders(emu.api.orders(), session)
+            at_kill = lab.record(session)
+            sent = lab.session_orders(session)
             assert len(sent) == 1, "the kill must come right after the first order"
             first = at_kill.plan if at_kill.step == "planned" else at_kill.buys
             assert first is not None, f"no stored plan at step {at_kill.step}"
@@ -77,24 +57,20 @@ def test_sigkill_after_the_first_order_then_restart_sends_the_rest_once(tmp_path
 
             survivor = start_service(tmp_path, env, f"after-kill-{n}")
             try:
-                wait_until(
-                    lambda s=session: (r := store.cycle(PORTFOLIO, s)) is not None and r.alerted,
-                    60,
-                    f"the cycle of {session} after the kill",
-                )
+                lab.wait_alerted(session, f"the cycle of {session} after the kill")
             finally:
                 assert survivor.stop() == 0
-            done = _record(store, session)
+            done = lab.record(session)
             assert (done.step, done.outcome, done.attempts) == ("done", "rebalanced", 2)
             planned = {o.client_order_id for o in done.planned_orders}
-            at_broker = {o["client_order_id"] for o in session_orders(emu.api.orders(), session)}
+            at_broker = {o["client_order_id"] for o in lab.session_orders(session)}
             assert len(planned) > 1, "the plan must have had orders left to send at the kill"
             assert at_broker == planned, "every planned order sent, and nothing else"
-        orders = emu.api.orders()
+        orders = lab.api.orders()
         assert any(o["side"] == "sell" for o in orders) and any(o["side"] == "buy" for o in orders)
         assert all(o["status"] == "filled" for o in orders)
-        assert_ledger_matches_broker(client, orders)
-        done_alerts = [a.session for a in alerts(client) if a.kind in ("rebalanced", "no_trade")]
+        lab.assert_ledger_matches_broker(orders)
+        done_alerts = [a.session for a in lab.alerts() if a.kind in ("rebalanced", "no_trade")]
         assert done_alerts == sessions
 
 
@@ -126,31 +102,25 @@ class QueuedFillWait:
 @pytest.fixture(scope="module")
 def queued_fill_wait(tmp_path_factory: pytest.TempPathFactory) -> QueuedFillWait:
     tmp = tmp_path_factory.mktemp("queued-fill-wait")
-    with private_redis(tmp) as redis_server, emulator_process(tmp, "2024-05-06") as emu:
-        client = redis_server.client()
-        store = Store(client)
-        env = env_for(tmp, redis_server.url, emu, portfolio_toml(tmp, fast_portfolio()))
-        first = emu.api.open_session()  # buy the portfolio, so that the next session sells
+    with fault_lab(tmp, "2024-05-06") as lab:
+        env = lab.env()
+        first = lab.api.open_session()  # buy the portfolio, so that the next session sells
         service = start_service(tmp, env, "first")
         try:
-            wait_until(
-                lambda: (r := store.cycle(PORTFOLIO, first)) is not None and r.alerted,
-                60,
-                "the first cycle",
-            )
+            lab.wait_alerted(first, "the first cycle")
         finally:
             assert service.stop() == 0
 
-        killed = emu.api.open_session()
+        killed = lab.api.open_session()
         # Hold the first order request for 2 s; the market closes meanwhile.
-        emu.api.add_fault(path="/v2/orders", method="POST", latency_ms=2000, count=1)
+        lab.api.add_fault(path="/v2/orders", method="POST", latency_ms=2000, count=1)
         doomed = start_service(tmp, env, "doomed", kill_at="waiting_fills")
-        wait_until(lambda: not emu.api.faults(), 60, "the first order request", interval=0.02)
-        emu.api.advance(to="next_close")
+        wait_until(lambda: not lab.api.faults(), 60, "the first order request", interval=0.02)
+        lab.api.advance(to="next_close")
         wait_until(lambda: doomed.process.poll() is not None, 60, "the kill at waiting_fills")
-        queued = session_orders(emu.api.orders(), killed)
-        at_kill = _record(store, killed)
-        ledger_at_kill = ledger_ids(client)
+        queued = lab.session_orders(killed)
+        at_kill = lab.record(killed)
+        ledger_at_kill = lab.ledger_ids()
 
         restarted = start_service(tmp, env, "restarted")
         try:
@@ -158,7 +128,7 @@ def queued_fill_wait(tmp_path_factory: pytest.TempPathFactory) -> QueuedFillWait
             # needs the portfolio's lock, which the killed process held until its TTL runs out,
             # so it closes the killed cycle at the first wake-up after that.
             wait_until(
-                lambda: _record(store, killed).finished,
+                lambda: lab.record(killed).finished,
                 60,
                 f"the restart to close the interrupted cycle of {killed}",
             )
@@ -166,17 +136,13 @@ def queued_fill_wait(tmp_path_factory: pytest.TempPathFactory) -> QueuedFillWait
             # ended: evidence that the restarted service kept running while closed.
             mark = len(restarted.wake_ups())
             wake_ups = restarted.wait_for_wake_ups(2, after=mark, outcomes={"not_due"})
-            orders_while_closed = emu.api.orders()
-            closed_record = _record(store, killed)
-            alerts_while_closed = alerts(client)
-            assert emu.api.clock().is_open is False, "the market opened under the test"
+            orders_while_closed = lab.api.orders()
+            closed_record = lab.record(killed)
+            alerts_while_closed = lab.alerts()
+            assert lab.api.clock().is_open is False, "the market opened under the test"
 
-            following = emu.api.open_session()  # its open fills the queued orders
-            wait_until(
-                lambda: (r := store.cycle(PORTFOLIO, following)) is not None and r.alerted,
-                60,
-                "the next session's cycle",
-            )
+            following = lab.api.open_session()  # its open fills the queued orders
+            lab.wait_alerted(following, "the next session's cycle")
             # Anything late about either session would come from a later wake-up: wait for
             # two that found the next session's cycle already done.
             mark = len(restarted.wake_ups())
@@ -198,11 +164,11 @@ def queued_fill_wait(tmp_path_factory: pytest.TempPathFactory) -> QueuedFillWait
             orders_while_closed=orders_while_closed,
             closed_record=closed_record,
             alerts_while_closed=alerts_while_closed,
-            orders=emu.api.orders(),
-            ledger=ledger_ids(client),
-            killed_record=_record(store, killed),
-            next_record=_record(store, following),
-            alerts=alerts(client),
+            orders=lab.api.orders(),
+            ledger=lab.ledger_ids(),
+            killed_record=lab.record(killed),
+            next_record=lab.record(following),
+            alerts=lab.alerts(),
         )
 
 

@@ -20,17 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from regime_trader.service.store import Store
-from tests.reliability.faultlab import (
-    PORTFOLIO,
-    alerts,
-    assert_ledger_matches_broker,
-    emulator_process,
-    env_for,
-    fast_portfolio,
-    portfolio_toml,
-    session_orders,
-)
+from tests.reliability.faultlab import PORTFOLIO, fault_lab
 from tests.support.processes import (
     RedisServer,
     json_lines,
@@ -59,9 +49,9 @@ def _redis_errors(log: Path, since: int = 0) -> list[str]:
 
 def test_redis_down_at_start_then_up_trades_once(tmp_path: Path) -> None:
     redis_server = RedisServer(tmp_path / "redis")  # port reserved, server not started
-    with emulator_process(tmp_path, "2024-03-04") as emu:
-        env = env_for(tmp_path, redis_server.url, emu, portfolio_toml(tmp_path, fast_portfolio()))
-        session = emu.api.open_session()
+    with fault_lab(tmp_path, "2024-03-04", redis_like=redis_server) as lab:
+        emu, env = lab.api, lab.env()
+        session = emu.open_session()
         service = start_service(tmp_path, env)
         try:
             assert service.process.poll() is None, "the service exited instead of waiting"
@@ -74,21 +64,15 @@ def test_redis_down_at_start_then_up_trades_once(tmp_path: Path) -> None:
             status, body = _ready(service.url)
             assert status == 503 and body["checks"]["redis"] is False  # type: ignore[index]
             assert _redis_errors(service.log_path), "no log line says Redis is unavailable"
-            assert emu.api.orders() == [], "an order went out with no Redis to record it"
+            assert emu.orders() == [], "an order went out with no Redis to record it"
 
             redis_server.start()
-            client = redis_server.client()
-            store = Store(client)
-            wait_until(
-                lambda: (r := store.cycle(PORTFOLIO, session)) is not None and r.alerted,
-                60,
-                "the cycle once Redis is up",
-            )
+            lab.wait_alerted(session, "the cycle once Redis is up")
             wait_until(lambda: _ready(service.url)[0] == 200, 30, "/readyz 200")
             assert service.stop() == 0
-            record = store.cycle(PORTFOLIO, session)
-            assert record is not None and (record.step, record.attempts) == ("done", 1)
-            assert_ledger_matches_broker(client, emu.api.orders())
+            record = lab.record(session)
+            assert (record.step, record.attempts) == ("done", 1)
+            lab.assert_ledger_matches_broker()
         finally:
             service.stop()
             redis_server.stop()
@@ -98,11 +82,9 @@ def test_redis_lost_mid_cycle_sends_nothing_unplanned_and_completes_after(
     tmp_path: Path,
 ) -> None:
     redis_server = RedisServer(tmp_path / "redis").start()
-    with emulator_process(tmp_path, "2024-03-04") as emu:
-        client = redis_server.client()
-        store = Store(client)
-        env = env_for(tmp_path, redis_server.url, emu, portfolio_toml(tmp_path, fast_portfolio()))
-        service = start_service(tmp_path, env)
+    with fault_lab(tmp_path, "2024-03-04", redis_like=redis_server) as lab:
+        emu, store = lab.api, lab.store
+        service = start_service(tmp_path, lab.env())
         try:
             # (a) Lost while the plan is being made: GET /v2/account is the first call of
             # planning; the plan can then not be stored, so nothing may be sent.
@@ -112,9 +94,9 @@ def test_redis_lost_mid_cycle_sends_nothing_unplanned_and_completes_after(
                 ("/v2/account", "GET", 0),
                 ("/v2/orders", "POST", 1),
             ):
-                session = emu.api.open_session()
-                emu.api.add_fault(path=path, method=method, latency_ms=1500, count=1)
-                wait_until(lambda: not emu.api.faults(), 30, f"{method} {path} in flight", 0.02)
+                session = emu.open_session()
+                emu.add_fault(path=path, method=method, latency_ms=1500, count=1)
+                wait_until(lambda: not emu.faults(), 30, f"{method} {path} in flight", 0.02)
                 step_at_loss = store.cycle(PORTFOLIO, session)
                 lines_before = len(json_lines(service.log_path))
                 redis_server.kill()
@@ -127,27 +109,22 @@ def test_redis_lost_mid_cycle_sends_nothing_unplanned_and_completes_after(
                 mark = len(service.wake_ups())
                 tried = service.wait_for_wake_ups(2, after=mark)
                 assert {w.outcome for w in tried} <= {"failed", "crashed"}, tried
-                assert len(session_orders(emu.api.orders(), session)) == expect_sent
+                assert len(lab.session_orders(session)) == expect_sent
                 status, body = _ready(service.url)
                 assert status == 503 and body["checks"]["redis"] is False  # type: ignore[index]
                 assert _redis_errors(service.log_path, lines_before), "no error names Redis"
                 assert service.process.poll() is None, "the service died with Redis"
 
                 redis_server.start()
-                wait_until(
-                    lambda s=session: (r := store.cycle(PORTFOLIO, s)) is not None and r.alerted,
-                    60,
-                    f"the cycle of {session} after Redis came back",
-                )
-                record = store.cycle(PORTFOLIO, session)
-                assert record is not None and record.step == "done" and record.attempts >= 2
-                sent = {o["client_order_id"] for o in session_orders(emu.api.orders(), session)}
+                record = lab.wait_alerted(session, f"the cycle of {session} after Redis came back")
+                assert record.step == "done" and record.attempts >= 2
+                sent = {o["client_order_id"] for o in lab.session_orders(session)}
                 assert sent == set(record.orders), "the broker has what the cycle recorded"
                 assert len(sent) > expect_sent
             wait_until(lambda: _ready(service.url)[0] == 200, 30, "/readyz 200 again")
             assert service.stop() == 0
-            assert_ledger_matches_broker(client, emu.api.orders())
-            done = [a.session for a in alerts(client) if a.kind in ("rebalanced", "no_trade")]
+            lab.assert_ledger_matches_broker()
+            done = [a.session for a in lab.alerts() if a.kind in ("rebalanced", "no_trade")]
             assert len(done) == len(set(done)) == 2
         finally:
             service.stop()

@@ -16,36 +16,26 @@ from __future__ import annotations
 import collections
 import http.server
 import json
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-import httpx
 import pytest
 
-from regime_trader.service.store import Store
 from tests.reliability.faultlab import (
     PORTFOLIO,
-    alerts,
-    assert_ledger_matches_broker,
-    emulator_process,
-    env_for,
     fast_portfolio,
+    fault_lab,
     in_process_service,
-    planned_ids,
     portfolio_toml,
-    session_orders,
 )
-from tests.support.emulator import KEY_ID, SECRET_KEY
 from tests.support.processes import (
     ServiceProcess,
+    clean_env,
     json_lines,
-    private_redis,
+    run_cli,
     start_services,
     wait_until,
 )
@@ -65,13 +55,11 @@ def _done_lines(replicas: list[ServiceProcess]) -> collections.Counter[tuple[str
 
 
 def test_two_then_three_replicas_run_each_session_exactly_once(tmp_path: Path) -> None:
-    with private_redis(tmp_path) as redis_server, emulator_process(tmp_path, "2024-06-03") as emu:
-        client = redis_server.client()
-        store = Store(client)
-        config = portfolio_toml(tmp_path, fast_portfolio())
+    with fault_lab(tmp_path, "2024-06-03") as lab:
+        store = lab.store
 
         def env(wake: str) -> dict[str, str]:
-            return env_for(tmp_path, redis_server.url, emu, config, RT_WAKE_INTERVAL_SECS=wake)
+            return lab.env(RT_WAKE_INTERVAL_SECS=wake)
 
         replicas = start_services(tmp_path, {"replica-0": env("0.3"), "replica-1": env("0.2")})
         sessions: list[str] = []
@@ -79,16 +67,7 @@ def test_two_then_three_replicas_run_each_session_exactly_once(tmp_path: Path) -
             for phase in range(2):
                 if phase == 1:
                     replicas += start_services(tmp_path, {"replica-2": env("0.25")})
-                for _ in range(SESSIONS_PER_PHASE):
-                    session = emu.api.open_session()
-                    wait_until(
-                        lambda s=session: (
-                            (r := store.cycle(PORTFOLIO, s)) is not None and r.alerted
-                        ),
-                        60,
-                        f"the cycle of {session}",
-                    )
-                    sessions.append(session)
+                sessions += lab.trade(SESSIONS_PER_PHASE)
         finally:
             codes = [r.stop() for r in replicas]
         assert codes == [0, 0, 0]
@@ -97,12 +76,12 @@ def test_two_then_three_replicas_run_each_session_exactly_once(tmp_path: Path) -
             sessions, ("done", 1)
         )
         assert _done_lines(replicas) == {(PORTFOLIO, s): 1 for s in sessions}
-        done = [a.session for a in alerts(client) if a.kind in ("rebalanced", "no_trade")]
+        done = [a.session for a in lab.alerts() if a.kind in ("rebalanced", "no_trade")]
         # Every session alerted; "exactly once" races (see the slow-notifier test below).
         assert sorted(set(done)) == sessions
-        orders = emu.api.orders()
+        orders = lab.api.orders()
         assert len(orders) >= 2 * len(sessions), "the replicas must have traded every session"
-        assert_ledger_matches_broker(client, orders)
+        lab.assert_ledger_matches_broker(orders)
 
 
 def test_a_replica_frozen_mid_cycle_past_its_lock_is_taken_over_without_duplicates(
@@ -111,35 +90,21 @@ def test_a_replica_frozen_mid_cycle_past_its_lock_is_taken_over_without_duplicat
     """SIGSTOP the replica that holds the lock while its first order is at the broker (a GC
     pause, a frozen VM), for longer than the lock TTL: the other replica takes the cycle over
     and finishes it; the frozen one, woken up, must not send or record anything more."""
-    with private_redis(tmp_path) as redis_server, emulator_process(tmp_path, "2024-06-03") as emu:
-        client = redis_server.client()
-        store = Store(client)
-        config = portfolio_toml(tmp_path, fast_portfolio())
-        replicas = start_services(
-            tmp_path,
-            {f"replica-{i}": env_for(tmp_path, redis_server.url, emu, config) for i in range(2)},
-        )
+    with fault_lab(tmp_path, "2024-06-03") as lab:
+        emu, store = lab.api, lab.store
+        replicas = start_services(tmp_path, {f"replica-{i}": lab.env() for i in range(2)})
         by_pid = {r.process.pid: r for r in replicas}
         frozen: ServiceProcess | None = None
         try:
-            first = emu.api.open_session()
-            wait_until(
-                lambda: (r := store.cycle(PORTFOLIO, first)) is not None and r.alerted,
-                60,
-                "the first cycle",
-            )
-            session = emu.api.open_session()
-            emu.api.add_fault(path="/v2/orders", method="POST", latency_ms=1500, count=1)
-            wait_until(lambda: not emu.api.faults(), 60, "the first order in flight", interval=0.02)
+            (first,) = lab.trade()
+            session = emu.open_session()
+            emu.add_fault(path="/v2/orders", method="POST", latency_ms=1500, count=1)
+            wait_until(lambda: not emu.faults(), 60, "the first order in flight", interval=0.02)
             owner = store.lock_owner(PORTFOLIO)
             assert owner is not None
             frozen = by_pid[int(owner.split("/")[1])]
             frozen.process.send_signal(signal.SIGSTOP)
-            wait_until(
-                lambda: (r := store.cycle(PORTFOLIO, session)) is not None and r.alerted,
-                60,
-                "the other replica to take the cycle over",
-            )
+            lab.wait_alerted(session, "the other replica to take the cycle over")
             mark = len(frozen.wake_ups())
             frozen.process.send_signal(signal.SIGCONT)
             # The frozen replica wakes up in the middle of its attempt: that attempt ends
@@ -154,11 +119,9 @@ def test_a_replica_frozen_mid_cycle_past_its_lock_is_taken_over_without_duplicat
         record = store.cycle(PORTFOLIO, session)
         assert record is not None and (record.step, record.attempts) == ("done", 2)
         assert _done_lines(replicas) == {(PORTFOLIO, first): 1, (PORTFOLIO, session): 1}
-        orders = emu.api.orders()
-        assert {o["client_order_id"] for o in session_orders(orders, session)} == planned_ids(
-            store, session
-        )
-        assert_ledger_matches_broker(client, orders)
+        sent = {o["client_order_id"] for o in lab.session_orders(session)}
+        assert sent == lab.planned_ids(session)
+        lab.assert_ledger_matches_broker()
         stopped = [
             line
             for line in json_lines(frozen.log_path)
@@ -188,35 +151,13 @@ def test_replicas_with_a_slow_notifier_alert_each_session_once(tmp_path: Path) -
     _SlowWebhook.received = []
     threading.Thread(target=webhook.serve_forever, daemon=True).start()
     try:
-        with (
-            private_redis(tmp_path) as redis_server,
-            emulator_process(tmp_path, "2024-06-03") as emu,
-        ):
-            client = redis_server.client()
-            store = Store(client)
-            config = portfolio_toml(tmp_path, fast_portfolio())
+        with fault_lab(tmp_path, "2024-06-03") as lab:
             url = f"json://127.0.0.1:{webhook.server_address[1]}/"
             replicas = start_services(
-                tmp_path,
-                {
-                    f"replica-{i}": env_for(
-                        tmp_path, redis_server.url, emu, config, RT_ALERT_URLS=url
-                    )
-                    for i in range(2)
-                },
+                tmp_path, {f"replica-{i}": lab.env(RT_ALERT_URLS=url) for i in range(2)}
             )
-            sessions = []
             try:
-                for _ in range(2):
-                    session = emu.api.open_session()
-                    wait_until(
-                        lambda s=session: (
-                            (r := store.cycle(PORTFOLIO, s)) is not None and r.alerted
-                        ),
-                        60,
-                        f"the cycle of {session}",
-                    )
-                    sessions.append(session)
+                sessions = lab.trade(2)
                 # A late notification would be sent by a wake-up in flight now; each replica's
                 # second wake-up from here began after that one ended (publishing waits for
                 # the webhook's answer), and finds the last cycle done.
@@ -231,7 +172,7 @@ def test_replicas_with_a_slow_notifier_alert_each_session_once(tmp_path: Path) -
                 codes = [r.stop() for r in replicas]
             assert codes == [0, 0]
             assert _done_lines(replicas) == {(PORTFOLIO, s): 1 for s in sessions}
-            done = [a for a in alerts(client) if a.kind in ("rebalanced", "no_trade")]
+            done = [a for a in lab.alerts() if a.kind in ("rebalanced", "no_trade")]
             assert [a.session for a in done] == sessions, [
                 (a.session, a.details.get("reason")) for a in done
             ]
@@ -249,49 +190,27 @@ def test_two_portfolios_on_one_account_are_refused_at_start_up(tmp_path: Path) -
         fast_portfolio(name="alpha", symbols=["SPY", "TLT"]),
         fast_portfolio(name="beta", symbols=["GLD", "IEF"]),
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RT_", "ALPACA_", "REDIS"))}
-    env.update({"RT_CONFIG_FILE": str(config), "RT_DATA_DIR": str(tmp_path / "data")})
-    done = subprocess.run(
-        [sys.executable, "-m", "regime_trader.service", "rebalance"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    env = clean_env() | {"RT_CONFIG_FILE": str(config), "RT_DATA_DIR": str(tmp_path / "data")}
+    done = run_cli("rebalance", env=env, timeout=120)
     assert done.returncode == 2, done.stderr
     assert "share one account" in done.stderr and "'alpha', 'beta'" in done.stderr
     assert "Traceback" not in done.stderr
 
 
 def test_a_position_outside_the_portfolio_is_neither_sold_nor_a_crash(tmp_path: Path) -> None:
-    with private_redis(tmp_path) as redis_server, emulator_process(tmp_path, "2024-06-03") as emu:
-        client = redis_server.client()
-        config = portfolio_toml(tmp_path, fast_portfolio(symbols=["SPY", "TLT"]))
-        session = emu.api.open_session()
-        by_hand = httpx.post(
-            emu.url + "/v2/orders",
-            json={
-                "symbol": "GLD",
-                "qty": "10",
-                "side": "buy",
-                "type": "market",
-                "time_in_force": "day",
-                "client_order_id": "by-hand-1",
-            },
-            headers={"APCA-API-KEY-ID": KEY_ID, "APCA-API-SECRET-KEY": SECRET_KEY},
-            timeout=10,
-        )
-        assert by_hand.status_code == 200, by_hand.text
-        with in_process_service(env_for(tmp_path, redis_server.url, emu, config)) as service:
+    with fault_lab(tmp_path, "2024-06-03") as lab:
+        emu = lab.api
+        session = emu.open_session()
+        emu.submit("GLD", "buy", "10", "by-hand-1")
+        with in_process_service(lab.env(fast_portfolio(symbols=["SPY", "TLT"]))) as service:
             outcome = service.runner(PORTFOLIO).run()  # must end with an outcome, not raise
         # The planner has no price for a symbol outside the portfolio and refuses to plan on
         # an account it cannot value: refused input, with an alert naming the symbol.
         assert (outcome.outcome, outcome.session) == ("refused", session), outcome
         assert "GLD" in outcome.reason, outcome.reason
-        mine = [o for o in emu.api.orders() if o["client_order_id"].startswith("rt-")]
+        mine = [o for o in emu.orders() if o["client_order_id"].startswith("rt-")]
         assert mine == [], "traded on an account it could not value"
-        refusals = [a for a in alerts(client) if a.session == session]
+        refusals = [a for a in lab.alerts() if a.session == session]
         assert [(a.kind, a.severity) for a in refusals] == [("skipped", "warning")], refusals
         assert "GLD" in refusals[0].summary
-        assert emu.api.positions().get("GLD") == 10.0
+        assert emu.positions().get("GLD") == 10

@@ -49,7 +49,7 @@ from regime_trader.service.alpaca_parsing import (
     order_to_broker_order,
     positions_to_quantities,
 )
-from regime_trader.service.config import ConfigError, Settings, load_settings
+from regime_trader.service.config import DERIVED_FIELDS, ConfigError, Settings, load_settings
 from regime_trader.service.exceptions import InvalidInputError, RegimeTraderError
 from regime_trader.service.marketdata import validate_bars
 from regime_trader.service.pricefile import PriceFileError, load_prices
@@ -612,7 +612,7 @@ def test_a_bar_without_a_date_is_refused() -> None:
 SETTING_NAMES = sorted(
     ("REDIS_URL" if name == "redis_url" else f"RT_{name.upper()}")
     for name in Settings.model_fields
-    if name not in ("portfolios", "redis_password") and not name.startswith("alpaca_api")
+    if name not in {"redis_password", *DERIVED_FIELDS} and not name.startswith("alpaca_api")
 )
 ENV_VALUES = st.one_of(
     st.sampled_from(

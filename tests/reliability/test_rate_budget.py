@@ -17,16 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from regime_trader.service.store import Store
-from tests.reliability.faultlab import (
-    PORTFOLIO,
-    emulator_process,
-    env_for,
-    fast_portfolio,
-    portfolio_toml,
-)
+from tests.reliability.faultlab import PORTFOLIO, fault_lab
 from tests.support.emulator import KEY_ID
-from tests.support.processes import private_redis, start_services, wait_until
+from tests.support.processes import start_services, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 
@@ -37,30 +30,22 @@ SESSION_EVERY_SECS = 5.0
 
 
 def test_three_replicas_stay_under_the_request_budget_with_no_429(tmp_path: Path) -> None:
-    config = portfolio_toml(tmp_path, fast_portfolio())
-    with (
-        private_redis(tmp_path) as redis_server,
-        emulator_process(tmp_path, "2024-03-04", rate_limit_per_min=LIMIT_PER_MIN) as emu,
-    ):
-        emu.api.clear_requests()
+    with fault_lab(tmp_path, "2024-03-04", rate_limit_per_min=LIMIT_PER_MIN) as lab:
+        emu, store = lab.api, lab.store
+        emu.clear_requests()
+        # One environment each: each replica listens on its own port.
         envs = {
-            f"replica-{i}": env_for(
-                tmp_path,
-                redis_server.url,
-                emu,
-                config,
-                RT_WAKE_INTERVAL_SECS="1.0",
-                RT_BROKER_REQUESTS_PER_MIN=str(BUDGET_PER_MIN),
+            f"replica-{i}": lab.env(
+                RT_WAKE_INTERVAL_SECS="1.0", RT_BROKER_REQUESTS_PER_MIN=str(BUDGET_PER_MIN)
             )
             for i in range(3)
         }
         replicas = start_services(tmp_path, envs)
-        store = Store(redis_server.client())
         sessions: list[str] = []
         try:
             began = time.monotonic()
             while time.monotonic() - began < RUN_SECS:
-                session = emu.api.open_session()
+                session = emu.open_session()
                 sessions.append(session)
                 wait_until(
                     lambda s=session: (r := store.cycle(PORTFOLIO, s)) is not None and r.finished,
@@ -76,18 +61,17 @@ def test_three_replicas_stay_under_the_request_budget_with_no_429(tmp_path: Path
             }
         finally:
             codes = [r.stop() for r in replicas]
-        stats = emu.api.requests()
-    account = stats["accounts"][KEY_ID]
+        account = emu.requests().accounts[KEY_ID]
     print(
         f"\nrate budget: {len(sessions)} sessions in {RUN_SECS:.0f} s by 3 replicas; "
-        f"{account['requests']} requests, busiest 60 s window {account['max_per_60s']} "
-        f"(limit {LIMIT_PER_MIN}), {account['rate_limited']} answered 429"
+        f"{account.requests} requests, busiest 60 s window {account.max_per_60s} "
+        f"(limit {LIMIT_PER_MIN}), {account.rate_limited} answered 429"
     )
     assert codes == [0, 0, 0]
     assert len(sessions) >= 3  # at least a few cycles' bursts on top of the wake-ups
     # Proof of traffic: three replicas asking the clock every second would alone send about
     # 3 x 60 requests a minute, so the budget was under pressure the whole run.
-    assert account["requests"] >= 0.8 * BUDGET_PER_MIN * RUN_SECS / 60
+    assert account.requests >= 0.8 * BUDGET_PER_MIN * RUN_SECS / 60
     assert set(outcomes.values()) == {"rebalanced"}, outcomes  # no band: every session trades
-    assert account["rate_limited"] == 0
-    assert account["max_per_60s"] <= LIMIT_PER_MIN
+    assert account.rate_limited == 0
+    assert account.max_per_60s <= LIMIT_PER_MIN

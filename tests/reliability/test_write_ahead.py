@@ -27,7 +27,6 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
@@ -35,17 +34,10 @@ import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
+from regime_trader.service.cycle import CycleOutcome
 from regime_trader.service.cycle_record import PlannedOrder
 from regime_trader.service.store import Store
-from tests.reliability.faultlab import (
-    emulator_process,
-    env_for,
-    fast_portfolio,
-    in_process_service,
-    portfolio_toml,
-    session_orders,
-)
-from tests.support.processes import EmulatorProcess, RedisLike, private_redis
+from tests.reliability.faultlab import FaultLab, fast_portfolio, fault_lab, in_process_service
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 
@@ -167,22 +159,26 @@ def write_ahead_proxy(upstream: str, store: Store) -> Iterator[WriteAheadProxy]:
 
 @dataclass
 class Lab:
-    tmp: Path
-    redis: RedisLike
-    emulator: EmulatorProcess
+    world: FaultLab
     proxy: WriteAheadProxy
     cycles: int = 0
+
+    def run(self, portfolio: dict[str, Any]) -> CycleOutcome:
+        """One cycle of ``portfolio`` (a fresh name) through the proxy, in this process."""
+        name = str(portfolio["name"])
+        env = self.world.env(portfolio, name=name, RT_ALPACA_BASE_URL=self.proxy.url)
+        with in_process_service(env) as service:
+            return service.runner(name).run()
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     tmp = tmp_path_factory.mktemp("write-ahead")
     with (
-        private_redis(tmp) as redis_server,
-        emulator_process(tmp, "2024-03-04") as emu,
-        write_ahead_proxy(emu.url, Store(redis_server.client())) as proxy,
+        fault_lab(tmp, "2024-03-04") as world,
+        write_ahead_proxy(world.emulator.url, world.store) as proxy,
     ):
-        yield Lab(tmp, redis_server, emu, proxy)
+        yield Lab(world, proxy)
 
 
 @settings(
@@ -203,22 +199,18 @@ def test_every_order_is_in_the_stored_plan_before_it_reaches_the_broker(
     lab: Lab, strategy: str, band: float, cash_buffer: float, skipped: int
 ) -> None:
     for _ in range(skipped):  # let prices drift over sessions no cycle runs in
-        lab.emulator.api.advance(to="next_open")
-    session = lab.emulator.api.open_session()
+        lab.world.api.advance(to="next_open")
+    session = lab.world.api.open_session()
     name = f"p{lab.cycles}"  # a fresh portfolio (and strategy state) per example
     lab.cycles += 1
-    portfolio = fast_portfolio(
-        name=name, strategy=strategy, no_trade_band=band, cash_buffer=cash_buffer
-    )
-    config = portfolio_toml(lab.tmp, portfolio, name=name)
-    env = env_for(lab.tmp, lab.redis.url, lab.emulator, config, RT_ALPACA_BASE_URL=lab.proxy.url)
     seen = len(lab.proxy.arrivals)
-    with in_process_service(env) as service:
-        outcome = service.runner(name).run()
+    outcome = lab.run(
+        fast_portfolio(name=name, strategy=strategy, no_trade_band=band, cash_buffer=cash_buffer)
+    )
     assert (outcome.outcome, outcome.session) in {("rebalanced", session), ("no_trade", session)}
     arrivals = lab.proxy.arrivals[seen:]
-    record = Store(lab.redis.client()).cycle(name, session)
-    assert record is not None and record.step == "done"
+    record = lab.world.record(session, name)
+    assert record.step == "done"
 
     for arrival in arrivals:
         assert arrival.stored is not None, (
@@ -233,7 +225,7 @@ def test_every_order_is_in_the_stored_plan_before_it_reaches_the_broker(
         ), arrival
     # The broker has exactly what reached it through the proxy, once each, and that is every
     # stored intent with an order row (nothing sent around the plan, nothing twice).
-    at_broker = [o["client_order_id"] for o in session_orders(lab.emulator.api.orders(), session)]
+    at_broker = [o["client_order_id"] for o in lab.world.session_orders(session)]
     sent = [a.client_order_id for a in arrivals]
     assert sorted(at_broker) == sorted(sent) and len(set(sent)) == len(sent)
     assert set(sent) == set(record.orders)
@@ -244,15 +236,9 @@ def test_the_write_ahead_proxy_sees_orders_of_both_sides(lab: Lab) -> None:
     """The property above must not pass vacuously: a no-band session after a buy-in sells
     what rose and buys what fell, and the proxy sees each of those orders arrive stored."""
     for n in range(2):
-        session = lab.emulator.api.open_session()
-        name = f"both{n}"
-        config = portfolio_toml(lab.tmp, fast_portfolio(name=name), name=name)
-        env = env_for(
-            lab.tmp, lab.redis.url, lab.emulator, config, RT_ALPACA_BASE_URL=lab.proxy.url
-        )
+        session = lab.world.api.open_session()
         seen = len(lab.proxy.arrivals)
-        with in_process_service(env) as service:
-            outcome = service.runner(name).run()
+        outcome = lab.run(fast_portfolio(name=f"both{n}"))
         assert (outcome.outcome, outcome.session) == ("rebalanced", session), outcome
     arrivals = lab.proxy.arrivals[seen:]
     assert {a.side for a in arrivals} == {"sell", "buy"}, arrivals

@@ -605,3 +605,16 @@ def test_a_configuration_error_about_portfolio_keys_exits_2_naming_the_field(
     err = capsys.readouterr().err
     assert err.startswith("regime-trader status: configuration error: portfolio 'growth'")
     assert "GROWTH_KEY_ID" in err and GROWTH_SECRET not in err
+
+
+@pytest.mark.parametrize("variable", ["RT_PORTFOLIOS", "RT_ACCOUNTS"])
+def test_the_derived_settings_are_never_read_from_a_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    # Not JSON: a variable read as a complex field would stop load_settings with a traceback.
+    monkeypatch.setenv(variable, "not json")
+
+    settings = load_settings()
+
+    assert [p.name for p in settings.portfolios] == ["default"]
+    assert settings.accounts == {}

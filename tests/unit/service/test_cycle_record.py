@@ -3,7 +3,10 @@
 ``cycle_hashes_525fdca.json`` holds cycle hashes captured from real runs of the
 ``tests/integration/service/test_cycle.py`` scenarios with the version before
 :mod:`regime_trader.service.cycle_record` (commit 525fdca): a done regime-strategy cycle and a cycle
-stopped at ``planned`` (pending strategy state, signal prices, a write-ahead plan).
+stopped at ``planned`` (pending strategy state, signal prices, a write-ahead plan). The cycle
+hashes of ``tests/integration/service/state_841cfcc/redis.json`` (offline ``rebalance`` runs of
+841cfcc, the version before the ``regime_trader`` namespace: a buy-in, no-trades, a halted
+attempt) are read the same way; ``test_state_migration.py`` runs today's service on all of it.
 """
 
 from __future__ import annotations
@@ -31,6 +34,12 @@ from regime_trader.service.order_status import SUBMIT_REFUSED, UNCONFIRMED, Orde
 CAPTURED = json.loads(
     (Path(__file__).with_name("cycle_hashes_525fdca.json")).read_text(encoding="utf-8")
 )
+STATE_841CFCC = json.loads(
+    (Path(__file__).parents[2] / "integration/service/state_841cfcc/redis.json").read_text(
+        encoding="utf-8"
+    )
+)
+CYCLES_841CFCC = sorted(k for k in STATE_841CFCC if ":cycle:" in k)
 PLANNED = PlannedOrder(
     "SPY", "buy", Decimal("3.5"), "rt-core-20240304-SPY-buy-x", Decimal("241.85")
 )
@@ -47,6 +56,17 @@ def test_a_hash_written_by_the_previous_version_is_read_and_written_back_identic
     assert record.to_hash() == raw
     # Field by field too, JSON text included: the reliability tests read the raw hash.
     assert {k: record.to_hash()[k] for k in raw} == raw
+
+
+@pytest.mark.parametrize("key", CYCLES_841CFCC, ids=lambda k: k.rsplit(":", 1)[1])
+def test_every_cycle_hash_written_offline_by_841cfcc_round_trips(key: str) -> None:
+    raw: dict[str, str] = STATE_841CFCC[key]["value"]
+    _, portfolio, _, session = key.split(":")
+
+    record = CycleRecord.from_hash(portfolio, session, raw)
+
+    assert record.to_hash() == raw
+    assert record.finished == (raw["step"] == "done")
 
 
 def test_the_done_cycle_reads_into_typed_values() -> None:

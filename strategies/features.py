@@ -35,9 +35,10 @@ that are NaN and :attr:`FeatureEngine.ready` is False.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -49,6 +50,7 @@ __all__ = [
     "EwmaCorrelation",
     "FeatureEngine",
     "FeatureSpec",
+    "PairedRecursion",
     "check_closes",
     "compute_features",
     "decay",
@@ -194,8 +196,104 @@ def feature_names(
     return names + correlation_name(symbols, stock_bond_pair(symbols, equity, bond))
 
 
-class FeatureEngine:
-    """Online feature recursions over a fixed list of symbols.
+class _CorrelationSpec(Protocol):
+    """A feature spec: a dataclass with the correlation's half-life."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    @property
+    def corr_halflife(self) -> float: ...
+
+
+SpecT = TypeVar("SpecT", bound=_CorrelationSpec)
+
+
+class PairedRecursion(ABC, Generic[SpecT]):
+    """What both feature engines share: the universe, the stock-bond pair and its correlation.
+
+    Subclasses give their spec's default (:meth:`default_spec`) and allocate their own
+    recursions (:meth:`_allocate`).
+
+    Parameters
+    ----------
+    symbols : sequence of str
+        Asset names, in column order.
+    spec : optional
+        Recursion parameters (the subclass's spec, with a ``corr_halflife``).
+    equity, bond : str, optional
+        The assets of the stock-bond correlation; default the first and the second symbol.
+    """
+
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        spec: SpecT | None = None,
+        *,
+        equity: str | None = None,
+        bond: str | None = None,
+    ) -> None:
+        if len(symbols) == 0:
+            raise ValueError("symbols must not be empty")
+        self.symbols = list(symbols)
+        self.spec: SpecT = spec if spec is not None else self.default_spec()
+        self.pair = stock_bond_pair(self.symbols, equity, bond)
+        self.returns = np.full(len(self.symbols), np.nan)  # the last bar's log returns
+        self.n_bars = 0
+        self._corr = EwmaCorrelation(self.spec.corr_halflife)
+        self._allocate()
+
+    @classmethod
+    @abstractmethod
+    def default_spec(cls) -> SpecT:
+        """The spec used when none is given."""
+
+    @abstractmethod
+    def _allocate(self) -> None:
+        """Set up the subclass's recursions (``symbols`` and ``spec`` are set)."""
+
+    def _correlation(self, returns: np.ndarray) -> float | None:
+        """Update the stock-bond correlation with the day's returns (None without a pair)."""
+        if self.pair is None:
+            return None
+        return self._corr.update(float(returns[self.pair[0]]), float(returns[self.pair[1]]))
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue the recursions exactly (JSON-serialisable)."""
+        return {
+            "symbols": self.symbols,
+            "pair": None if self.pair is None else list(self.pair),
+            "spec": asdict(self.spec),
+            "n_bars": self.n_bars,
+            **self._corr.state_dict(),
+            **self._own_state(),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Self:
+        """Rebuild an engine from :meth:`state_dict`.
+
+        A state saved before the equity and bond were named has the first two symbols.
+        """
+        symbols = state["symbols"]
+        equity, bond = pair_symbols(symbols, state.get("pair"))
+        spec = record_from_dict(type(cls.default_spec()), state["spec"])
+        engine = cls(symbols, spec, equity=equity, bond=bond)
+        engine.n_bars = int(state["n_bars"])
+        engine._corr.load(state)
+        engine._load(state)
+        return engine
+
+    @abstractmethod
+    def _own_state(self) -> dict[str, Any]:
+        """The subclass's recursions, JSON-serialisable."""
+
+    @abstractmethod
+    def _load(self, state: dict[str, Any]) -> None:
+        """Load what :meth:`_own_state` saved."""
+
+
+class FeatureEngine(PairedRecursion[FeatureSpec]):
+    """Online feature recursions over a fixed list of symbols (see :class:`PairedRecursion`).
 
     Parameters
     ----------
@@ -207,28 +305,17 @@ class FeatureEngine:
         The assets of the stock-bond correlation; default the first and the second symbol.
     """
 
-    def __init__(
-        self,
-        symbols: Sequence[str],
-        spec: FeatureSpec | None = None,
-        *,
-        equity: str | None = None,
-        bond: str | None = None,
-    ) -> None:
-        if len(symbols) == 0:
-            raise ValueError("symbols must not be empty")
-        self.symbols = list(symbols)
-        self.spec = spec or FeatureSpec()
-        self.pair = stock_bond_pair(self.symbols, equity, bond)
+    @classmethod
+    def default_spec(cls) -> FeatureSpec:
+        return FeatureSpec()
+
+    def _allocate(self) -> None:
         n = len(self.symbols)
-        self.returns = np.full(n, np.nan)  # the last bar's log returns (NaN on the first)
         self._lam_vol = decay(self.spec.vol_halflife)
-        self.n_bars = 0
         self._log_prices: list[list[float]] = []  # last trend_window + 1 log closes
         self._var_num = np.zeros(n)
         self._var_den = 0.0
         self._kama = np.zeros(n)  # set to the first log close on the first bar
-        self._corr = EwmaCorrelation(self.spec.corr_halflife)
 
     @property
     def ready(self) -> bool:
@@ -284,8 +371,9 @@ class FeatureEngine:
             with np.errstate(divide="ignore", invalid="ignore"):
                 block[:, 4] = np.where(vol > 0, (log_p - self._kama) / vol, 0.0)
         row[: n * len(PER_ASSET)] = block.ravel()
-        if self.pair is not None:
-            row[-1] = self._corr.update(ret[self.pair[0]], ret[self.pair[1]])
+        corr = self._correlation(ret)
+        if corr is not None:
+            row[-1] = corr
         return row
 
     def _efficiency_ratio(self) -> np.ndarray | None:
@@ -305,35 +393,19 @@ class FeatureEngine:
         smoothing = (efficiency * (fast - slow) + slow) ** 2
         self._kama = self._kama + smoothing * (log_p - self._kama)
 
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue the recursions exactly (JSON-serialisable)."""
+    def _own_state(self) -> dict[str, Any]:
         return {
-            "symbols": self.symbols,
-            "pair": None if self.pair is None else list(self.pair),
-            "spec": asdict(self.spec),
-            "n_bars": self.n_bars,
             "log_prices": self._log_prices,
             "var_num": self._var_num.tolist(),
             "var_den": self._var_den,
             "kama": self._kama.tolist(),
-            **self._corr.state_dict(),
         }
 
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> FeatureEngine:
-        """Rebuild an engine from :meth:`state_dict`."""
-        symbols = state["symbols"]
-        equity, bond = pair_symbols(symbols, state.get("pair"))
-        engine = cls(
-            symbols, record_from_dict(FeatureSpec, state["spec"]), equity=equity, bond=bond
-        )
-        engine.n_bars = int(state["n_bars"])
-        engine._log_prices = [list(map(float, row)) for row in state["log_prices"]]
-        engine._var_num = np.asarray(state["var_num"], dtype=float)
-        engine._var_den = float(state["var_den"])
-        engine._kama = np.asarray(state["kama"], dtype=float)
-        engine._corr.load(state)
-        return engine
+    def _load(self, state: dict[str, Any]) -> None:
+        self._log_prices = [list(map(float, row)) for row in state["log_prices"]]
+        self._var_num = np.asarray(state["var_num"], dtype=float)
+        self._var_den = float(state["var_den"])
+        self._kama = np.asarray(state["kama"], dtype=float)
 
 
 def pair_symbols(symbols: Sequence[str], saved: list[int] | None) -> tuple[str | None, str | None]:

@@ -29,13 +29,14 @@ the label of day t is the argmin of the DP's forward value vector, updated in O(
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass
 from typing import Self
 
 import numpy as np
 
+from regime_trader.strategies._checks import check_at_least, check_non_negative, check_positive
+from regime_trader.strategies.estimator import SeededStatesModel
 from regime_trader.strategies.jump_dp import (
     JumpParams,
     OnlineJumpFilter,
@@ -107,7 +108,7 @@ class Descent:
     trace: tuple[float, ...]
 
 
-class JumpModel:
+class JumpModel(SeededStatesModel):
     """Statistical jump model fitted by coordinate descent from several seeded starts.
 
     Parameters
@@ -151,34 +152,24 @@ class JumpModel:
         order_feature: int = 0,
         random_state: int = 0,
     ) -> None:
-        if not 2 <= n_states <= 4:
-            raise ValueError(f"n_states must be between 2 and 4, got {n_states}")
-        if not (math.isfinite(jump_penalty) and jump_penalty >= 0):
-            raise ValueError(f"jump_penalty must be finite and >= 0, got {jump_penalty}")
-        if n_init < 1 or max_iter < 1:
-            raise ValueError(f"n_init and max_iter must be >= 1, got {n_init}, {max_iter}")
-        if not tol >= 0:
-            raise ValueError(f"tol must be >= 0, got {tol}")
-        if not 0 <= min_occupancy < 1.0 / n_states:
-            raise ValueError(f"min_occupancy must be in [0, 1/n_states), got {min_occupancy}")
-        if not (math.isfinite(temperature) and temperature > 0):
-            raise ValueError(f"temperature must be positive, got {temperature}")
-        if order_feature < 0:
-            raise ValueError(f"order_feature must be >= 0, got {order_feature}")
-        self.n_states = n_states
+        super().__init__(
+            n_states, n_init=n_init, min_occupancy=min_occupancy, random_state=random_state
+        )
+        check_non_negative("jump_penalty", jump_penalty)
+        check_at_least("max_iter", max_iter, 1)
+        check_non_negative("tol", tol)
+        check_positive("temperature", temperature)
+        check_at_least("order_feature", order_feature, 0)
         self.jump_penalty = jump_penalty
         self.penalty = (
             penalty_matrix(n_states, jump_penalty)
             if penalty is None
             else check_penalty(np.asarray(penalty, dtype=float), n_states)
         )
-        self.n_init = n_init
         self.max_iter = max_iter
         self.tol = tol
-        self.min_occupancy = min_occupancy
         self.temperature = temperature
         self.order_feature = order_feature
-        self.random_state = random_state
 
     def fit(
         self,

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from regime_trader.strategies.base import expected_durations
+from regime_trader.strategies.estimator import Transitions
 
 __all__ = [
     "JumpParams",
@@ -128,7 +128,7 @@ def dp_assign(loss: np.ndarray, penalty: np.ndarray) -> tuple[np.ndarray, float]
 
 
 @dataclass(frozen=True)
-class JumpParams:
+class JumpParams(Transitions):
     """A fitted jump model, in its standardised (and weighted) feature space.
 
     Attributes
@@ -155,15 +155,6 @@ class JumpParams:
     scaler_mean: np.ndarray
     scaler_scale: np.ndarray
     temperature: float
-
-    @property
-    def n_states(self) -> int:
-        return int(self.centers.shape[0])
-
-    @property
-    def expected_durations(self) -> np.ndarray:
-        """Expected days in each state once entered, 1 / (1 - A_kk), from ``transmat``."""
-        return expected_durations(self.transmat)
 
     def raw_centers(self) -> np.ndarray:
         """Centroids in raw feature units (zero-weight features at their training mean)."""

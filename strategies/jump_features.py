@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,14 +36,12 @@ import pandas as pd
 
 from regime_trader.strategies._checks import check_at_least, check_positive
 from regime_trader.strategies.features import (
-    EwmaCorrelation,
+    PairedRecursion,
     check_closes,
     correlation_name,
     decay,
-    pair_symbols,
     stock_bond_pair,
 )
-from regime_trader.strategies.params import record_from_dict
 
 __all__ = [
     "FeatureScaler",
@@ -109,8 +107,9 @@ def _per_asset_names(symbols: Sequence[str], spec: JumpFeatureSpec) -> list[str]
     return [f"{s}_{kind}_{_tag(h)}" for s in symbols for h in spec.halflives for kind in KINDS]
 
 
-class JumpFeatureEngine:
-    """Online feature recursions over a fixed list of symbols.
+class JumpFeatureEngine(PairedRecursion[JumpFeatureSpec]):
+    """Online feature recursions over a fixed list of symbols (see
+    :class:`~regime_trader.strategies.features.PairedRecursion`).
 
     Parameters
     ----------
@@ -121,29 +120,18 @@ class JumpFeatureEngine:
         The assets of the stock-bond correlation; default the first and the second symbol.
     """
 
-    def __init__(
-        self,
-        symbols: Sequence[str],
-        spec: JumpFeatureSpec | None = None,
-        *,
-        equity: str | None = None,
-        bond: str | None = None,
-    ) -> None:
-        if len(symbols) == 0:
-            raise ValueError("symbols must not be empty")
-        self.symbols = list(symbols)
-        self.spec = spec or JumpFeatureSpec()
-        self.pair = stock_bond_pair(self.symbols, equity, bond)
+    @classmethod
+    def default_spec(cls) -> JumpFeatureSpec:
+        return JumpFeatureSpec()
+
+    def _allocate(self) -> None:
         n, m = len(self.symbols), len(self.spec.halflives)
-        self.returns = np.full(n, np.nan)  # the last bar's log returns (NaN on the first)
         self._lam = np.array([decay(h) for h in self.spec.halflives])  # (m,)
-        self.n_bars = 0
         self._last_log: np.ndarray | None = None
         self._ret_num = np.zeros((m, n))  # EWMA numerators of r
         self._var_num = np.zeros((m, n))  # ... of r^2
         self._dd_num = np.zeros((m, n))  # ... of min(r, 0)^2
         self._den = np.zeros(m)  # shared bias-correction denominators
-        self._corr = EwmaCorrelation(self.spec.corr_halflife)
 
     @property
     def names(self) -> list[str]:
@@ -180,8 +168,7 @@ class JumpFeatureEngine:
         self._var_num = lam * self._var_num + r**2
         self._dd_num = lam * self._dd_num + np.minimum(r, 0.0) ** 2
         self._den = self._lam * self._den + 1.0
-        pair = self.pair
-        corr = None if pair is None else self._corr.update(float(r[pair[0]]), float(r[pair[1]]))
+        corr = self._correlation(r)
         if not self.ready:
             return row
         den = self._den[:, None]
@@ -197,37 +184,22 @@ class JumpFeatureEngine:
             row[-1] = corr
         return row
 
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue exactly (JSON-serialisable floats)."""
+    def _own_state(self) -> dict[str, Any]:
         return {
-            "symbols": self.symbols,
-            "pair": None if self.pair is None else list(self.pair),
-            "spec": asdict(self.spec),
-            "n_bars": self.n_bars,
             "last_log": None if self._last_log is None else self._last_log.tolist(),
             "ret_num": self._ret_num.tolist(),
             "var_num": self._var_num.tolist(),
             "dd_num": self._dd_num.tolist(),
             "den": self._den.tolist(),
-            **self._corr.state_dict(),
         }
 
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> JumpFeatureEngine:
-        """Rebuild an engine from :meth:`state_dict`."""
-        symbols = state["symbols"]
-        equity, bond = pair_symbols(symbols, state.get("pair"))
-        spec = record_from_dict(JumpFeatureSpec, state["spec"])
-        engine = cls(symbols, spec, equity=equity, bond=bond)
-        engine.n_bars = int(state["n_bars"])
+    def _load(self, state: dict[str, Any]) -> None:
         if state["last_log"] is not None:
-            engine._last_log = np.asarray(state["last_log"], dtype=float)
-        engine._ret_num = np.asarray(state["ret_num"], dtype=float)
-        engine._var_num = np.asarray(state["var_num"], dtype=float)
-        engine._dd_num = np.asarray(state["dd_num"], dtype=float)
-        engine._den = np.asarray(state["den"], dtype=float)
-        engine._corr.load(state)
-        return engine
+            self._last_log = np.asarray(state["last_log"], dtype=float)
+        self._ret_num = np.asarray(state["ret_num"], dtype=float)
+        self._var_num = np.asarray(state["var_num"], dtype=float)
+        self._dd_num = np.asarray(state["dd_num"], dtype=float)
+        self._den = np.asarray(state["den"], dtype=float)
 
 
 def compute_jump_features(

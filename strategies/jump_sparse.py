@@ -23,13 +23,14 @@ selection in clustering", JASA 105 (2010), eq. (11).
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from typing import Self
 
 import numpy as np
 
-from regime_trader.strategies.jump import JumpFitReport, JumpModel, JumpParams, penalty_matrix
+from regime_trader.strategies.jump import JumpFitReport, JumpModel, JumpParams
 from regime_trader.strategies.jump_features import FeatureScaler
 
 __all__ = ["SparseFitReport", "SparseJumpModel", "sparse_weights"]
@@ -134,19 +135,22 @@ class SparseJumpModel:
             raise ValueError(f"kappa must be >= 1, got {kappa}")
         if max_outer < 1 or not tol_w > 0:
             raise ValueError(f"max_outer must be >= 1 and tol_w > 0, got {max_outer}, {tol_w}")
-        self.n_init = n_init
-        self.max_iter = max_iter
-        self.min_occupancy = min_occupancy
-        self.temperature = temperature
-        self.order_feature = order_feature
-        self.random_state = random_state
-        self.n_states = n_states
         self.kappa = kappa
-        self.jump_penalty = jump_penalty
-        self.penalty = penalty
         self.max_outer = max_outer
         self.tol_w = tol_w
-        self._inner(1.0)  # the jump model's own checks, at construction
+        # The unweighted model (its own checks run here); inner fits copy it, Lambda scaled.
+        self.base = JumpModel(
+            n_states,
+            jump_penalty=jump_penalty,
+            penalty=penalty,
+            n_init=n_init,
+            max_iter=max_iter,
+            min_occupancy=min_occupancy,
+            temperature=temperature,
+            order_feature=order_feature,
+            random_state=random_state,
+        )
+        self.n_states = n_states
 
     def fit(
         self,
@@ -228,19 +232,10 @@ class SparseJumpModel:
         return self
 
     def _inner(self, scale: float) -> JumpModel:
-        """The jump model of the inner fits, its Lambda multiplied by ``scale``."""
-        n = self.n_states
-        lam = penalty_matrix(n, self.jump_penalty) if self.penalty is None else self.penalty
-        return JumpModel(
-            n,
-            penalty=np.asarray(lam, dtype=float) * scale,
-            n_init=self.n_init,
-            max_iter=self.max_iter,
-            min_occupancy=self.min_occupancy,
-            temperature=self.temperature,
-            order_feature=self.order_feature,
-            random_state=self.random_state,
-        )
+        """The jump model of the inner fits: the base model with its Lambda times ``scale``."""
+        inner = copy.copy(self.base)
+        inner.penalty = self.base.penalty * scale
+        return inner
 
 
 def _bcss(Z: np.ndarray, labels: np.ndarray, n_states: int) -> np.ndarray:

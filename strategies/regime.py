@@ -31,7 +31,8 @@ from typing import Any, Self
 import numpy as np
 from hmmlearn.hmm import GaussianHMM
 
-from regime_trader.strategies.base import expected_durations
+from regime_trader.strategies._checks import check_at_least, check_positive
+from regime_trader.strategies.estimator import SeededStatesModel, Transitions
 
 __all__ = [
     "ForwardFilter",
@@ -53,7 +54,7 @@ class RegimeFitError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class HMMParams:
+class HMMParams(Transitions):
     """Parameters of a fitted Gaussian HMM, in the standardised feature space.
 
     Attributes
@@ -73,15 +74,6 @@ class HMMParams:
     covars: np.ndarray
     scaler_mean: np.ndarray
     scaler_scale: np.ndarray
-
-    @property
-    def n_states(self) -> int:
-        return int(self.startprob.shape[0])
-
-    @property
-    def expected_durations(self) -> np.ndarray:
-        """Expected days spent in each state once entered: 1 / (1 - A_kk)."""
-        return expected_durations(self.transmat)
 
     def permuted(self, order: np.ndarray) -> HMMParams:
         """The same model with states renumbered so that new state i is old ``order[i]``."""
@@ -225,7 +217,7 @@ class FitReport:
     warm_started: bool
 
 
-class RegimeModel:
+class RegimeModel(SeededStatesModel):
     """Gaussian HMM with full covariances, fitted by EM from several seeds.
 
     Parameters
@@ -258,21 +250,15 @@ class RegimeModel:
         min_occupancy: float = 0.01,
         random_state: int = 0,
     ) -> None:
-        if not 2 <= n_states <= 4:
-            raise ValueError(f"n_states must be between 2 and 4, got {n_states}")
-        if n_init < 1 or n_iter < 1:
-            raise ValueError(f"n_init and n_iter must be >= 1, got {n_init}, {n_iter}")
-        if not tol > 0 or not min_covar > 0:
-            raise ValueError(f"tol and min_covar must be positive, got {tol}, {min_covar}")
-        if not 0 <= min_occupancy < 1.0 / n_states:
-            raise ValueError(f"min_occupancy must be in [0, 1/n_states), got {min_occupancy}")
-        self.n_states = n_states
-        self.n_init = n_init
+        super().__init__(
+            n_states, n_init=n_init, min_occupancy=min_occupancy, random_state=random_state
+        )
+        check_at_least("n_iter", n_iter, 1)
+        check_positive("tol", tol)
+        check_positive("min_covar", min_covar)
         self.n_iter = n_iter
         self.tol = tol
         self.min_covar = min_covar
-        self.min_occupancy = min_occupancy
-        self.random_state = random_state
 
     def fit(
         self,

@@ -253,8 +253,8 @@ def test_fit_warns_with_a_specific_warning_when_descent_is_cut_short() -> None:
     [
         ({"n_states": 5}, "n_states must be between 2 and 4, got 5"),
         ({"jump_penalty": -1.0}, "jump_penalty must be finite and >= 0, got -1.0"),
-        ({"n_init": 0}, "n_init and max_iter must be >= 1, got 0"),
-        ({"temperature": 0.0}, "temperature must be positive, got 0.0"),
+        ({"n_init": 0}, "n_init must be an integer >= 1, got 0"),
+        ({"temperature": 0.0}, "temperature must be finite and > 0, got 0.0"),
         ({"penalty": np.ones((2, 2))}, "zero diagonal"),
         ({"penalty": np.zeros((3, 3))}, r"penalty must be \(2, 2\), got shape \(3, 3\)"),
         ({"min_occupancy": 0.6}, r"min_occupancy must be in \[0, 1/n_states\), got 0.6"),

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from regime_trader.service.pricefile import PriceFileError, load_prices, validate_prices
+from tests.conftest import SHARED_DATA
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -89,3 +90,24 @@ def test_the_shared_real_file_loads(real_prices: pd.DataFrame) -> None:
     assert list(real_prices.columns) == ["SPXTR", "TLT", "GLD"]
     assert len(real_prices) == 3804
     assert real_prices.index[0] == pd.Timestamp("2004-11-18")
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize(
+    ("name", "shape", "first"),
+    [
+        ("multiasset13_2007_2019.csv", (3205, 13), ["SPY", "EFA", "EEM"]),
+        ("factor7_2013_2019.csv", (1626, 7), ["SPY", "QUAL", "MTUM"]),
+        ("sp500_stocks_2010_2019.csv", (2516, 399), ["A", "AAPL", "ABT"]),
+    ],
+)
+def test_the_other_shared_universes_load_as_wide_files(
+    name: str, shape: tuple[int, int], first: list[str]
+) -> None:
+    path = SHARED_DATA / name
+    if not path.is_file():
+        pytest.skip(f"shared data not found at {path}")
+    prices = load_prices(path)
+    assert prices.shape == shape
+    assert list(prices.columns[:3]) == first  # file order: the first column is the equity
+    assert prices.index.is_monotonic_increasing and prices.index[-1] == pd.Timestamp("2019-12-31")

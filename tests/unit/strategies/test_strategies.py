@@ -22,6 +22,7 @@ from regime_trader.strategies.reference import (
 from regime_trader.strategies.regime_erc import RegimeERC, RegimeERCParams
 from regime_trader.strategies.registry import STRATEGIES, strategy_from_state
 from regime_trader.strategies.riskparity import relative_risk_contributions
+from regime_trader.strategies.synthetic import generate_market
 from tests.unit.strategies.engines import ENGINES, regime_erc
 
 SYMBOLS = ["SPY", "TLT", "GLD"]
@@ -283,3 +284,33 @@ def test_sixty_forty_and_buy_hold_follow_the_named_equity_and_bond() -> None:
     assert BuyHold(SYMBOLS, equity="TLT").update(bars).weights == {"SPY": 0, "TLT": 1, "GLD": 0}
     with pytest.raises(ValueError, match="bond_symbol 'BND' is not one of the symbols"):
         SixtyForty(SYMBOLS, bond="BND")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 2])
+def test_the_strategys_jump_engine_labels_the_synthetic_regimes_as_its_tracker_does(
+    seed: int,
+) -> None:
+    # The tracker's acceptance (test_jump_online: >= 85% of days, <= 1.5x the switches) on the
+    # same features, now through RegimeERC: the wiring loses nothing. Measured: seed 0 0.882 at
+    # 1.04x, seed 2 0.858 at 0.94x, as the tracker alone. (With the strategy's default jump
+    # features, the literature's equity-only set at half-lives 5-21, seeds 0 and 2 give 0.753
+    # and 0.812, and seed 2 never separates a stress state: a prior for the research protocol
+    # to revisit, not a choice made here.)
+    market = generate_market(2000, seed=seed)
+    features = {"jump_features": ["*_logvol_*", "*_ewret_*"]}
+    strategy = regime_erc(
+        SYMBOLS,
+        "jump",
+        jump={"n_init": 10, "refit_cold_starts": 3},
+        **features,
+        jump_feature_spec={"halflives": [2.0, 5.0, 10.0]},
+    )
+    signals = [s for s in _signals(strategy, market.prices) if s.ready]
+    truth = pd.Series(market.regimes, index=market.prices.index).loc[[s.date for s in signals]]
+    labels = np.array([s.regime for s in signals])
+    accuracy = float((labels == truth.to_numpy()).mean())
+    ratio = np.count_nonzero(np.diff(labels)) / np.count_nonzero(np.diff(truth.to_numpy()))
+    print(f"seed {seed}: strategy's jump label accuracy {accuracy:.3f}, switches {ratio:.2f}x")
+    assert accuracy >= 0.85
+    assert ratio <= 1.5

@@ -58,22 +58,23 @@ def _params(text: str) -> dict[str, Any]:
 
 
 def _carry(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from e
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+    return int(_bounded(text, int, 0, None))
 
 
 def _band(text: str) -> float:
+    return _bounded(text, float, 0.0, 1.0)
+
+
+def _bounded(text: str, kind: type[int] | type[float], low: float, high: float | None) -> float:
+    """``text`` as ``kind`` within [low, high], or the argument error naming the bound."""
     try:
-        value = float(text)
+        value = kind(text)
     except ValueError as e:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from e
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value}")
+        what = "an integer" if kind is int else "a number"
+        raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from e
+    if value < low or (high is not None and value > high):
+        bound = f">= {low}" if high is None else f"in [{low:g}, {high:g}]"
+        raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
     return value
 
 

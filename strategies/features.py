@@ -293,16 +293,9 @@ class PairedRecursion(ABC, Generic[SpecT]):
 
 
 class FeatureEngine(PairedRecursion[FeatureSpec]):
-    """Online feature recursions over a fixed list of symbols (see :class:`PairedRecursion`).
+    """Online feature recursions over a fixed list of symbols, by a :class:`FeatureSpec`.
 
-    Parameters
-    ----------
-    symbols : sequence of str
-        Asset names, in column order.
-    spec : FeatureSpec, optional
-        Recursion parameters.
-    equity, bond : str, optional
-        The assets of the stock-bond correlation; default the first and the second symbol.
+    Constructed as :class:`PairedRecursion` (symbols, spec, equity, bond).
     """
 
     @classmethod

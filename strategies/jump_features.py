@@ -108,16 +108,10 @@ def _per_asset_names(symbols: Sequence[str], spec: JumpFeatureSpec) -> list[str]
 
 
 class JumpFeatureEngine(PairedRecursion[JumpFeatureSpec]):
-    """Online feature recursions over a fixed list of symbols (see
-    :class:`~regime_trader.strategies.features.PairedRecursion`).
+    """Online jump-model feature recursions over a fixed list of symbols.
 
-    Parameters
-    ----------
-    symbols : sequence of str
-        Asset names in column order.
-    spec : JumpFeatureSpec, optional
-    equity, bond : str, optional
-        The assets of the stock-bond correlation; default the first and the second symbol.
+    Constructed as :class:`~regime_trader.strategies.features.PairedRecursion` (symbols, a
+    :class:`JumpFeatureSpec`, equity, bond).
     """
 
     @classmethod

@@ -8,17 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from regime_trader.strategies import reference
 from regime_trader.strategies.backtest import run_backtest
 from regime_trader.strategies.base import BarsError, Signal, Strategy
 from regime_trader.strategies.rebalance import RebalanceBand
-from regime_trader.strategies.reference import (
-    BuyHold,
-    EqualWeight,
-    EqualWeightQuarterly,
-    InverseVolatility,
-    SixtyForty,
-    StaticERC,
-)
 from regime_trader.strategies.regime_erc import RegimeERC, RegimeERCParams
 from regime_trader.strategies.registry import STRATEGIES, strategy_from_state
 from regime_trader.strategies.riskparity import relative_risk_contributions
@@ -85,15 +78,17 @@ def test_regime_strategy_signal_is_long_only_erc_scaled_by_exposure(
         assert solver["converged"] is True and solver["max_relative_error"] <= 1e-10
 
 
-def test_static_erc_weights_equalise_risk_on_the_ewma_covariance() -> None:
+def _uncorrelated_prices() -> pd.DataFrame:
+    """300 sessions of three independent assets with 32%, 16% and 24% volatility a year."""
     rng = np.random.default_rng(0)
     r = rng.multivariate_normal([0, 0, 0], np.diag([4e-4, 1e-4, 2.25e-4]), size=300)
-    prices = pd.DataFrame(
-        100 * np.exp(np.cumsum(r, axis=0)),
-        columns=SYMBOLS,
-        index=pd.bdate_range("2020-01-01", periods=300),
-    )
-    strategy = StaticERC(SYMBOLS, cov_halflife=1e9, shrinkage=0.0)
+    index = pd.bdate_range("2020-01-01", periods=300)
+    return pd.DataFrame(100 * np.exp(np.cumsum(r, axis=0)), columns=SYMBOLS, index=index)
+
+
+def test_static_erc_weights_equalise_risk_on_the_ewma_covariance() -> None:
+    prices = _uncorrelated_prices()
+    strategy = reference.StaticERC(SYMBOLS, cov_halflife=1e9, shrinkage=0.0)
     signal = strategy.update(prices)
     w = np.array([signal.weights[s] for s in SYMBOLS])
     returns = np.log(prices).diff().dropna().to_numpy()
@@ -104,15 +99,21 @@ def test_static_erc_weights_equalise_risk_on_the_ewma_covariance() -> None:
 
 def test_reference_weights() -> None:
     bars = pd.DataFrame([[1.0, 2.0, 3.0]], columns=SYMBOLS, index=[pd.Timestamp("2020-01-02")])
-    assert EqualWeight(SYMBOLS).update(bars).weights == pytest.approx(dict.fromkeys(SYMBOLS, 1 / 3))
-    assert SixtyForty(SYMBOLS).update(bars).weights == {"SPY": 0.6, "TLT": 0.4, "GLD": 0.0}
-    assert BuyHold(SYMBOLS).update(bars).weights == {"SPY": 1.0, "TLT": 0.0, "GLD": 0.0}
+    assert reference.EqualWeight(SYMBOLS).update(bars).weights == pytest.approx(
+        dict.fromkeys(SYMBOLS, 1 / 3)
+    )
+    assert reference.SixtyForty(SYMBOLS).update(bars).weights == {
+        "SPY": 0.6,
+        "TLT": 0.4,
+        "GLD": 0.0,
+    }
+    assert reference.BuyHold(SYMBOLS).update(bars).weights == {"SPY": 1.0, "TLT": 0.0, "GLD": 0.0}
 
 
 def test_already_seen_bars_are_skipped_and_no_new_bar_is_an_error(
     synthetic_prices: pd.DataFrame,
 ) -> None:
-    strategy = EqualWeight(SYMBOLS)
+    strategy = reference.EqualWeight(SYMBOLS)
     strategy.update(synthetic_prices.iloc[:10])
     signal = strategy.update(synthetic_prices.iloc[5:12])  # overlaps: only 2 new bars
     assert signal.date == synthetic_prices.index[11]
@@ -138,11 +139,11 @@ def test_bad_bars_are_rejected_with_the_symbol_and_date(
 
 
 def test_state_of_another_strategy_or_version_is_refused() -> None:
-    state = EqualWeight(SYMBOLS).state_dict()
+    state = reference.EqualWeight(SYMBOLS).state_dict()
     with pytest.raises(ValueError, match="not 'buy_hold'"):
-        BuyHold.from_state(state)
+        reference.BuyHold.from_state(state)
     with pytest.raises(ValueError, match="version"):
-        EqualWeight.from_state({**state, "version": 99})
+        reference.EqualWeight.from_state({**state, "version": 99})
     with pytest.raises(ValueError, match="unknown strategy"):
         strategy_from_state({**state, "strategy": "nope"})
 
@@ -155,7 +156,9 @@ def test_unknown_hmm_feature_is_rejected() -> None:
 def test_static_erc_signal_carries_the_solver_diagnostics_of_its_weights(
     synthetic_prices: pd.DataFrame,
 ) -> None:
-    signals = [s for s in _signals(StaticERC(SYMBOLS), synthetic_prices.iloc[:200]) if s.ready]
+    signals = [
+        s for s in _signals(reference.StaticERC(SYMBOLS), synthetic_prices.iloc[:200]) if s.ready
+    ]
     assert len(signals) > 100
     for s in signals:
         solver = s.diagnostics["erc_solver"]
@@ -246,7 +249,7 @@ def test_equal_weight_quarterly_trades_on_the_first_session_of_each_quarter_only
     synthetic_prices: pd.DataFrame,
 ) -> None:
     prices = synthetic_prices.iloc[:400]
-    result = run_backtest(prices, EqualWeightQuarterly(SYMBOLS), start=prices.index[10])
+    result = run_backtest(prices, reference.EqualWeightQuarterly(SYMBOLS), start=prices.index[10])
     turnover = result.strategy.turnover.to_numpy()
     weights = result.strategy.weights[SYMBOLS].to_numpy()[: len(turnover)]
     quarter = [(d.year, (d.month - 1) // 3) for d in result.strategy.weights.index]
@@ -261,14 +264,8 @@ def test_equal_weight_quarterly_trades_on_the_first_session_of_each_quarter_only
 
 
 def test_inverse_volatility_weights_are_proportional_to_one_over_sigma() -> None:
-    rng = np.random.default_rng(0)
-    r = rng.multivariate_normal([0, 0, 0], np.diag([4e-4, 1e-4, 2.25e-4]), size=300)
-    prices = pd.DataFrame(
-        100 * np.exp(np.cumsum(r, axis=0)),
-        columns=SYMBOLS,
-        index=pd.bdate_range("2020-01-01", periods=300),
-    )
-    signal = InverseVolatility(SYMBOLS, cov_halflife=1e9, shrinkage=0.0).update(prices)
+    prices = _uncorrelated_prices()
+    signal = reference.InverseVolatility(SYMBOLS, cov_halflife=1e9, shrinkage=0.0).update(prices)
     returns = np.log(prices).diff().dropna().to_numpy()
     sigma = np.sqrt((returns**2).mean(axis=0))
     expected = (1 / sigma) / (1 / sigma).sum()
@@ -277,13 +274,17 @@ def test_inverse_volatility_weights_are_proportional_to_one_over_sigma() -> None
 
 def test_sixty_forty_and_buy_hold_follow_the_named_equity_and_bond() -> None:
     bars = pd.DataFrame([[1.0, 2.0, 3.0]], columns=SYMBOLS, index=[pd.Timestamp("2020-01-02")])
-    sixty = SixtyForty(SYMBOLS, equity="GLD", bond="TLT")
+    sixty = reference.SixtyForty(SYMBOLS, equity="GLD", bond="TLT")
     assert sixty.update(bars).weights == {"SPY": 0.0, "TLT": 0.4, "GLD": 0.6}
     restored = strategy_from_state(json.loads(json.dumps(sixty.state_dict())))
-    assert isinstance(restored, SixtyForty) and restored.pair == (2, 1)
-    assert BuyHold(SYMBOLS, equity="TLT").update(bars).weights == {"SPY": 0, "TLT": 1, "GLD": 0}
+    assert isinstance(restored, reference.SixtyForty) and restored.pair == (2, 1)
+    assert reference.BuyHold(SYMBOLS, equity="TLT").update(bars).weights == {
+        "SPY": 0,
+        "TLT": 1,
+        "GLD": 0,
+    }
     with pytest.raises(ValueError, match="bond_symbol 'BND' is not one of the symbols"):
-        SixtyForty(SYMBOLS, bond="BND")
+        reference.SixtyForty(SYMBOLS, bond="BND")
 
 
 @pytest.mark.slow

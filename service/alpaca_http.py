@@ -56,7 +56,7 @@ from alpaca.common.rest import RESTClient
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type
 
-from regime_trader.service.alpaca_parsing import error_response_to_exception, redact
+from regime_trader.service.alpaca_errors import error_response_to_exception, redact
 from regime_trader.service.exceptions import (
     BadBrokerResponseError,
     BrokerUnavailableError,

@@ -7,12 +7,11 @@ returns a small frozen dataclass or raises
 field and the value. Money and quantities arrive as strings and become :class:`~decimal.Decimal`;
 timestamps become timezone-aware datetimes; calendar times are New York wall-clock times.
 
-:func:`error_response_to_exception` maps an HTTP error answer to the project's taxonomy.
+An HTTP error answer is :mod:`regime_trader.service.alpaca_errors`' to translate.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -23,13 +22,8 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from regime_trader.service.exceptions import (
-    AuthenticationError,
     BadBrokerResponseError,
     BadMarketDataError,
-    BrokerRejectedError,
-    DuplicateClientOrderError,
-    RegimeTraderError,
-    TemporaryBrokerError,
 )
 from regime_trader.service.order_status import OrderPhase, phase_of
 
@@ -46,25 +40,14 @@ __all__ = [
     "bars_to_frame",
     "calendar_to_session_days",
     "clock_to_broker_clock",
-    "error_response_to_exception",
     "order_list_to_broker_orders",
     "order_to_broker_order",
     "positions_to_quantities",
-    "redact",
 ]
 
 NEW_YORK = ZoneInfo("America/New_York")
 BAR_COLUMNS = ("open", "high", "low", "close", "volume", "trade_count", "vwap")
 _BAR_KEYS = dict(zip(("o", "h", "l", "c", "v", "n", "vw"), BAR_COLUMNS, strict=True))
-# A duplicate client_order_id comes as code 40010001 (documented) or 42210000 (seen from the
-# real API), both with the message "client_order_id must be unique". Both codes are also
-# Alpaca's generic validation codes (e.g. 42210000 'asset "XXXX" not found'), so a code alone
-# is a duplicate only when its message is about the client_order_id or empty; the message
-# alone is enough under any code. The caller always confirms by looking the order up.
-_DUPLICATE_CODES = frozenset({40010001, 42210000})
-_DUPLICATE_MESSAGE = "client_order_id must be unique"
-_BODY_CHARS = 300
-_MIN_SECRET_CHARS = 4  # shorter "secrets" are test values; replacing them would garble text
 
 
 @dataclass(frozen=True)
@@ -415,75 +398,3 @@ def bars_to_frame(raw: object) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["date", "symbol", *BAR_COLUMNS])
     frame["date"] = pd.to_datetime(frame["date"])
     return frame.astype({c: float for c in BAR_COLUMNS})
-
-
-# ---------------------------------------------------------------------------- errors
-
-
-def redact(text: str, secrets: Sequence[str]) -> str:
-    """Return ``text`` with each secret of 4 or more characters replaced by ``***``."""
-    for secret in secrets:
-        if len(secret) >= _MIN_SECRET_CHARS:
-            text = text.replace(secret, "***")
-    return text
-
-
-def _is_duplicate(code: int | None, message: str) -> bool:
-    """Whether an error answer says the ``client_order_id`` is taken (see _DUPLICATE_CODES)."""
-    lowered = message.lower()
-    if _DUPLICATE_MESSAGE in lowered:
-        return True
-    return code in _DUPLICATE_CODES and ("client_order_id" in lowered or not lowered.strip())
-
-
-def _error_parts(body: str) -> tuple[int | None, str]:
-    """Return Alpaca's ``code`` and ``message`` from an error body, or (None, the body)."""
-    try:
-        parsed = json.loads(body)
-    except ValueError:
-        parsed = None
-    if isinstance(parsed, Mapping):
-        code = parsed.get("code")
-        message = parsed.get("message")
-        if isinstance(message, str):
-            return (code if isinstance(code, int) and not isinstance(code, bool) else None), message
-    text = " ".join(body.split())
-    return None, text if len(text) <= _BODY_CHARS else text[: _BODY_CHARS - 3] + "..."
-
-
-def error_response_to_exception(
-    call: str, status: int, body: str, secrets: Sequence[str] = ()
-) -> RegimeTraderError:
-    """Return the project exception for an HTTP error answer (the caller raises it).
-
-    Parameters
-    ----------
-    call : str
-        The request, e.g. ``"POST /v2/orders"``; it starts the message.
-    status : int
-        HTTP status code (>= 400).
-    body : str
-        The response body.
-    secrets : sequence of str
-        Credentials to remove from the message (see :func:`redact`).
-
-    Returns
-    -------
-    RegimeTraderError
-        :class:`TemporaryBrokerError` for 408, 429 and 5xx; :class:`AuthenticationError` for
-        401; :class:`DuplicateClientOrderError` for a duplicate ``client_order_id`` (the
-        message "client_order_id must be unique" under any code, or code 40010001 or 42210000
-        with a message about the client_order_id or none; the caller always looks the order
-        up); :class:`BrokerRejectedError` for any other answer.
-    """
-    code, message = _error_parts(body)
-    message = redact(message, secrets)
-    detail = f"HTTP {status}" + (f" code {code}" if code is not None else "") + f": {message}"
-    text = f"{call} failed: {detail}"
-    if status in (408, 429) or status >= 500:
-        return TemporaryBrokerError(call, detail, status)
-    if status == 401:
-        return AuthenticationError(f"{text} (check the API key id and secret)")
-    if _is_duplicate(code, message):
-        return DuplicateClientOrderError(text, status, code, message)
-    return BrokerRejectedError(text, status, code, message)

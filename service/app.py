@@ -22,7 +22,7 @@ from typing import Any
 
 import redis
 
-from regime_trader.service.alerts import AlertPublisher
+from regime_trader.service.alert_channels import AlertPublisher
 from regime_trader.service.alpaca_http import HttpPolicy
 from regime_trader.service.broker import AlpacaBroker
 from regime_trader.service.config import ConfigError, PortfolioConfig, Settings

@@ -86,7 +86,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from regime_trader.service.alerts import notifier_url_secrets
+from regime_trader.service.alert_channels import notifier_url_secrets
 from regime_trader.service.exceptions import RegimeTraderError
 from regime_trader.strategies.missing_bars import DEFAULT_MAX_CARRY_SESSIONS
 from regime_trader.strategies.registry import build_strategy

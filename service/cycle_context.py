@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from regime_trader.service.alerts import AlertPublisher
+from regime_trader.service.alert_channels import AlertPublisher
 from regime_trader.service.broker import AlpacaBroker
 from regime_trader.service.config import PortfolioConfig
 from regime_trader.service.marketdata import BarSource

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from regime_trader.service.alerts import Alert, AlertKind, follow_alerts, read_alerts
+from regime_trader.service.alert_channels import follow_alerts, read_alerts
+from regime_trader.service.alerts import Alert, AlertKind
 from regime_trader.service.app import Service
 from regime_trader.service.config import ConfigError, Settings, load_settings
 from regime_trader.service.cycle_report import cycle_alert

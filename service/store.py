@@ -22,7 +22,7 @@ Keys (``ns`` is the namespace, default ``rt``; ``p`` a portfolio; ``s`` a sessio
 ``ns:p:history``                list      signals of done cycles, newest first, capped
 ``ns:p:status``                 hash      last outcome, last success, regime, weights, equity
 ``ns:instance:<id>``            string    heartbeat of a running process (expires)
-``ns:alerts``                   stream    alerts (written by :mod:`regime_trader.service.alerts`)
+``ns:alerts``                   stream    alerts (:mod:`~regime_trader.service.alert_channels`)
 ==============================  ========  ==================================================
 
 Writes that belong to a running cycle are *fenced*: they happen in a MULTI/EXEC transaction
@@ -56,9 +56,7 @@ from regime_trader.service.cycle_record import (
 )
 from regime_trader.service.exceptions import RegimeTraderError
 
-# CycleRecord lives in regime_trader.service.cycle_record; re-exported for callers that import it
-# from here.
-__all__ = ["CycleRecord", "LockLostError", "Store", "StoreUnavailableError"]
+__all__ = ["LockLostError", "Store", "StoreUnavailableError"]
 
 # redis-py's own annotations want an exact key union; values here are always str.
 Fields = dict[Any, Any]

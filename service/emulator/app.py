@@ -44,10 +44,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from regime_trader.service.emulator.engine import Emulator
-from regime_trader.service.emulator.exchange import ExchangeError
 from regime_trader.service.emulator.faults import FaultError, FaultInjector, FaultSpec
 from regime_trader.service.emulator.lifecycle import OrderScript, ScriptError
 from regime_trader.service.emulator.ratelimit import RateLimiter, RequestStats
+from regime_trader.service.emulator.records import ExchangeError
 
 __all__ = ["DROP_EXTENSION", "create_app"]
 

@@ -31,9 +31,9 @@ from regime_trader.service.emulator.corporate_actions import (
     CorporateAction,
     adjustment_factors,
 )
-from regime_trader.service.emulator.exchange import CODE_BAD_REQUEST, ExchangeError
 from regime_trader.service.emulator.inputs import parse_bars_query, parse_symbols
 from regime_trader.service.emulator.market import Market
+from regime_trader.service.emulator.records import CODE_BAD_REQUEST, ExchangeError
 
 __all__ = ["BarFeed"]
 

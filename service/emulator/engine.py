@@ -24,16 +24,8 @@ from regime_trader.service.emulator import shapes
 from regime_trader.service.emulator.bars import BarFeed
 from regime_trader.service.emulator.catalogue import thin_gaps
 from regime_trader.service.emulator.config import EmulatorConfig, EmulatorConfigError
-from regime_trader.service.emulator.exchange import (
-    CODE_BAD_REQUEST,
-    CODE_NOT_FOUND,
-    CODE_UNPROCESSABLE,
-    Asset,
-    Exchange,
-    ExchangeError,
-    MarketView,
-    Order,
-)
+from regime_trader.service.emulator.exchange import Exchange
+from regime_trader.service.emulator.exchange_state import exchange_from_json, exchange_to_json
 from regime_trader.service.emulator.inputs import (
     parse_decimal,
     parse_instant,
@@ -43,6 +35,15 @@ from regime_trader.service.emulator.inputs import (
 from regime_trader.service.emulator.lifecycle import ScriptBook
 from regime_trader.service.emulator.market import Market
 from regime_trader.service.emulator.persistence import read_state, write_state
+from regime_trader.service.emulator.records import (
+    CODE_BAD_REQUEST,
+    CODE_NOT_FOUND,
+    CODE_UNPROCESSABLE,
+    Asset,
+    ExchangeError,
+    MarketView,
+    Order,
+)
 from regime_trader.service.emulator.scenario import ScenarioControls, checked_actions
 from regime_trader.service.emulator.sources import MarketSetup, load_market
 from regime_trader.service.emulator.timeline import ADVANCE_TARGETS, CODE_CONFLICT, TimeControls
@@ -323,7 +324,7 @@ class Emulator(TimeControls, ScenarioControls):
             "version": STATE_VERSION,
             "market": self.fingerprint,
             "now": self.now.isoformat(),
-            "exchange": self.exchange.to_json(),
+            "exchange": exchange_to_json(self.exchange),
             "scenario": {
                 "duplicate_code": self.duplicate_code,
                 "order_scripts": self.scripts.state(),
@@ -351,7 +352,7 @@ class Emulator(TimeControls, ScenarioControls):
             scenario = data.get("scenario", {})
             self.duplicate_code = int(scenario.get("duplicate_code", self.config.duplicate_code))
             self.scripts = ScriptBook.from_state(scenario.get("order_scripts"))
-            self.exchange = Exchange.from_json(
+            self.exchange = exchange_from_json(
                 data["exchange"],
                 self.assets,
                 multiplier=self.config.multiplier,

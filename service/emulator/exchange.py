@@ -2,7 +2,7 @@
 
 No I/O, no clock of its own: every operation receives a :class:`MarketView` (the instant,
 whether the market is open and the prices then), so the same calls always give the same state,
-and the whole state round-trips through JSON (:meth:`Exchange.to_json`).
+and the whole state round-trips through JSON (:mod:`regime_trader.service.emulator.exchange_state`).
 
 Rules, taken from Alpaca's paper trading:
 
@@ -51,7 +51,6 @@ from regime_trader.service.emulator.records import (
     CODE_NOT_FOUND,
     CODE_UNPROCESSABLE,
     MIN_NOTIONAL,
-    OPEN_STATUSES,
     Asset,
     ExchangeError,
     MarketView,
@@ -62,27 +61,11 @@ from regime_trader.service.emulator.records import (
     fmt_qty_text,
     is_fractional,
     money,
-    order_from_json,
-    order_to_json,
     request_qty,
     require,
 )
 
-__all__ = [
-    "CODE_BAD_REQUEST",
-    "CODE_FORBIDDEN",
-    "CODE_NOT_FOUND",
-    "CODE_UNPROCESSABLE",
-    "FLAGS",
-    "OPEN_STATUSES",
-    "Asset",
-    "Exchange",
-    "ExchangeError",
-    "MarketView",
-    "Order",
-    "OrderRequest",
-    "Position",
-]
+__all__ = ["FLAGS", "Exchange"]
 
 # Account flags that refuse new orders, and the message Alpaca answers (403, 40310000).
 # "new orders are rejected by user request" is the real API's text for a user suspension;
@@ -409,52 +392,3 @@ class Exchange:
             self.cash += credit
             entry["cash_credited"] = str(credit)
         self.corporate_log.append(entry)
-
-    # ------------------------------------------------------------------ persistence
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the state as JSON-compatible data (Decimals as strings)."""
-        return {
-            "cash": str(self.cash),
-            "last_equity": str(self.last_equity),
-            "last_long_value": str(self.last_long_value),
-            "next_seq": self.next_seq,
-            "flags": dict(self.flags),
-            "corporate_log": list(self.corporate_log),
-            "positions": [
-                {"symbol": p.symbol, "qty": str(p.qty), "cost_basis": str(p.cost_basis)}
-                for p in self.positions.values()
-            ],
-            "orders": [order_to_json(o) for o in self.orders.values()],
-        }
-
-    @classmethod
-    def from_json(
-        cls,
-        data: Mapping[str, Any],
-        assets: Mapping[str, Asset],
-        *,
-        multiplier: int = 2,
-        duplicate_code: int = CODE_BAD_REQUEST,
-    ) -> Exchange:
-        """Rebuild an exchange from :meth:`to_json` output (keys added later take defaults)."""
-        exchange = cls(
-            assets=assets,
-            cash=Decimal(data["cash"]),
-            last_equity=Decimal(data["last_equity"]),
-            next_seq=int(data["next_seq"]),
-            multiplier=multiplier,
-            duplicate_code=duplicate_code,
-            last_long_value=Decimal(data.get("last_long_value", "0")),
-        )
-        exchange.flags.update({k: bool(v) for k, v in data.get("flags", {}).items() if k in FLAGS})
-        exchange.corporate_log = list(data.get("corporate_log", []))
-        for p in data["positions"]:
-            exchange.positions[p["symbol"]] = Position(
-                p["symbol"], Decimal(p["qty"]), Decimal(p["cost_basis"])
-            )
-        for raw in data["orders"]:
-            order = order_from_json(raw)
-            exchange.orders[order.id] = order
-            exchange.client_ids[order.client_order_id] = order.id
-        return exchange

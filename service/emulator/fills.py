@@ -1,9 +1,11 @@
 """Filling orders: whole or in parts, and the status scripts of
 :mod:`regime_trader.service.emulator.lifecycle`.
 
-Functions over an :class:`~regime_trader.service.emulator.exchange.Exchange` (kept out of it so the
-account rules and the order life read separately). A fill moves cash and shares at one price; a
-partial fill adds to the order's filled quantity and averages its price.
+Functions over the account's :class:`Book` -- its cash, its positions and what a buy may spend --
+which the :class:`~regime_trader.service.emulator.book.Exchange` is; kept out of it so the
+account rules and the order life read separately, and so this module needs nothing of the
+exchange's. A fill moves cash and shares at one price; a partial fill adds to the order's filled
+quantity and averages its price.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from regime_trader.service.emulator.lifecycle import OrderScript
 from regime_trader.service.emulator.records import (
@@ -24,32 +26,40 @@ from regime_trader.service.emulator.records import (
     require,
 )
 
-if TYPE_CHECKING:
-    from regime_trader.service.emulator.exchange import Exchange
-
-__all__ = ["advance_script", "fill_qty", "start_script"]
+__all__ = ["Book", "advance_script", "fill_qty", "start_script"]
 
 _AVG_STEP = Decimal("0.000000001")
 
 
+class Book(Protocol):
+    """What a fill changes and asks: the account's cash, its positions, a buy's spending limit."""
+
+    cash: Decimal
+    positions: dict[str, Position]
+
+    def spend_limit(self, order: Order, view: MarketView) -> Decimal:
+        """Dollars a buy ``order`` may spend when it fills."""
+        ...
+
+
 def fill_qty(
-    exchange: Exchange, order: Order, qty: Decimal, price: Decimal, at: datetime, limit: Decimal
+    book: Book, order: Order, qty: Decimal, price: Decimal, at: datetime, limit: Decimal
 ) -> Decimal:
     """Fill ``qty`` more shares of ``order`` at ``price``; return the quantity filled.
 
     A sell is capped by the position; a buy costing more than ``limit`` dollars fills nothing
     (0 is returned and nothing changes).
     """
-    position = exchange.positions.get(order.symbol)
+    position = book.positions.get(order.symbol)
     if order.side == "sell":
         qty = min(qty, position.qty if position else Decimal(0))
     value = money(qty * price)
     if qty <= 0 or (order.side == "buy" and value > limit):
         return Decimal(0)
     if order.side == "buy":
-        exchange.cash -= value
+        book.cash -= value
         if position is None:
-            exchange.positions[order.symbol] = Position(order.symbol, qty, value)
+            book.positions[order.symbol] = Position(order.symbol, qty, value)
         else:
             position.qty += qty
             position.cost_basis += value
@@ -57,10 +67,10 @@ def fill_qty(
     else:
         # qty > 0 implies a position (type narrowing of an invariant checked above)
         assert position is not None  # nosec B101
-        exchange.cash += value
+        book.cash += value
         remaining = position.qty - qty
         if remaining <= 0:
-            del exchange.positions[order.symbol]
+            del book.positions[order.symbol]
         else:
             position.cost_basis = position.cost_basis * remaining / position.qty
             position.qty = remaining
@@ -77,7 +87,7 @@ def fill_qty(
 
 
 def start_script(
-    exchange: Exchange, order: Order, script: OrderScript, view: MarketView, wall_secs: float
+    book: Book, order: Order, script: OrderScript, view: MarketView, wall_secs: float
 ) -> None:
     """Put a just-placed order under ``script``: its first status (or the final one)."""
     order.script_steps = script.statuses
@@ -88,11 +98,11 @@ def start_script(
     order.script_pos = 0
     order.script_polls = 0
     order.script_since = wall_secs
-    _enter(exchange, order, view)
+    _enter(book, order, view)
 
 
 def advance_script(
-    exchange: Exchange, order: Order, view: MarketView, wall_secs: float, *, polled: bool
+    book: Book, order: Order, view: MarketView, wall_secs: float, *, polled: bool
 ) -> None:
     """Move a scripted order on by one poll (``polled``) and by the wall time elapsed."""
     if order.script_pos >= len(order.script_steps) or not order.is_open:
@@ -110,10 +120,10 @@ def advance_script(
         if order.script_pos >= len(order.script_steps) or not order.is_open:
             break
         order.script_pos += 1
-        _enter(exchange, order, view)
+        _enter(book, order, view)
 
 
-def _enter(exchange: Exchange, order: Order, view: MarketView) -> None:
+def _enter(book: Book, order: Order, view: MarketView) -> None:
     """Enter the status at ``script_pos`` (past the steps: the final one), filling as it says."""
     final = order.script_pos >= len(order.script_steps)
     status = _require_text(order.script_final) if final else order.script_steps[order.script_pos]
@@ -131,8 +141,8 @@ def _enter(exchange: Exchange, order: Order, view: MarketView) -> None:
             want = want.to_integral_value(rounding=ROUND_FLOOR)  # whole-share order
         more = want - order.filled_qty
         if more > 0:
-            limit = exchange.spend_limit(order, view)
-            if fill_qty(exchange, order, more, price, now, limit) <= 0 and order.filled_qty == 0:
+            limit = book.spend_limit(order, view)
+            if fill_qty(book, order, more, price, now, limit) <= 0 and order.filled_qty == 0:
                 status, final = "rejected", True
                 order.script_pos = len(order.script_steps)
     order.status, order.updated_at = status, now

@@ -19,7 +19,7 @@ from regime_trader.service.emulator.corporate_actions import (
     CorporateActionError,
     parse_adjustment,
 )
-from regime_trader.service.emulator.exchange import (
+from regime_trader.service.emulator.records import (
     CODE_BAD_REQUEST,
     CODE_UNPROCESSABLE,
     ExchangeError,

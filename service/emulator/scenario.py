@@ -21,9 +21,10 @@ from regime_trader.service.emulator.corporate_actions import (
     CorporateActionError,
     adjustment_factors,
 )
-from regime_trader.service.emulator.exchange import CODE_BAD_REQUEST, FLAGS, Exchange, ExchangeError
+from regime_trader.service.emulator.exchange import FLAGS, Exchange
 from regime_trader.service.emulator.lifecycle import OrderScript, ScriptBook
 from regime_trader.service.emulator.market import Market
+from regime_trader.service.emulator.records import CODE_BAD_REQUEST, ExchangeError
 
 __all__ = ["ScenarioControls", "checked_actions"]
 

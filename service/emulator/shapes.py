@@ -14,9 +14,9 @@ from decimal import Decimal
 from typing import Any
 
 from regime_trader.service.emulator.clock import NEW_YORK, Session
-from regime_trader.service.emulator.exchange import Asset, Exchange, MarketView, Order, Position
+from regime_trader.service.emulator.exchange import Exchange
 from regime_trader.service.emulator.market import Bar
-from regime_trader.service.emulator.records import money
+from regime_trader.service.emulator.records import Asset, MarketView, Order, Position, money
 
 __all__ = [
     "account_id",

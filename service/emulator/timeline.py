@@ -13,14 +13,10 @@ from typing import Any
 from regime_trader.service.emulator import shapes
 from regime_trader.service.emulator.clock import CalendarError, TradingCalendar
 from regime_trader.service.emulator.corporate_actions import CorporateAction
-from regime_trader.service.emulator.exchange import (
-    CODE_BAD_REQUEST,
-    Exchange,
-    ExchangeError,
-    MarketView,
-)
+from regime_trader.service.emulator.exchange import Exchange
 from regime_trader.service.emulator.inputs import parse_instant
 from regime_trader.service.emulator.market import Market
+from regime_trader.service.emulator.records import CODE_BAD_REQUEST, ExchangeError, MarketView
 
 __all__ = ["ADVANCE_TARGETS", "CODE_CONFLICT", "TimeControls"]
 

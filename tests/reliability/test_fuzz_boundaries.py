@@ -36,6 +36,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
+from regime_trader.service.alpaca_errors import error_response_to_exception
 from regime_trader.service.alpaca_parsing import (
     NEW_YORK,
     SessionDay,
@@ -44,7 +45,6 @@ from regime_trader.service.alpaca_parsing import (
     bars_to_frame,
     calendar_to_session_days,
     clock_to_broker_clock,
-    error_response_to_exception,
     order_list_to_broker_orders,
     order_to_broker_order,
     positions_to_quantities,

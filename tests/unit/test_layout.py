@@ -209,3 +209,49 @@ def test_the_service_never_imports_the_tests() -> None:
         for path in [*_service_files(), *sorted((ROOT / "strategies").rglob("*.py"))]
     }
     assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(("regime_trader", *parts[: -1 if parts[-1] == "__init__" else None]))
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Module -> the project modules it imports (``TYPE_CHECKING`` imports included)."""
+    files = {
+        _module_name(path): path
+        for tree in ("service", "strategies")
+        for path in (ROOT / tree).rglob("*.py")
+    }
+    graph: dict[str, set[str]] = {name: set() for name in files}
+    for name, path in files.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                # "from package import submodule" imports the submodule, not the package's own names
+                subs = {f"{node.module}.{a.name}" for a in node.names} & files.keys()
+                if len(subs) < len(node.names) and node.module in files:
+                    subs.add(node.module)
+                graph[name] |= subs - {name}
+            elif isinstance(node, ast.Import):
+                graph[name] |= {a.name for a in node.names} & files.keys()
+    return graph
+
+
+def test_the_import_graph_has_no_cycle() -> None:
+    graph = _import_graph()
+    done: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(name: str, path: list[str]) -> None:
+        if name in path:
+            cycles.append([*path[path.index(name) :], name])
+            return
+        if name in done:
+            return
+        for imported in sorted(graph[name]):
+            visit(imported, [*path, name])
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name, [])
+    assert cycles == []

@@ -17,7 +17,8 @@ import uuid
 
 import redis
 
-from regime_trader.service.alerts import Alert, AlertPublisher, read_alerts
+from regime_trader.service.alert_channels import AlertPublisher, read_alerts
+from regime_trader.service.alerts import Alert
 from regime_trader.service.alpaca_http import HttpPolicy
 from regime_trader.service.broker import AlpacaBroker
 from regime_trader.service.config import PortfolioConfig

@@ -13,7 +13,8 @@ import pytest
 import redis
 import structlog
 
-from regime_trader.service.alerts import Alert, AlertPublisher
+from regime_trader.service.alert_channels import AlertPublisher
+from regime_trader.service.alerts import Alert
 from regime_trader.service.logs import configure_logging, redactor
 from tests.integration.service.conftest import Webhook
 

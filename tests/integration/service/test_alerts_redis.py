@@ -13,7 +13,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from regime_trader.service.alerts import Alert, AlertPublisher, follow_alerts, read_alerts
+from regime_trader.service.alert_channels import AlertPublisher, follow_alerts, read_alerts
+from regime_trader.service.alerts import Alert
 from tests.integration.service.conftest import Webhook, wait_until
 
 

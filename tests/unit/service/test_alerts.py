@@ -10,7 +10,8 @@ import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from regime_trader.service.alerts import Alert, AlertPublisher, channel_label, notifier_url_secrets
+from regime_trader.service.alert_channels import AlertPublisher, channel_label, notifier_url_secrets
+from regime_trader.service.alerts import Alert
 from regime_trader.service.exceptions import InvalidInputError
 
 

@@ -171,6 +171,22 @@ class JumpModel(SeededStatesModel):
         self.temperature = temperature
         self.order_feature = order_feature
 
+    def scaled_penalty(self, scale: float) -> JumpModel:
+        """This model with Lambda times ``scale`` > 0 (the sparse model's inner fits)."""
+        check_positive("scale", scale)
+        return JumpModel(
+            self.n_states,
+            jump_penalty=self.jump_penalty,
+            penalty=self.penalty * scale,
+            n_init=self.n_init,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            min_occupancy=self.min_occupancy,
+            temperature=self.temperature,
+            order_feature=self.order_feature,
+            random_state=self.random_state,
+        )
+
     def fit(
         self,
         X: np.ndarray,

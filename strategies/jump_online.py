@@ -150,16 +150,16 @@ class JumpSettings:
 
     def model(self, *, sparse: bool) -> JumpModel | SparseJumpModel:
         """A fresh model of these settings: the sparse jump model, or the plain one."""
-        common: dict[str, Any] = {
-            "penalty": self.penalty,
-            "n_init": self.n_init,
-            "max_iter": self.max_iter,
-            "temperature": self.temperature,
-            "random_state": self.random_state,
-        }
-        if sparse:
-            return SparseJumpModel(self.n_states, kappa=self.kappa, **common)
-        return JumpModel(self.n_states, jump_penalty=self.jump_penalty, **common)
+        jump = JumpModel(
+            self.n_states,
+            jump_penalty=self.jump_penalty,
+            penalty=self.penalty,
+            n_init=self.n_init,
+            max_iter=self.max_iter,
+            temperature=self.temperature,
+            random_state=self.random_state,
+        )
+        return SparseJumpModel(jump, kappa=self.kappa) if sparse else jump
 
 
 class JumpTracker(WindowedTracker):

@@ -23,7 +23,6 @@ selection in clustering", JASA 105 (2010), eq. (11).
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
 from typing import Self
@@ -94,63 +93,37 @@ class SparseJumpModel:
 
     Parameters
     ----------
-    n_states : int, default 2
+    base : JumpModel, optional
+        The unweighted jump model: its states, Lambda (``jump_penalty`` or ``penalty``,
+        before the 1 / sqrt(n_features) scaling), seeded starts (``n_init`` for the first
+        inner fit; later inner fits warm-start from the previous centroids re-weighted),
+        iterations and occupancy floor serve every inner fit. Default ``JumpModel()``.
     kappa : float, default 2.0
         l1 budget of the weights, >= 1 (1 keeps one feature, sqrt(n_features) all; kappa^2
         is roughly the number of features kept). Checked against sqrt(n_features) at fit.
-    jump_penalty : float, default 10.0
-        Scalar lambda before the 1 / sqrt(n_features) scaling.
-    penalty : array-like of shape (n_states, n_states), optional
-        Full Lambda (overrides ``jump_penalty``), scaled the same way.
-    n_init : int, default 10
-        Seeded starts of the first inner fit; later inner fits warm-start from the previous
-        centroids re-weighted.
-    max_iter : int, default 100
-        Coordinate-descent iterations of each inner fit.
     max_outer : int, default 30
         Weight updates.
     tol_w : float, default 1e-4
         Stop when ||w - w_prev||_1 / ||w_prev||_1 falls below this.
-    min_occupancy, temperature, order_feature, random_state :
-        As in :class:`~regime_trader.strategies.jump.JumpModel`.
     """
 
     def __init__(
         self,
-        n_states: int = 2,
+        base: JumpModel | None = None,
         *,
         kappa: float = 2.0,
-        jump_penalty: float = 10.0,
-        penalty: np.ndarray | None = None,
-        n_init: int = 10,
-        max_iter: int = 100,
         max_outer: int = 30,
         tol_w: float = 1e-4,
-        min_occupancy: float = 0.01,
-        temperature: float = 1.0,
-        order_feature: int = 0,
-        random_state: int = 0,
     ) -> None:
         if not (math.isfinite(kappa) and kappa >= 1.0):
             raise ValueError(f"kappa must be >= 1, got {kappa}")
         if max_outer < 1 or not tol_w > 0:
             raise ValueError(f"max_outer must be >= 1 and tol_w > 0, got {max_outer}, {tol_w}")
+        self.base = base if base is not None else JumpModel()
+        self.n_states = self.base.n_states
         self.kappa = kappa
         self.max_outer = max_outer
         self.tol_w = tol_w
-        # The unweighted model (its own checks run here); inner fits copy it, Lambda scaled.
-        self.base = JumpModel(
-            n_states,
-            jump_penalty=jump_penalty,
-            penalty=penalty,
-            n_init=n_init,
-            max_iter=max_iter,
-            min_occupancy=min_occupancy,
-            temperature=temperature,
-            order_feature=order_feature,
-            random_state=random_state,
-        )
-        self.n_states = n_states
 
     def fit(
         self,
@@ -233,9 +206,7 @@ class SparseJumpModel:
 
     def _inner(self, scale: float) -> JumpModel:
         """The jump model of the inner fits: the base model with its Lambda times ``scale``."""
-        inner = copy.copy(self.base)
-        inner.penalty = self.base.penalty * scale
-        return inner
+        return self.base.scaled_penalty(scale)
 
 
 def _bcss(Z: np.ndarray, labels: np.ndarray, n_states: int) -> np.ndarray:

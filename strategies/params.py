@@ -13,13 +13,13 @@ the dotted path of the field and the value, then the record's own ``__post_init_
 from __future__ import annotations
 
 import dataclasses
-import types
 from collections.abc import Mapping
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 __all__ = ["record_from_dict", "record_to_dict"]
 
 _R = TypeVar("_R")
+_UNION_TYPE = type(int | None)  # types.UnionType: what ``X | None`` annotations are
 
 
 def record_to_dict(record: Any) -> dict[str, Any]:
@@ -60,7 +60,7 @@ def record_from_dict(cls: type[_R], data: object, where: str = "") -> _R:
 
 def _convert(tp: Any, value: object, name: str) -> Any:
     origin = get_origin(tp)
-    if origin in (Union, types.UnionType):
+    if origin in (Union, _UNION_TYPE):
         args = get_args(tp)
         if value is None:
             if type(None) in args:

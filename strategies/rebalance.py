@@ -29,8 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, Self, TypeVar
 
 import numpy as np
 
@@ -38,7 +37,28 @@ from regime_trader.strategies._checks import check_unit_interval
 
 __all__ = ["RebalanceBand", "TradeTargets", "rebalance_targets"]
 
-Weight = TypeVar("Weight", float, Decimal)
+
+class _Weight(Protocol):
+    """The arithmetic the rule uses: float and decimal.Decimal both have it (never mixed)."""
+
+    def __add__(self, other: Self, /) -> Self: ...
+
+    def __radd__(self, other: int, /) -> Self: ...
+
+    def __sub__(self, other: Self, /) -> Self: ...
+
+    def __mul__(self, other: Self, /) -> Self: ...
+
+    def __truediv__(self, other: Self, /) -> Self: ...
+
+    def __abs__(self) -> Self: ...
+
+    def __lt__(self, other: Self, /) -> bool: ...
+
+    def __gt__(self, other: Self, /) -> bool: ...
+
+
+Weight = TypeVar("Weight", bound=_Weight)
 
 
 @dataclass(frozen=True)
@@ -93,7 +113,7 @@ def rebalance_targets(
     left = [a != zero and abs(a - c) < weight_band for a, c in zip(aim, current, strict=True)]
     out = [c if keep else a for a, c, keep in zip(aim, current, left, strict=True)]
     capped = False
-    one = zero + 1
+    one = 1 + zero
     if any(left) and sum(out, zero) > one:
         buys = [i for i, (o, c) in enumerate(zip(out, current, strict=True)) if o > c]
         bought = set(buys)

@@ -7,8 +7,8 @@ protocol's trials and a saved state all set it through :meth:`RegimeERCParams.fr
 (nested tables for the nested records), and :meth:`RegimeERCParams.to_dict` gives it back, so
 every field round-trips.
 
-Feature columns are chosen by templates, matched against the engine's column names with
-shell-style wildcards (:func:`fnmatch.fnmatchcase`) after ``{equity}``, ``{bond}`` and
+Feature columns are chosen by templates, matched against the engine's column names with the
+wildcard ``*`` (any run of characters, as in a shell) after ``{equity}``, ``{bond}`` and
 ``{0}``, ``{1}``... are replaced by the equity, the bond and the symbol at that position;
 ``corr`` is the stock-bond correlation column. ``*_ret`` is every asset's return (HMM),
 ``{equity}_logdd_*`` the equity's log downside deviation at every half-life (jump engines).
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from typing import Any, Literal, get_args
 
 from regime_trader.strategies._checks import (
@@ -76,7 +75,7 @@ def select_columns(
     for template in templates:
         pattern = template.format(*symbols, equity=equity, bond=bond)
         pattern = "corr_*" if template == "corr" else pattern
-        matched = [n for n in available if fnmatchcase(n, pattern)]
+        matched = [n for n in available if _matches(n, pattern)]
         if not matched:
             raise ValueError(
                 f"{field_name}: {template!r} matches no feature; available: {list(available)}"
@@ -86,6 +85,22 @@ def select_columns(
             raise ValueError(f"{field_name}: {template!r} selects {twice[0]!r} a second time")
         names.extend(matched)
     return names
+
+
+def _matches(name: str, pattern: str) -> bool:
+    """``name`` matches ``pattern``, where ``*`` stands for any run of characters."""
+    first, *middle, last = pattern.split("*") if "*" in pattern else (pattern, pattern)
+    if "*" not in pattern:
+        return name == pattern
+    if not (name.startswith(first) and name.endswith(last)) or len(name) < len(first + last):
+        return False
+    position, end = len(first), len(name) - len(last)
+    for part in middle:
+        found = name.find(part, position, end)
+        if found < 0:
+            return False
+        position = found + len(part)
+    return True
 
 
 @dataclass(frozen=True)

@@ -150,7 +150,7 @@ def test_online_values_stepwise_equal_the_batch_run_and_the_dp_forward_pass() ->
 def test_online_labels_up_to_t_do_not_depend_on_later_rows(sparse: bool) -> None:
     X, equity, _ = _market_features(1000, seed=12)
     model: JumpModel | SparseJumpModel = (
-        SparseJumpModel(2, kappa=2.0, jump_penalty=10.0)
+        SparseJumpModel(JumpModel(2, jump_penalty=10.0), kappa=2.0)
         if sparse
         else JumpModel(2, jump_penalty=5.0)
     )
@@ -206,7 +206,7 @@ def test_sparse_model_drops_noise_features_and_keeps_informative_ones() -> None:
     informative = X[:, [1, 7]]  # SPY_logvol_2 and TLT_logvol_2
     rng = np.random.default_rng(0)
     data = np.column_stack([informative, rng.normal(size=(len(X), 5))])
-    model = SparseJumpModel(2, kappa=1.5, jump_penalty=10.0).fit(data, equity)
+    model = SparseJumpModel(JumpModel(2, jump_penalty=10.0), kappa=1.5).fit(data, equity)
     w = model.weights_
     assert model.report_.converged
     assert w[:2].min() > 0.3, w
@@ -220,7 +220,7 @@ def test_sparse_model_agrees_with_jumpmodels_sparse_jump_model(kappa: float) -> 
     sparse_jump = pytest.importorskip("jumpmodels.sparse_jump")
     X, _, _ = _market_features(1500, seed=3)
     data = np.column_stack([X[:, [1, 7, 4]], np.random.default_rng(0).normal(size=(len(X), 4))])
-    ours = SparseJumpModel(2, kappa=kappa, jump_penalty=10.0).fit(data)
+    ours = SparseJumpModel(JumpModel(2, jump_penalty=10.0), kappa=kappa).fit(data)
     Z = (data - data.mean(axis=0)) / data.std(axis=0)
     # jumpmodels' max_feats is kappa^2; it scales lambda by 1/sqrt(n_features) as we do.
     theirs = sparse_jump.SparseJumpModel(

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from regime_trader.strategies._checks import check_at_least, check_positive
-from regime_trader.strategies.features import (
+from regime_trader.strategies.paired_recursion import (
     PairedRecursion,
     check_closes,
     correlation_name,
@@ -110,7 +110,7 @@ def _per_asset_names(symbols: Sequence[str], spec: JumpFeatureSpec) -> list[str]
 class JumpFeatureEngine(PairedRecursion[JumpFeatureSpec]):
     """Online jump-model feature recursions over a fixed list of symbols.
 
-    Constructed as :class:`~regime_trader.strategies.features.PairedRecursion` (symbols, a
+    Constructed as :class:`~regime_trader.strategies.paired_recursion.PairedRecursion` (symbols, a
     :class:`JumpFeatureSpec`, equity, bond).
     """
 

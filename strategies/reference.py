@@ -24,7 +24,7 @@ import pandas as pd
 from regime_trader.strategies._checks import check_at_least
 from regime_trader.strategies.base import Signal, Strategy
 from regime_trader.strategies.covariance import EwmaCovariance, regularize
-from regime_trader.strategies.features import pair_symbols, stock_bond_pair
+from regime_trader.strategies.paired_recursion import pair_symbols, stock_bond_pair
 from regime_trader.strategies.riskparity import relative_risk_contributions, solve_risk_budget
 
 __all__ = [

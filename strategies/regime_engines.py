@@ -26,9 +26,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from regime_trader.strategies.features import FeatureEngine, stock_bond_pair
+from regime_trader.strategies.features import FeatureEngine
 from regime_trader.strategies.jump_features import JumpFeatureEngine
 from regime_trader.strategies.jump_online import JumpTracker
+from regime_trader.strategies.paired_recursion import stock_bond_pair
 from regime_trader.strategies.regime_erc_params import RegimeERCParams, select_columns
 from regime_trader.strategies.regime_online import RegimeTracker
 from regime_trader.strategies.regime_window import RegimeUpdate

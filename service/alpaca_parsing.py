@@ -379,7 +379,7 @@ def bars_to_frame(raw: object) -> pd.DataFrame:
     DataFrame of shape (n_bars, 9)
         Columns ``date`` (session date, tz-naive midnight), ``symbol`` and :data:`BAR_COLUMNS`
         as floats, in the order received. Values are not range-checked here: see
-        :func:`regime_trader.service.marketdata.validate_bars`.
+        :func:`regime_trader.service.marketdata.check_bars`.
 
     Raises
     ------

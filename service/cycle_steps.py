@@ -186,7 +186,7 @@ class TradeSteps:
                     self.ctx.metrics.orders_failed_total.labels(
                         portfolio=self._name, reason=str(e.code or e.status)
                     ).inc()
-            self._note(intent, order, error, status)
+            self._note(OrderRow.of(intent, order, error, status))
             self.boundary(Boundary.ORDER_SENT)  # a halt, a stop or a lost lock ends sending here
 
     def _find_duplicate(self, coid: str) -> BrokerOrder | None:
@@ -199,15 +199,9 @@ class TradeSteps:
                 return order
         return None
 
-    def _note(
-        self,
-        intent: PlannedOrder,
-        order: BrokerOrder | None,
-        error: str = "",
-        status: str = SUBMIT_REFUSED,
-    ) -> None:
-        row = OrderRow.of(intent, order, error, status)
-        self.orders[intent.client_order_id] = row
+    def _note(self, row: OrderRow) -> None:
+        """Record what the broker did with one planned order (the table and the ledger)."""
+        self.orders[row.client_order_id] = row
         self.ctx.store.record_orders(
             self._name,
             self.session.isoformat(),
@@ -238,7 +232,7 @@ class TradeSteps:
             self.session,
             timeout_secs=wait,
             interval_secs=self.ctx.poll_interval_secs,
-            note=lambda coid, order: self._note(by_id[coid], order),
+            note=lambda coid, order: self._note(OrderRow.of(by_id[coid], order)),
         )
         if result.unknown:
             named = "; ".join(

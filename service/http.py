@@ -19,9 +19,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -33,10 +30,10 @@ from starlette.routing import Route
 
 from regime_trader.service.logs import get_logger, redact_value
 from regime_trader.service.metrics import ServiceMetrics
+from regime_trader.service.server_thread import ServerThread, bind_socket
 
 __all__ = [
     "SECRET_KEY_PATTERN",
-    "RunningHttpServer",
     "build_http_app",
     "drop_secret_keys",
     "start_http_server",
@@ -167,46 +164,9 @@ def build_http_app(
     )
 
 
-class RunningHttpServer:
-    """A uvicorn server running in a daemon thread; see :func:`start_http_server`.
-
-    Attributes
-    ----------
-    host : str
-        Bound host.
-    port : int
-        Bound port (the real one when 0 was asked for).
-    url : str
-        ``http://host:port``.
-    """
-
-    def __init__(self, server: uvicorn.Server, thread: threading.Thread, host: str, port: int):
-        self._server = server
-        self._thread = thread
-        self.host = host
-        self.port = port
-        url_host = f"[{host}]" if ":" in host else host
-        self.url = f"http://{url_host}:{port}"
-
-    def stop(self, timeout_secs: float = 5.0) -> None:
-        """Ask uvicorn to finish open requests and exit; wait for the thread up to the timeout."""
-        self._server.should_exit = True
-        self._thread.join(timeout_secs)
-        if self._thread.is_alive():
-            # Open keep-alive connections can hold a graceful shutdown; cut them.
-            self._server.force_exit = True
-            self._thread.join(timeout_secs)
-
-    def __enter__(self) -> RunningHttpServer:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
-
-
 def start_http_server(
     app: Starlette, host: str = "127.0.0.1", port: int = 8080, *, startup_timeout_secs: float = 10.0
-) -> RunningHttpServer:
+) -> ServerThread:
     """Serve ``app`` with uvicorn in a daemon thread; return once it accepts connections.
 
     uvicorn's own logging configuration is disabled (``log_config=None``) so its lines go through
@@ -226,7 +186,8 @@ def start_http_server(
 
     Returns
     -------
-    RunningHttpServer
+    ServerThread
+        ``.url``, ``.port``; ``.stop()`` ends it.
 
     Raises
     ------
@@ -235,44 +196,9 @@ def start_http_server(
     RuntimeError
         If the server does not accept connections within ``startup_timeout_secs``.
     """
-    # Bind here, not in uvicorn, so port 0 resolves to a known port before the thread starts
-    # and a bind error surfaces in the caller's thread.
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    bound_port = int(sock.getsockname()[1])
+    sock = bind_socket(host, port)
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name=f"http-{bound_port}", daemon=True
-    )
-    thread.start()
-    running = RunningHttpServer(server, thread, host, bound_port)
-
-    deadline = time.monotonic() + startup_timeout_secs
-    while time.monotonic() < deadline:
-        if server.started and _accepts(host, bound_port, family):
-            _log.info("http_server_started", url=running.url)
-            return running
-        if not thread.is_alive():
-            break
-        time.sleep(0.01)
-    running.stop(timeout_secs=1.0)
-    raise RuntimeError(f"HTTP server on {running.url} did not start within {startup_timeout_secs}s")
-
-
-def _accepts(host: str, port: int, family: socket.AddressFamily) -> bool:
-    # Maps a wildcard bind to a loopback address to probe; it binds nothing itself.
-    probe_host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # nosec
-    try:
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
-            probe.settimeout(0.5)
-            probe.connect((probe_host, port))
-    except OSError:
-        return False
-    return True
+    running = ServerThread(uvicorn.Server(config), sock, f"http-{sock.getsockname()[1]}")
+    running.start(startup_timeout_secs)
+    _log.info("http_server_started", url=running.url)
+    return running

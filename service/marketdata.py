@@ -4,7 +4,7 @@ Two sources behind one :class:`BarSource` protocol: :class:`AlpacaBars` (alpaca-
 ``StockHistoricalDataClient``, split- and dividend-adjusted, IEX or SIP feed, the timeouts and
 retries of :class:`regime_trader.service.alpaca_http.AlpacaTransport`) and :class:`CsvBars` (a
 price file read by :func:`regime_trader.service.pricefile.load_prices`). Both return raw closes;
-:func:`validate_bars` checks them against the broker's calendar and clock and drops the partial bar
+:func:`check_bars` checks them against the broker's calendar and clock and drops the partial bar
 of a session in progress (Alpaca serves today's bar, with the latest price as its close, while the
 market is open).
 
@@ -38,7 +38,7 @@ from regime_trader.strategies.missing_bars import (
     carry_missing_closes,
 )
 
-__all__ = ["AlpacaBars", "BarSource", "CsvBars", "ValidatedBars", "check_bars", "validate_bars"]
+__all__ = ["AlpacaBars", "BarSource", "CsvBars", "ValidatedBars", "check_bars"]
 
 MAX_PAGE_SIZE = 10_000  # Alpaca's limit per request
 _MAX_PAGES = 10_000
@@ -55,7 +55,7 @@ class BarSource(Protocol):
         DataFrame of shape (n_sessions, n_symbols)
             Float closes, ``DatetimeIndex`` of session dates named ``date``, one column per
             requested symbol in the requested order. Not yet validated: NaN where a bar is
-            missing. Pass the frame through :func:`validate_bars`.
+            missing. Pass the frame through :func:`check_bars`.
         """
         ...
 
@@ -231,29 +231,6 @@ class ValidatedBars:
 
     closes: pd.DataFrame
     carried: tuple[CarriedClose, ...] = ()
-
-
-def validate_bars(
-    closes: pd.DataFrame,
-    sessions: Sequence[SessionDay],
-    *,
-    as_of: datetime,
-    max_staleness_sessions: int = 0,
-    max_jump_fraction: float = 0.5,
-    max_carry_sessions: int = 0,
-) -> pd.DataFrame:
-    """Check daily closes against the broker's calendar and clock; drop a partial bar.
-
-    :func:`check_bars` without the list of carried closes; see there.
-    """
-    return check_bars(
-        closes,
-        sessions,
-        as_of=as_of,
-        max_staleness_sessions=max_staleness_sessions,
-        max_jump_fraction=max_jump_fraction,
-        max_carry_sessions=max_carry_sessions,
-    ).closes
 
 
 def check_bars(

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from regime_trader.service.emulator.records import use_once
+
 __all__ = ["Fault", "FaultAction", "FaultError", "FaultInjector", "FaultSpec"]
 
 _MESSAGES = {
@@ -136,10 +138,7 @@ class FaultInjector:
             if spec.probability < 1.0 and fault.rng.random() >= spec.probability:
                 continue
             fault.hits += 1
-            if fault.remaining is not None:
-                fault.remaining -= 1
-                if fault.remaining == 0:
-                    self._faults.remove(fault)
+            use_once(fault, self._faults)
             body = None
             if spec.status is not None:
                 body = {

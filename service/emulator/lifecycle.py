@@ -30,7 +30,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
-from regime_trader.service.emulator.records import ALL_STATUSES, OPEN_STATUSES
+from regime_trader.service.emulator.records import ALL_STATUSES, OPEN_STATUSES, use_once
 
 __all__ = ["Advance", "OrderScript", "ScriptBook", "ScriptError"]
 
@@ -214,10 +214,7 @@ class ScriptBook:
             if entry.script.symbol not in (None, symbol):
                 continue
             entry.used += 1
-            if entry.remaining is not None:
-                entry.remaining -= 1
-                if entry.remaining == 0:
-                    self.active.remove(entry)
+            use_once(entry, self.active)
             return
 
     def state(self) -> dict[str, Any]:

@@ -10,7 +10,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import Any, Protocol, TypeVar
+
+from regime_trader.service.order_status import OrderStatus
 
 __all__ = [
     "ALL_STATUSES",
@@ -36,6 +38,7 @@ __all__ = [
     "order_to_json",
     "request_qty",
     "require",
+    "use_once",
 ]
 
 CODE_BAD_REQUEST = 40010001
@@ -63,10 +66,8 @@ OPEN_STATUSES = frozenset(
         "accepted_for_bidding",
     }
 )
-# Every status alpaca-py's OrderStatus knows.
-ALL_STATUSES = OPEN_STATUSES | frozenset(
-    {"filled", "done_for_day", "canceled", "expired", "replaced", "rejected", "calculated"}
-)
+# Every status Alpaca documents (alpaca-py's OrderStatus): the service's one list of them.
+ALL_STATUSES = frozenset(str(s) for s in OrderStatus)
 
 
 class ExchangeError(Exception):
@@ -261,3 +262,19 @@ def order_from_json(raw: Mapping[str, Any]) -> Order:
         data[name] = None if data[name] is None else datetime.fromisoformat(data[name])
     data["script_steps"] = tuple(data.get("script_steps", ()))
     return Order(**data)
+
+
+class _Counted(Protocol):
+    remaining: int | None
+
+
+_C = TypeVar("_C", bound=_Counted)
+
+
+def use_once(entry: _C, active: list[_C]) -> None:
+    """Count one use of ``entry`` (an injected fault, a status script): one fewer remaining, and
+    out of ``active`` once none is left. ``remaining`` None: unlimited."""
+    if entry.remaining is not None:
+        entry.remaining -= 1
+        if entry.remaining == 0:
+            active.remove(entry)

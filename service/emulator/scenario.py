@@ -12,7 +12,6 @@ from typing import Any
 
 from regime_trader.service.emulator.config import (
     DUPLICATE_CODES,
-    EmulatorConfig,
     EmulatorConfigError,
 )
 from regime_trader.service.emulator.corporate_actions import (
@@ -21,25 +20,17 @@ from regime_trader.service.emulator.corporate_actions import (
     CorporateActionError,
     adjustment_factors,
 )
-from regime_trader.service.emulator.exchange import FLAGS, Exchange
-from regime_trader.service.emulator.lifecycle import OrderScript, ScriptBook
+from regime_trader.service.emulator.exchange import FLAGS
+from regime_trader.service.emulator.lifecycle import OrderScript
 from regime_trader.service.emulator.market import Market
+from regime_trader.service.emulator.parts import EmulatorParts
 from regime_trader.service.emulator.records import CODE_BAD_REQUEST, ExchangeError
 
 __all__ = ["ScenarioControls", "checked_actions"]
 
 
-class ScenarioControls:
+class ScenarioControls(EmulatorParts):
     """The ``/admin`` scenario operations (mixed into the emulator)."""
-
-    config: EmulatorConfig
-    exchange: Exchange
-    scripts: ScriptBook
-    duplicate_code: int
-    actions: tuple[CorporateAction, ...]
-
-    def _save(self) -> None:
-        raise NotImplementedError
 
     def flags(self) -> dict[str, bool]:
         """The account flags that refuse new orders."""

@@ -11,10 +11,6 @@ sending any response (plain ASGI has no way to do that).
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import threading
-import time
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -25,6 +21,7 @@ from regime_trader.service.emulator.app import DROP_EXTENSION, create_app
 from regime_trader.service.emulator.config import EmulatorConfig
 from regime_trader.service.emulator.engine import Emulator
 from regime_trader.service.emulator.faults import FaultInjector
+from regime_trader.service.server_thread import ServerThread, bind_socket
 
 __all__ = ["RunningEmulator", "build_server", "serve_forever", "start_in_thread"]
 
@@ -83,13 +80,11 @@ class RunningEmulator:
     url: str
     config: EmulatorConfig
     emulator: Emulator
-    _server: uvicorn.Server
-    _thread: threading.Thread
+    _server: ServerThread
 
     def stop(self, timeout_secs: float = 10.0) -> None:
         """Shut the server down and wait for its thread."""
-        self._server.should_exit = True
-        self._thread.join(timeout_secs)
+        self._server.stop(timeout_secs)
 
     def __enter__(self) -> RunningEmulator:
         return self
@@ -112,26 +107,8 @@ def start_in_thread(config: EmulatorConfig) -> RunningEmulator:
         If the server does not start within 15 s.
     """
     emulator = Emulator.create(config)
-    # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on accepted sockets whose proto is
-    # TCP, and with proto 0 every response waits ~40 ms on Nagle + delayed ACK.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((config.host, config.port))
-    sock.listen(128)
-    port = int(sock.getsockname()[1])
-    config = replace(config, port=port)
-    server = build_server(config, emulator)
-    thread = threading.Thread(
-        target=lambda: asyncio.run(server.serve(sockets=[sock])),
-        name=f"emulator:{port}",
-        daemon=True,
-    )
-    thread.start()
-    deadline = time.monotonic() + STARTUP_TIMEOUT_SECS
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            sock.close()
-            raise RuntimeError(f"the emulator did not start on {config.host}:{port}")
-        time.sleep(0.01)
-    return RunningEmulator(f"http://{config.host}:{port}", config, emulator, server, thread)
+    sock = bind_socket(config.host, config.port)
+    config = replace(config, port=int(sock.getsockname()[1]))
+    server = ServerThread(build_server(config, emulator), sock, f"emulator:{config.port}")
+    server.start(STARTUP_TIMEOUT_SECS)
+    return RunningEmulator(f"http://{config.host}:{config.port}", config, emulator, server)

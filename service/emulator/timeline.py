@@ -11,12 +11,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from regime_trader.service.emulator import shapes
-from regime_trader.service.emulator.clock import CalendarError, TradingCalendar
-from regime_trader.service.emulator.corporate_actions import CorporateAction
-from regime_trader.service.emulator.exchange import Exchange
+from regime_trader.service.emulator.clock import CalendarError
 from regime_trader.service.emulator.inputs import parse_instant
-from regime_trader.service.emulator.market import Market
-from regime_trader.service.emulator.records import CODE_BAD_REQUEST, ExchangeError, MarketView
+from regime_trader.service.emulator.parts import EmulatorParts
+from regime_trader.service.emulator.records import CODE_BAD_REQUEST, ExchangeError
 
 __all__ = ["ADVANCE_TARGETS", "CODE_CONFLICT", "TimeControls"]
 
@@ -24,23 +22,8 @@ ADVANCE_TARGETS = ("next_open", "next_close", "next_session_open")
 CODE_CONFLICT = 40910000
 
 
-class TimeControls:
+class TimeControls(EmulatorParts):
     """The ``/admin/clock`` operations (mixed into the emulator)."""
-
-    now: datetime
-    calendar: TradingCalendar
-    market: Market
-    exchange: Exchange
-    actions: tuple[CorporateAction, ...]
-
-    def _save(self) -> None:
-        raise NotImplementedError
-
-    def view(self, at: datetime | None = None) -> MarketView:
-        raise NotImplementedError
-
-    def clock(self) -> dict[str, Any]:
-        raise NotImplementedError
 
     def admin_clock(self) -> dict[str, Any]:
         """The clock plus what the admin needs: the session and the reachable range."""

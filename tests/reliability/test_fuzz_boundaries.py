@@ -51,7 +51,7 @@ from regime_trader.service.alpaca_parsing import (
 )
 from regime_trader.service.config import DERIVED_FIELDS, ConfigError, Settings, load_settings
 from regime_trader.service.exceptions import InvalidInputError, RegimeTraderError
-from regime_trader.service.marketdata import validate_bars
+from regime_trader.service.marketdata import check_bars
 from regime_trader.service.pricefile import PriceFileError, load_prices
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -223,7 +223,7 @@ def _accepts(kind: str, value: object) -> bool | None:
         return _aware_instant(value)
     if kind == OPT_INSTANT:
         return value is None or _aware_instant(value)
-    if kind == NUMBER:  # range checks belong to validate_bars; NaN passes here by design
+    if kind == NUMBER:  # range checks belong to check_bars; NaN passes here by design
         return isinstance(value, int | float) and not isinstance(value, bool)
     if kind == OPT_NUMBER:
         return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
@@ -479,7 +479,7 @@ def test_valid_bars_pass_and_only_the_partial_bar_is_dropped(
     case: tuple[pd.DataFrame, datetime, int],
 ) -> None:
     frame, as_of, completed = case
-    out = validate_bars(frame, SESSIONS, as_of=as_of)
+    out = check_bars(frame, SESSIONS, as_of=as_of).closes
     assert len(out) == completed
     np.testing.assert_array_equal(out.to_numpy(), frame.to_numpy()[:completed])
 
@@ -544,7 +544,7 @@ def test_bad_bars_are_refused_naming_the_symbol_and_date(
     bad = pd.DataFrame(values, index=pd.DatetimeIndex(days, name="date"), columns=symbols)
 
     with pytest.raises(InvalidInputError) as info:
-        validate_bars(bad, SESSIONS, as_of=as_of)
+        check_bars(bad, SESSIONS, as_of=as_of)
     message = str(info.value)
     if symbol is not None:
         assert symbol in message, message
@@ -584,7 +584,7 @@ def test_chaotic_bars_end_in_a_market_data_error_or_a_clean_frame(
     frame = pd.DataFrame(values, index=index, columns=symbols)
     as_of = SESSIONS[as_of_day].open + timedelta(minutes=minutes)
     try:
-        out = validate_bars(frame, SESSIONS, as_of=as_of)
+        out = check_bars(frame, SESSIONS, as_of=as_of).closes
     except InvalidInputError as e:
         message = str(e)
         assert message.strip()
@@ -604,7 +604,7 @@ def test_a_bar_without_a_date_is_refused() -> None:
     index = pd.DatetimeIndex([pd.NaT, *WEEKDAYS[1:5]], name="date")
     frame = pd.DataFrame({"SPY": [100.0, 101, 102, 103, 104]}, index=index)
     with pytest.raises(InvalidInputError, match="SPY"):
-        validate_bars(frame, SESSIONS, as_of=SESSIONS[5].open)
+        check_bars(frame, SESSIONS, as_of=SESSIONS[5].open)
 
 
 # ============================================================================ configuration

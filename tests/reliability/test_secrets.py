@@ -26,6 +26,7 @@ import contextlib
 import datetime as dt
 import http.server
 import ipaddress
+import json
 import os
 import shutil
 import socket
@@ -54,6 +55,7 @@ from tests.support.processes import (
     start_service,
     wait_until,
 )
+from tests.support.redis_dump import dump_keys
 
 pytestmark = pytest.mark.slow
 
@@ -130,26 +132,7 @@ def _alerts(client: redis.Redis) -> list[Alert]:
 
 def _dump(client: redis.Redis) -> str:
     """Every key and value of the database as text (strings, hashes, lists, zsets, streams)."""
-    out = []
-    for key in sorted(client.scan_iter(count=1000)):
-        kind = client.type(key)
-        value: Any
-        if kind == "string":
-            value = client.get(key)
-        elif kind == "hash":
-            value = client.hgetall(key)
-        elif kind == "list":
-            value = client.lrange(key, 0, -1)
-        elif kind == "zset":
-            value = client.zrange(key, 0, -1, withscores=True)
-        elif kind == "stream":
-            value = client.xrange(key)
-        elif kind == "set":
-            value = sorted(client.smembers(key))
-        else:
-            value = f"<{kind!r}>"
-        out.append(f"{key!r} {kind!r} {value!r}")
-    return "\n".join(out)
+    return json.dumps(dump_keys(client), ensure_ascii=False)
 
 
 def _listening(port: int) -> list[tuple[str, int]]:

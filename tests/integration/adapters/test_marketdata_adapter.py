@@ -14,7 +14,7 @@ from alpaca.data.timeframe import TimeFrame
 
 from regime_trader.service.broker import AlpacaBroker
 from regime_trader.service.exceptions import BadMarketDataError
-from regime_trader.service.marketdata import AlpacaBars, validate_bars
+from regime_trader.service.marketdata import AlpacaBars, check_bars
 from tests.support.emulator import FAST, KEY_ID, NY, SECRET_KEY, EmulatorDriver
 
 SYMBOLS = ["SPY", "TLT", "GLD"]
@@ -50,16 +50,16 @@ def test_partial_bar_is_dropped_while_the_market_is_open(
     raw = bars.daily_closes(SYMBOLS, date(2023, 12, 1), clock.timestamp.date())
     assert raw.index[-1] == datetime(2024, 1, 3)  # Alpaca serves today's partial bar
     sessions = broker.calendar(date(2023, 12, 1), clock.timestamp.date())
-    valid = validate_bars(raw, sessions, as_of=clock.timestamp)
+    valid = check_bars(raw, sessions, as_of=clock.timestamp).closes
     assert valid.index[-1] == datetime(2024, 1, 2)
     np.testing.assert_array_equal(valid.to_numpy(), raw.iloc[:-1].to_numpy())
     emu.advance(to="next_close")
     clock = broker.clock()
-    closed = validate_bars(
+    closed = check_bars(
         bars.daily_closes(SYMBOLS, date(2023, 12, 1), clock.timestamp.date()),
         sessions,
         as_of=clock.timestamp,
-    )
+    ).closes
     assert closed.index[-1] == datetime(2024, 1, 3)
 
 
@@ -73,7 +73,7 @@ def test_stale_bars_are_refused_on_a_later_session(
     clock = broker.clock()
     sessions = broker.calendar(date(2023, 12, 1), clock.timestamp.date())
     with pytest.raises(BadMarketDataError, match=r"on 2023-12-29: stale.* is 2024-01-05"):
-        validate_bars(old, sessions, as_of=clock.timestamp)
+        check_bars(old, sessions, as_of=clock.timestamp)
 
 
 def test_daily_bars_have_consistent_ohlcv(bars: AlpacaBars) -> None:
@@ -90,7 +90,7 @@ def test_unknown_symbol_is_caught_by_validation(broker: AlpacaBroker, bars: Alpa
     assert raw["NOPE"].isna().all()
     sessions = broker.calendar(date(2023, 12, 1), date(2024, 1, 2))
     with pytest.raises(BadMarketDataError, match="NOPE: no bars at all"):
-        validate_bars(raw, sessions, as_of=broker.clock().timestamp)
+        check_bars(raw, sessions, as_of=broker.clock().timestamp)
 
 
 def test_range_without_bars_is_an_empty_frame(bars: AlpacaBars) -> None:

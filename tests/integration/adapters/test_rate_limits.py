@@ -10,37 +10,35 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import replace
 
 import httpx
 import pytest
 
 from regime_trader.service.alpaca_http import AlpacaTransport, HttpPolicy
 from regime_trader.service.broker import AlpacaBroker
-from regime_trader.service.emulator import EmulatorConfig, RunningEmulator, start_in_thread
+from regime_trader.service.emulator import RunningEmulator, start_in_thread
+from regime_trader.service.emulator.ratelimit import AccountStats
 from regime_trader.service.exceptions import BrokerUnavailableError
-from tests.support.emulator import KEY_ID, SECRET_KEY, START
+from tests.support.emulator import (
+    FAST,
+    HEADERS,
+    KEY_ID,
+    SECRET_KEY,
+    START,
+    EmulatorDriver,
+    emulator_config,
+)
 
-HEADERS = {"APCA-API-KEY-ID": KEY_ID, "APCA-API-SECRET-KEY": SECRET_KEY}
 WINDOW_SECS = 60
-
-
-def _emulator(limit: int) -> RunningEmulator:
-    config = EmulatorConfig(
-        port=0,
-        key_id=KEY_ID,
-        secret_key=SECRET_KEY,
-        rate_limit_per_min=limit,
-        start_date=START.date(),
-        history_sessions=30,
-        future_sessions=30,
-    )
-    return start_in_thread(config)
 
 
 @pytest.fixture
 def small_limit() -> Iterator[RunningEmulator]:
-    emulator = _emulator(10)
+    config = emulator_config(
+        rate_limit_per_min=10, start_date=START.date(), history_sessions=30, future_sessions=30
+    )
+    emulator = start_in_thread(config)
     yield emulator
     emulator.stop()
 
@@ -51,11 +49,10 @@ def _start_of_a_window(margin_secs: float = 8.0) -> None:
         time.sleep(0.2)
 
 
-def _stats(url: str) -> dict[str, Any]:
+def _stats(url: str) -> AccountStats:
     """The emulator's request statistics of the test key (requests, rate_limited, ...)."""
-    with httpx.Client(base_url=url, timeout=10) as admin:
-        accounts: dict[str, dict[str, Any]] = admin.get("/admin/requests").json()["accounts"]
-    return accounts[KEY_ID]
+    with EmulatorDriver(url) as admin:
+        return admin.requests().accounts[KEY_ID]
 
 
 class RecordedSleep:
@@ -66,6 +63,15 @@ class RecordedSleep:
 
     def __call__(self, secs: float) -> None:
         self.waits.append(secs)
+
+
+def _broker_that_records_its_waits(
+    url: str, policy: HttpPolicy
+) -> tuple[AlpacaBroker, RecordedSleep]:
+    broker = AlpacaBroker(KEY_ID, SECRET_KEY, url_override=url, policy=policy)
+    sleep = RecordedSleep()
+    broker._http = AlpacaTransport(broker._client, policy, (KEY_ID, SECRET_KEY), sleep=sleep)
+    return broker, sleep
 
 
 def _spend_the_budget(url: str) -> float:
@@ -80,17 +86,14 @@ def _spend_the_budget(url: str) -> float:
 def test_a_spent_budget_is_waited_out_until_the_reset(small_limit: RunningEmulator) -> None:
     _start_of_a_window()
     refused: list[str] = []
-    policy = HttpPolicy(
-        timeout_secs=5.0,
+    policy = replace(
+        FAST,
         retry_attempts=3,
-        retry_max_secs=2.0,
         retry_wait_initial_secs=0.05,
         retry_wait_max_secs=0.1,
         rate_limited_hook=refused.append,
     )
-    broker = AlpacaBroker(KEY_ID, SECRET_KEY, url_override=small_limit.url, policy=policy)
-    sleep = RecordedSleep()
-    broker._http = AlpacaTransport(broker._client, policy, (KEY_ID, SECRET_KEY), sleep=sleep)
+    broker, sleep = _broker_that_records_its_waits(small_limit.url, policy)
     reset = _spend_the_budget(small_limit.url)
 
     asked_at = time.time()
@@ -98,7 +101,7 @@ def test_a_spent_budget_is_waited_out_until_the_reset(small_limit: RunningEmulat
         broker.clock()  # the recorded sleeps do not wait: every attempt meets the same window
     # Every attempt reached the emulator and was refused there; each is counted once.
     assert err.value.attempts == 3 and refused == ["GET /v2/clock"] * 3
-    assert _stats(small_limit.url)["rate_limited"] == 3
+    assert _stats(small_limit.url).rate_limited == 3
     # Each retry waited for the reset (plus at most its jitter), not for a backoff of 0.05 s.
     assert len(sleep.waits) == 2
     for wait in sleep.waits:
@@ -111,9 +114,8 @@ def test_a_429_that_reports_requests_left_gets_the_normal_backoff(
 ) -> None:
     # An injected 429 (a proxy's, say): the emulator's headers still show budget left.
     _start_of_a_window()
-    with httpx.Client(base_url=small_limit.url, timeout=10) as admin:
-        fault = {"path": "/v2/clock", "status": 429, "count": 2}
-        assert admin.post("/admin/faults", json=fault).status_code == 200
+    with EmulatorDriver(small_limit.url) as admin:
+        admin.add_fault(path="/v2/clock", status=429, count=2)
         refused: list[str] = []
         policy = HttpPolicy(
             retry_attempts=4,
@@ -121,11 +123,9 @@ def test_a_429_that_reports_requests_left_gets_the_normal_backoff(
             retry_wait_max_secs=0.1,
             rate_limited_hook=refused.append,
         )
-        broker = AlpacaBroker(KEY_ID, SECRET_KEY, url_override=small_limit.url, policy=policy)
-        sleep = RecordedSleep()
-        broker._http = AlpacaTransport(broker._client, policy, (KEY_ID, SECRET_KEY), sleep=sleep)
+        broker, sleep = _broker_that_records_its_waits(small_limit.url, policy)
         assert broker.clock().timestamp == START
-        assert admin.get("/admin/faults").json() == []  # both injected answers were used
+        assert admin.faults() == []  # both injected answers were used
     assert refused == ["GET /v2/clock"] * 2
     assert len(sleep.waits) == 2 and all(w <= 0.15 for w in sleep.waits)
 
@@ -149,6 +149,6 @@ def test_pacing_keeps_a_burst_under_a_small_limit_without_a_single_429(
     for _ in range(12):
         broker.clock()
         windows.add(int(time.time() // WINDOW_SECS))
-    assert refused == [] and _stats(small_limit.url)["rate_limited"] == 0
+    assert refused == [] and _stats(small_limit.url).rate_limited == 0
     assert broker._http.pacer.paced >= 1
     assert len(windows) >= 2  # the burst was spread over the next window

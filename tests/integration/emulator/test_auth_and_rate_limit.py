@@ -39,12 +39,17 @@ def test_unknown_route_is_an_alpaca_shaped_404(emu: EmulatorDriver) -> None:
     assert response.status_code == 404 and response.json()["code"] == 40410000
 
 
+def _early_in_a_minute() -> None:
+    """Return with at least 2 s left in the limiter's one-minute window."""
+    while 60 - time.time() % 60 < 2:
+        time.sleep(0.1)
+
+
 def test_rate_limit_refuses_with_429_and_headers_on_every_answer(
     start_emulator: Callable[..., EmulatorDriver],
 ) -> None:
     emu = start_emulator(rate_limit_per_min=3)
-    while 60 - time.time() % 60 < 2:  # keep the four requests inside one one-minute window
-        time.sleep(0.1)
+    _early_in_a_minute()  # the four requests inside one one-minute window
     answers = [emu.http.get("/v2/clock", headers=HEADERS) for _ in range(3)]
     answers.append(emu.http.get("/v2/clock"))  # unauthorised still counts, still has headers
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
@@ -75,8 +80,7 @@ def test_request_statistics_count_requests_429s_and_the_busiest_minute_per_key(
     start_emulator: Callable[..., EmulatorDriver],
 ) -> None:
     emu = start_emulator(rate_limit_per_min=3)
-    while 60 - time.time() % 60 < 2:  # keep the five requests inside one one-minute window
-        time.sleep(0.1)
+    _early_in_a_minute()  # the five requests inside one one-minute window
     codes = [emu.http.get("/v2/clock", headers=HEADERS).status_code for _ in range(5)]
     emu.http.get("/v2/clock", headers={"APCA-API-KEY-ID": "someone-else"})
     assert codes == [200, 200, 200, 429, 429]

@@ -13,6 +13,7 @@ from alpaca.trading.enums import OrderSide, OrderStatus, QueryOrderStatus, TimeI
 from alpaca.trading.models import Order
 from alpaca.trading.requests import GetOrdersRequest, MarketOrderRequest
 
+from regime_trader.service.emulator.records import OPEN_STATUSES
 from tests.support.emulator import NY, EmulatorDriver
 
 OPEN_AT_11 = datetime(2024, 1, 2, 11, 0, tzinfo=NY)
@@ -95,21 +96,8 @@ def test_final_statuses_end_with_the_given_filled_fraction(
     assert [o.id for o in closed] == [order.id]  # no longer open
 
 
-@pytest.mark.parametrize(
-    "status",
-    [
-        "held",
-        "suspended",
-        "stopped",
-        "pending_cancel",
-        "pending_replace",
-        "pending_review",
-        "accepted_for_bidding",
-        "pending_new",
-        "accepted",
-        "new",
-    ],
-)
+# Every status the emulator keeps open, but a partial fill (a final status fills nothing here).
+@pytest.mark.parametrize("status", sorted(OPEN_STATUSES - {"partially_filled"}))
 def test_an_open_final_status_stays_until_the_close_expires_it(
     emu: EmulatorDriver, status: str
 ) -> None:

@@ -8,6 +8,7 @@ from datetime import date, datetime
 import pytest
 from alpaca.common.exceptions import APIError
 from alpaca.data.enums import DataFeed
+from alpaca.data.models import Bar
 from alpaca.data.requests import StockBarsRequest
 from alpaca.data.timeframe import TimeFrame
 from alpaca.trading.enums import OrderSide, TimeInForce
@@ -17,13 +18,17 @@ from regime_trader.service.emulator.catalogue import CATALOGUE_SYMBOLS, THIN_SYM
 from tests.support.emulator import NY, EmulatorDriver
 
 
-def closes(emu: EmulatorDriver, symbols: list[str], **kw: object) -> dict[str, list[float]]:
-    bars = emu.data.get_stock_bars(
-        StockBarsRequest(
-            symbol_or_symbols=symbols, timeframe=TimeFrame.Day, start=datetime(2023, 6, 1), **kw
-        )
+def daily_bars(
+    emu: EmulatorDriver, symbols: list[str], start: datetime = datetime(2023, 6, 1), **kw: object
+) -> dict[str, list[Bar]]:
+    request = StockBarsRequest(
+        symbol_or_symbols=symbols, timeframe=TimeFrame.Day, start=start, **kw
     )
-    return {s: [b.close for b in series] for s, series in bars.data.items()}
+    return dict(emu.data.get_stock_bars(request).data)
+
+
+def closes(emu: EmulatorDriver, symbols: list[str], **kw: object) -> dict[str, list[float]]:
+    return {s: [b.close for b in series] for s, series in daily_bars(emu, symbols, **kw).items()}
 
 
 def order(symbol: str, client_order_id: str | None = None) -> MarketOrderRequest:
@@ -105,24 +110,13 @@ def test_the_duplicate_code_is_a_config_setting_and_bad_codes_are_refused(
 
 
 def test_the_thin_symbol_misses_some_iex_daily_bars_but_not_sip_ones(emu: EmulatorDriver) -> None:
-    sip = emu.data.get_stock_bars(
-        StockBarsRequest(
-            symbol_or_symbols=THIN_SYMBOL,
-            timeframe=TimeFrame.Day,
-            start=datetime(2023, 1, 1),
-            feed=DataFeed.SIP,
-        )
-    ).data[THIN_SYMBOL]
-    iex = emu.data.get_stock_bars(
-        StockBarsRequest(
-            symbol_or_symbols=THIN_SYMBOL,
-            timeframe=TimeFrame.Day,
-            start=datetime(2023, 1, 1),
-            feed=DataFeed.IEX,
-        )
-    ).data[THIN_SYMBOL]
-    sip_days = {b.timestamp for b in sip}
-    iex_days = {b.timestamp for b in iex}
+    sip_days, iex_days = (
+        {
+            b.timestamp
+            for b in daily_bars(emu, [THIN_SYMBOL], datetime(2023, 1, 1), feed=f)[THIN_SYMBOL]
+        }
+        for f in (DataFeed.SIP, DataFeed.IEX)
+    )
     assert iex_days < sip_days
     assert 0 < len(sip_days - iex_days) < len(sip_days) // 5
     spy_iex = closes(emu, ["SPY"], feed=DataFeed.IEX)["SPY"]
@@ -136,14 +130,7 @@ def test_configured_iex_gaps_remove_exactly_those_sessions(
     days = {
         feed: [
             b.timestamp.astimezone(NY).date()
-            for b in emu.data.get_stock_bars(
-                StockBarsRequest(
-                    symbol_or_symbols="SPY",
-                    timeframe=TimeFrame.Day,
-                    start=datetime(2023, 12, 20),
-                    feed=feed,
-                )
-            ).data["SPY"]
+            for b in daily_bars(emu, ["SPY"], datetime(2023, 12, 20), feed=feed)["SPY"]
         ]
         for feed in (DataFeed.SIP, DataFeed.IEX)
     }

@@ -2,6 +2,8 @@
 
 - :func:`text_client` turns the conftest's ``redis_client`` (bytes) into the ``decode_responses``
   client the :class:`~regime_trader.service.store.Store` expects, on the same server and database;
+- :func:`small_portfolio` is the small portfolio the cycle tests trade (SPY, TLT, GLD; 300
+  sessions of history, the least the service takes);
 - :func:`cycle_context` wires a portfolio's
   :class:`~regime_trader.service.cycle_context.CycleContext` the way
   :class:`regime_trader.service.app.Service` does, but with the fast retry policy and a test
@@ -14,6 +16,7 @@ constants are re-exported for ``test_live_equals_backtest.py``, which imports th
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import redis
 
@@ -38,10 +41,18 @@ __all__ = [
     "alerts",
     "cycle_context",
     "namespace_keys",
+    "small_portfolio",
     "snapshot",
     "text_client",
     "unique_namespace",
 ]
+
+
+def small_portfolio(name: str, strategy: str = "equal_weight", **fields: Any) -> PortfolioConfig:
+    """A portfolio of SPY, TLT and GLD on 300 sessions of history; ``equal_weight`` needs no
+    model fit, so each cycle takes milliseconds."""
+    table = {"name": name, "symbols": ("SPY", "TLT", "GLD"), "strategy": strategy}
+    return PortfolioConfig.model_validate({**table, "history_sessions": 300, **fields})
 
 
 def text_client(raw: redis.Redis) -> redis.Redis:

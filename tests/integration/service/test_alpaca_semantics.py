@@ -26,25 +26,17 @@ from tests.integration.service.alpaca_proxy import AlpacaProxy, Rewrites, runnin
 from tests.integration.service.cycle_fixtures import (
     alerts,
     cycle_context,
+    small_portfolio,
     text_client,
     unique_namespace,
 )
 from tests.support.emulator import EmulatorDriver
 
 P = "core"
-SYMBOLS = ("SPY", "TLT", "GLD")
 
 
 def _portfolio(fill_timeout_secs: float) -> PortfolioConfig:
-    return PortfolioConfig.model_validate(
-        {
-            "name": P,
-            "symbols": SYMBOLS,
-            "strategy": "equal_weight",  # no model fit: each cycle takes milliseconds
-            "history_sessions": 300,
-            "fill_timeout_secs": fill_timeout_secs,
-        }
-    )
+    return small_portfolio(P, fill_timeout_secs=fill_timeout_secs)
 
 
 @dataclass

@@ -33,6 +33,7 @@ from tests.integration.service.cycle_fixtures import (
     alerts,
     cycle_context,
     namespace_keys,
+    small_portfolio,
     snapshot,
     text_client,
     unique_namespace,
@@ -50,15 +51,7 @@ P = "core"
 SYMBOLS = ("SPY", "TLT", "GLD")
 # A strategy without a model fit keeps each cycle at tens of milliseconds; the regime
 # strategy itself runs in test_a_session_runs_once_per_day.
-FAST_PORTFOLIO = PortfolioConfig.model_validate(
-    {
-        "name": P,
-        "symbols": SYMBOLS,
-        "strategy": "equal_weight",
-        "history_sessions": 300,
-        "fill_timeout_secs": 10,
-    }
-)
+FAST_PORTFOLIO = small_portfolio(P, fill_timeout_secs=10)
 
 
 @dataclass
@@ -129,9 +122,7 @@ def test_before_the_schedule_time_the_cycle_is_not_due(world: World) -> None:
 
 def test_a_session_runs_once_per_day(world: World) -> None:
     # The real strategy (a Gaussian HMM fit on the emulator's history) on this one.
-    portfolio = PortfolioConfig.model_validate(
-        {"name": P, "symbols": SYMBOLS, "history_sessions": 300}
-    )
+    portfolio = small_portfolio(P, "regime_erc")
     session = world.emu.open_session()
     runner = world.runner(world.context(portfolio))
     posts = world.emu.count_requests("POST", "/v2/orders")

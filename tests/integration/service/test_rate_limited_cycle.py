@@ -14,23 +14,19 @@ from dataclasses import replace
 import pytest
 import redis
 
-from regime_trader.service.config import PortfolioConfig
 from regime_trader.service.cycle import CycleOutcome, CycleRunner
 from regime_trader.service.emulator import RunningEmulator, start_in_thread
 from tests.integration.service.alpaca_proxy import running_proxy
-from tests.integration.service.cycle_fixtures import cycle_context, text_client, unique_namespace
+from tests.integration.service.cycle_fixtures import (
+    cycle_context,
+    small_portfolio,
+    text_client,
+    unique_namespace,
+)
 from tests.support.emulator import CYCLE_START, FAST, KEY_ID, EmulatorDriver, emulator_config
 
 ALPACA_LIMIT = 200  # requests per minute per account
-PORTFOLIO = PortfolioConfig.model_validate(
-    {
-        "name": "core",
-        "symbols": ("SPY", "TLT", "GLD"),
-        "strategy": "equal_weight",
-        "history_sessions": 300,
-        "fill_timeout_secs": 10,
-    }
-)
+PORTFOLIO = small_portfolio("core", fill_timeout_secs=10)
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ import pytest
 import redis
 
 from regime_trader.service.bar_history import BASIS_KEY, PastChange, PastChangeKind
-from regime_trader.service.config import PortfolioConfig
 from regime_trader.service.cycle_context import CycleContext
 from regime_trader.service.exceptions import BadMarketDataError
 from regime_trader.service.signal_step import SignalResult, compute_signal
@@ -29,6 +28,7 @@ from regime_trader.strategies.reference import StaticERC
 from regime_trader.strategies.synthetic import generate_market
 from tests.integration.service.cycle_fixtures import (
     cycle_context,
+    small_portfolio,
     text_client,
     unique_namespace,
 )
@@ -36,15 +36,7 @@ from tests.support.emulator import NY, EmulatorDriver
 
 P = "adjust"
 SYMBOLS = ("SPY", "TLT", "GLD")
-PORTFOLIO = PortfolioConfig.model_validate(
-    {
-        "name": P,
-        "symbols": SYMBOLS,
-        "strategy": "erc_static",
-        "strategy_params": {"min_obs": 20},
-        "history_sessions": 300,
-    }
-)
+PORTFOLIO = small_portfolio(P, "erc_static", strategy_params={"min_obs": 20})
 
 
 @dataclass

@@ -15,26 +15,23 @@ import pandas as pd
 import pytest
 import redis
 
-from regime_trader.service.config import PortfolioConfig
 from regime_trader.service.cycle_context import CycleContext
 from regime_trader.service.exceptions import BadMarketDataError
 from regime_trader.service.signal_step import SignalResult, compute_signal
 from regime_trader.strategies.missing_bars import CarriedClose
-from tests.integration.service.cycle_fixtures import cycle_context, text_client, unique_namespace
+from tests.integration.service.cycle_fixtures import (
+    cycle_context,
+    small_portfolio,
+    text_client,
+    unique_namespace,
+)
 from tests.support.emulator import START, EmulatorDriver, emulator_config
 from tests.support.fixtures import shared_emulator_fixture
 
 P = "thin"
 GAP = (date(2024, 1, 3), date(2024, 1, 4))  # carried: two sessions
 LONG_GAP = (date(2024, 1, 8), date(2024, 1, 9), date(2024, 1, 10), date(2024, 1, 11))
-PORTFOLIO = PortfolioConfig.model_validate(
-    {
-        "name": P,
-        "symbols": ("SPY", "TLT", "GLD"),
-        "strategy": "erc_static",
-        "history_sessions": 300,
-    }
-)
+PORTFOLIO = small_portfolio(P, "erc_static")
 
 
 # The clock: 08:00 New York on Tuesday 2024-01-02 (START), for every test of the module.

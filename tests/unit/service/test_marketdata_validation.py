@@ -1,4 +1,4 @@
-"""validate_bars against a hand-built XNYS calendar, CsvBars, and HttpPolicy checks."""
+"""check_bars against a hand-built XNYS calendar, CsvBars, and HttpPolicy checks."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from regime_trader.service.alpaca_http import HttpPolicy
 from regime_trader.service.alpaca_parsing import NEW_YORK, SessionDay
 from regime_trader.service.exceptions import BadMarketDataError
-from regime_trader.service.marketdata import CsvBars, check_bars, validate_bars
+from regime_trader.service.marketdata import CsvBars, check_bars
 from regime_trader.service.pricefile import PriceFileError, load_prices_carried
 from regime_trader.strategies.missing_bars import CarriedClose
 
@@ -52,7 +52,7 @@ AFTER_CLOSE = ny(date(2024, 1, 10), 17)
 
 
 def check(frame: pd.DataFrame, as_of: datetime = AFTER_CLOSE, **kw: float) -> pd.DataFrame:
-    return validate_bars(frame, CALENDAR, as_of=as_of, **kw)  # type: ignore[arg-type]
+    return check_bars(frame, CALENDAR, as_of=as_of, **kw).closes  # type: ignore[arg-type]
 
 
 def test_clean_bars_pass_unchanged() -> None:
@@ -163,7 +163,7 @@ def test_jump_limit_is_a_setting() -> None:
 
 def test_as_of_must_be_timezone_aware() -> None:
     with pytest.raises(ValueError, match="as_of must be timezone-aware"):
-        validate_bars(GOOD, CALENDAR, as_of=datetime(2024, 1, 10, 17))
+        check_bars(GOOD, CALENDAR, as_of=datetime(2024, 1, 10, 17))
 
 
 # ---------------------------------------------------------------------------- CsvBars

@@ -31,7 +31,6 @@ Side = Literal["buy", "sell"]
 __all__ = [
     "JsonObject",
     "JsonValue",
-    "JsonView",
     "OrderRow",
     "Plan",
     "PlannedOrder",
@@ -43,20 +42,6 @@ __all__ = [
 
 JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
 JsonObject = dict[str, JsonValue]
-
-
-class JsonView:
-    """Read-only item access to a record's stored JSON form (the pre-typed callers' view)."""
-
-    def to_json(self) -> JsonObject:  # pragma: no cover - every subclass defines it
-        raise NotImplementedError
-
-    def __getitem__(self, key: str) -> JsonValue:
-        return self.to_json()[key]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """The stored JSON value under ``key``, or ``default``."""
-        return self.to_json().get(key, default)
 
 
 def json_object(value: object, what: str) -> Mapping[str, Any]:
@@ -74,7 +59,7 @@ def texts(values: Mapping[str, Decimal]) -> JsonObject:
 
 
 @dataclass(frozen=True)
-class PlannedOrder(JsonView):
+class PlannedOrder:
     """One order of a stored plan, written before it is sent (the write-ahead entry)."""
 
     symbol: str
@@ -116,7 +101,7 @@ class PlannedOrder(JsonView):
 
 
 @dataclass(frozen=True)
-class OrderRow(JsonView):
+class OrderRow:
     """What the cycle knows of one planned order: the broker's order as last seen, or why none.
 
     ``status`` is an :class:`OrderStatus`, or the raw text for a status Alpaca does not
@@ -250,7 +235,7 @@ def _text_or_none(value: Decimal | None) -> str | None:
 
 
 @dataclass(frozen=True)
-class Plan(JsonView):
+class Plan:
     """A write-ahead plan: its orders and the prices, target and holdings it was sized on.
 
     ``current_weights`` are the holdings' weights at planning (4 decimals; empty when the

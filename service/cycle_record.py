@@ -11,10 +11,6 @@ runs).
 
 Values that are not the cycle's own schema stay JSON: the strategy's pending state (versioned
 by the strategy itself) and the strategy's free-form signal diagnostics.
-
-For callers that still read the old dict shape (``plan.get("orders")``, ``order["side"]``,
-``signal["weights"]``: the reliability tests and the soak), :class:`JsonView` answers item
-reads from ``to_json()``; new code uses the attributes.
 """
 
 from __future__ import annotations
@@ -29,7 +25,6 @@ from typing import Any, cast
 from regime_trader.service.cycle_plan import (
     JsonObject,
     JsonValue,
-    JsonView,
     OrderRow,
     Plan,
     PlannedOrder,
@@ -114,7 +109,7 @@ _SIGNAL_KEYS = (
 
 
 @dataclass(frozen=True)
-class SignalSummary(JsonView):
+class SignalSummary:
     """The signal as the cycle stores it (record, history): ``Signal.to_dict()`` + data notes.
 
     ``data_notes`` is None in records written before notes existed (the key is then absent);

@@ -83,19 +83,6 @@ def test_the_done_cycle_reads_into_typed_values() -> None:
     assert {s: float(w) for s, w in record.plan.target.items()} == dict(record.signal.weights)
 
 
-def test_the_pre_typed_item_reads_still_answer_with_the_stored_json() -> None:
-    record = CycleRecord.from_hash("core", "2024-03-04", CAPTURED["planned_equal_weight"])
-
-    assert record.plan is not None and record.signal is not None
-    stored = json.loads(CAPTURED["planned_equal_weight"]["plan"])
-    assert record.plan.get("orders", []) == stored["orders"]
-    assert record.plan.orders[0]["side"] == stored["orders"][0]["side"]
-    assert (
-        record.signal["weights"]
-        == json.loads(CAPTURED["planned_equal_weight"]["signal"])["weights"]
-    )
-
-
 def _order(status: str) -> BrokerOrder:
     return BrokerOrder(
         id="b-1",

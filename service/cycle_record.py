@@ -16,11 +16,11 @@ by the strategy itself) and the strategy's free-form signal diagnostics.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any, TypedDict, Unpack, cast
 
 from regime_trader.service.cycle_plan import (
     JsonObject,
@@ -44,6 +44,7 @@ __all__ = [
     "Outcome",
     "Plan",
     "PlannedOrder",
+    "RecordParts",
     "SignalSummary",
     "Step",
 ]
@@ -170,33 +171,38 @@ def _dumps(value: JsonValue) -> str:
     return json.dumps(value)
 
 
-def encode_fields(
-    *,
-    signal: SignalSummary | None = None,
-    plan: Plan | None = None,
-    buys: Plan | None = None,
-    orders: Mapping[str, OrderRow] | None = None,
-    pending_state: Mapping[str, Any] | None = None,
-    prices: Mapping[str, Decimal] | None = None,
-    error: str | None = None,
-) -> dict[str, str]:
+class RecordParts(TypedDict, total=False):
+    """Parts of a cycle record a step stores, each one a hash field (None: not stored)."""
+
+    signal: SignalSummary | None
+    pending_state: Mapping[str, Any] | None
+    prices: Mapping[str, Decimal] | None
+    plan: Plan | None
+    buys: Plan | None
+    orders: Mapping[str, OrderRow] | None
+    error: str | None
+
+
+# Each part's hash field, in the order they are written.
+_ENCODERS: dict[str, Callable[[Any], str]] = {
+    "signal": lambda signal: _dumps(signal.to_json()),
+    "pending_state": lambda state: _dumps(cast(JsonValue, dict(state))),
+    "prices": lambda prices: _dumps(texts(prices)),
+    "plan": lambda plan: _dumps(plan.to_json()),
+    "buys": lambda buys: _dumps(buys.to_json()),
+    "orders": lambda rows: _dumps({c: r.to_json() for c, r in rows.items()}),
+    "error": str,
+}
+
+
+def encode_fields(**parts: Unpack[RecordParts]) -> dict[str, str]:
     """The hash fields of the given parts of a record, as :class:`CycleRecord` stores them."""
-    out: dict[str, str] = {}
-    if signal is not None:
-        out["signal"] = _dumps(signal.to_json())
-    if pending_state is not None:
-        out["pending_state"] = _dumps(cast(JsonValue, dict(pending_state)))
-    if prices is not None:
-        out["prices"] = _dumps(texts(prices))
-    if plan is not None:
-        out["plan"] = _dumps(plan.to_json())
-    if buys is not None:
-        out["buys"] = _dumps(buys.to_json())
-    if orders is not None:
-        out["orders"] = _dumps({c: r.to_json() for c, r in orders.items()})
-    if error is not None:
-        out["error"] = error
-    return out
+    given: Mapping[str, Any] = parts
+    return {
+        name: encode(given[name])
+        for name, encode in _ENCODERS.items()
+        if given.get(name) is not None
+    }
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Unpack
 
 from regime_trader.service.alpaca_parsing import BrokerOrder
 from regime_trader.service.cycle_context import CycleContext
@@ -24,6 +24,7 @@ from regime_trader.service.cycle_record import (
     OrderRow,
     Plan,
     PlannedOrder,
+    RecordParts,
     SignalSummary,
     Step,
 )
@@ -78,7 +79,7 @@ class TradeSteps:
     def _name(self) -> str:
         return self.ctx.portfolio.name
 
-    def _advance(self, step: Step, **parts: Any) -> None:
+    def _advance(self, step: Step, **parts: Unpack[RecordParts]) -> None:
         began = time.perf_counter()
         self.ctx.store.advance(self._name, self.session.isoformat(), self.owner, step, **parts)
         self.boundary(step)

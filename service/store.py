@@ -38,8 +38,7 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
-from decimal import Decimal
-from typing import Any, cast
+from typing import Any, Unpack, cast
 
 import redis
 from redis.client import Pipeline
@@ -49,7 +48,7 @@ from regime_trader.service.cycle_record import (
     JsonObject,
     OrderRow,
     Outcome,
-    Plan,
+    RecordParts,
     SignalSummary,
     Step,
     encode_fields,
@@ -276,28 +275,11 @@ class Store:
         session: str,
         owner: str,
         step: Step,
-        *,
-        signal: SignalSummary | None = None,
-        pending_state: Mapping[str, object] | None = None,
-        prices: Mapping[str, Decimal] | None = None,
-        plan: Plan | None = None,
-        buys: Plan | None = None,
-        error: str | None = None,
+        **parts: Unpack[RecordParts],
     ) -> None:
         """Move the cycle to ``step``, storing the given parts of the record with it."""
         key = self.key(portfolio, "cycle", session)
-        mapping: Fields = {
-            "step": str(step),
-            "updated_at": _now(),
-            **encode_fields(
-                signal=signal,
-                pending_state=pending_state,
-                prices=prices,
-                plan=plan,
-                buys=buys,
-                error=error,
-            ),
-        }
+        mapping: Fields = {"step": str(step), "updated_at": _now(), **encode_fields(**parts)}
 
         def write(pipe: Pipeline) -> None:
             pipe.hset(key, mapping=mapping)

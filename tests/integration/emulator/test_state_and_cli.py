@@ -27,31 +27,26 @@ from tests.support.emulator import KEY_ID, NY, SECRET_KEY, EmulatorDriver
 ROOT = Path(__file__).resolve().parents[3]
 
 
+def _buy(symbol: str, client_order_id: str | None, **size: float) -> MarketOrderRequest:
+    """A market day buy of ``qty`` shares or ``notional`` dollars."""
+    return MarketOrderRequest(
+        symbol=symbol,
+        side=OrderSide.BUY,
+        time_in_force=TimeInForce.DAY,
+        client_order_id=client_order_id,
+        **size,
+    )
+
+
 def test_restarted_emulator_keeps_account_orders_and_clock(
     tmp_path: Path, start_emulator: Callable[..., EmulatorDriver]
 ) -> None:
     state = tmp_path / "emulator-state.json"
     first = start_emulator(state_file=state)
     first.advance(to="next_open")
-    first.trading.submit_order(
-        MarketOrderRequest(
-            symbol="SPY",
-            qty=5,
-            side=OrderSide.BUY,
-            time_in_force=TimeInForce.DAY,
-            client_order_id="day1-SPY",
-        )
-    )
+    first.trading.submit_order(_buy("SPY", "day1-SPY", qty=5))
     first.advance(to="next_close")
-    first.trading.submit_order(
-        MarketOrderRequest(
-            symbol="TLT",
-            notional=500,
-            side=OrderSide.BUY,
-            time_in_force=TimeInForce.DAY,
-            client_order_id="day1-TLT",
-        )
-    )
+    first.trading.submit_order(_buy("TLT", "day1-TLT", notional=500))
     before = (
         first.trading.get_account(),
         first.trading.get_all_positions(),
@@ -73,15 +68,7 @@ def test_restarted_emulator_keeps_account_orders_and_clock(
     )
     assert after == before
     with pytest.raises(APIError) as err:  # the client order ids are remembered too
-        second.trading.submit_order(
-            MarketOrderRequest(
-                symbol="SPY",
-                qty=1,
-                side=OrderSide.BUY,
-                time_in_force=TimeInForce.DAY,
-                client_order_id="day1-SPY",
-            )
-        )
+        second.trading.submit_order(_buy("SPY", "day1-SPY", qty=1))
     assert (err.value.status_code, err.value.code) == (422, 40010001)
     second.advance(to="next_open")  # the queued TLT order fills after the restart
     assert [p.symbol for p in second.trading.get_all_positions()] == ["SPY", "TLT"]
@@ -178,9 +165,7 @@ def test_a_state_file_written_before_the_new_fields_still_loads(
 ) -> None:
     state = tmp_path / "state.json"
     first = start_emulator(state_file=state)
-    first.trading.submit_order(
-        MarketOrderRequest(symbol="SPY", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.DAY)
-    )
+    first.trading.submit_order(_buy("SPY", None, qty=1))
     first.running.stop()
     old = json.loads(state.read_text())
     del old["scenario"]

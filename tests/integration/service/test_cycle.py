@@ -97,25 +97,22 @@ def _assert_each_order_once(coids: list[str]) -> None:
 # ----------------------------------------------------------------------------- when to run
 
 
-def test_a_closed_market_is_not_due_and_stores_nothing(world: World) -> None:
-    ctx = world.context()
+@pytest.mark.parametrize(
+    ("minutes_after_open", "reason"),
+    [(None, "market closed"), (10, "10:00")],  # 09:40, before the 10:00 schedule
+    ids=["market-closed", "before-the-schedule-time"],
+)
+def test_a_cycle_not_due_stores_nothing_and_sends_nothing(
+    world: World, minutes_after_open: int | None, reason: str
+) -> None:
+    session = None
+    if minutes_after_open is not None:
+        session = world.emu.open_session(minutes_after_open=minutes_after_open)
 
-    outcome = world.runner(ctx).run()
-
-    assert (outcome.outcome, outcome.session) == ("not_due", None)
-    assert "market closed" in outcome.reason
-    assert world.keys() == []
-    assert world.emu.orders() == []
-
-
-def test_before_the_schedule_time_the_cycle_is_not_due(world: World) -> None:
-    session = world.emu.open_session(minutes_after_open=10)  # 09:40 < 10:00
-    ctx = world.context()
-
-    outcome = world.runner(ctx).run()
+    outcome = world.runner(world.context()).run()
 
     assert (outcome.outcome, outcome.session) == ("not_due", session)
-    assert "10:00" in outcome.reason
+    assert reason in outcome.reason
     assert world.keys() == []
     assert world.emu.orders() == []
 

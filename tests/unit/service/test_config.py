@@ -295,6 +295,19 @@ def test_a_missing_portfolio_file_is_refused(
     assert f"RT_CONFIG_FILE={missing}" in message
 
 
+GROWTH = (
+    '[[portfolio]]\nname = "growth"\nsymbols = ["QQQ", "IEF"]\n'
+    'key_id_env = "GROWTH_KEY_ID"\nsecret_key_env = "GROWTH_SECRET_KEY"\n'
+)
+GROWTH_KEY, GROWTH_SECRET = "growth-LEAKCHECK-key-0004", "growth-LEAKCHECK-secret-0005"
+
+
+def _two_accounts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _portfolio_file(tmp_path, monkeypatch, CORE + GROWTH)
+    monkeypatch.setenv("ALPACA_API_KEY_ID", KEY_ID)
+    monkeypatch.setenv("ALPACA_API_SECRET_KEY", SECRET)
+
+
 # ----------------------------------------------------------------------------- secrets and keys
 
 
@@ -324,23 +337,26 @@ def test_secrets_are_read_from_files_named_by_the_file_variables(
     assert SECRET not in repr(settings)
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "others"),
+    [
+        ("ALPACA_API_KEY_ID", KEY_ID, {"ALPACA_API_SECRET_KEY": SECRET}),
+        ("GROWTH_KEY_ID", GROWTH_KEY, {"GROWTH_SECRET_KEY": GROWTH_SECRET}),
+    ],
+    ids=["service-wide", "portfolio"],
+)
 def test_a_secret_set_both_directly_and_as_a_file_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str, others: dict[str, str]
 ) -> None:
+    _two_accounts(tmp_path, monkeypatch)
     secret_file = tmp_path / "key"
-    secret_file.write_text(KEY_ID, encoding="utf-8")
+    secret_file.write_text(value, encoding="utf-8")
 
-    message = _refusal(
-        monkeypatch,
-        ALPACA_API_KEY_ID=KEY_ID,
-        ALPACA_API_KEY_ID_FILE=str(secret_file),
-        ALPACA_API_SECRET_KEY=SECRET,
-    )
+    message = _refusal(monkeypatch, **{name: value, f"{name}_FILE": str(secret_file)}, **others)
 
-    assert "ALPACA_API_KEY_ID" in message
-    assert "ALPACA_API_KEY_ID_FILE" in message
-    assert KEY_ID not in message
-    assert SECRET not in message
+    assert name in message and f"{name}_FILE" in message
+    for secret in (value, *others.values()):
+        assert secret not in message
 
 
 @pytest.mark.parametrize("problem", ["missing", "directory"])
@@ -492,18 +508,6 @@ def test_secret_values_lists_every_secret_including_per_portfolio_keys(
 
 # ----------------------------------------------------------------------------- per-portfolio keys
 
-GROWTH = (
-    '[[portfolio]]\nname = "growth"\nsymbols = ["QQQ", "IEF"]\n'
-    'key_id_env = "GROWTH_KEY_ID"\nsecret_key_env = "GROWTH_SECRET_KEY"\n'
-)
-GROWTH_KEY, GROWTH_SECRET = "growth-LEAKCHECK-key-0004", "growth-LEAKCHECK-secret-0005"
-
-
-def _two_accounts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _portfolio_file(tmp_path, monkeypatch, CORE + GROWTH)
-    monkeypatch.setenv("ALPACA_API_KEY_ID", KEY_ID)
-    monkeypatch.setenv("ALPACA_API_SECRET_KEY", SECRET)
-
 
 def test_each_portfolio_keys_are_resolved_once_into_the_settings(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -573,24 +577,6 @@ def test_an_empty_portfolio_key_is_refused_naming_the_variable(
 
     assert message.startswith("GROWTH_KEY_ID is set but empty")
     assert GROWTH_SECRET not in message
-
-
-def test_a_portfolio_key_set_directly_and_as_a_file_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _two_accounts(tmp_path, monkeypatch)
-    key_file = tmp_path / "growth-key"
-    key_file.write_text(GROWTH_KEY, encoding="utf-8")
-
-    message = _refusal(
-        monkeypatch,
-        GROWTH_KEY_ID=GROWTH_KEY,
-        GROWTH_KEY_ID_FILE=str(key_file),
-        GROWTH_SECRET_KEY=GROWTH_SECRET,
-    )
-
-    assert "GROWTH_KEY_ID" in message and "GROWTH_KEY_ID_FILE" in message
-    assert GROWTH_KEY not in message and GROWTH_SECRET not in message
 
 
 def test_a_configuration_error_about_portfolio_keys_exits_2_naming_the_field(

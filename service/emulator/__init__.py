@@ -12,6 +12,7 @@ corporate_actions splits and cash dividends: the CSV, backward adjustment as of 
 bars              /v2/stocks/bars: adjustment as of the simulated date, IEX gaps, paging
 records           orders, positions, assets, errors and their JSON round trip
 exchange          the account's rules: orders, holds, flags, corporate actions at the open
+exchange_state    the account as JSON (the state file's ``exchange`` part)
 order_rules       which orders are taken, what a buy holds
 margin            buying power of a cash, Reg T margin or pattern-day-trader account
 fills             whole and partial fills; order-status scripts in motion
@@ -19,6 +20,7 @@ lifecycle         order-status scripts (which statuses the next orders go throug
 inputs            request bodies and query strings -> typed requests or Alpaca-shaped errors
 shapes            Alpaca's JSON for orders, positions, account, assets, clock, calendar, bars
 engine            clock + market + exchange behind Alpaca's operations
+parts             the state the engine's operation mixins (timeline, scenario) work on
 timeline          moving the clock: opens and closes replayed in order
 scenario          account flags, status scripts, duplicate code (admin knobs)
 persistence       the state file, written atomically
@@ -26,6 +28,8 @@ faults            injected errors, latency and dropped connections
 ratelimit         requests per minute with X-Ratelimit-* headers; per-key request statistics
 app               the Starlette routes (/v2 and /admin), auth, rate limit, faults
 server            uvicorn: foreground, or ``start_in_thread`` for tests and the embedded default
+admin_client      the typed client of the ``/admin`` routes (the demo clock, offline
+                  ``rebalance``, every test)
 cli               ``regime-trader emulator`` options
 ================= ======================================================================
 """

@@ -32,7 +32,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import numpy as np
@@ -283,12 +282,12 @@ def test_traded_weights_equal_the_backtest_on_the_adjusted_file_through_splits_a
             }, outcome
             record = ctx.store.cycle(P, session)
             assert record is not None and record.signal is not None
-            signal: dict[str, Any] = record.signal
-            assert signal["ready"], signal
-            traded[date.fromisoformat(signal["date"])] = dict(signal["weights"])
-            notes[n] = list(signal.get("data_notes") or [])
+            signal = record.signal
+            assert signal.ready, signal
+            traded[date.fromisoformat(signal.date)] = dict(signal.weights)
+            notes[n] = list(signal.data_notes or [])
             held, _ = _holdings(emu.http)
-            deviations.extend(abs(held.get(s, 0.0) - signal["weights"][s]) for s in SYMBOLS)
+            deviations.extend(abs(held.get(s, 0.0) - signal.weights[s]) for s in SYMBOLS)
         state = ctx.store.strategy_state(P)
         served = AlpacaBars(KEY_ID, SECRET_KEY, url_override=emu.url, policy=FAST).daily_closes(
             list(SYMBOLS), market.raw.index[0].date(), date.fromisoformat(session)

@@ -101,6 +101,20 @@ def _at_least(minimum: int) -> Callable[[str], int]:
 _positive = _at_least(1)
 _non_negative = _at_least(0)
 
+# The default portfolio's no_trade_band (service.config.PortfolioConfig): a study scores what a
+# portfolio with the default planner settings trades.
+DEFAULT_WEIGHT_BAND = 0.02
+
+
+def _band(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from e
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"a band is in [0, 1), got {value}")
+    return value
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the research command's options on its sub-parser."""
@@ -140,6 +154,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="returns left out after each test block (default 21)",
     )
     add("--cost-bps", type=float, default=5.0, help="cost per unit of turnover (default 5)")
+    add(
+        "--weight-band",
+        type=_band,
+        default=DEFAULT_WEIGHT_BAND,
+        help="the live planner's no-trade band on every execution "
+        f"(default {DEFAULT_WEIGHT_BAND}, a portfolio's default no_trade_band)",
+    )
+    add(
+        "--exposure-band",
+        type=_band,
+        default=0.0,
+        help="the live planner's exposure band on every execution (default 0)",
+    )
+    add(
+        "--no-drawdown-guard",
+        dest="drawdown_guard",
+        action="store_false",
+        help="choose on the objective alone, not only among trials whose drawdown is no deeper "
+        "than vol-matched static ERC's",
+    )
     add(
         "--space",
         type=Path,
@@ -216,6 +250,9 @@ def _config(args: argparse.Namespace, prices: pd.DataFrame) -> StudyConfig:
         space_text=space.text,
         pbo_blocks=args.pbo_blocks,
         n_boot=args.bootstrap,
+        execution_weight_band=args.weight_band,
+        execution_exposure_band=args.exposure_band,
+        drawdown_guard=args.drawdown_guard,
     )
     try:
         config.plan(prices.index)

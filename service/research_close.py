@@ -2,7 +2,9 @@
 
 When every trial has finished the study is *closed*, once, under a Redis lock:
 
-1. the chosen parameters are those of the best complete trial (highest objective);
+1. the chosen parameters are those of the best complete trial (highest objective) among the
+   feasible ones when the study has a drawdown guard (any complete trial if none is feasible,
+   said in the report);
 2. on the development window (from the end of the folds' warm-up to the development end) the
    chosen strategy is compared with static ERC, vol-matched static ERC, equal weight, 60/40 and
    buy-and-hold, with the block-bootstrap interval of its Sharpe difference against static ERC;
@@ -36,7 +38,14 @@ from regime_trader.service.research_trial import TrialEvaluator, WindowResult, e
 from regime_trader.strategies.research_pbo import probability_of_backtest_overfitting
 from regime_trader.strategies.research_stats import deflated_sharpe_ratio
 
-__all__ = ["StudyClose", "StudyNotFinishedError", "close_study", "closed_record"]
+__all__ = [
+    "StudyClose",
+    "StudyNotFinishedError",
+    "choose_trial",
+    "close_study",
+    "closed_record",
+    "is_feasible",
+]
 
 LOCK_TTL_SECS = 3600
 
@@ -55,6 +64,10 @@ class StudyClose:
         ISO time (UTC).
     n_complete, n_failed : int
     chosen_trial : int
+    chosen_feasible : bool
+        Whether the chosen trial met the drawdown guard (False only if no trial did: then the
+        best trial is chosen and the report says so).
+    n_feasible : int
     chosen_params : dict
         Optuna's parameters of the chosen trial (choice labels).
     chosen_overrides : dict
@@ -75,6 +88,8 @@ class StudyClose:
     n_complete: int
     n_failed: int
     chosen_trial: int
+    chosen_feasible: bool
+    n_feasible: int
     chosen_params: dict[str, Any]
     chosen_overrides: dict[str, Any]
     objective: float
@@ -96,6 +111,25 @@ class StudyClose:
         values["development"] = WindowResult.from_dict(data["development"])
         values["validation"] = WindowResult.from_dict(data["validation"])
         return cls(**values)
+
+
+def is_feasible(config: StudyConfig, trial: FrozenTrial) -> bool:
+    """Whether a complete trial meets the study's drawdown guard (always, without one)."""
+    if not config.drawdown_guard:
+        return True
+    return float(trial.user_attrs.get("drawdown_excess", math.inf)) <= 0.0
+
+
+def choose_trial(
+    config: StudyConfig, complete: list[FrozenTrial]
+) -> tuple[FrozenTrial, list[FrozenTrial]]:
+    """The best complete trial among the feasible ones (among all if none is), and those.
+
+    Ties go to the earlier trial.
+    """
+    feasible = [t for t in complete if is_feasible(config, t)]
+    chosen = max(feasible or complete, key=lambda t: (float(t.value or -math.inf), -t.number))
+    return chosen, feasible
 
 
 def closed_record(study: Study) -> StudyClose | None:
@@ -160,6 +194,7 @@ def _window(
         first_scored=first_scored,
         cost_bps=config.cost_bps,
         lag=config.lag,
+        execution_band=config.execution_band,
         n_boot=config.n_boot,
         block_length=config.block_length,
         seed=config.seed,
@@ -171,7 +206,7 @@ def _compute(study: Study, config: StudyConfig, prices: pd.DataFrame) -> StudyCl
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
     if not complete:
         raise StudyNotFinishedError(f"study {study.study_name!r} has no complete trial")
-    chosen = max(complete, key=lambda t: (float(t.value or -math.inf), -t.number))
+    chosen, feasible = choose_trial(config, complete)
     space = parse_space(config.space_text, config.space_source)
     overrides = space.overrides(chosen.params)
     plan = config.plan(prices.index)
@@ -183,6 +218,7 @@ def _compute(study: Study, config: StudyConfig, prices: pd.DataFrame) -> StudyCl
         dev_end=config.dev_end_ts,
         cost_bps=config.cost_bps,
         lag=config.lag,
+        execution_band=config.execution_band,
     ).benchmark_.returns.loc[plan.scored_days()]
     deflated, deflated_active, pbo = _selection_statistics(
         config, complete, chosen, erc.to_numpy(dtype=float)
@@ -204,6 +240,8 @@ def _compute(study: Study, config: StudyConfig, prices: pd.DataFrame) -> StudyCl
         n_complete=len(complete),
         n_failed=sum(t.state == TrialState.FAIL for t in trials),
         chosen_trial=chosen.number,
+        chosen_feasible=is_feasible(config, chosen),
+        n_feasible=len(feasible),
         chosen_params=dict(chosen.params),
         chosen_overrides=overrides,
         objective=float(chosen.value or 0.0),

@@ -24,6 +24,7 @@ import pandas as pd
 
 from regime_trader.service.pricefile import load_prices_carried
 from regime_trader.service.research_trial import FoldScore, TrialScore
+from regime_trader.strategies.rebalance import RebalanceBand
 from regime_trader.strategies.research_folds import FoldPlan, plan_folds, return_days
 
 __all__ = [
@@ -76,6 +77,14 @@ class StudyConfig:
     n_boot : int
     block_length : float
         Stationary-bootstrap settings of the Sharpe-difference intervals.
+    execution_weight_band, execution_exposure_band : float
+        The live planner's rebalancing band (:class:`~regime_trader.strategies.rebalance.
+        RebalanceBand`) applied to every execution of every trial, benchmark and window, so a
+        study scores what a portfolio with that ``no_trade_band`` / ``exposure_band`` trades.
+    drawdown_guard : bool
+        A trial is *feasible* only if its maximum drawdown after the warm-up is no deeper than
+        that of static ERC scaled to its volatility on the same days; the sampler prefers
+        feasible trials and the close chooses among them (see ``research_trial``).
     """
 
     data_file: str
@@ -101,6 +110,13 @@ class StudyConfig:
     pbo_blocks: int = 16
     n_boot: int = 2000
     block_length: float = 21.0
+    execution_weight_band: float = 0.0
+    execution_exposure_band: float = 0.0
+    drawdown_guard: bool = False
+
+    @property
+    def execution_band(self) -> RebalanceBand:
+        return RebalanceBand(self.execution_weight_band, self.execution_exposure_band)
 
     @property
     def dev_start_ts(self) -> pd.Timestamp:
@@ -192,6 +208,8 @@ def record_trial(score: TrialScore, seconds: float) -> dict[str, Any]:
         "scored_returns": _encode(score.scored_returns),
         "sharpe": score.sharpe,
         "max_drawdown": score.max_drawdown,
+        "vol_matched_max_drawdown": score.vol_matched_max_drawdown,
+        "drawdown_excess": score.drawdown_excess,
         "turnover_per_year": score.turnover_per_year,
         "n_warnings": score.n_warnings,
         "seconds": seconds,

@@ -86,6 +86,19 @@ def _protocol(config: StudyConfig, plan: FoldPlan | None) -> list[Block]:
                     f"stationary, mean block {config.block_length:g} days, {config.n_boot} "
                     "resamples, 95% percentile intervals",
                 ),
+                (
+                    "execution",
+                    f"the live planner's band on every execution: weight band "
+                    f"{config.execution_weight_band:g}, exposure band "
+                    f"{config.execution_exposure_band:g}",
+                ),
+                (
+                    "drawdown guard",
+                    "on: a trial is feasible only if its max drawdown after the warm-up is no "
+                    "deeper than vol-matched static ERC's; the best feasible trial is chosen"
+                    if config.drawdown_guard
+                    else "off: the best objective is chosen",
+                ),
             ),
         ),
         Block("p", "**Objective.** " + OBJECTIVE),
@@ -125,6 +138,7 @@ def _trials(study: Study, config: StudyConfig) -> list[Block]:
         *(f"fold {k}" for k in range(config.n_folds)),
         "Sharpe",
         "max DD",
+        "vol-matched ERC DD",
         "turnover/yr",
         "secs",
         "parameters",
@@ -146,6 +160,7 @@ def _trials(study: Study, config: StudyConfig) -> list[Block]:
                 *fold_cells,
                 _num(attrs.get("sharpe")),
                 _pct(attrs.get("max_drawdown")),
+                _pct(attrs.get("vol_matched_max_drawdown")),
                 _num(attrs.get("turnover_per_year")),
                 _num(attrs.get("seconds"), 1),
                 params,
@@ -297,7 +312,13 @@ def _blocks(study: Study, storage_label: str, plan: FoldPlan | None) -> list[Blo
         Block(
             "p",
             f"Trial {record.chosen_trial}, objective {_num(record.objective, 3)} "
-            f"({record.n_complete} complete trials, {record.n_failed} failed).",
+            f"({record.n_complete} complete trials, {record.n_failed} failed; "
+            f"{record.n_feasible} feasible under the drawdown guard"
+            + (
+                ")."
+                if record.chosen_feasible
+                else "; **no trial met the guard: the best trial is shown, not a feasible one**)."
+            ),
         ),
         Block(
             "table",

@@ -81,7 +81,7 @@ def load_config(study: Study) -> StudyConfig:
 
 
 def _sampler(config: StudyConfig) -> TrialSeededSampler:
-    return TrialSeededSampler(config.seed, config.startup_trials)
+    return TrialSeededSampler(config.seed, config.startup_trials, constrained=config.drawdown_guard)
 
 
 def create_or_join(url: str, prefix: str, name: str, config: StudyConfig) -> Study:
@@ -153,6 +153,7 @@ def run_worker(spec: WorkerSpec, barrier: Barrier | None = None) -> None:
         dev_end=config.dev_end_ts,
         cost_bps=config.cost_bps,
         lag=config.lag,
+        execution_band=config.execution_band,
     )
     worker = _worker_id(spec.index)
 

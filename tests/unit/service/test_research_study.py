@@ -6,12 +6,17 @@ import optuna
 import pandas as pd
 import pytest
 
-from regime_trader.service.research_close import StudyNotFinishedError, close_study
+from regime_trader.service.research_close import (
+    StudyNotFinishedError,
+    choose_trial,
+    close_study,
+    is_feasible,
+)
 from regime_trader.service.research_config import StudyConfig
 from regime_trader.service.research_study import CONFIG_ATTR, load_config, progress
 
 
-def _config(n_trials: int) -> StudyConfig:
+def _config(n_trials: int, *, drawdown_guard: bool = False) -> StudyConfig:
     return StudyConfig(
         data_file="/data/p.csv",
         data_sha256="00" * 32,
@@ -33,6 +38,7 @@ def _config(n_trials: int) -> StudyConfig:
         strategy="regime_erc",
         space_source="s.toml",
         space_text="",
+        drawdown_guard=drawdown_guard,
     )
 
 
@@ -67,3 +73,33 @@ def test_an_unfinished_study_is_not_closed() -> None:
     study.ask()
     with pytest.raises(StudyNotFinishedError, match="1 running"):
         close_study(study, "redis://127.0.0.1:1/0", "unused", pd.DataFrame())
+
+
+def test_the_drawdown_guard_keeps_only_trials_no_deeper_than_vol_matched_erc() -> None:
+    study = _study(3)
+    for excess in (0.02, -0.01, 0.0):
+        trial = study.ask()
+        trial.set_user_attr("drawdown_excess", excess)
+        study.tell(trial, 1.0)
+    refused = study.ask()
+    study.tell(refused, state=optuna.trial.TrialState.FAIL)
+    trials = study.get_trials()
+    guarded, unguarded = _config(3, drawdown_guard=True), _config(3)
+    assert [is_feasible(guarded, t) for t in trials[:3]] == [False, True, True]
+    assert is_feasible(guarded, trials[3]) is False  # no record: never feasible
+    assert all(is_feasible(unguarded, t) for t in trials)
+
+
+def test_the_close_chooses_the_best_feasible_trial_and_falls_back_to_the_best() -> None:
+    study = _study(3)
+    for value, excess in ((0.9, 0.05), (0.5, -0.01), (0.7, 0.0), (0.7, -0.02)):
+        trial = study.ask()
+        trial.set_user_attr("drawdown_excess", excess)
+        study.tell(trial, value)
+    trials = study.get_trials()
+    chosen, feasible = choose_trial(_config(3, drawdown_guard=True), trials)
+    assert chosen.number == 2  # 0.7 and feasible; trial 3 ties and comes later
+    assert [t.number for t in feasible] == [1, 2, 3]
+    assert choose_trial(_config(3), trials)[0].number == 0
+    nothing_feasible = [trials[0]]
+    assert choose_trial(_config(3, drawdown_guard=True), nothing_feasible) == (trials[0], [])

@@ -17,7 +17,10 @@ from regime_trader.service.research_trial import (
     TrialEvaluator,
     evaluate_window,
 )
+from regime_trader.strategies.backtest import run_backtest
 from regime_trader.strategies.base import Strategy
+from regime_trader.strategies.metrics import drawdown
+from regime_trader.strategies.rebalance import RebalanceBand
 from regime_trader.strategies.registry import BENCHMARKS, build_strategy
 from regime_trader.strategies.research_folds import plan_folds, return_days
 from regime_trader.strategies.synthetic import generate_market
@@ -121,3 +124,38 @@ def test_window_evaluation_reports_every_benchmark(prices: pd.DataFrame) -> None
     assert diff["ci_low"] <= diff["ci_high"]
     assert result.first_day == str(prices.index[502].date())
     assert type(result).from_dict(result.to_dict()) == result
+
+
+def test_drawdown_excess_compares_with_static_erc_at_the_trials_volatility(
+    prices: pd.DataFrame,
+) -> None:
+    evaluator = _evaluator(prices)
+    score = evaluator.evaluate(FAST)
+    # The vol-matched drawdown, computed again directly.
+    path = run_backtest(
+        evaluator.prices,
+        build_strategy("regime_erc", evaluator.symbols, FAST),
+        start=evaluator.dev_start,
+        cost_bps=5.0,
+    ).strategy
+    mine = path.returns.iloc[evaluator.plan.warmup_days :]
+    theirs = evaluator.benchmark_.returns.loc[mine.index]
+    matched = theirs * (mine.std(ddof=1) / theirs.std(ddof=1))
+    assert score.vol_matched_max_drawdown == pytest.approx(float(drawdown(matched).min()))
+    assert score.drawdown_excess == pytest.approx(
+        score.vol_matched_max_drawdown - score.max_drawdown
+    )
+    # Static ERC against itself: the same drawdown, so exactly on the feasibility boundary.
+    evaluator.strategy = BENCHMARK
+    assert evaluator.evaluate({}).drawdown_excess == pytest.approx(0.0, abs=1e-12)
+
+
+def test_the_execution_band_changes_what_a_trial_trades(prices: pd.DataFrame) -> None:
+    plain = _evaluator(prices).evaluate(FAST)
+    banded_evaluator = _evaluator(prices)
+    banded_evaluator.execution_band = RebalanceBand(weight_band=0.05)
+    banded_evaluator.benchmark_ = banded_evaluator._run(
+        build_strategy(BENCHMARK, banded_evaluator.symbols, {})
+    )
+    banded = banded_evaluator.evaluate(FAST)
+    assert banded.turnover_per_year < plain.turnover_per_year

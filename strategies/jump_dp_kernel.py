@@ -131,11 +131,12 @@ def backtrack(columns: list[list[float]], penalty: np.ndarray) -> np.ndarray:
     n_obs = values.shape[0]
     # best_from[t, s]: the state on day t from which arriving in s on day t + 1 costs least,
     # the first such state on ties (argmin's rule): elementwise, the same sums as a loop.
-    best_from = np.argmin(values[:, :, None] + penalty[None, :, :], axis=1).tolist()
+    best_from = np.argmin(values[:, :, None] + penalty[None, :, :], axis=1)
+    choices = [best_from[:, s].tolist() for s in range(values.shape[1])]  # choices[s][t]
     labels = np.empty(n_obs, dtype=np.int64)
     s = int(np.argmin(values[-1]))
     labels[-1] = s
     for t in range(n_obs - 2, -1, -1):
-        s = best_from[t][s]
+        s = choices[s][t]
         labels[t] = s
     return labels

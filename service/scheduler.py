@@ -125,28 +125,18 @@ class CycleScheduler:
         with self._wakes_lock:
             self._wakes[name] += 1
             wake = self._wakes[name]
+        found: dict[str, str | None]
         try:
             outcome = self.service.runner(name).run()
+            found = {
+                "outcome": outcome.outcome,
+                "session": outcome.session,
+                "reason": outcome.reason,
+            }
         except Exception as e:
             log.exception("cycle attempt crashed", portfolio=name, wake=wake)
-            log.info(
-                "wake-up",
-                portfolio=name,
-                wake=wake,
-                job=job,
-                outcome="crashed",
-                reason=type(e).__name__,
-            )
-            return
-        log.info(
-            "wake-up",
-            portfolio=name,
-            wake=wake,
-            job=job,
-            outcome=outcome.outcome,
-            session=outcome.session,
-            reason=outcome.reason,
-        )
+            found = {"outcome": "crashed", "reason": type(e).__name__}
+        log.info("wake-up", portfolio=name, wake=wake, job=job, **found)
 
     def _heartbeat(self) -> None:
         try:

@@ -101,7 +101,7 @@ def test_each_alpaca_status_decides_the_fill_wait(world: World, status: OrderSta
         assert outcome.reason == ""
     else:  # ended without filling as sent: the reason names each order and its status
         assert f"{len(rows)} orders ended before filling fully" in outcome.reason
-        assert all(f"{r['symbol']} buy {status.value}" in outcome.reason for r in rows)
+        assert all(f"{r.symbol} buy {status.value}" in outcome.reason for r in rows)
     assert "not filled within" not in outcome.reason or phase is OrderPhase.OPEN
 
 

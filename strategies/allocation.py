@@ -34,6 +34,7 @@ the rest is cash. Long-only and no leverage: 0 <= e <= max_exposure <= 1.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -74,7 +75,12 @@ def stress_probability(probs: np.ndarray) -> float:
     probs : ndarray of shape (n_states,)
         State probabilities, calmest first.
     """
-    return float(np.clip(probs @ _severity(probs.shape[0]), 0.0, 1.0))
+    return _clip(float(probs @ _severity(probs.shape[0])), 0.0, 1.0)
+
+
+def _clip(value: float, low: float, high: float) -> float:
+    """``np.clip`` of one number (the same value, without the array round trip)."""
+    return min(max(value, low), high)
 
 
 class VolatilityHistory:
@@ -89,11 +95,24 @@ class VolatilityHistory:
     def __init__(self, days: int) -> None:
         check_at_least("vol_median_days", days, 1)
         self._values: deque[float] = deque(maxlen=days)
+        self._sorted: list[float] = []  # the same values, ascending: the median in O(log n)
 
     def push(self, forecast_vol: float) -> float:
-        """Record today's forecast; return the median of the remembered ones (today's too)."""
-        self._values.append(float(forecast_vol))
-        return float(np.median(np.fromiter(self._values, dtype=float)))
+        """Record today's forecast; return the median of the remembered ones (today's too).
+
+        The middle value, or the mean of the two middle values, as ``np.median`` computes
+        it: (a + b) / 2 (the same bits).
+        """
+        value = float(forecast_vol)
+        if len(self._values) == self._values.maxlen:
+            del self._sorted[bisect.bisect_left(self._sorted, self._values[0])]
+        self._values.append(value)
+        bisect.insort(self._sorted, value)
+        n = len(self._sorted)
+        middle = n // 2
+        if n % 2:
+            return self._sorted[middle]
+        return (self._sorted[middle - 1] + self._sorted[middle]) / 2.0
 
     def state_dict(self) -> list[float]:
         return list(self._values)
@@ -101,6 +120,7 @@ class VolatilityHistory:
     def load(self, values: list[float]) -> None:
         self._values.clear()
         self._values.extend(float(v) for v in values)
+        self._sorted = sorted(self._values)
 
 
 @dataclass(frozen=True)
@@ -283,9 +303,7 @@ class AllocationPolicy:
             persistence = self.persistence(predicted, transmat)
             cut = self.regime_cut(smoothed, predicted.shape[0])
             regime_exposure = 1.0 - (cut * persistence if self.persistence_multiplier else cut)
-        exposure = float(
-            np.clip(min(regime_exposure, vol_exposure), self.min_exposure, self.max_exposure)
-        )
+        exposure = _clip(min(regime_exposure, vol_exposure), self.min_exposure, self.max_exposure)
         weights = exposure * erc_weights
         return Allocation(
             weights=weights,

@@ -153,7 +153,7 @@ class FeatureEngine(PairedRecursion[FeatureSpec]):
         self._log_prices.append(log_p.tolist())
         if len(self._log_prices) > window + 1:
             del self._log_prices[0]
-        row = np.full(len(self.names), np.nan)
+        row = np.full(self.n_features, np.nan)
         if len(self._log_prices) < 2:
             self._kama = log_p.copy()
             return row

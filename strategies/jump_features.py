@@ -152,7 +152,7 @@ class JumpFeatureEngine(PairedRecursion[JumpFeatureSpec]):
         log_p = np.log(check_closes(closes, len(self.symbols)))
         self.n_bars += 1
         previous, self._last_log = self._last_log, log_p
-        row = np.full(len(self.names), np.nan)
+        row = np.full(self.n_features, np.nan)
         if previous is None:
             return row
         r = log_p - previous

@@ -13,6 +13,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import asdict
+from functools import cached_property
 from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 import numpy as np
@@ -177,6 +178,16 @@ class PairedRecursion(ABC, Generic[SpecT]):
     @abstractmethod
     def _allocate(self) -> None:
         """Set up the subclass's recursions (``symbols`` and ``spec`` are set)."""
+
+    @property
+    @abstractmethod
+    def names(self) -> list[str]:
+        """Feature column names, in row order."""
+
+    @cached_property
+    def n_features(self) -> int:
+        """Length of a feature row (the universe and the spec are fixed at construction)."""
+        return len(self.names)
 
     def _correlation(self, returns: np.ndarray) -> float | None:
         """Update the stock-bond correlation with the day's returns (None without a pair)."""

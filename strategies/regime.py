@@ -196,14 +196,13 @@ class ForwardFilter:
             return post.tolist(), loglik_t
 
         # The day-by-day loop runs on Python floats (regime_forward: NumPy's arithmetic).
-        filtered, loglik = filter_scaled(
-            scaled.tolist(),
-            shift.tolist(),
+        return filter_scaled(
+            scaled,
+            shift,
             self._transmat_rows,
             np.asarray(current, dtype=float).tolist(),
             in_log_space,
         )
-        return np.array(filtered, dtype=float).reshape(log_b.shape), np.array(loglik, dtype=float)
 
 
 @dataclass(frozen=True)

@@ -114,8 +114,10 @@ class RegimeERC(Strategy):
         assert update.filtered is not None and update.predicted is not None  # nosec B101
         fitted = self._source.tracker.params
         assert fitted is not None  # nosec B101
-        means, covs = self._regime_cov.moments()
-        mixture = mixture_covariance(update.predicted, means, covs)
+        mixture = None
+        if self.params.regime_blend > 0:  # at 0 the blend is the EWMA whatever the mixture
+            means, covs = self._regime_cov.moments()
+            mixture = mixture_covariance(update.predicted, means, covs)
         cov = regularize(
             blend_covariance(self._ewma.covariance, mixture, self.params.regime_blend),
             self.params.shrinkage,

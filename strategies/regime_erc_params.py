@@ -138,8 +138,9 @@ class RegimeERCParams:
         Weight of the regime mixture covariance against the EWMA. The default 0 was chosen
         on 2006-2014 SPXTR/TLT/GLD data (Sharpe 1.19 at 0, 1.15 at 0.25, 1.14 at 0.5, with
         target_vol 0.08 at 0 and 0.10 otherwise): there the regimes pay through exposure
-        sizing, while the slow per-regime covariances made the ERC weights lag. The mixture
-        stays computed and reported so a user can turn it on.
+        sizing, while the slow per-regime covariances made the ERC weights lag. At 0 the
+        mixture is not computed; the per-regime covariances stay updated, so a user can turn
+        it on.
     shrinkage : float in [0, 1], default 0.1
         Shrinkage of the blended covariance toward its diagonal.
     risk_budgets : tuple of float or None, default None

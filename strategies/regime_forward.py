@@ -21,6 +21,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 __all__ = ["StepInLogSpace", "filter_scaled", "predict"]
 
 StepInLogSpace = Callable[[int, list[float]], tuple[list[float], float]]
@@ -43,19 +45,19 @@ def predict(probs: Sequence[float], transmat: Sequence[Sequence[float]]) -> list
 
 
 def filter_scaled(
-    scaled: list[list[float]],
-    shift: list[float],
+    scaled: np.ndarray,
+    shift: np.ndarray,
     transmat: list[list[float]],
     prior: list[float],
     step_in_log_space: StepInLogSpace,
-) -> tuple[list[list[float]], list[float]]:
+) -> tuple[np.ndarray, np.ndarray]:
     """Filter every day, strictly left to right.
 
     Parameters
     ----------
-    scaled : list of n_obs lists of n_states floats
+    scaled : ndarray of shape (n_obs, n_states)
         ``exp(log b_t(k) - shift_t)``: each day's densities over its largest one.
-    shift : list of n_obs floats
+    shift : ndarray of shape (n_obs,)
         ``max_k log b_t(k)``.
     transmat : list of n_states lists of n_states floats
     prior : list of n_states floats
@@ -65,15 +67,31 @@ def filter_scaled(
 
     Returns
     -------
-    filtered : list of n_obs lists of n_states floats
-    log_predictive : list of n_obs floats
+    filtered : ndarray of shape (n_obs, n_states)
+    log_predictive : ndarray of shape (n_obs,)
     """
+    columns = [scaled[:, k].tolist() for k in range(scaled.shape[1])]
     if len(prior) == 2:
-        return _filter_two(scaled, shift, transmat, prior, step_in_log_space)
+        out, loglik = _filter_two(
+            columns[0], columns[1], shift.tolist(), transmat, prior, step_in_log_space
+        )
+    else:
+        out, loglik = _filter_many(columns, shift.tolist(), transmat, prior, step_in_log_space)
+    filtered = np.array(out, dtype=float).T.reshape(scaled.shape)
+    return np.ascontiguousarray(filtered), np.array(loglik, dtype=float)
+
+
+def _filter_many(
+    columns: list[list[float]],
+    shift: list[float],
+    transmat: list[list[float]],
+    prior: list[float],
+    step_in_log_space: StepInLogSpace,
+) -> tuple[list[list[float]], list[float]]:
     filtered: list[list[float]] = []
     loglik: list[float] = []
     current = prior
-    for t, (row, top) in enumerate(zip(scaled, shift, strict=True)):
+    for t, (row, top) in enumerate(zip(zip(*columns, strict=True), shift, strict=True)):
         joint = [c * s for c, s in zip(current, row, strict=True)]
         total = joint[0]
         for x in joint[1:]:
@@ -86,11 +104,12 @@ def filter_scaled(
         filtered.append(post)
         loglik.append(ll)
         current = predict(post, transmat)
-    return filtered, loglik
+    return [list(c) for c in zip(*filtered, strict=True)], loglik
 
 
 def _filter_two(
-    scaled: list[list[float]],
+    scaled0: list[float],
+    scaled1: list[float],
     shift: list[float],
     transmat: list[list[float]],
     prior: list[float],
@@ -98,19 +117,24 @@ def _filter_two(
 ) -> tuple[list[list[float]], list[float]]:
     (a00, a01), (a10, a11) = transmat
     c0, c1 = prior
-    filtered: list[list[float]] = []
+    post0: list[float] = []
+    post1: list[float] = []
     loglik: list[float] = []
+    push0, push1, push_ll = post0.append, post1.append, loglik.append
     log = math.log
-    for t, ((s0, s1), top) in enumerate(zip(scaled, shift, strict=True)):
-        j0, j1 = c0 * s0, c1 * s1
+    for s0, s1, top in zip(scaled0, scaled1, shift, strict=True):
+        j0 = c0 * s0
+        j1 = c1 * s1
         total = j0 + j1
         if total > UNDERFLOW:
-            p0, p1 = j0 / total, j1 / total
+            p0 = j0 / total
+            p1 = j1 / total
             ll = top + log(total)
-        else:
-            (p0, p1), ll = step_in_log_space(t, [c0, c1])
-        filtered.append([p0, p1])
-        loglik.append(ll)
+        else:  # the day's index is the number of days done
+            (p0, p1), ll = step_in_log_space(len(loglik), [c0, c1])
+        push0(p0)
+        push1(p1)
+        push_ll(ll)
         c0 = p0 * a00 + p1 * a10
         c1 = p0 * a01 + p1 * a11
-    return filtered, loglik
+    return [post0, post1], loglik

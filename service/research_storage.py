@@ -104,11 +104,6 @@ def trial_seed(seed: int, number: int) -> int:
     return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
 
 
-def drawdown_constraint(trial: FrozenTrial) -> tuple[float]:
-    """Optuna's constraint of a trial: its ``drawdown_excess`` (<= 0 is feasible)."""
-    return (float(trial.user_attrs.get("drawdown_excess", 1.0)),)
-
-
 class TrialSeededSampler(BaseSampler):
     """TPE whose random state is set by the trial number.
 
@@ -118,15 +113,14 @@ class TrialSeededSampler(BaseSampler):
         The study's seed.
     n_startup_trials : int
         Trials sampled at random before TPE fits its density models.
-    constrained : bool, default False
-        Tell TPE each trial's ``drawdown_excess`` (<= 0 feasible) so it models feasibility;
-        a trial without one (refused, failed) counts as infeasible.
+
+    TPE models feasibility from the constraints a trial sets (``Trial.set_constraint``: the
+    drawdown guard's ``drawdown_excess``, <= 0 feasible).
     """
 
-    def __init__(self, seed: int, n_startup_trials: int = 10, *, constrained: bool = False) -> None:
+    def __init__(self, seed: int, n_startup_trials: int = 10) -> None:
         self.seed = seed
         self.n_startup_trials = n_startup_trials
-        self.constrained = constrained
         self._current: tuple[int, TPESampler] | None = None
 
     def _for(self, trial: FrozenTrial) -> TPESampler:
@@ -135,7 +129,6 @@ class TrialSeededSampler(BaseSampler):
                 seed=trial_seed(self.seed, trial.number),
                 n_startup_trials=self.n_startup_trials,
                 constant_liar=True,  # running trials count as bad: parallel workers spread out
-                constraints_func=drawdown_constraint if self.constrained else None,
             )
             self._current = (trial.number, sampler)
         return self._current[1]

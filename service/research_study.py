@@ -81,7 +81,7 @@ def load_config(study: Study) -> StudyConfig:
 
 
 def _sampler(config: StudyConfig) -> TrialSeededSampler:
-    return TrialSeededSampler(config.seed, config.startup_trials, constrained=config.drawdown_guard)
+    return TrialSeededSampler(config.seed, config.startup_trials)
 
 
 def create_or_join(url: str, prefix: str, name: str, config: StudyConfig) -> Study:
@@ -168,6 +168,8 @@ def run_worker(spec: WorkerSpec, barrier: Barrier | None = None) -> None:
             raise
         for key, value in record_trial(score, time.perf_counter() - began).items():
             trial.set_user_attr(key, value)
+        if config.drawdown_guard:  # TPE models feasibility from it (<= 0 feasible)
+            trial.set_constraint("drawdown_excess", score.drawdown_excess)
         return score.objective
 
     if barrier is not None:

@@ -139,11 +139,20 @@ def test_two_workers_share_a_study_that_closes_once(
     trials = study.get_trials()
     assert len(trials) >= 4
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    # The drawdown guard (on by default) told the sampler each trial's feasibility.
+    for t in trials:
+        excess = t.constraints["drawdown_excess"]
+        assert excess == t.user_attrs["drawdown_excess"]
+        assert excess == t.user_attrs["vol_matched_max_drawdown"] - t.user_attrs["max_drawdown"]
     workers = {t.user_attrs["worker"] for t in trials}
     assert {w.rsplit("/", 1)[1] for w in workers} == {"w0", "w1"}  # both processes ran trials
     assert len({w.split("/")[1] for w in workers}) == 2  # two distinct process ids
     record = closed_record(study)
     assert record is not None
+    feasible = [t for t in trials if t.user_attrs["drawdown_excess"] <= 0]
+    assert record.n_feasible == len(feasible)
+    best = max(feasible or trials, key=lambda t: (t.value, -t.number))
+    assert (record.chosen_trial, record.chosen_feasible) == (best.number, bool(feasible))
     assert record.validation.first_day >= "2012-01-02"
     assert record.validation.last_day <= "2012-06-29"
 

@@ -245,7 +245,8 @@ class StaticERC(_EwmaRisk):
     name = "erc_static"
 
     def _weigh(self, cov: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
-        solved = solve_risk_budget(cov, w0=self._last_weights)
+        # regularize proved cov positive definite (its lowest eigenvalue lifted above 0).
+        solved = solve_risk_budget(cov, w0=self._last_weights, assume_positive_definite=True)
         return solved.weights, {"erc_solver": solved.diagnostics()}
 
 

@@ -123,7 +123,8 @@ class RegimeERC(Strategy):
             self.params.shrinkage,
         )
         budgets = None if self.params.risk_budgets is None else np.asarray(self.params.risk_budgets)
-        solved = solve_risk_budget(cov, budgets, w0=self._last_erc)
+        # regularize proved cov positive definite (its lowest eigenvalue lifted above 0).
+        solved = solve_risk_budget(cov, budgets, w0=self._last_erc, assume_positive_definite=True)
         erc = solved.weights
         self._last_erc = erc
         policy = self.params.policy

@@ -9,7 +9,8 @@ A risk-budgeting portfolio is the long-only, fully invested ``w`` whose *relativ
 The algorithm, Newton's method on Spinu's convex formulation over the correlation matrix
 (F. Spinu, "An algorithm for computing risk parity weights", SSRN 2297383, 2013), lives in
 :mod:`regime_trader.strategies.riskparity_newton`; this module states the problem, validates the
-input once (a Cholesky factorisation proves positive definiteness), maps the solution back to the
+input once (a Cholesky factorisation proves positive definiteness, unless the caller has proven it:
+``assume_positive_definite``), maps the solution back to the
 covariance passed in, measures its error there and reports it.
 
 Non-convergence is never silent: ``converged=False`` on :class:`RiskBudgetResult` *and* a
@@ -184,6 +185,7 @@ def solve_risk_budget(
     w0: npt.ArrayLike | None = None,
     tol: float = 1e-10,
     max_iter: int = 100,
+    assume_positive_definite: bool = False,
 ) -> RiskBudgetResult:
     """Solve the long-only risk-budgeting problem and return the weights with diagnostics.
 
@@ -209,6 +211,12 @@ def solve_risk_budget(
         a tiny ``tol`` can lie below the float64 floor; the solve then ends at that floor.
     max_iter : int, default=100
         Maximum number of Newton steps (0 only evaluates the starting point).
+    assume_positive_definite : bool, default=False
+        The caller has proven ``cov`` positive definite already (e.g.
+        :func:`~regime_trader.strategies.covariance.regularize`, which lifts its lowest
+        eigenvalue above zero): the Cholesky factorisation that would prove it again is
+        skipped (at n = 500 it is a quarter of the solve). An indefinite matrix then goes
+        undetected; shape, finiteness, positive variances and symmetry are still checked.
 
     Returns
     -------
@@ -230,7 +238,7 @@ def solve_risk_budget(
         If ``tol`` was not met within ``max_iter`` steps, or the iteration stalled above the
         rounding floor; the best weights found are returned with ``converged=False``.
     """
-    return _solve(cov, budgets, w0, tol, max_iter, stacklevel=3)
+    return _solve(cov, budgets, w0, tol, max_iter, assume_positive_definite, stacklevel=3)
 
 
 def risk_budget_weights(
@@ -240,6 +248,7 @@ def risk_budget_weights(
     w0: npt.ArrayLike | None = None,
     tol: float = 1e-10,
     max_iter: int = 100,
+    assume_positive_definite: bool = False,
 ) -> Vector:
     """Return the long-only weights whose risk contributions match the budgets.
 
@@ -258,6 +267,9 @@ def risk_budget_weights(
         Tolerance on the maximum relative budget error.
     max_iter : int, default=100
         Maximum number of Newton steps.
+    assume_positive_definite : bool, default=False
+        Skip the Cholesky factorisation that proves positive definiteness, for a caller
+        that has proven it (see :func:`solve_risk_budget`).
 
     Returns
     -------
@@ -274,7 +286,7 @@ def risk_budget_weights(
     RiskParityConvergenceWarning
         If the tolerance was not met; the best weights found are returned.
     """
-    return _solve(cov, budgets, w0, tol, max_iter, stacklevel=3).weights
+    return _solve(cov, budgets, w0, tol, max_iter, assume_positive_definite, stacklevel=3).weights
 
 
 # --------------------------------------------------------------------------------------------
@@ -288,6 +300,7 @@ def _solve(
     w0: npt.ArrayLike | None,
     tol: float,
     max_iter: int,
+    assume_positive_definite: bool,
     *,
     stacklevel: int,
 ) -> RiskBudgetResult:
@@ -307,7 +320,7 @@ def _solve(
         raise ValueError(f"max_iter must be a non-negative integer; got {max_iter!r}")
 
     sigma = np.asarray(cov, dtype=np.float64)
-    corr, inv_vol, work = _correlation(sigma)
+    corr, inv_vol, work = _correlation(sigma, prove_positive_definite=not assume_positive_definite)
     n = corr.shape[0]
     if budgets is None:
         b = np.full(n, 1.0 / n)
@@ -357,12 +370,12 @@ def _solve(
     )
 
 
-def _correlation(sigma: Matrix) -> tuple[Matrix, Vector, Matrix]:
+def _correlation(sigma: Matrix, *, prove_positive_definite: bool) -> tuple[Matrix, Vector, Matrix]:
     """Validate ``sigma`` and return its correlation matrix, ``1 / sigma_i`` and a work array.
 
     The work array is a Fortran-ordered (n, n) buffer, already used (and overwritten) by the
-    Cholesky attempt that proves positive definiteness; the Newton loop reuses it for the
-    Hessian factor.
+    Cholesky attempt that proves positive definiteness (unless the caller proved it); the
+    Newton loop refills it for the Hessian factor.
     """
     if sigma.ndim != 2 or sigma.shape[0] != sigma.shape[1] or sigma.shape[0] == 0:
         raise ValueError(
@@ -395,6 +408,8 @@ def _correlation(sigma: Matrix) -> tuple[Matrix, Vector, Matrix]:
             f"cov must be symmetric (to a relative {SYMMETRY_RTOL:g} of sigma_i * sigma_j); "
             f"got cov[{i}, {j}] = {float(sigma[i, j])!r} but cov[{j}, {i}] = {float(sigma[j, i])!r}"
         )
+    if not prove_positive_definite:
+        return corr, inv_vol, work
     # corr.T is Fortran-contiguous, so this is a plain copy into the LAPACK layout.
     np.copyto(work, corr.T)
     _, info = dpotrf(work, 1, 0, 1)  # (a, lower, clean, overwrite_a)

@@ -378,6 +378,37 @@ def test_invalid_covariance_is_rejected(cov: FloatArray, match: str) -> None:
         risk_budget_weights(cov)
 
 
+@settings(max_examples=100, deadline=None)
+@given(problem=risk_budget_problems())
+def test_a_caller_proven_covariance_gives_the_same_bits_without_the_cholesky_proof(
+    problem: tuple[FloatArray, FloatArray | None],
+) -> None:
+    cov, budgets = problem
+    checked = solve_risk_budget(cov, budgets)
+    proven = solve_risk_budget(cov, budgets, assume_positive_definite=True)
+    assert proven.weights.tobytes() == checked.weights.tobytes()
+    assert (proven.n_iter, proven.max_relative_error) == (
+        checked.n_iter,
+        checked.max_relative_error,
+    )
+
+
+@pytest.mark.parametrize(
+    ("cov", "match"),
+    [
+        (np.array([[0.04, np.nan], [np.nan, 0.09]]), r"finite; got cov\[0, 1\] = nan"),
+        (np.array([[0.04, 0.01], [0.0, 0.09]]), r"symmetric .* cov\[0, 1\] = 0.01"),
+        (np.array([[0.0, 0.0], [0.0, 0.09]]), r"positive definite; .*cov\[0, 0\] = 0.0"),
+    ],
+    ids=["nan", "asymmetric", "zero-variance"],
+)
+def test_a_caller_proven_covariance_is_still_validated_short_of_the_factorisation(
+    cov: FloatArray, match: str
+) -> None:
+    with pytest.raises(ValueError, match=match):
+        risk_budget_weights(cov, assume_positive_definite=True)
+
+
 def test_asymmetry_within_relative_tolerance_is_accepted() -> None:
     cov = GOOD * 1e-6  # tiny units: the tolerance is relative to sigma_i * sigma_j
     cov[0, 1] *= 1.0 + 1e-12

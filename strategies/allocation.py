@@ -37,6 +37,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -114,10 +115,11 @@ class VolatilityHistory:
             return self._sorted[middle]
         return (self._sorted[middle - 1] + self._sorted[middle]) / 2.0
 
-    def state_dict(self) -> list[float]:
-        return list(self._values)
+    def state_dict(self) -> np.ndarray:
+        """The remembered forecasts, oldest first."""
+        return np.array(self._values, dtype=float)
 
-    def load(self, values: list[float]) -> None:
+    def load(self, values: Iterable[float]) -> None:
         self._values.clear()
         self._values.extend(float(v) for v in values)
         self._sorted = sorted(self._values)

@@ -5,9 +5,11 @@ a :class:`Signal` for the last bar: target weights (long-only, summing with cash
 regime estimate and diagnostics. It never sees a bar after the one it decides on, so causality
 holds by construction; the tests check it anyway.
 
-Persistence is JSON, never pickle: :meth:`Strategy.state_dict` returns plain lists, numbers
-and strings, and ``from_state`` rebuilds a strategy that gives exactly the same next signal as
-one that never stopped (floats survive JSON exactly through their shortest repr).
+Persistence never uses pickle: :meth:`Strategy.save_state` returns a
+:class:`~regime_trader.strategies.state.StrategyState` (a small JSON header and float arrays,
+stored as ``.npy`` bytes), :meth:`Strategy.state_dict` the same as one JSON document (floats
+survive JSON exactly through their shortest repr), and ``from_state`` rebuilds from either a
+strategy that gives exactly the same next signal as one that never stopped.
 
 Contract of every strategy: its weights do not change when one symbol's whole price history is
 multiplied by a constant. Adjusted prices of the same sessions fetched on two dates differ by
@@ -22,16 +24,21 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
 
+from regime_trader.strategies.state import StrategyState, json_tree
+
 __all__ = ["BarsError", "Signal", "Strategy", "expected_durations", "regime_labels"]
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+"""Layout of the state tree: 2 keeps the training window as its ring (``window``) with the
+payload inside; 1 had ``X``/``equity`` lists oldest first and the payload as ``returns``."""
+READABLE_VERSIONS = (1, 2)
 
 
 class BarsError(ValueError):
@@ -194,46 +201,58 @@ class Strategy(ABC):
 
     @abstractmethod
     def _state(self) -> dict[str, Any]:
-        """Subclass state, JSON-serialisable."""
+        """Subclass state: JSON values, with ndarrays for arrays (see :class:`StrategyState`)."""
 
     @abstractmethod
     def _restore(self, state: dict[str, Any]) -> None:
-        """Load what :meth:`_state` returned into a freshly constructed instance."""
+        """Load what :meth:`_state` returned (arrays as ndarrays or as nested lists)."""
 
     @classmethod
     @abstractmethod
     def _construct(cls, state: dict[str, Any]) -> Self:
         """A fresh instance with the parameters recorded in ``state``."""
 
+    def save_state(self) -> StrategyState:
+        """Everything needed to continue exactly: the compact form (JSON header, arrays)."""
+        return StrategyState(
+            {
+                "strategy": self.name,
+                "version": STATE_VERSION,
+                "symbols": self.symbols,
+                "last_date": None if self.last_date is None else self.last_date.isoformat(),
+                **self._state(),
+            }
+        )
+
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue exactly, as JSON-serialisable data."""
-        return {
-            "strategy": self.name,
-            "version": STATE_VERSION,
-            "symbols": self.symbols,
-            "last_date": None if self.last_date is None else self.last_date.isoformat(),
-            **self._state(),
-        }
+        """The same state as :meth:`save_state`, as one JSON-serialisable document."""
+        tree: dict[str, Any] = json_tree(self.save_state().tree)
+        return tree
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> Self:
-        """Rebuild a strategy from :meth:`state_dict`.
+    def from_state(cls, state: Mapping[str, Any] | StrategyState) -> Self:
+        """Rebuild a strategy from :meth:`save_state` or :meth:`state_dict`.
+
+        Versions 1 (the JSON document of earlier releases) and 2 are read; a restored strategy
+        gives the same next signal as the one that saved it, bit for bit.
 
         Raises
         ------
         ValueError
-            If the state belongs to another strategy or another state version.
+            If the state belongs to another strategy or an unknown state version.
         """
-        if state.get("strategy") != cls.name:
-            raise ValueError(f"state is for strategy {state.get('strategy')!r}, not {cls.name!r}")
-        if state.get("version") != STATE_VERSION:
+        tree = dict(state.tree if isinstance(state, StrategyState) else state)
+        if tree.get("strategy") != cls.name:
+            raise ValueError(f"state is for strategy {tree.get('strategy')!r}, not {cls.name!r}")
+        if tree.get("version") not in READABLE_VERSIONS:
             raise ValueError(
-                f"state version {state.get('version')!r} is not {STATE_VERSION}; refit needed"
+                f"state version {tree.get('version')!r} is not one of {READABLE_VERSIONS}; "
+                "refit needed"
             )
-        strategy = cls._construct(state)
-        last = state["last_date"]
+        strategy = cls._construct(tree)
+        last = tree["last_date"]
         strategy.last_date = None if last is None else pd.Timestamp(last)
-        strategy._restore(state)
+        strategy._restore(tree)
         return strategy
 
     def _signal(self, date: pd.Timestamp, weights: np.ndarray, ready: bool, **extra: Any) -> Signal:

@@ -72,7 +72,7 @@ class EwmaCovariance:
     def state_dict(self) -> dict[str, Any]:
         return {
             "halflife": self.halflife,
-            "num": self._num.tolist(),
+            "num": self._num,
             "den": self._den,
             "n_obs": self.n_obs,
         }
@@ -125,9 +125,9 @@ class RegimeCovariance:
     def state_dict(self) -> dict[str, Any]:
         return {
             "halflife": self.halflife,
-            "m1": self._m1.tolist(),
-            "m2": self._m2.tolist(),
-            "w": self._w.tolist(),
+            "m1": self._m1,
+            "m2": self._m2,
+            "w": self._w,
         }
 
     @classmethod

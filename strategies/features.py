@@ -201,14 +201,16 @@ class FeatureEngine(PairedRecursion[FeatureSpec]):
 
     def _own_state(self) -> dict[str, Any]:
         return {
-            "log_prices": self._log_prices,
-            "var_num": self._var_num.tolist(),
+            "log_prices": np.array(self._log_prices, dtype=float).reshape(
+                len(self._log_prices), len(self.symbols)
+            ),
+            "var_num": self._var_num,
             "var_den": self._var_den,
-            "kama": self._kama.tolist(),
+            "kama": self._kama,
         }
 
     def _load(self, state: dict[str, Any]) -> None:
-        self._log_prices = [list(map(float, row)) for row in state["log_prices"]]
+        self._log_prices = np.asarray(state["log_prices"], dtype=float).tolist()
         self._var_num = np.asarray(state["var_num"], dtype=float)
         self._var_den = float(state["var_den"])
         self._kama = np.asarray(state["kama"], dtype=float)

@@ -21,6 +21,7 @@ model approach", arXiv 2402.05272 (2024), online inference section.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -147,13 +148,19 @@ class JumpParams(Transitions):
         return np.asarray(z * self.scaler_scale + self.scaler_mean)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable: every array as nested lists."""
         return {
             name: getattr(self, name).tolist() if name != "temperature" else self.temperature
             for name in self.__dataclass_fields__
         }
 
+    def arrays(self) -> dict[str, Any]:
+        """The fields as they are (for :class:`~regime_trader.strategies.state.StrategyState`)."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> JumpParams:
+    def from_dict(cls, data: Mapping[str, Any]) -> JumpParams:
+        """Read :meth:`to_dict` or :meth:`arrays`."""
         arrays = {
             k: np.asarray(data[k], dtype=float)
             for k in cls.__dataclass_fields__

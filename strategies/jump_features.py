@@ -180,11 +180,11 @@ class JumpFeatureEngine(PairedRecursion[JumpFeatureSpec]):
 
     def _own_state(self) -> dict[str, Any]:
         return {
-            "last_log": None if self._last_log is None else self._last_log.tolist(),
-            "ret_num": self._ret_num.tolist(),
-            "var_num": self._var_num.tolist(),
-            "dd_num": self._dd_num.tolist(),
-            "den": self._den.tolist(),
+            "last_log": self._last_log,
+            "ret_num": self._ret_num,
+            "var_num": self._var_num,
+            "dd_num": self._dd_num,
+            "den": self._den,
         }
 
     def _load(self, state: dict[str, Any]) -> None:

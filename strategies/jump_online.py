@@ -22,6 +22,7 @@ A refit that fails keeps the previous model and says so in the update (never sil
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -252,21 +253,21 @@ class JumpTracker(WindowedTracker):
         return self._update_now(reason, None, model.values_)
 
     def state_dict(self) -> dict[str, Any]:
-        """JSON-serialisable state that continues exactly (the payload is its owner's)."""
+        """State that continues exactly: JSON values and arrays (the window holds the payload)."""
         return {
             "engine": self.engine,
             "settings": asdict(self.settings),
-            "params": None if self.params is None else self.params.to_dict(),
-            "values": None if self.values is None else self.values.tolist(),
+            "params": None if self.params is None else self.params.arrays(),
+            "values": self.values,
             **self._common_state(),
             "separated": self.separated,
         }
 
     @classmethod
     def from_state(
-        cls, state: dict[str, Any], payload: list[list[float]] | None = None
+        cls, state: Mapping[str, Any], payload: Sequence[Sequence[float]] | None = None
     ) -> JumpTracker:
-        """Rebuild a tracker from :meth:`state_dict`, and the payload its owner saved."""
+        """Rebuild a tracker from :meth:`state_dict` (version 1: with its owner's payload)."""
         engine = state.get("engine")
         if engine not in JUMP_ENGINES:
             raise ValueError(f"not a jump-tracker state: engine={engine!r}")

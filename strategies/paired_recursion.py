@@ -69,7 +69,7 @@ class EwmaCorrelation:
 
     def state_dict(self) -> dict[str, Any]:
         """The sums, under the keys both engines' states have always used."""
-        return {"corr_num": self.num.tolist(), "corr_den": self.den}
+        return {"corr_num": self.num, "corr_den": self.den}
 
     def load(self, state: dict[str, Any]) -> None:
         """Restore the sums from :meth:`state_dict` (or an engine state holding its keys)."""
@@ -196,7 +196,7 @@ class PairedRecursion(ABC, Generic[SpecT]):
         return self._corr.update(float(returns[self.pair[0]]), float(returns[self.pair[1]]))
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue the recursions exactly (JSON-serialisable)."""
+        """Everything needed to continue the recursions exactly (JSON values and arrays)."""
         return {
             "symbols": self.symbols,
             "pair": None if self.pair is None else list(self.pair),

@@ -144,8 +144,8 @@ class EqualWeightQuarterly(Strategy):
 
     def _state(self) -> dict[str, Any]:
         return {
-            "weights": None if self._weights is None else self._weights.tolist(),
-            "last_close": None if self._last_close is None else self._last_close.tolist(),
+            "weights": self._weights,
+            "last_close": self._last_close,
         }
 
     @classmethod
@@ -223,8 +223,8 @@ class _EwmaRisk(Strategy):
                 "min_obs": self.min_obs,
             },
             "cov": self._cov.state_dict(),
-            "last_close": None if self._last_close is None else self._last_close.tolist(),
-            "last_weights": None if self._last_weights is None else self._last_weights.tolist(),
+            "last_close": self._last_close,
+            "last_weights": self._last_weights,
         }
 
     @classmethod

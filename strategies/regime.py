@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -95,10 +96,16 @@ class HMMParams(Transitions):
         return HMMParams(self.startprob, self.transmat, means, covars, mean, scale)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable: every array as nested lists."""
         return {name: getattr(self, name).tolist() for name in self.__dataclass_fields__}
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The fields as they are (for :class:`~regime_trader.strategies.state.StrategyState`)."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> HMMParams:
+    def from_dict(cls, data: Mapping[str, Any]) -> HMMParams:
+        """Read :meth:`to_dict` or :meth:`arrays`."""
         return cls(**{k: np.asarray(data[k], dtype=float) for k in cls.__dataclass_fields__})
 
 

@@ -19,7 +19,7 @@ saves and restores them, so the strategy never branches on the engine.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,15 +70,18 @@ class RegimeSource:
 
     @classmethod
     def restore(
-        cls, symbols: Sequence[str], params: RegimeERCParams, state: dict[str, Any]
+        cls, symbols: Sequence[str], params: RegimeERCParams, state: Mapping[str, Any]
     ) -> RegimeSource:
-        """Rebuild from :meth:`state_dict` (``state`` holds ``features``, ``tracker`` and the
-        ``returns`` payload of the training window)."""
-        return cls._assemble(symbols, params, state)
+        """Rebuild from :meth:`state_dict` (``state`` holds ``features`` and ``tracker``; a
+        version-1 state the training window's payload as ``returns``)."""
+        source = cls._assemble(symbols, params, state)
+        if source.tracker.params is not None:  # the payload only ever seeds the first fit
+            source.tracker.window.drop_payload()
+        return source
 
     @classmethod
     def _assemble(
-        cls, symbols: Sequence[str], params: RegimeERCParams, state: dict[str, Any] | None
+        cls, symbols: Sequence[str], params: RegimeERCParams, state: Mapping[str, Any] | None
     ) -> RegimeSource:
         equity, bond = params.equity_symbol, params.bond_symbol
         pair = stock_bond_pair(symbols, equity, bond)
@@ -91,7 +94,7 @@ class RegimeSource:
                 tracker = RegimeTracker(params.regime)
             else:
                 features = FeatureEngine.from_state(state["features"])
-                tracker = RegimeTracker.from_state(state["tracker"], payload=state["returns"])
+                tracker = RegimeTracker.from_state(state["tracker"], payload=state.get("returns"))
         else:
             templates, field_name = params.jump_features, "jump_features"
             if state is None:
@@ -100,7 +103,7 @@ class RegimeSource:
                 tracker = JumpTracker(params.jump, sparse=params.engine == "sparse_jump")
             else:
                 features = JumpFeatureEngine.from_state(state["features"])
-                tracker = JumpTracker.from_state(state["tracker"], payload=state["returns"])
+                tracker = JumpTracker.from_state(state["tracker"], payload=state.get("returns"))
         names = features.names
         chosen = select_columns(templates, names, symbols, pair, field_name)
         if params.engine == "sparse_jump" and params.jump.kappa > math.sqrt(len(chosen)):
@@ -117,9 +120,19 @@ class RegimeSource:
         return self.tracker.settings.min_train_obs
 
     def update(self, date: pd.Timestamp, row: np.ndarray, returns: np.ndarray) -> RegimeUpdate:
-        """Feed the day's model inputs to the tracker; the asset returns ride as payload."""
+        """Feed the day's model inputs to the tracker.
+
+        Until the first fit the asset returns ride in the training window as payload (the
+        strategy seeds its per-regime covariances from them, then drops them: see
+        :meth:`seeded`).
+        """
         equity_return = float(returns[self.equity])
-        return self.tracker.update(date, row[self.columns], equity_return, payload=returns)
+        payload = returns if self.tracker.params is None else None
+        return self.tracker.update(date, row[self.columns], equity_return, payload=payload)
+
+    def seeded(self) -> None:
+        """The first fit's payload has been used: the window forgets it."""
+        self.tracker.window.drop_payload()
 
     def diagnostics(self) -> dict[str, Any]:
         """The engine's own signs of health: HMM drift, or whether the jump fit found stress."""
@@ -128,8 +141,5 @@ class RegimeSource:
         return {"stress_separated": self.tracker.separated}
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "features": self.features.state_dict(),
-            "tracker": self.tracker.state_dict(),
-            "returns": self.tracker.window.payload().tolist(),
-        }
+        """The feature recursion's and the tracker's states (JSON values and arrays)."""
+        return {"features": self.features.state_dict(), "tracker": self.tracker.state_dict()}

@@ -105,6 +105,7 @@ class RegimeERC(Strategy):
             returns = self._source.tracker.window.payload()
             for r, p in zip(returns, update.window_filtered, strict=True):
                 self._regime_cov.update(r, p)
+            self._source.seeded()
         else:
             self._regime_cov.update(ret, update.filtered)
         return self._decide(date, update)
@@ -173,10 +174,10 @@ class RegimeERC(Strategy):
             **self._source.state_dict(),
             "ewma": self._ewma.state_dict(),
             "regime_cov": self._regime_cov.state_dict(),
-            "last_erc": None if self._last_erc is None else self._last_erc.tolist(),
+            "last_erc": self._last_erc,
             "smoothed_stress": self._smoothed_stress,
             "vol_history": self._vol_history.state_dict(),
-            "previous": self._previous.tolist(),
+            "previous": self._previous,
         }
 
     @classmethod

@@ -18,6 +18,7 @@ A refit that fails keeps the previous model and says so in the update (never sil
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -221,22 +222,22 @@ class RegimeTracker(WindowedTracker):
         )
 
     def state_dict(self) -> dict[str, Any]:
-        """JSON-serialisable state that continues exactly (the payload is its owner's)."""
+        """State that continues exactly: JSON values and arrays (the window holds the payload)."""
         return {
             "settings": asdict(self.settings),
-            "params": None if self.params is None else self.params.to_dict(),
-            "filtered": None if self.filtered is None else self.filtered.tolist(),
+            "params": None if self.params is None else self.params.arrays(),
+            "filtered": self.filtered,
             **self._common_state(),
             "last_fit_index": self._last_fit_index,
             "drift_threshold": self.drift.threshold,
-            "drift_recent": list(self.drift.recent),
+            "drift_recent": np.array(self.drift.recent, dtype=float),
         }
 
     @classmethod
     def from_state(
-        cls, state: dict[str, Any], payload: list[list[float]] | None = None
+        cls, state: Mapping[str, Any], payload: Sequence[Sequence[float]] | None = None
     ) -> RegimeTracker:
-        """Rebuild a tracker from :meth:`state_dict`, and the payload its owner saved."""
+        """Rebuild a tracker from :meth:`state_dict` (version 1: with its owner's payload)."""
         tracker = cls(record_from_dict(RegimeSettings, state["settings"]))
         if state["params"] is not None:
             tracker.params = HMMParams.from_dict(state["params"])

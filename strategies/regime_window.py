@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,13 +159,55 @@ class TrainingWindow:
         """Payload rows, shape (len, payload width)."""
         return self._rows()[:, self._n_features + 1 :]
 
+    def drop_payload(self) -> None:
+        """Forget the payload columns; later rows are appended without one."""
+        if self._ring is not None and self._payload_width:
+            self._ring = np.ascontiguousarray(self._ring[:, : self._n_features + 1])
+
+    def state_dict(self) -> dict[str, Any]:
+        """The ring as it is (rows in ring order, the oldest at ``start``): a day changes one row.
+
+        Only the rows in use are saved (the first ``len`` before the window is full).
+        """
+        if self._ring is None:
+            return {"ring": None, "start": 0, "n_features": 0}
+        rows = self._ring if self._len == self.maxlen else self._ring[: self._len]
+        return {"ring": rows.copy(), "start": self._start, "n_features": self._n_features}
+
+    def load(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved.
+
+        Raises
+        ------
+        ValueError
+            If the saved ring does not fit this window.
+        """
+        if state["ring"] is None:
+            self._ring, self._n_features, self._start, self._len = None, 0, 0, 0
+            return
+        rows = np.asarray(state["ring"], dtype=float)
+        start = int(state["start"])
+        if rows.ndim != 2 or rows.shape[0] > self.maxlen or not 0 <= start < max(rows.shape[0], 1):
+            raise ValueError(
+                f"a saved training ring of shape {rows.shape} (start {start}) does not fit a "
+                f"window of {self.maxlen} rows"
+            )
+        if start and rows.shape[0] != self.maxlen:
+            raise ValueError(f"a ring that is not full starts at 0, got start {start}")
+        self._ring = np.empty((self.maxlen, rows.shape[1]))
+        self._ring[: rows.shape[0]] = rows
+        self._n_features = int(state["n_features"])
+        self._start, self._len = start, rows.shape[0]
+
     def restore(
         self,
-        features: list[list[float]],
-        equity: list[float],
-        payload: list[list[float]] | None = None,
+        features: Sequence[Sequence[float]],
+        equity: Sequence[float],
+        payload: Sequence[Sequence[float]] | None = None,
     ) -> None:
         """Replace the content with saved columns (oldest first), as :meth:`append` would.
+
+        Reads the layout of state version 1 (see :meth:`state_dict` for version 2).
 
         Raises
         ------
@@ -273,8 +316,7 @@ class WindowedTracker(ABC):
 
     def _common_state(self) -> dict[str, Any]:
         return {
-            "X": self.window.features().tolist(),
-            "equity": self.window.equity().tolist(),
+            "window": self.window.state_dict(),
             "last_fit": None if self._last_fit is None else self._last_fit.isoformat(),
             "n_seen": self.n_seen,
             "n_fits": self.n_fits,
@@ -282,9 +324,13 @@ class WindowedTracker(ABC):
         }
 
     def _restore_common(
-        self, state: dict[str, Any], payload: list[list[float]] | None = None
+        self, state: Mapping[str, Any], payload: Sequence[Sequence[float]] | None = None
     ) -> None:
-        self.window.restore(state["X"], state["equity"], payload)
+        """Restore the window (version 2: its ring; version 1: columns and the payload)."""
+        if "window" in state:
+            self.window.load(state["window"])
+        else:
+            self.window.restore(state["X"], state["equity"], payload)
         self._last_fit = None if state["last_fit"] is None else pd.Timestamp(state["last_fit"])
         self.n_seen = int(state["n_seen"])
         self.n_fits = int(state["n_fits"])

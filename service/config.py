@@ -20,6 +20,8 @@ Environment (all optional):
 ``RT_ALERT_URLS``              apprise URLs, separated by spaces or commas
 ``RT_LOG_LEVEL`` / ``_FORMAT`` ``INFO``; ``auto`` (JSON unless a terminal), ``json``, ``console``
 ``RT_SYMBOLS``                 universe of the default portfolio; default ``SPY,TLT,GLD``
+``RT_PROFILE``                 the default portfolio's strategy profile (default ``default``:
+                               the promoted profile, else the one the package ships)
 ``RT_SCHEDULE_TIME``           default ``10:00`` (America/New_York, trading days)
 ``RT_WAKE_INTERVAL_SECS``      how often ``run`` asks the broker whether a cycle is due
                                (default 300; catch-up after restarts and missed wake-ups)
@@ -52,10 +54,19 @@ The portfolio file::
     schedule_time = "10:00"
     no_trade_band = 0.02
     max_carry_sessions = 3                    # a thin symbol's missing bar: carried, then refused
+    exposure_band = 0.0                       # a total exposure this close to the held one stays
     key_id_env = "ALPACA_API_KEY_ID"          # which env vars (or *_FILE) hold this account's keys
     secret_key_env = "ALPACA_API_SECRET_KEY"
-    [portfolio.strategy_params]               # overrides of RegimeERCParams
+    profile = "default"                       # a strategy profile (see service.profiles)
+    [portfolio.strategy_params]               # overrides on top of the profile's parameters
     regime_blend = 0.0
+
+What a portfolio trades: its ``profile`` (``"default"`` is the promoted profile, else the one the
+package ships; ``profile_version`` pins a version), with ``strategy_params`` on top. A portfolio
+that names a ``strategy`` or ``strategy_params`` but no ``profile`` runs that strategy's built-in
+defaults with those overrides, as before profiles existed (``/status`` then shows no profile).
+The profile is read once, here; its name and version travel with the portfolio
+(:attr:`PortfolioConfig.profile_label`) to alerts and ``/status``.
 """
 
 from __future__ import annotations
@@ -116,6 +127,9 @@ class PortfolioConfig(BaseModel):
     strategy_params: dict[str, Any] = Field(default_factory=dict)
     schedule_time: time = time(10, 0)
     no_trade_band: float = Field(0.02, ge=0.0, lt=1.0)
+    # The planner's exposure band (strategies.rebalance): a total target exposure this close to
+    # the held exposure keeps the held exposure; the backtest's --exposure-band is the same rule.
+    exposure_band: float = Field(0.0, ge=0.0, lt=1.0)
     cash_buffer: float = Field(0.01, ge=0.0, lt=1.0)
     min_order_notional: float = Field(1.0, ge=1.0)
     history_sessions: int = Field(1000, ge=300, le=5000)
@@ -125,6 +139,16 @@ class PortfolioConfig(BaseModel):
     max_carry_sessions: int = Field(DEFAULT_MAX_CARRY_SESSIONS, ge=0, le=20)
     key_id_env: str = "ALPACA_API_KEY_ID"
     secret_key_env: str = "ALPACA_API_SECRET_KEY"
+    profile: str | None = None
+    profile_version: int | None = Field(None, ge=1)
+    # Derived by load_settings from the profile (``name vN``); never read from the file.
+    profile_label: str | None = None
+
+    @property
+    def uses_profile(self) -> bool:
+        """Whether a profile decides the strategy: named, or implied by naming no strategy."""
+        explicit = {"strategy", "strategy_params"} & self.model_fields_set
+        return self.profile is not None or not explicit
 
     @field_validator("name")
     @classmethod
@@ -152,7 +176,10 @@ class PortfolioConfig(BaseModel):
 
     @model_validator(mode="after")
     def _strategy_params_build(self) -> PortfolioConfig:
-        # Build the strategy once now so a typo in a parameter stops start-up, not a cycle.
+        # Build the strategy once now so a typo in a parameter stops start-up, not a cycle
+        # (a profile's portfolio is built once its profile is merged in, by load_settings).
+        if self.uses_profile:
+            return self
         try:
             build_strategy(self.strategy, self.symbols, self.strategy_params)
         except (TypeError, ValueError, KeyError) as e:
@@ -221,6 +248,7 @@ class Settings(BaseSettings):
     # 200; the margin is for requests in flight and other programs on the same key). 0: off.
     broker_requests_per_min: int = Field(180, ge=0, le=10_000)
     emulator_seed: int = 0
+    profile: str = "default"
     portfolios: tuple[PortfolioConfig, ...] = ()
     # Portfolio name -> its account's keys (load_settings fills it; empty with the emulator).
     accounts: Mapping[str, AccountKeys] = Field(default_factory=dict)
@@ -392,6 +420,11 @@ def _portfolios(settings: Settings) -> tuple[PortfolioConfig, ...]:
     for i, table in enumerate(tables):
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: portfolio #{i + 1} is {table!r}, not a [[portfolio]] table")
+        if "profile_label" in table:
+            raise ConfigError(
+                f"{path}: portfolio #{i + 1}: profile_label is derived from the profile; "
+                "name the profile (and profile_version) instead"
+            )
         try:
             portfolios.append(PortfolioConfig(**table))
         except ValidationError as e:
@@ -458,9 +491,43 @@ def load_settings() -> Settings:
         raise ConfigError("RT_LIVE_TRADING=true needs ALPACA_API_KEY_ID and ALPACA_API_SECRET_KEY")
     if (settings.alpaca_api_key_id is None) != (settings.alpaca_api_secret_key is None):
         raise ConfigError("set both ALPACA_API_KEY_ID and ALPACA_API_SECRET_KEY, or neither")
-    portfolios = _portfolios(settings)
-    accounts = _account_keys(settings, portfolios, environ)
+    try:
+        portfolios = tuple(_with_profile(p, settings) for p in _portfolios(settings))
+        accounts = _account_keys(settings, portfolios, environ)
+    except ConfigError as e:  # a path or value it quotes may hold a secret (a pasted URL)
+        raise ConfigError(_redact(str(e), secrets)) from None
     return settings.model_copy(update={"portfolios": portfolios, "accounts": accounts})
+
+
+def _with_profile(portfolio: PortfolioConfig, settings: Settings) -> PortfolioConfig:
+    """The portfolio with its profile's strategy and parameters (its overrides on top)."""
+    if not portfolio.uses_profile:
+        return portfolio
+    from regime_trader.service.profiles import ProfileError, load_profile
+
+    name = portfolio.profile or (settings.profile if settings.config_file is None else "default")
+    where = f"portfolio {portfolio.name!r}: profile {name!r}"
+    try:
+        profile = load_profile(name, portfolio.profile_version, data_dir=settings.data_dir)
+    except ProfileError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    if "strategy" in portfolio.model_fields_set and portfolio.strategy != profile.strategy_name:
+        raise ConfigError(
+            f"{where}: strategy {portfolio.strategy!r} differs from the profile's "
+            f"{profile.strategy_name!r} (name one, or drop strategy)"
+        )
+    params = profile.overridden(portfolio.strategy_params)
+    try:
+        build_strategy(profile.strategy_name, portfolio.symbols, params)
+    except (TypeError, ValueError, KeyError) as e:
+        raise ConfigError(f"{where} ({profile.label}) on {list(portfolio.symbols)}: {e}") from None
+    return portfolio.model_copy(
+        update={
+            "strategy": profile.strategy_name,
+            "strategy_params": params,
+            "profile_label": profile.label,
+        }
+    )
 
 
 def _redact(text: str, secrets: dict[str, str]) -> str:

@@ -13,7 +13,7 @@ from regime_trader.service.metrics import ServiceMetrics
 from regime_trader.service.orders import PlanningSettings
 from regime_trader.service.store import Store
 
-__all__ = ["CycleContext"]
+__all__ = ["CycleContext", "planning_settings"]
 
 
 @dataclass
@@ -36,9 +36,14 @@ class CycleContext:
 
     @property
     def planning(self) -> PlanningSettings:
-        p = self.portfolio
-        return PlanningSettings(
-            cash_buffer=Decimal(str(p.cash_buffer)),
-            no_trade_band=Decimal(str(p.no_trade_band)),
-            min_order_notional=Decimal(str(p.min_order_notional)),
-        )
+        return planning_settings(self.portfolio)
+
+
+def planning_settings(p: PortfolioConfig) -> PlanningSettings:
+    """The planner's settings of a portfolio (money as Decimal, from its float settings)."""
+    return PlanningSettings(
+        cash_buffer=Decimal(str(p.cash_buffer)),
+        no_trade_band=Decimal(str(p.no_trade_band)),
+        exposure_band=Decimal(str(p.exposure_band)),
+        min_order_notional=Decimal(str(p.min_order_notional)),
+    )

@@ -171,6 +171,10 @@ class Profile:
         thawed: dict[str, Any] = _thawed(self.params)
         return thawed
 
+    def overridden(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
+        """This profile's parameters with ``overrides`` on top, nested tables merged key by key."""
+        return _merged(self.overrides(), overrides)
+
     def build(self, symbols: Sequence[str]) -> Strategy:
         """A fresh strategy of this profile on ``symbols``."""
         return build_strategy(self.strategy_name, symbols, self.overrides())
@@ -189,6 +193,16 @@ class Profile:
             "figures": dict(self.figures),
         }
         return tomli_w.dumps(document)
+
+
+def _merged(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(merged.get(key), dict) and isinstance(value, Mapping):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = _thawed(value)
+    return merged
 
 
 def _fail(where: str, field_name: str, problem: str, value: Any) -> ProfileError:

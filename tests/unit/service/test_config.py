@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import os
 from datetime import time
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from regime_trader.service.config import ConfigError, Settings, load_settings
+from regime_trader.service.cycle_context import planning_settings
+from regime_trader.service.profiles import Profile, ProfileSource, load_profile, write_profile
 
 PREFIXES = ("RT_", "ALPACA_", "REDIS_")
 # Recognisable secret values: if one of them shows up in an error message, it leaked.
@@ -22,10 +26,12 @@ REDIS_PW = "redis-LEAKCHECK-pw-0003"
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in list(os.environ):
         if name.startswith(PREFIXES):
             monkeypatch.delenv(name)
+    # A profile promoted in the developer's ~/.regime-trader must not decide what loads here.
+    monkeypatch.setenv("RT_DATA_DIR", str(tmp_path / "data"))
 
 
 def _refusal(monkeypatch: pytest.MonkeyPatch, **env: str) -> str:
@@ -604,3 +610,117 @@ def test_the_derived_settings_are_never_read_from_a_variable(
 
     assert [p.name for p in settings.portfolios] == ["default"]
     assert settings.accounts == {}
+
+
+# ----------------------------------------------------------------------------- profiles
+
+
+def test_the_default_portfolio_runs_the_default_profile() -> None:
+    (portfolio,) = load_settings().portfolios
+    shipped = load_profile("default", data_dir=Path(os.environ["RT_DATA_DIR"]))
+    assert portfolio.profile_label == shipped.label
+    assert portfolio.strategy == shipped.strategy_name
+    assert portfolio.strategy_params == shipped.overrides()
+
+
+def test_rt_profile_names_the_default_portfolios_profile(monkeypatch: pytest.MonkeyPatch) -> None:
+    _write("calm", 1, "erc_static", {"cov_halflife": 42.0})
+    monkeypatch.setenv("RT_PROFILE", "calm")
+    (portfolio,) = load_settings().portfolios
+    assert (portfolio.profile_label, portfolio.strategy) == ("calm v1", "erc_static")
+    assert portfolio.strategy_params == {"cov_halflife": 42.0}
+
+
+def test_a_portfolio_names_its_profile_and_overrides_on_top_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write("tuned", 1, "regime_erc", {"shrinkage": 0.3, "policy": {"stress_cut": 0.4}})
+    _write("tuned", 2, "regime_erc", {"shrinkage": 0.2, "policy": {"stress_cut": 0.6}})
+    _portfolio_file(
+        tmp_path,
+        monkeypatch,
+        CORE
+        + 'profile = "tuned"\nprofile_version = 1\n'
+        + "[portfolio.strategy_params.policy]\nalpha_down = 0.2\n"
+        + '[[portfolio]]\nname = "latest"\nsymbols = ["SPY", "TLT"]\nprofile = "tuned"\n'
+        + 'key_id_env = "LATEST_KEY"\nsecret_key_env = "LATEST_SECRET"\n',
+    )
+    core, latest = load_settings().portfolios
+    assert core.profile_label == "tuned v1"
+    assert core.strategy_params == {
+        "shrinkage": 0.3,
+        "policy": {"stress_cut": 0.4, "alpha_down": 0.2},
+    }
+    assert latest.profile_label == "tuned v2"  # no version: the highest
+    assert latest.strategy_params == {"shrinkage": 0.2, "policy": {"stress_cut": 0.6}}
+
+
+def test_a_portfolio_with_its_own_strategy_and_no_profile_runs_as_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _portfolio_file(tmp_path, monkeypatch, CORE + "[portfolio.strategy_params]\nshrinkage = 0.2\n")
+    (core,) = load_settings().portfolios
+    assert (core.profile_label, core.strategy, core.strategy_params) == (
+        None,
+        "regime_erc",
+        {"shrinkage": 0.2},
+    )
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ('profile = "nowhere"\n', ["'core'", "'nowhere'"]),
+        (
+            'profile = "tuned"\nstrategy = "equal_weight"\n',
+            ["'core'", "equal_weight", "regime_erc"],
+        ),
+        (
+            'profile = "tuned"\n[portfolio.strategy_params]\nshrinkage = 7\n',
+            ["tuned v1", "shrinkage"],
+        ),
+        ('profile_label = "mine v9"\n', ["profile_label"]),
+    ],
+    ids=["unknown-profile", "other-strategy", "bad-override", "label-is-derived"],
+)
+def test_a_profile_that_cannot_be_used_stops_start_up_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, table: str, expected: list[str]
+) -> None:
+    _write("tuned", 1, "regime_erc", {"shrinkage": 0.3})
+    _portfolio_file(tmp_path, monkeypatch, CORE + table)
+    message = _refusal(monkeypatch)
+    for part in expected:
+        assert part in message
+
+
+def test_the_exposure_band_reaches_the_planner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _portfolio_file(tmp_path, monkeypatch, CORE + "exposure_band = 0.05\n")
+    (core,) = load_settings().portfolios
+    assert core.exposure_band == 0.05
+    assert planning_settings(core).exposure_band == Decimal("0.05")
+
+
+def test_a_secret_inside_the_config_file_path_never_appears_in_the_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Found by the fuzz test: a Redis URL pasted into RT_CONFIG_FILE quoted its password.
+    message = _refusal(
+        monkeypatch,
+        REDIS_PASSWORD=REDIS_PW,
+        RT_CONFIG_FILE=f"rediss://:{REDIS_PW}@host:6380/1",
+    )
+    assert "RT_CONFIG_FILE" in message
+    assert REDIS_PW not in message
+
+
+def _write(name: str, version: int, strategy: str, params: dict[str, Any]) -> None:
+    profile = Profile(
+        name=name,
+        version=version,
+        strategy_name=strategy,
+        params=params,
+        source=ProfileSource(symbols=("SPY", "TLT", "GLD")),
+    )
+    write_profile(profile, data_dir=Path(os.environ["RT_DATA_DIR"]))

@@ -6,7 +6,10 @@
   ``<data_dir>/redis.db``;
 - no Alpaca keys: the bundled emulator on a loopback port with a synthetic market and a
   $100,000 paper account, its state in ``<data_dir>/emulator.json``; alpaca-py is pointed at it
-  with ``url_override``, so the same adapter code runs as against Alpaca.
+  with ``url_override``, so the same adapter code runs as against Alpaca. One emulator serves a
+  state file: a second process (``status`` while ``run`` runs) finds it through
+  ``<data_dir>/emulator.json.lock`` and uses it, or refuses clearly if it does not answer
+  (:mod:`regime_trader.service.emulator.instance_lock`).
 """
 
 from __future__ import annotations
@@ -29,9 +32,16 @@ from regime_trader.service.config import ConfigError, PortfolioConfig, Settings
 from regime_trader.service.cycle import CycleOutcome, CycleRunner
 from regime_trader.service.cycle_context import CycleContext
 from regime_trader.service.emulator import EmulatorConfig, RunningEmulator, start_in_thread
+from regime_trader.service.emulator.admin_client import EmulatorAdmin
+from regime_trader.service.emulator.instance_lock import (
+    EmulatorInstance,
+    EmulatorInUseError,
+    StateFileLock,
+)
 from regime_trader.service.exceptions import (
     BadBrokerResponseError,
     BrokerRejectedError,
+    OperationalError,
     RegimeTraderError,
 )
 from regime_trader.service.logs import get_logger, redactor
@@ -40,9 +50,13 @@ from regime_trader.service.metrics import ServiceMetrics
 from regime_trader.service.request_budget import SharedRequestBudget, account_tag
 from regime_trader.service.store import Store, StoreUnavailableError
 
-__all__ = ["Service"]
+__all__ = ["EmbeddedEmulator", "Service"]
 
 log = get_logger(__name__)
+
+# How long a process that found the emulator's state file locked waits for its holder to answer
+# (the holder may have taken the lock a moment ago and still be starting its server).
+EMULATOR_HOLDER_WAIT_SECS = 20.0
 
 
 def _redis_client(settings: Settings) -> redis.Redis:
@@ -64,6 +78,32 @@ def _redis_client(settings: Settings) -> redis.Redis:
 
 
 @dataclass
+class EmbeddedEmulator:
+    """The embedded emulator this process uses: its own (``running``), or another process's.
+
+    ``key_id`` / ``secret_key`` are the pair it accepts (made up per start). ``stop`` ends only
+    an emulator this process started, and lets its state file's lock go.
+    """
+
+    url: str
+    key_id: str
+    secret_key: str
+    pid: int  # the process serving it
+    running: RunningEmulator | None = None
+    lock: StateFileLock | None = None
+
+    @property
+    def owned(self) -> bool:
+        return self.running is not None
+
+    def stop(self) -> None:
+        if self.running is not None:
+            self.running.stop()
+        if self.lock is not None:
+            self.lock.release()
+
+
+@dataclass
 class Service:
     """The running service; build with :meth:`create`, release with :meth:`close`."""
 
@@ -73,7 +113,7 @@ class Service:
     metrics: ServiceMetrics
     contexts: dict[str, CycleContext]
     owner: str
-    emulator: RunningEmulator | None = None
+    emulator: EmbeddedEmulator | None = None
     _runners: dict[str, CycleRunner] = field(default_factory=dict)
 
     @classmethod
@@ -172,7 +212,14 @@ class Service:
             ),
             "time": datetime.now(UTC).isoformat(timespec="seconds"),
             "portfolios": portfolios,
+            **({"emulator": self._emulator_status()} if self.emulator else {}),
         }
+
+    def _emulator_status(self) -> dict[str, Any]:
+        """Where the embedded emulator listens and which process serves it (never its keys)."""
+        assert self.emulator is not None  # nosec B101 - only called with one
+        e = self.emulator
+        return {"url": e.url, "served_by_pid": e.pid, "started_here": e.owned}
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         """Redis and broker reachable, and the last success not older than allowed."""
@@ -249,13 +296,13 @@ def http_policy(
 def _adapters(
     settings: Settings,
     portfolio: PortfolioConfig,
-    emulator: RunningEmulator | None,
+    emulator: EmbeddedEmulator | None,
     metrics: ServiceMetrics,
     client: redis.Redis,
 ) -> tuple[AlpacaBroker, AlpacaBars]:
     url: str | None
     if emulator is not None:
-        key, secret, url = emulator.config.key_id, emulator.config.secret_key, emulator.url
+        key, secret, url = emulator.key_id, emulator.secret_key, emulator.url
     else:
         keys = settings.account_keys(portfolio.name)
         key, secret = keys.key_id.get_secret_value(), keys.secret_key.get_secret_value()
@@ -271,8 +318,24 @@ def _adapters(
     return broker, bars
 
 
-def _embedded_emulator(settings: Settings) -> RunningEmulator:
+def _embedded_emulator(settings: Settings) -> EmbeddedEmulator:
+    """The emulator of ``<data_dir>/emulator.json``: started here, or the one serving it already.
+
+    Raises
+    ------
+    OperationalError
+        Another process holds the state file but its emulator does not answer.
+    """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    state_file = settings.data_dir / "emulator.json"
+    lock = StateFileLock(state_file)
+    if not lock.acquire():
+        try:
+            found = lock.wait_for_holder(_answers, EMULATOR_HOLDER_WAIT_SECS)
+        except EmulatorInUseError as e:
+            raise OperationalError(str(e)) from e
+        log.info("using the running embedded emulator", url=found.url, pid=found.pid)
+        return EmbeddedEmulator(found.url, found.key_id, found.secret_key, found.pid)
     config = EmulatorConfig(
         port=0,
         key_id="embedded-" + secrets.token_hex(4),
@@ -283,8 +346,20 @@ def _embedded_emulator(settings: Settings) -> RunningEmulator:
         # as Alpaca would refuse it, instead of being invented with made-up prices.
         # Alpaca's limit, as the real account has it: pacing and 429 handling run offline too.
         rate_limit_per_min=200,
-        state_file=settings.data_dir / "emulator.json",
+        state_file=state_file,
     )
-    running = start_in_thread(config)
+    try:
+        running = start_in_thread(config)
+    except BaseException:
+        lock.release()
+        raise
+    lock.publish(EmulatorInstance(os.getpid(), running.url, config.key_id, config.secret_key))
     log.info("embedded emulator started", url=running.url, state=str(config.state_file))
-    return running
+    return EmbeddedEmulator(
+        running.url, config.key_id, config.secret_key, os.getpid(), running, lock
+    )
+
+
+def _answers(instance: EmulatorInstance) -> bool:
+    with EmulatorAdmin(instance.url, timeout_secs=2.0) as admin:
+        return admin.healthy()

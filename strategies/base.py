@@ -168,32 +168,36 @@ class Strategy(ABC):
 
     def iter_update(self, bars: pd.DataFrame) -> Iterator[Signal]:
         """Like :meth:`update`, yielding the signal of every new bar (the backtest's loop)."""
-        rows = self._new_rows(bars)
-        values = rows.to_numpy(dtype=float)
-        for date, closes in zip(rows.index, values, strict=True):
-            signal = self._step(pd.Timestamp(date), closes)
-            self.last_date = pd.Timestamp(date)
+        dates, values = self._new_rows(bars)
+        for date, closes in zip(dates, values, strict=True):
+            signal = self._step(date, closes)
+            self.last_date = date
             yield signal
 
-    def _new_rows(self, bars: pd.DataFrame) -> pd.DataFrame:
-        missing = [s for s in self.symbols if s not in bars.columns]
-        if missing:
+    def _new_rows(self, bars: pd.DataFrame) -> tuple[pd.DatetimeIndex, np.ndarray]:
+        """The dates and closes (in ``symbols`` order) of the bars after ``last_date``.
+
+        One NumPy array for all of them: positions by ``get_indexer`` and ``searchsorted``
+        rather than a column selection and a boolean mask of pandas frames per call.
+        """
+        columns = bars.columns.get_indexer(pd.Index(self.symbols))
+        if (columns < 0).any():
+            missing = [s for s, c in zip(self.symbols, columns, strict=True) if c < 0]
             raise BarsError(f"bars lack symbols {missing} (have {list(bars.columns)})")
         index = pd.DatetimeIndex(bars.index)
         if not index.is_monotonic_increasing or index.has_duplicates:
             raise BarsError("bar dates must be strictly increasing")
-        rows = bars.loc[:, self.symbols]
-        if self.last_date is not None:
-            rows = rows.loc[index > self.last_date]
-        values = rows.to_numpy(dtype=float)
+        first = 0 if self.last_date is None else int(index.searchsorted(self.last_date, "right"))
+        values = bars.iloc[first:, columns].to_numpy(dtype=float)
+        dates = index[first:]
         bad = np.argwhere(~np.isfinite(values) | (values <= 0))
         if bad.size:
             i, j = (int(v) for v in bad[0])
             raise BarsError(
-                f"{self.symbols[j]} on {pd.Timestamp(rows.index[i]).date()}: "
+                f"{self.symbols[j]} on {dates[i].date()}: "
                 f"close {values[i, j]!r} is not a positive price"
             )
-        return rows
+        return dates, values
 
     @abstractmethod
     def _step(self, date: pd.Timestamp, closes: np.ndarray) -> Signal:

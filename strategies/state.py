@@ -6,13 +6,14 @@ lists) with its arrays -- fitted parameters, filter values, recursions, the boun
 window -- as NumPy arrays. It is stored as *fields*, one name to bytes each (a Redis hash maps
 onto them one to one):
 
-- ``"header"``: UTF-8 JSON ``{"schema": 2, "tree": ..., "arrays": {name: n_blocks}}`` where each
-  array of the tree is replaced by ``{"$array": name}``;
-- ``"a:<name>#<k>"``: block k of array ``name`` as ``.npy`` bytes (``np.lib.format``, read back
-  with ``allow_pickle=False``; only bool, integer and float dtypes are accepted). An array of
-  more than :data:`BLOCK_ROWS` rows is split into blocks of that many rows, so a ring buffer
-  that overwrites one row a day changes one block: a store that compares the fields it loaded
-  with the fields it saves writes only what changed (:func:`changed_fields`).
+- ``"header"``: UTF-8 JSON ``{"schema": 2, "tree": ..., "arrays": {name: layout}}`` where each
+  array of the tree is replaced by ``{"$array": name}`` and its layout is its dtype (``"<f8"``,
+  ``"<i8"``, ``"|b1"``: numbers only, so nothing is ever unpickled), shape and rows per block;
+- ``"a:<name>#<k>"``: block k of array ``name``, its raw little-endian C-order bytes (read
+  with ``np.frombuffer`` after the sizes are checked against the layout). An array is split
+  into blocks of about :data:`BLOCK_BYTES` along its first axis, so a ring buffer that
+  overwrites one row a day changes one block: a store that compares the fields it loaded with
+  the fields it saves writes only what changed (:func:`changed_fields`).
 
 :meth:`StrategyState.to_bytes` frames the same fields in one blob for files and tests. Floats
 are stored as their IEEE bytes, so a restored strategy continues bit for bit. The schema version
@@ -22,7 +23,6 @@ is the container's; the tree carries the strategy's own layout version (see
 
 from __future__ import annotations
 
-import io
 import json
 import struct
 from collections.abc import Mapping
@@ -32,7 +32,7 @@ from typing import Any, Final
 import numpy as np
 
 __all__ = [
-    "BLOCK_ROWS",
+    "BLOCK_BYTES",
     "SCHEMA",
     "StateFormatError",
     "StrategyState",
@@ -42,13 +42,13 @@ __all__ = [
 
 SCHEMA: Final = 2
 """Version of the field layout; 1 was the whole state as one JSON document."""
-BLOCK_ROWS: Final = 64
-"""Rows per stored block of a long array."""
+BLOCK_BYTES: Final = 32_768
+"""Bytes per stored block of a long array (at least one row): small writes, few fields."""
 HEADER: Final = "header"
 ARRAY_PREFIX: Final = "a:"
 _REF: Final = "$array"
 _MAGIC: Final = b"RTSTATE2"
-_KINDS: Final = frozenset("biuf")  # bool, signed, unsigned, float: nothing that needs pickle
+_DTYPES: Final = frozenset({"|b1", "<i8", "<f8"})  # what states hold: nothing needs pickle
 
 
 class StateFormatError(ValueError):
@@ -72,13 +72,13 @@ class StrategyState:
         arrays: dict[str, np.ndarray] = {}
         header_tree = _extract(self.tree, "", arrays)
         out: dict[str, bytes] = {}
-        blocks: dict[str, int] = {}
+        layouts: dict[str, dict[str, Any]] = {}
         for name, array in arrays.items():
-            parts = _blocks(array)
-            blocks[name] = len(parts)
-            for k, part in enumerate(parts):
-                out[f"{ARRAY_PREFIX}{name}#{k}"] = _npy(part)
-        header = {"schema": SCHEMA, "tree": header_tree, "arrays": blocks}
+            layout, blocks = _layout(array)
+            layouts[name] = layout
+            for k, block in enumerate(blocks):
+                out[f"{ARRAY_PREFIX}{name}#{k}"] = block
+        header = {"schema": SCHEMA, "tree": header_tree, "arrays": layouts}
         out[HEADER] = json.dumps(header, separators=(",", ":")).encode()
         return out
 
@@ -89,8 +89,8 @@ class StrategyState:
         Raises
         ------
         StateFormatError
-            For another schema, a missing or extra block, or an array that is not plain
-            numbers.
+            For another schema, a missing, extra or mis-sized block, or a dtype that is not
+            one of the plain numbers a state holds.
         """
         if HEADER not in fields:
             raise StateFormatError(f"no {HEADER!r} field among {sorted(fields)[:5]}")
@@ -103,13 +103,8 @@ class StrategyState:
             raise StateFormatError(f"state schema {found!r} is not {SCHEMA}")
         arrays: dict[str, np.ndarray] = {}
         expected = {HEADER}
-        for name, n_blocks in header["arrays"].items():
-            keys = [f"{ARRAY_PREFIX}{name}#{k}" for k in range(int(n_blocks))]
-            missing = [k for k in keys if k not in fields]
-            if missing:
-                raise StateFormatError(f"state array {name!r} lacks blocks {missing}")
-            parts = [_read_npy(fields[k], k) for k in keys]
-            arrays[name] = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        for name, layout in header["arrays"].items():
+            arrays[name], keys = _read(name, layout, fields)
             expected.update(keys)
         extra = sorted(set(fields) - expected)
         if extra:
@@ -207,25 +202,44 @@ def _insert(tree: Any, arrays: Mapping[str, np.ndarray]) -> Any:
     return tree
 
 
-def _blocks(array: np.ndarray) -> list[np.ndarray]:
-    if array.ndim == 0 or array.shape[0] <= BLOCK_ROWS:
-        return [array]
-    return [array[i : i + BLOCK_ROWS] for i in range(0, array.shape[0], BLOCK_ROWS)]
-
-
-def _npy(array: np.ndarray) -> bytes:
-    if array.dtype.kind not in _KINDS:
+def _layout(array: np.ndarray) -> tuple[dict[str, Any], list[bytes]]:
+    """The array's dtype, shape and rows per block, and its blocks' bytes."""
+    array = np.ascontiguousarray(array)
+    dtype = array.dtype.newbyteorder("<") if array.dtype.byteorder == ">" else array.dtype
+    if dtype.str not in _DTYPES:
         raise ValueError(f"state arrays must hold numbers, got dtype {array.dtype}")
-    buffer = io.BytesIO()
-    np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
-    return buffer.getvalue()
+    array = array.astype(dtype, copy=False)
+    data = array.tobytes()
+    if array.ndim == 0 or array.shape[0] == 0:
+        return {"dtype": dtype.str, "shape": list(array.shape), "block_rows": 1}, [data]
+    row_bytes = max(len(data) // array.shape[0], 1)
+    rows = max(1, BLOCK_BYTES // row_bytes)
+    step = rows * row_bytes
+    blocks = [data[i : i + step] for i in range(0, len(data), step)]
+    return {"dtype": dtype.str, "shape": list(array.shape), "block_rows": rows}, blocks
 
 
-def _read_npy(data: bytes, name: str) -> np.ndarray:
+def _read(
+    name: str, layout: Mapping[str, Any], fields: Mapping[str, bytes]
+) -> tuple[np.ndarray, list[str]]:
+    """Check an array's blocks against its layout and join them, without a copy per block."""
     try:
-        array = np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-        raise StateFormatError(f"state field {name!r} is not a plain .npy array: {e}") from e
-    if array.dtype.kind not in _KINDS:
-        raise StateFormatError(f"state field {name!r} holds dtype {array.dtype}, not numbers")
-    return array
+        dtype = np.dtype(str(layout["dtype"]))
+        shape = tuple(int(n) for n in layout["shape"])
+        rows = int(layout["block_rows"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise StateFormatError(f"state array {name!r} has a bad layout {layout!r}: {e}") from e
+    if dtype.str not in _DTYPES or rows < 1 or any(n < 0 for n in shape):
+        raise StateFormatError(f"state array {name!r} has a bad layout {layout!r}")
+    n_rows = shape[0] if shape else 1
+    keys = [f"{ARRAY_PREFIX}{name}#{k}" for k in range(max(1, -(-n_rows // rows)))]
+    missing = [k for k in keys if k not in fields]
+    if missing:
+        raise StateFormatError(f"state array {name!r} lacks blocks {missing}")
+    data = b"".join(fields[k] for k in keys) if len(keys) > 1 else fields[keys[0]]
+    size = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+    if len(data) != size:
+        raise StateFormatError(
+            f"state array {name!r} has {len(data)} bytes, its layout {layout!r} needs {size}"
+        )
+    return np.frombuffer(data, dtype=dtype).reshape(shape).copy(), keys

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import warnings
 from pathlib import Path
@@ -13,10 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from regime_trader.strategies import state
 from regime_trader.strategies.base import Signal, Strategy
 from regime_trader.strategies.registry import STRATEGIES, strategy_from_state, upgrade_state
 from regime_trader.strategies.state import (
-    BLOCK_ROWS,
+    BLOCK_BYTES,
     SCHEMA,
     StateFormatError,
     StrategyState,
@@ -57,7 +57,7 @@ def test_fields_round_trip_arrays_bit_for_bit_and_split_long_ones_into_blocks() 
     tree: dict[str, Any] = {
         "name": "x",
         "n": 3,
-        "nested": {"long": rng.normal(size=(2 * BLOCK_ROWS + 5, 3)), "none": None},
+        "nested": {"long": rng.normal(size=(2 * BLOCK_BYTES // 24 + 5, 3)), "none": None},
         "ints": np.arange(4),
         "flags": np.array([True, False]),
         "scalar": np.float64(0.1) * 3,
@@ -79,10 +79,9 @@ def test_arrays_that_need_pickle_are_neither_written_nor_read() -> None:
     with pytest.raises(ValueError, match="must hold numbers, got dtype object"):
         StrategyState({"bad": np.array([{"a": 1}], dtype=object)}).fields()
     fields = StrategyState({"ok": np.zeros(2)}).fields()
-    pickled = io.BytesIO()
-    np.save(pickled, np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(StateFormatError, match=r"'a:ok#0' is not a plain \.npy array"):
-        StrategyState.from_fields({**fields, "a:ok#0": pickled.getvalue()})
+    header = fields["header"].replace(b'"<f8"', b'"|O"')
+    with pytest.raises(StateFormatError, match="'ok' has a bad layout"):
+        StrategyState.from_fields({**fields, "header": header})
 
 
 @pytest.mark.parametrize(
@@ -93,11 +92,12 @@ def test_arrays_that_need_pickle_are_neither_written_nor_read() -> None:
         (lambda f: {**f, "header": f["header"].replace(b'"schema":2', b'"schema":7')}, "7"),
         (lambda f: {k: v for k, v in f.items() if k != "a:x#1"}, r"'x' lacks blocks \['a:x#1'\]"),
         (lambda f: {**f, "a:y#0": f["a:x#0"]}, r"fields its header does not name: \['a:y#0'\]"),
+        (lambda f: {**f, "a:x#1": f["a:x#1"][:-1]}, r"'x' has \d+ bytes, its layout .* needs"),
     ],
-    ids=["no-header", "not-json", "schema", "missing-block", "extra-field"],
+    ids=["no-header", "not-json", "schema", "missing-block", "extra-field", "short-block"],
 )
 def test_damaged_fields_are_refused_naming_what_is_wrong(edit: Any, match: str) -> None:
-    fields = StrategyState({"x": np.zeros((BLOCK_ROWS + 1, 2))}).fields()
+    fields = StrategyState({"x": np.zeros((BLOCK_BYTES // 16 + 1, 2))}).fields()
     with pytest.raises(StateFormatError, match=match):
         StrategyState.from_fields(edit(fields))
 
@@ -150,12 +150,16 @@ def test_a_version_1_document_migrates_to_the_compact_state_with_the_same_next_s
         assert live.save_state().fields() == upgrade_state(document).fields()
 
 
-def test_a_full_training_window_changes_one_block_a_day(synthetic_prices: pd.DataFrame) -> None:
+def test_a_full_training_window_changes_one_block_a_day(
+    synthetic_prices: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(state, "BLOCK_BYTES", 1024)  # 32 rows of 4 floats: ten blocks
     strategy = regime_erc(SYMBOLS, "hmm", regime={"max_train_obs": 300})
     _signals(strategy, synthetic_prices.iloc[:500])
     before = strategy.save_state().fields()
     ring = [k for k in before if k.startswith("a:tracker.window.ring#")]
-    assert len(ring) == -(-300 // BLOCK_ROWS)
+    row_bytes = strategy.save_state().tree["tracker"]["window"]["ring"][0].nbytes
+    assert len(ring) == -(-300 // (1024 // row_bytes)) == 10
     _signals(strategy, synthetic_prices.iloc[500:501])
     changed, removed = changed_fields(strategy.save_state().fields(), before)
     assert removed == []

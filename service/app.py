@@ -48,6 +48,7 @@ from regime_trader.service.logs import get_logger, redactor
 from regime_trader.service.marketdata import AlpacaBars
 from regime_trader.service.metrics import ServiceMetrics
 from regime_trader.service.request_budget import SharedRequestBudget, account_tag
+from regime_trader.service.startup_metrics import seed_metrics
 from regime_trader.service.store import Store, StoreUnavailableError
 
 __all__ = ["EmbeddedEmulator", "Service"]
@@ -139,6 +140,7 @@ class Service:
             )
             for p in settings.portfolios
         }
+        seed_metrics(metrics, store, contexts)
         return cls(settings, store, alerts, metrics, contexts, owner, emulator)
 
     def close(self) -> None:

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 from regime_trader.service.app import EMULATOR_HOLDER_WAIT_SECS, Service
 from regime_trader.service.config import load_settings
@@ -23,19 +21,9 @@ from regime_trader.service.emulator.instance_lock import (
     StateFileLock,
 )
 from regime_trader.service.exceptions import OperationalError
-from tests.integration.service.test_start_checks import _redis_url
+from tests.integration.service.offline_service import offline_env
 
-
-@pytest.fixture
-def offline_env(
-    redis_client: redis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Path]:
-    for name in ("ALPACA_API_KEY_ID", "ALPACA_API_SECRET_KEY", "RT_ALPACA_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("REDIS_URL", _redis_url(redis_client))
-    monkeypatch.setenv("RT_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("RT_LOG_LEVEL", "WARNING")
-    yield tmp_path / "data"
+__all__ = ["offline_env"]
 
 
 def test_a_second_service_on_the_same_state_file_uses_the_running_emulator(

@@ -62,6 +62,7 @@ from regime_trader.service.exceptions import (
     TemporaryBrokerError,
 )
 from regime_trader.service.logs import bind_cycle, get_logger
+from regime_trader.service.shadow import ShadowBenchmarks
 from regime_trader.service.signal_step import compute_signal
 from regime_trader.service.store import LockLostError, Store, StoreUnavailableError
 
@@ -184,9 +185,13 @@ class CycleRunner:
             return CycleOutcome(
                 name, session, Outcome.NOT_DUE, f"before {self.portfolio.schedule_time}"
             )
+        due = datetime.combine(now.date(), self.portfolio.schedule_time, tzinfo=NEW_YORK)
+        if due <= now:  # a forced cycle before its time is not a due one
+            self.ctx.metrics.cycle_due_timestamp_seconds.labels(portfolio=name).set(due.timestamp())
         record = self.ctx.store.cycle(name, session)
         if record is not None and record.finished:
             self._alert_if_missing(record)
+            self._update_shadow(record, now)  # after a crash that came right after done
             return CycleOutcome(name, session, Outcome.ALREADY_DONE, record.outcome or "")
         if not self.ctx.store.acquire_lock(name, self.owner, self.lock_ttl_secs):
             return CycleOutcome(name, session, Outcome.LOCKED, "another process runs this cycle")
@@ -253,12 +258,12 @@ class CycleRunner:
                 result = compute_signal(self.ctx, day, now)
                 steps.store_signal(result)
                 if not result.signal.ready:
-                    return self._finish(session, Outcome.NO_TRADE, result.reason, began)
+                    return self._finish(session, Outcome.NO_TRADE, result.reason, began, now)
                 steps.plan(result)
                 record = self._read(session)
             done = steps.execute(record)
             outcome = Outcome.REBALANCED if done.sent_any else Outcome.NO_TRADE
-            return self._finish(session, outcome, "; ".join(done.notes), began)
+            return self._finish(session, outcome, "; ".join(done.notes), began, now)
         except _HaltedError as e:
             return self._refuse(session, None, Outcome.HALTED, str(e))
         except LockLostError as e:
@@ -294,8 +299,10 @@ class CycleRunner:
         if halt is not None:  # an operator's halt mid-cycle: nothing new is sent after it
             raise _HaltedError(f"halted: {halt['reason']} (seen at step {step})")
 
-    def _finish(self, session: str, outcome: Outcome, reason: str, began: float) -> CycleOutcome:
-        """Complete the cycle from its record (read once), then observe and alert."""
+    def _finish(
+        self, session: str, outcome: Outcome, reason: str, began: float, now: datetime
+    ) -> CycleOutcome:
+        """Complete the cycle from its record (read once), then observe, alert and shadow."""
         name = self.portfolio.name
         record = self._read(session)
         previous = self.ctx.store.history(name, 1)  # before completion: it becomes this cycle
@@ -317,6 +324,7 @@ class CycleRunner:
         # The record as completed: only step and outcome changed (alerted is still unset).
         done = replace(record, step=Step.DONE, outcome=outcome)
         self._alert_if_missing(done, details)
+        self._update_shadow(done, now)
         log.info("cycle done", outcome=outcome, orders=len(record.orders), reason=reason)
         return CycleOutcome(name, session, outcome, reason, len(record.orders))
 
@@ -357,6 +365,21 @@ class CycleRunner:
             self.ctx.store.mark_alerted(record.portfolio, record.session)
         except StoreUnavailableError:
             log.warning("could not mark the alert as sent; it may be repeated")
+
+    def _update_shadow(self, record: CycleRecord, now: datetime) -> None:
+        """Advance the shadow benchmarks over a done cycle's bars (idempotent by bar date).
+
+        The cycle is done whatever happens here: a failure warns, is counted, and the next
+        done cycle or wake-up catches up.
+        """
+        try:
+            update = ShadowBenchmarks(self.ctx).after_done(record, now)
+        except (RegimeTraderError, ValueError) as e:
+            log.warning("shadow benchmarks not updated", error=str(e))
+            self.ctx.metrics.shadow_update_failures_total.labels(portfolio=record.portfolio).inc()
+            return
+        if update.status != "up_to_date":
+            log.info("shadow benchmarks", status=update.status, bars=update.bars)
 
     def _refuse(
         self, session: str, step: Step | None, outcome: Outcome, reason: str

@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib.metadata import PackageNotFoundError, version
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -29,7 +30,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-__all__ = ["PREFIX", "STEP_BUCKETS_SECS", "ServiceMetrics"]
+__all__ = ["PREFIX", "STEP_BUCKETS_SECS", "ServiceMetrics", "package_version"]
 
 PREFIX = "regime_trader_"
 
@@ -52,6 +53,14 @@ STEP_BUCKETS_SECS: tuple[float, ...] = (
     60.0,
     120.0,
 )
+
+
+def package_version() -> str:
+    """The installed ``regime-trader`` distribution's version ("unknown" from a bare checkout)."""
+    try:
+        return version("regime-trader")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 class ServiceMetrics:
@@ -87,6 +96,20 @@ class ServiceMetrics:
         1 while the portfolio is halted, else 0; label ``portfolio``.
     broker_rate_limited_total : Counter
         HTTP 429 answers (Alpaca's 200 requests/min per account); label ``portfolio``.
+    cycle_due_timestamp_seconds : Gauge
+        Unix time the last scheduled cycle became due (a trading session's schedule time, as
+        the broker's clock and calendar say); label ``portfolio``. A due time later than the
+        last success by hours means a trading day's cycle has not run (holidays and weekends
+        never make a due time, unlike a rule on the wall clock).
+    shadow_equity_usd : Gauge
+        What a shadow benchmark (:mod:`regime_trader.service.shadow`) would hold now, USD,
+        from the paper account's equity of the first session; labels ``portfolio``,
+        ``benchmark`` (``erc_static``, ``buy_hold``).
+    shadow_update_failures_total : Counter
+        Done cycles after which the shadow benchmarks could not be advanced (they catch up at
+        the next one); label ``portfolio``.
+    build_info : Gauge
+        Always 1; label ``version``, the installed package's version.
     """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
@@ -153,6 +176,31 @@ class ServiceMetrics:
             ["portfolio"],
             registry=r,
         )
+        self.cycle_due_timestamp_seconds = Gauge(
+            PREFIX + "cycle_due_timestamp_seconds",
+            "Unix time the last scheduled cycle became due (a session's schedule time).",
+            ["portfolio"],
+            registry=r,
+        )
+        self.shadow_equity_usd = Gauge(
+            PREFIX + "shadow_equity_usd",
+            "What a shadow benchmark started with the paper account's first equity holds, USD.",
+            ["portfolio", "benchmark"],
+            registry=r,
+        )
+        self.shadow_update_failures_total = Counter(
+            PREFIX + "shadow_update_failures_total",
+            "Done cycles after which the shadow benchmarks could not be advanced.",
+            ["portfolio"],
+            registry=r,
+        )
+        self.build_info = Gauge(
+            PREFIX + "build_info",
+            "Always 1; the label version is the installed regime-trader's version.",
+            ["version"],
+            registry=r,
+        )
+        self.build_info.labels(version=package_version()).set(1)
 
     @contextmanager
     def time_step(self, portfolio: str, step: str) -> Iterator[None]:

@@ -46,11 +46,14 @@ class ShadowStep:
         Value of 1 unit invested at the start bar's close, at this bar's close.
     turnover : float
         One-way turnover of the execution that earned this bar's return.
+    closes : tuple of float
+        The bar's closes as fed to the strategy (the basis the book started on).
     """
 
     date: pd.Timestamp
     growth: float
     turnover: float
+    closes: tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -198,7 +201,7 @@ class ShadowBook:
             row = pd.DataFrame(fed[i : i + 1], index=pd.DatetimeIndex([date]), columns=self.symbols)
             self.target_ = self._weights(self.strategy.update(row).weights)
             self.last_date_ = date
-            steps.append(ShadowStep(date, self.growth_, turnover))
+            steps.append(ShadowStep(date, self.growth_, turnover, tuple(fed[i].tolist())))
         self._closes = fed[-1]
         return steps
 

@@ -36,9 +36,12 @@ Environment (all optional):
 ``RT_FILL_POLL_INTERVAL_SECS`` seconds between fill-wait rounds, one order list each (2, >= 1)
 ``RT_BROKER_REQUESTS_PER_MIN`` requests per account in any 60 s, shared by every replica
                                through Redis (default 180 of Alpaca's 200; 0 turns it off)
+``RT_CONTROL_TOKEN``           a secret that makes the dashboard's halt and resume buttons work
+                               (POSTs carrying it); unset: the dashboard is read-only
 =============================  ==============================================================
 
-Every secret (``ALPACA_API_KEY_ID``, ``ALPACA_API_SECRET_KEY``, ``REDIS_PASSWORD``, and the
+Every secret (``ALPACA_API_KEY_ID``, ``ALPACA_API_SECRET_KEY``, ``REDIS_PASSWORD``,
+``RT_CONTROL_TOKEN``, and the
 variables a portfolio names in ``key_id_env`` / ``secret_key_env``) may instead be read from a
 file named by the same variable with ``_FILE`` appended (Docker/Kubernetes secrets). Each is
 read once, here, when the settings load: every portfolio's key pair is in
@@ -104,7 +107,7 @@ from regime_trader.strategies.registry import build_strategy
 
 __all__ = ["AccountKeys", "ConfigError", "PortfolioConfig", "Settings", "load_settings"]
 
-SECRET_ENV = ("ALPACA_API_KEY_ID", "ALPACA_API_SECRET_KEY", "REDIS_PASSWORD")
+SECRET_ENV = ("ALPACA_API_KEY_ID", "ALPACA_API_SECRET_KEY", "REDIS_PASSWORD", "RT_CONTROL_TOKEN")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _SYMBOL = re.compile(r"^[A-Z][A-Z0-9.]{0,9}$")
 
@@ -248,6 +251,8 @@ class Settings(BaseSettings):
     # 200; the margin is for requests in flight and other programs on the same key). 0: off.
     broker_requests_per_min: int = Field(180, ge=0, le=10_000)
     emulator_seed: int = 0
+    # The dashboard's halt/resume need it (regime_trader.service.dashboard); None: read-only.
+    control_token: SecretStr | None = Field(None, validation_alias="RT_CONTROL_TOKEN")
     profile: str = "default"
     portfolios: tuple[PortfolioConfig, ...] = ()
     # Portfolio name -> its account's keys (load_settings fills it; empty with the emulator).
@@ -270,7 +275,9 @@ class Settings(BaseSettings):
             file_secret_settings,
         )
 
-    @field_validator("redis_password", "alpaca_api_key_id", "alpaca_api_secret_key")
+    @field_validator(
+        "redis_password", "alpaca_api_key_id", "alpaca_api_secret_key", "control_token"
+    )
     @classmethod
     def _secret_not_empty(cls, value: SecretStr | None) -> SecretStr | None:
         # An empty key would silently turn the emulator off and fail every broker call.
@@ -310,6 +317,7 @@ class Settings(BaseSettings):
     def secret_values(self) -> list[str]:
         """Every secret's value, for the log and alert redactors."""
         values = [self.alpaca_api_key_id, self.alpaca_api_secret_key, self.redis_password]
+        values.append(self.control_token)
         values += [s for keys in self.accounts.values() for s in (keys.key_id, keys.secret_key)]
         out = [v.get_secret_value() for v in values if v is not None]
         out.append(_url_password(self.redis_url))

@@ -4,11 +4,14 @@ Without ``--prices`` it runs on a seeded synthetic regime-switching market, so i
 fresh machine with no data; with ``--prices`` it reads and validates a wide or long CSV. A thin
 symbol's blank close is carried for at most ``--max-carry-sessions`` sessions by the same
 function as the live cycle (:mod:`regime_trader.strategies.missing_bars`), noted on stderr and in
-``config.json``. ``--strategy`` and ``--strategy-params`` pick the strategy as a portfolio does,
-so a backtest reproduces the weights a configured portfolio trades. ``--weight-band`` and
-``--exposure-band`` are the execution band, the rule the live planner applies to the broker's
-positions (:class:`~regime_trader.strategies.rebalance.RebalanceBand`); ``--period`` adds named
-slices to the metrics (calendar years are always reported).
+``config.json``. ``--profile``, ``--strategy`` and ``--strategy-params`` pick the strategy as a
+portfolio does (with none of them: the default profile, what the default portfolio trades; with
+``--strategy`` or ``--strategy-params`` and no ``--profile``: that strategy's built-in defaults
+with the overrides), so a backtest reproduces the weights a configured portfolio trades.
+``--weight-band`` (default a portfolio's ``no_trade_band``) and ``--exposure-band`` are the
+execution band, the rule the live planner applies to the broker's positions
+(:class:`~regime_trader.strategies.rebalance.RebalanceBand`); ``--period`` adds named slices to
+the metrics (calendar years are always reported).
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
+from regime_trader.service.order_types import DEFAULT_NO_TRADE_BAND
 from regime_trader.service.pricefile import PriceFileError, load_prices_carried
+from regime_trader.service.profiles import ProfileError, load_profile
 from regime_trader.service.report import write_backtest
 from regime_trader.strategies.backtest import BacktestResult, Period, run_backtest
 from regime_trader.strategies.missing_bars import DEFAULT_MAX_CARRY_SESSIONS, CarriedClose
@@ -124,17 +129,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic market")
     parser.add_argument(
+        "--profile",
+        help="a strategy profile (regime-trader profile list); default: the default profile "
+        "unless --strategy or --strategy-params is given",
+    )
+    parser.add_argument(
+        "--profile-version", type=_carry, help="a version of --profile (default: the highest)"
+    )
+    parser.add_argument(
         "--strategy",
         choices=sorted(STRATEGIES),
-        default="regime_erc",
-        help="the strategy under test (default regime_erc)",
+        help="the strategy under test, with its built-in defaults (without --profile)",
     )
     parser.add_argument(
         "--strategy-params",
         type=_params,
-        default={},
-        help="parameter overrides as a JSON object, as a portfolio's strategy_params "
-        '(e.g. \'{"regime": {"min_train_obs": 120}}\')',
+        default=None,
+        help="parameter overrides as a JSON object, as a portfolio's strategy_params, on top "
+        'of --profile (e.g. \'{"regime": {"min_train_obs": 120}}\')',
     )
     parser.add_argument(
         "--max-carry-sessions",
@@ -146,9 +158,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--weight-band",
         type=_band,
-        default=0.0,
+        default=DEFAULT_NO_TRADE_BAND,
         help="execution band: a weight off its target by less than this is not traded, as the "
-        "live planner's no_trade_band (default 0: trade every deviation)",
+        f"live planner's no_trade_band (default {DEFAULT_NO_TRADE_BAND}, a portfolio's; 0 "
+        "trades every deviation)",
     )
     parser.add_argument(
         "--exposure-band",
@@ -206,6 +219,25 @@ def _summary(result: BacktestResult) -> str:
     return "\n".join(lines)
 
 
+def _strategy_spec(args: argparse.Namespace) -> tuple[str, dict[str, Any], str | None]:
+    """The strategy's name, its parameters and the profile's label (None without a profile).
+
+    Raises
+    ------
+    ProfileError
+        If the profile cannot be loaded, or is not of ``--strategy``.
+    """
+    overrides = args.strategy_params or {}
+    if args.profile is None and (args.strategy is not None or args.strategy_params is not None):
+        return args.strategy or "regime_erc", overrides, None
+    found = load_profile(args.profile or "default", args.profile_version)
+    if args.strategy is not None and args.strategy != found.strategy_name:
+        raise ProfileError(
+            f"{found.label} is a {found.strategy_name} profile, not --strategy {args.strategy}"
+        )
+    return found.strategy_name, found.overridden(overrides), found.label
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the backtest and write its files; returns the process exit code."""
     try:
@@ -220,13 +252,17 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("hmmlearn").setLevel(logging.ERROR)
     start = args.start if args.start is not None else prices.index[min(504, len(prices) - 2)]
     symbols = list(prices.columns)
+    name, profile = args.strategy or "regime_erc", None
     try:
-        strategy = build_strategy(args.strategy, symbols, args.strategy_params)
-        benchmarks = build_benchmarks(symbols, args.strategy_params)
+        name, params, profile = _strategy_spec(args)
+        strategy = build_strategy(name, symbols, params)
+        benchmarks = build_benchmarks(symbols, params)
+    except ProfileError as e:
+        print(f"regime-trader backtest: --profile: {e}", file=sys.stderr)
+        return 2
     except (TypeError, ValueError, KeyError) as e:  # as the portfolio configuration does
-        print(
-            f"regime-trader backtest: --strategy-params for {args.strategy}: {e}", file=sys.stderr
-        )
+        where = f"profile {profile}" if profile else f"--strategy-params for {name}"
+        print(f"regime-trader backtest: {where}: {e}", file=sys.stderr)
         return 2
     progress, close = _progress(args.quiet)
     began = time.perf_counter()
@@ -261,8 +297,9 @@ def run(args: argparse.Namespace) -> int:
         "weight_band": args.weight_band,
         "exposure_band": args.exposure_band,
         "periods": {p.label: [str(p.first.date()), str(p.last.date())] for p in args.period},
-        "strategy": args.strategy,
-        "strategy_params": args.strategy_params,
+        "profile": profile,
+        "strategy": name,
+        "strategy_params": params,
         "max_carry_sessions": args.max_carry_sessions,
         "carried": [
             {"symbol": c.symbol, "session": str(c.session.date()), "from": str(c.source.date())}

@@ -102,6 +102,7 @@ from pydantic_settings import (
 
 from regime_trader.service.alert_channels import notifier_url_secrets
 from regime_trader.service.exceptions import RegimeTraderError
+from regime_trader.service.order_types import DEFAULT_NO_TRADE_BAND
 from regime_trader.strategies.missing_bars import DEFAULT_MAX_CARRY_SESSIONS
 from regime_trader.strategies.registry import build_strategy
 
@@ -129,7 +130,7 @@ class PortfolioConfig(BaseModel):
     )
     strategy_params: dict[str, Any] = Field(default_factory=dict)
     schedule_time: time = time(10, 0)
-    no_trade_band: float = Field(0.02, ge=0.0, lt=1.0)
+    no_trade_band: float = Field(DEFAULT_NO_TRADE_BAND, ge=0.0, lt=1.0)
     # The planner's exposure band (strategies.rebalance): a total target exposure this close to
     # the held exposure keeps the held exposure; the backtest's --exposure-band is the same rule.
     exposure_band: float = Field(0.0, ge=0.0, lt=1.0)

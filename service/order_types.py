@@ -25,6 +25,7 @@ from typing import Literal, TypeVar
 from regime_trader.service.exceptions import InvalidInputError
 
 __all__ = [
+    "DEFAULT_NO_TRADE_BAND",
     "AccountSnapshot",
     "Action",
     "Decision",
@@ -38,6 +39,10 @@ __all__ = [
     "as_symbol",
     "client_order_id",
 ]
+
+# A portfolio's default no-trade band (the weight band of the rebalancing rule); the backtest's
+# and the research study's default execution band, so what they score is what a portfolio trades.
+DEFAULT_NO_TRADE_BAND = 0.02
 
 _T = TypeVar("_T")
 Side = Literal["buy", "sell"]
@@ -115,7 +120,7 @@ class PlanningSettings:
     """
 
     cash_buffer: Decimal = Decimal("0.01")
-    no_trade_band: Decimal = Decimal("0.02")
+    no_trade_band: Decimal = Decimal(str(DEFAULT_NO_TRADE_BAND))
     exposure_band: Decimal = Decimal("0")
     min_order_notional: Decimal = Decimal("1")  # Alpaca's minimum for fractional orders
     qty_decimals: int = 9  # Alpaca accepts up to 9 decimals

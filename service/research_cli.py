@@ -35,6 +35,7 @@ import pandas as pd
 import redis
 from tqdm import tqdm
 
+from regime_trader.service.order_types import DEFAULT_NO_TRADE_BAND
 from regime_trader.service.pricefile import PriceFileError, load_prices_carried
 from regime_trader.service.profiles import (
     Profile,
@@ -101,9 +102,9 @@ def _at_least(minimum: int) -> Callable[[str], int]:
 _positive = _at_least(1)
 _non_negative = _at_least(0)
 
-# The default portfolio's no_trade_band (service.config.PortfolioConfig): a study scores what a
-# portfolio with the default planner settings trades.
-DEFAULT_WEIGHT_BAND = 0.02
+# A portfolio's default no_trade_band: a study scores what a portfolio with the default planner
+# settings trades.
+DEFAULT_WEIGHT_BAND = DEFAULT_NO_TRADE_BAND
 
 
 def _band(text: str) -> float:

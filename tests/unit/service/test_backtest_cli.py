@@ -46,9 +46,9 @@ def _backtest(prices: Path, out: Path, *extra: str) -> int:
 
 
 def _engine(engine: str) -> tuple[str, ...]:
-    """The command-line options that select ``engine`` (the HMM: the defaults, no option)."""
+    """The command-line options that select ``engine`` (the HMM: regime_erc's defaults)."""
     if engine == "hmm":
-        return ()
+        return ("--strategy", "regime_erc")
     return ("--strategy-params", json.dumps(engine_params(engine)))
 
 
@@ -73,7 +73,8 @@ def test_backtest_writes_every_file_with_the_documented_shape(full_run: Path, en
     metrics = json.loads((full_run / "metrics.json").read_text())
     assert list(metrics["benchmarks"]) == [BENCHMARKS[0], VOL_MATCHED, *BENCHMARKS[1:]]
     assert metrics["config"]["cost_bps"] == 5.0
-    assert metrics["config"]["weight_band"] == metrics["config"]["exposure_band"] == 0.0
+    # A portfolio's default no-trade band is the default execution band.
+    assert (metrics["config"]["weight_band"], metrics["config"]["exposure_band"]) == (0.02, 0.0)
     years = sorted({str(d)[:4] for d in pd.read_csv(full_run / "equity.csv")["date"]})
     assert list(metrics["per_year"]) == years and len(years) >= 1
     table = pd.read_csv(full_run / "metrics.csv", dtype={"slice": str})

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from regime_trader.service.cli import main
+from regime_trader.service.profiles import Profile, ProfileSource, load_profile, write_profile
 from regime_trader.strategies.synthetic import generate_market
 
 START = "2010-06-01"
@@ -100,3 +101,58 @@ def test_a_run_of_blanks_beyond_the_limit_is_refused_by_symbol_and_dates(
     assert code == 2
     err = capsys.readouterr().err
     assert f"GLD on {gap[0].date()} to {gap[1].date()}: no bar for 2 sessions" in err
+
+
+def test_a_profile_is_backtested_as_the_portfolio_that_names_it_trades(
+    prices: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RT_DATA_DIR", str(tmp_path / "data"))
+    write_profile(
+        Profile(
+            name="steady",
+            version=1,
+            strategy_name="erc_static",
+            params={"min_obs": 20, "cov_halflife": 30.0},
+            source=ProfileSource(symbols=("SPY", "TLT", "GLD")),
+        ),
+        data_dir=tmp_path / "data",
+    )
+    path = tmp_path / "prices.csv"
+    prices.to_csv(path)
+
+    assert _backtest(path, tmp_path / "p", "--profile", "steady") == 0
+    same = ("--strategy", "erc_static", "--strategy-params", '{"min_obs": 20, "cov_halflife": 30}')
+    assert _backtest(path, tmp_path / "s", *same) == 0
+    pd.testing.assert_frame_equal(_weights(tmp_path / "p"), _weights(tmp_path / "s"))
+    config = json.loads((tmp_path / "p" / "metrics.json").read_text())["config"]
+    assert (config["profile"], config["strategy"]) == ("steady v1", "erc_static")
+
+    # Overrides go on top of the profile; no strategy option at all is the default profile.
+    assert _backtest(path, tmp_path / "o", "--profile", "steady", *same[2:]) == 0
+    pd.testing.assert_frame_equal(_weights(tmp_path / "o"), _weights(tmp_path / "s"))
+    assert _backtest(path, tmp_path / "d") == 0
+    default = json.loads((tmp_path / "d" / "metrics.json").read_text())["config"]
+    assert default["profile"] == load_profile("default", data_dir=tmp_path / "data").label
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--profile", "nowhere"), "nowhere"),
+        (("--profile", "baseline", "--strategy", "equal_weight"), "not --strategy equal_weight"),
+    ],
+    ids=["unknown", "other-strategy"],
+)
+def test_a_profile_that_cannot_be_backtested_exits_2_naming_it(
+    prices: pd.DataFrame,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    extra: tuple[str, ...],
+    message: str,
+) -> None:
+    monkeypatch.setenv("RT_DATA_DIR", str(tmp_path / "data"))
+    path = tmp_path / "prices.csv"
+    prices.to_csv(path)
+    assert _backtest(path, tmp_path / "out", *extra) == 2
+    assert message in capsys.readouterr().err

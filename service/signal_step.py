@@ -8,8 +8,10 @@ same basis, rescaled after a re-adjustment (reported as a
 :class:`~regime_trader.service.bar_history.PastChange`), or by rebuilding the strategy from the
 whole adjusted history after a correction. A thin symbol's missing bar is carried by the policy of
 :mod:`regime_trader.strategies.missing_bars` (``max_carry_sessions``). Nothing is stored here:
-:mod:`regime_trader.service.cycle` writes the result (state, with the bar basis under
-:data:`~regime_trader.service.bar_history.BASIS_KEY`) into the cycle record.
+:mod:`regime_trader.service.cycle` writes the result (a state document: the fields of the
+compact state that changed since the stored one, with the bar basis under
+:data:`~regime_trader.service.bar_history.BASIS_KEY`, see
+:mod:`regime_trader.service.saved_strategy`) into the cycle record.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from regime_trader.service.config import PortfolioConfig
 from regime_trader.service.cycle_context import CycleContext
 from regime_trader.service.exceptions import BadMarketDataError, ReconciliationError
 from regime_trader.service.marketdata import ValidatedBars, check_bars
+from regime_trader.service.saved_strategy import SavedStrategy, state_document
 from regime_trader.strategies.base import BarsError, Signal, Strategy
 from regime_trader.strategies.missing_bars import CarriedClose
 from regime_trader.strategies.registry import build_strategy, strategy_from_state
@@ -51,7 +54,8 @@ class SignalResult:
     ----------
     signal : Signal
     state : dict
-        The strategy's state after the update, with the bar basis under ``BASIS_KEY``.
+        The state document of the strategy after the update (JSON: the changed fields of its
+        compact state and the bar basis under ``BASIS_KEY``), for the cycle record.
     prices : dict of str to str
         Planning prices (Decimal strings): the current partial bar if any, as served now.
     reason : str
@@ -131,8 +135,8 @@ def _overlap_start(ctx: CycleContext, basis: BarBasis) -> date:
     return basis.dates[0] - timedelta(days=2 * max_carry_sessions(ctx.portfolio) + 5)
 
 
-def _restored(state: dict[str, Any], portfolio: PortfolioConfig) -> Strategy:
-    strategy = strategy_from_state({k: v for k, v in state.items() if k != BASIS_KEY})
+def _restored(saved: SavedStrategy, portfolio: PortfolioConfig) -> Strategy:
+    strategy = strategy_from_state(saved.state())
     if strategy.symbols != list(portfolio.symbols):
         raise ReconciliationError(
             f"stored strategy trades {strategy.symbols}, configuration says "
@@ -157,12 +161,14 @@ def _backfill_start(ctx: CycleContext, session: date) -> date:
     return session - timedelta(days=int(ctx.portfolio.history_sessions * 1.5) + 10)
 
 
-def _continued(ctx: CycleContext, state: dict[str, Any], session: date, now: datetime) -> _Feed:
+def _continued(ctx: CycleContext, saved: SavedStrategy, session: date, now: datetime) -> _Feed:
     p = ctx.portfolio
-    strategy = _restored(state, p)
+    strategy = _restored(saved, p)
     try:
-        basis = BarBasis.from_dict(state[BASIS_KEY])
-    except (KeyError, TypeError, ValueError) as e:
+        if saved.basis is None:
+            raise KeyError(BASIS_KEY)
+        basis = BarBasis.from_dict(saved.basis)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
         # A state saved before the basis existed (or a damaged one): the history is the truth.
         _log.warning("no usable bar basis in the strategy state; rebuilding", error=str(e))
         feed = _from_history(ctx, _backfill_start(ctx, session), session, now)
@@ -200,12 +206,12 @@ def compute_signal(ctx: CycleContext, session: date, now: datetime) -> SignalRes
         The stored state belongs to another universe or is inconsistent.
     """
     p = ctx.portfolio
-    state = ctx.store.strategy_state(p.name)
-    if state is None:
+    saved = ctx.store.saved_strategy(p.name)
+    if saved is None:
         feed = _from_history(ctx, _backfill_start(ctx, session), session, now)
     else:
-        feed = _continued(ctx, state, session, now)
-    seen = None if state is None or state.get("last_date") is None else state["last_date"]
+        feed = _continued(ctx, saved, session, now)
+    seen = None if saved is None else saved.last_date
     previous = None if seen is None else pd.Timestamp(seen)
     try:
         signal = feed.strategy.update(feed.fed)
@@ -235,5 +241,5 @@ def compute_signal(ctx: CycleContext, session: date, now: datetime) -> SignalRes
     source = today if len(today) and bool((today.to_numpy() > 0).all()) else served
     prices = {s: str(Decimal(repr(float(source[s].iloc[-1])))) for s in p.symbols}
     reason = "" if signal.ready else str(signal.diagnostics.get("reason", "strategy not ready"))
-    state_out = {**feed.strategy.state_dict(), BASIS_KEY: feed.basis.to_dict()}
+    state_out = state_document(feed.strategy.save_state(), feed.basis.to_dict(), saved)
     return SignalResult(signal, state_out, prices, reason, feed.changes, carried)

@@ -6,10 +6,13 @@ Keys (``ns`` is the namespace, default ``rt``; ``p`` a portfolio; ``s`` a sessio
 ``ns:p:lock``                   string    owner token of the running cycle, with a TTL that
                                           the owner renews; only the owner may write a cycle
 ``ns:p:halt``                   string    JSON {reason, by, at} while the portfolio is halted
-``ns:p:strategy``               string    the strategy's JSON state after the last done cycle,
-                                          with the bars it was last fed and its price basis
-                                          under ``bar_basis``
-                                          (:mod:`regime_trader.service.bar_history`)
+``ns:p:strategy``               hash      the strategy's state after the last done cycle: its
+                                          compact fields, the bars it was last fed and their
+                                          price basis under ``bar_basis``
+                                          (:mod:`regime_trader.service.bar_history`) and a
+                                          ``generation``; written by changes only
+                                          (:mod:`regime_trader.service.saved_strategy`; a
+                                          string of JSON before, still read)
 ``ns:p:cycle:s``                hash      the cycle state machine of one session: ``step``,
                                           ``cycle_id``, ``plan`` (write-ahead JSON), ``orders``,
                                           ``outcome``, ``error``, timestamps; its fields and
@@ -54,6 +57,12 @@ from regime_trader.service.cycle_record import (
     encode_fields,
 )
 from regime_trader.service.exceptions import RegimeTraderError
+from regime_trader.service.saved_strategy import (
+    GENERATION,
+    SavedStrategy,
+    hash_update,
+    is_state_document,
+)
 
 __all__ = ["LockLostError", "Store", "StoreUnavailableError"]
 
@@ -214,9 +223,28 @@ class Store:
 
     # ------------------------------------------------------------------ strategy state
 
+    def saved_strategy(self, portfolio: str) -> SavedStrategy | None:
+        """The stored strategy state (a hash, or the JSON string of earlier releases)."""
+        key = self.key(portfolio, "strategy")
+        kind = self._call("strategy read", lambda: self.redis.type(key))
+        if kind == "none":
+            return None
+        if kind == "hash":
+            fields = self._call("strategy read", lambda: self.redis.hgetall(key))
+            return SavedStrategy.from_hash(fields)
+        return SavedStrategy.from_string(self._call("strategy read", lambda: self.redis.get(key)))
+
     def strategy_state(self, portfolio: str) -> dict[str, Any] | None:
-        raw = self._call("strategy read", lambda: self.redis.get(self.key(portfolio, "strategy")))
-        return None if raw is None else dict(json.loads(raw))
+        """The stored strategy state as one JSON document, bar basis included (inspection)."""
+        saved = self.saved_strategy(portfolio)
+        return None if saved is None else saved.as_document()
+
+    def _strategy_generation(self, portfolio: str) -> int | None:
+        key = self.key(portfolio, "strategy")
+        if self._call("strategy read", lambda: self.redis.type(key)) != "hash":
+            return None
+        value = self._call("strategy read", lambda: self.redis.hget(key, GENERATION))
+        return None if value is None else int(value)
 
     # ------------------------------------------------------------------ cycles
 
@@ -318,9 +346,20 @@ class Store:
         signal: SignalSummary | None,
         status: Mapping[str, object],
     ) -> None:
-        """Finish the cycle: step done, strategy state, history and status in one transaction."""
+        """Finish the cycle: step done, strategy state, history and status in one transaction.
+
+        ``strategy_state`` is a state document (its changes are applied to the strategy hash,
+        see :mod:`~regime_trader.service.saved_strategy`) or, as before, any JSON document,
+        stored whole as a string.
+        """
         key = self.key(portfolio, "cycle", session)
-        state_json = None if strategy_state is None else json.dumps(strategy_state, allow_nan=False)
+        strategy_key = self.key(portfolio, "strategy")
+        update = None
+        state_json = None
+        if strategy_state is not None and is_state_document(strategy_state):
+            update = hash_update(strategy_state, self._strategy_generation(portfolio))
+        elif strategy_state is not None:
+            state_json = json.dumps(strategy_state, allow_nan=False)
         status_map = _fields(status)
         signal_json: JsonObject | None = None if signal is None else signal.to_json()
 
@@ -335,8 +374,14 @@ class Store:
                 },
             )
             pipe.hdel(key, "pending_state")  # now the strategy key itself
+            if update is not None:
+                if update.replace:
+                    pipe.delete(strategy_key)
+                pipe.hset(strategy_key, mapping=cast(Fields, update.mapping))
+                if update.removed:
+                    pipe.hdel(strategy_key, *update.removed)
             if state_json is not None:
-                pipe.set(self.key(portfolio, "strategy"), state_json)
+                pipe.set(strategy_key, state_json)
             if signal_json is not None:
                 history = self.key(portfolio, "history")
                 pipe.lpush(history, json.dumps({"session": session, **signal_json}))

@@ -27,12 +27,13 @@ import json
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import numpy as np
 
 __all__ = [
     "BLOCK_BYTES",
+    "HEADER",
     "SCHEMA",
     "StateFormatError",
     "StrategyState",
@@ -48,6 +49,7 @@ HEADER: Final = "header"
 ARRAY_PREFIX: Final = "a:"
 _REF: Final = "$array"
 _MAGIC: Final = b"RTSTATE2"
+_V = TypeVar("_V", str, bytes)
 _DTYPES: Final = frozenset({"|b1", "<i8", "<f8"})  # what states hold: nothing needs pickle
 
 
@@ -148,14 +150,17 @@ class StrategyState:
 
 
 def changed_fields(
-    saved: Mapping[str, bytes], previous: Mapping[str, bytes] | None
-) -> tuple[dict[str, bytes], list[str]]:
+    saved: Mapping[str, _V], previous: Mapping[str, _V] | None
+) -> tuple[dict[str, _V], list[str]]:
     """What to write and what to delete to turn ``previous`` into ``saved``.
+
+    The values are compared as they are: the bytes of :meth:`StrategyState.fields`, or any
+    encoding of them applied to both sides.
 
     Returns
     -------
-    changed : dict of str to bytes
-        Fields of ``saved`` that ``previous`` lacks or holds with other bytes.
+    changed : dict
+        Fields of ``saved`` that ``previous`` lacks or holds with another value.
     removed : list of str
         Fields of ``previous`` that ``saved`` no longer has.
     """

@@ -73,7 +73,8 @@ class World:
         return namespace_keys(self.client, self.ns)
 
     def strategy_bytes(self) -> bytes | None:
-        return cast(bytes | None, self.raw.get(f"{self.ns}:{P}:strategy"))
+        """The strategy key's serialised value (DUMP: byte-exact for a hash as for a string)."""
+        return cast(bytes | None, self.raw.dump(f"{self.ns}:{P}:strategy"))
 
     def alerts(self) -> list[Alert]:
         return alerts(self.client, self.ns, P)

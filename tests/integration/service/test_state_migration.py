@@ -112,12 +112,25 @@ def test_the_regime_strategy_restores_from_the_previous_versions_state(
     stored = Store(migrated.client).strategy_state(P)
     assert stored is not None
 
+    assert stored["version"] == 1  # the whole state as one JSON document, window columns in it
     restored = strategy_from_state(stored).state_dict()
 
     assert type(strategy_from_state(stored)).__name__ == "RegimeERC"
     # The fitted model and every running estimate come back exactly.
-    for key in ("last_date", "symbols", "tracker", "ewma", "regime_cov", "returns", "last_erc"):
+    for key in ("last_date", "symbols", "ewma", "regime_cov", "last_erc"):
         assert restored[key] == stored[key], key
+    tracker, old = restored["tracker"], stored["tracker"]
+    for key in set(old) - {"X", "equity"}:
+        assert tracker[key] == old[key], key
+    # Version 2 keeps the training window as its ring: the same rows, oldest first.
+    window = tracker["window"]
+    rows = window["ring"][window["start"] :] + window["ring"][: window["start"]]
+    width = window["n_features"]
+    assert [r[:width] for r in rows] == old["X"]
+    assert [r[width] for r in rows] == old["equity"]
+    # The asset returns seeded the regime covariances at the first fit and are never read
+    # again: the migrated window no longer carries them.
+    assert len(stored["returns"]) == len(rows) and all(len(r) == width + 1 for r in rows)
     # Parameters added since keep, for an old state, the values it was saved with.
     assert _subset(stored["params"], json.loads(json.dumps(restored["params"])))
 
@@ -155,6 +168,11 @@ def test_after_resume_the_next_cycle_continues_and_no_done_session_trades_again(
     # The strategy moved on by exactly the two sessions' bars (01-09, then 01-10).
     state = Store(migrated.client).strategy_state(P)
     assert state is not None and state["last_date"].startswith("2024-01-10")
+    # The first cycle replaced the JSON string with the compact hash, the second changed it.
+    key = f"rt:{P}:strategy"
+    assert migrated.client.type(key) == "hash"
+    assert migrated.client.hget(key, "generation") == "2"
+    assert json.loads(migrated.client.hget(key, "header"))["tree"]["version"] == 2
     for session in DONE:
         assert migrated.record(session).to_hash() == _hash(f"rt:{P}:cycle:{session}")
     orders = migrated.orders()

@@ -73,7 +73,9 @@ def test_a_missing_iex_bar_carries_the_last_close_and_a_long_run_is_refused(
     second = pd.Timestamp("2024-01-02")
     assert result.carried == tuple(CarriedClose("GLD", pd.Timestamp(d), second) for d in GAP)
     served = ctx.bars.daily_closes(["GLD"], date(2024, 1, 2), date(2024, 1, 2))
-    assert result.state["last_close"][2] == float(served["GLD"].iloc[0])  # fed the carried close
+    state = ctx.store.strategy_state(P)  # the state as one JSON document
+    assert state is not None
+    assert state["last_close"][2] == float(served["GLD"].iloc[0])  # fed the carried close
 
     for _ in range(5):
         session = emu.next_session()  # 2024-01-12: four sessions without a GLD bar

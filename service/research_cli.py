@@ -281,17 +281,40 @@ def _storage_url(args: argparse.Namespace) -> Iterator[str]:
 
 
 def _progress_bar(quiet: bool, total: int) -> tuple[Any, Any]:
+    """A progress bar on a terminal; elsewhere (a job's log) one line per tenth of the trials."""
     if quiet:
         return (lambda p: None), (lambda: None)
-    bar = tqdm(total=total, unit="trial", desc="research", file=sys.stderr, disable=None)
+    if not sys.stderr.isatty():
+        return _progress_lines(max(1, total // 10)), (lambda: None)
+    bar = tqdm(total=total, unit="trial", desc="research", file=sys.stderr)
 
     def show(p: Progress) -> None:
         bar.total = p.total
         bar.update(p.finished - bar.n)
-        best = "-" if p.best_value is None else f"{p.best_value:.3f} (#{p.best_trial})"
-        bar.set_postfix_str(f"running {p.running}, failed {p.failed}, best {best}")
+        bar.set_postfix_str(f"running {p.running}, failed {p.failed}, best {_best(p)}")
 
     return show, bar.close
+
+
+def _best(p: Progress) -> str:
+    return "-" if p.best_value is None else f"{p.best_value:.3f} (#{p.best_trial})"
+
+
+def _progress_lines(every: int) -> Any:
+    printed = {"finished": -every}  # the first call prints
+
+    def show(p: Progress) -> None:
+        last = printed["finished"]
+        if p.finished >= last + every or (p.finished == p.total and last != p.total):
+            printed["finished"] = p.finished
+            print(
+                f"research: {p.finished}/{p.total} trials, running {p.running}, "
+                f"failed {p.failed}, best {_best(p)}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    return show
 
 
 def _figures(record: StudyClose) -> dict[str, float]:

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from regime_trader.service import research_cli
+from regime_trader.service.research_cli import _progress_lines
 from regime_trader.service.research_config import StudyConfig
+from regime_trader.service.research_study import Progress
 from regime_trader.strategies.synthetic import generate_market
 
 UNREACHABLE = "redis://127.0.0.1:1/0"  # never contacted: every case fails before the storage
@@ -89,3 +91,14 @@ def test_the_config_starts_validation_the_session_after_the_development_end(
     plan = config.plan(prices.index)
     assert plan.days[-1] == pd.Timestamp("2011-07-01")
     assert len(plan.folds) == 2  # 2011-07-02 is a Saturday: the last return is on Friday
+
+
+def test_progress_off_a_terminal_is_one_line_per_tenth_of_the_trials(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    show = _progress_lines(every=2)
+    for finished in (0, 1, 2, 3, 4, 5, 5):
+        show(Progress(finished, 1, 0, 5, 0.25, 3))
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split()[1] for line in lines] == ["0/5", "2/5", "4/5", "5/5"]
+    assert lines[-1].endswith("best 0.250 (#3)")

@@ -58,6 +58,9 @@ log = get_logger(__name__)
 # How long a process that found the emulator's state file locked waits for its holder to answer
 # (the holder may have taken the lock a moment ago and still be starting its server).
 EMULATOR_HOLDER_WAIT_SECS = 20.0
+# How long `run` waits for another process (a one-shot command) to let the emulator go: an
+# offline `rebalance` takes some 15 s; a second `run` on the same data dir is refused then.
+EMULATOR_SERVE_WAIT_SECS = 90.0
 
 
 def _redis_client(settings: Settings) -> redis.Redis:
@@ -118,8 +121,13 @@ class Service:
     _runners: dict[str, CycleRunner] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, settings: Settings) -> Service:
-        """Connect everything the configuration names (or start the embedded defaults)."""
+    def create(cls, settings: Settings, *, serve_emulator: bool = False) -> Service:
+        """Connect everything the configuration names (or start the embedded defaults).
+
+        ``serve_emulator``: this process must serve the embedded emulator itself (``run``,
+        whose emulator outlives any one-shot command): wait for another holder to let it go
+        rather than use that holder's (see :func:`_embedded_emulator`).
+        """
         client = _redis_client(settings)
         store = Store(client)
         redact = redactor(settings.secret_values())
@@ -127,7 +135,7 @@ class Service:
         metrics = ServiceMetrics()
         emulator = None
         if settings.uses_emulator:
-            emulator = _embedded_emulator(settings)
+            emulator = _embedded_emulator(settings, serve=serve_emulator)
         owner = f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
         contexts = {
             p.name: CycleContext(
@@ -320,17 +328,30 @@ def _adapters(
     return broker, bars
 
 
-def _embedded_emulator(settings: Settings) -> EmbeddedEmulator:
+def _embedded_emulator(settings: Settings, *, serve: bool) -> EmbeddedEmulator:
     """The emulator of ``<data_dir>/emulator.json``: started here, or the one serving it already.
+
+    With ``serve``, a held state file is waited for (``EMULATOR_SERVE_WAIT_SECS``) and then
+    served here; without, the holder's emulator is used.
 
     Raises
     ------
     OperationalError
-        Another process holds the state file but its emulator does not answer.
+        Another process holds the state file, and its emulator does not answer (or, with
+        ``serve``, it did not let the file go in time).
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     state_file = settings.data_dir / "emulator.json"
     lock = StateFileLock(state_file)
+    if serve and not lock.acquire():
+        holder = lock.read()
+        log.info("waiting for another process to let the emulator go", pid=holder and holder.pid)
+        if not lock.acquire(wait_secs=EMULATOR_SERVE_WAIT_SECS):
+            who = f"process {holder.pid}" if holder else "another process"
+            raise OperationalError(
+                f"the emulator state {state_file} is served by {who}, which kept it for "
+                f"{EMULATOR_SERVE_WAIT_SECS:g} s: stop it, or give this one another RT_DATA_DIR"
+            )
     if not lock.acquire():
         try:
             found = lock.wait_for_holder(_answers, EMULATOR_HOLDER_WAIT_SECS)

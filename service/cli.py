@@ -11,8 +11,9 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 
-__all__ = ["main"]
+__all__ = ["main", "package_version"]
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -35,11 +36,21 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def package_version() -> str:
+    """The installed distribution's version (``regime-trader``)."""
+    try:
+        return version("regime-trader")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="regime-trader",
-        description="Regime-aware risk-parity signals, backtested and paper-traded on Alpaca.",
+        description="Regime-aware risk-parity signals, backtested and paper-traded on Alpaca. "
+        "Exit codes: see 'regime-trader status --help' and the README.",
     )
+    parser.add_argument("--version", action="version", version=f"regime-trader {package_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     from regime_trader.service.ops_cli import COMMANDS as OPERATIONS
 

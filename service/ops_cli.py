@@ -1,11 +1,42 @@
-"""Operator commands: ``run``, ``rebalance``, ``status``, ``halt``, ``resume``, ``alerts``."""
+"""Operator commands: ``run``, ``rebalance``, ``status``, ``halt``, ``resume``, ``alerts``,
+``positions``, ``history``, ``pnl`` and ``config check|show``.
+
+``run``, ``status``, ``halt``, ``resume`` and ``alerts`` live here; ``rebalance`` in
+:mod:`~regime_trader.service.rebalance_cli`, the account views in
+:mod:`~regime_trader.service.account_cli`, ``config`` in :mod:`~regime_trader.service.config_cli`.
+
+Exit codes
+----------
+Every command ends with one of these (:class:`~regime_trader.service.ops_common_cli.ExitCode`);
+with several portfolios, the one that needs the most attention (the order of the table):
+
+====  =================  ===================================================================
+code  name               when
+====  =================  ===================================================================
+2     configuration      invalid settings or portfolio file, an unknown ``--portfolio``, a
+                         symbol the broker cannot trade, a bad command line (argparse);
+                         ``config check``: the configuration is invalid
+1     failed             Redis or the broker could not be reached or refused; ``rebalance``:
+                         a cycle failed, was refused (bad data, reconciliation), lost its lock,
+                         was stopped, or its session was closed as interrupted; ``status``:
+                         not ready (Redis or broker down, last success too old)
+75    locked             ``rebalance``: another process still held the cycle's lock when
+                         ``--wait-secs`` ran out (EX_TEMPFAIL: try again later)
+3     halted             ``rebalance``: the portfolio is halted, nothing was sent (``resume``)
+4     market closed      ``rebalance``: the broker's market is closed, no session to trade
+0     done               the command did what it says; ``rebalance``: every portfolio's cycle
+                         of the session is done (rebalanced, nothing to trade, or done before);
+                         ``status``: ready; ``run``: stopped by SIGTERM/SIGINT
+====  =================  ===================================================================
+
+``rebalance`` never exits 0 without a done cycle: a cron job or a supervisor can trust it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import functools
 import json
-import logging
 import signal
 import sys
 import threading
@@ -13,53 +44,39 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from regime_trader.service.account_cli import (
+    add_history,
+    add_pnl,
+    add_positions,
+    history,
+    pnl,
+    positions,
+)
 from regime_trader.service.alert_channels import follow_alerts, read_alerts
 from regime_trader.service.alerts import Alert, AlertKind
 from regime_trader.service.app import Service
-from regime_trader.service.config import ConfigError, Settings, load_settings
+from regime_trader.service.config import ConfigError, Settings
+from regime_trader.service.config_cli import add_config, config
 from regime_trader.service.cycle_report import cycle_alert
-from regime_trader.service.emulator.admin_client import EmulatorAdmin, minutes_after_open
-from regime_trader.service.exceptions import OperationalError, RegimeTraderError
+from regime_trader.service.exceptions import OperationalError
 from regime_trader.service.http import build_http_app, start_http_server
-from regime_trader.service.logs import configure_logging, get_logger, redactor
+from regime_trader.service.logs import get_logger, redactor
+from regime_trader.service.next_run import next_runs
+from regime_trader.service.ops_common_cli import (
+    ExitCode,
+    add_portfolio_option,
+    guard,
+    load_command_settings,
+    portfolio_names,
+)
+from regime_trader.service.rebalance_cli import add_rebalance, rebalance
 
-__all__ = ["COMMANDS", "run_with_step_hook"]
+__all__ = ["COMMANDS", "DEMO_SECS_PER_SESSION", "run_with_step_hook"]
 
 log = get_logger(__name__)
 
-
-def _settings(args: argparse.Namespace) -> Settings:
-    settings = load_settings()
-    fmt = getattr(args, "log_format", None) or settings.log_format
-    configure_logging(settings.log_level, fmt, settings.secret_values(), stream=sys.stderr)
-    # APScheduler logs every job run at INFO: with a wake-up every few seconds that drowns
-    # the cycle's own lines. Its warnings (missed jobs) still come through.
-    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLogger().level))
-    return settings
-
-
-def _portfolio_names(service: Service, wanted: str | None) -> list[str]:
-    if wanted is None:
-        return list(service.contexts)
-    if wanted not in service.contexts:
-        raise ConfigError(f"unknown portfolio {wanted!r}; configured: {sorted(service.contexts)}")
-    return [wanted]
-
-
-def _checked_service(settings: Settings) -> Service:
-    """The service, once every portfolio symbol passed the broker's asset check.
-
-    An unknown, inactive or non-tradable symbol (ConfigError, exit 2) or a broker that cannot
-    be asked (exit 1) ends the command here, before any order. ``run`` checks after it
-    listens, and carries on through a broker outage (see :func:`run`).
-    """
-    service = Service.create(settings)
-    try:
-        service.check_symbols()
-    except BaseException:
-        service.close()
-        raise
-    return service
+# Offline (`run` with the embedded emulator): one simulated session this many seconds apart.
+DEMO_SECS_PER_SESSION = 30.0
 
 
 # ---------------------------------------------------------------------------------- run
@@ -77,8 +94,8 @@ def add_run(parser: argparse.ArgumentParser) -> None:
         "--demo-secs-per-session",
         type=float,
         default=None,
-        help="embedded emulator only: simulated sessions advance every N seconds "
-        "(default 30; 0 freezes the simulated clock)",
+        help="embedded emulator only: a simulated session every N seconds, the first at "
+        f"start-up (default {DEMO_SECS_PER_SESSION:g}; 0 freezes the simulated clock)",
     )
 
 
@@ -97,8 +114,9 @@ def run(args: argparse.Namespace, *, step_hook: Callable[[str], None] | None = N
     """
     from regime_trader.service.scheduler import CycleScheduler  # APScheduler only for this command
 
-    settings = _settings(args)
-    service = Service.create(settings)
+    settings = load_command_settings(args)
+    # The embedded emulator outlives any one-shot command: run serves it itself.
+    service = Service.create(settings, serve_emulator=True)
     redact = redactor(settings.secret_values())
     try:
         http = _listen(service, settings, redact)
@@ -121,7 +139,8 @@ def run(args: argparse.Namespace, *, step_hook: Callable[[str], None] | None = N
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     wake = args.wake_interval_secs or settings.wake_interval_secs
-    demo = args.demo_secs_per_session if args.demo_secs_per_session is not None else 30.0
+    demo = args.demo_secs_per_session
+    demo = DEMO_SECS_PER_SESSION if demo is None else demo
     scheduler = CycleScheduler(
         service,
         stop=stop,
@@ -136,8 +155,11 @@ def run(args: argparse.Namespace, *, step_hook: Callable[[str], None] | None = N
         portfolios=list(service.contexts),
         broker=service.status()["broker"],
     )
+    pace = (
+        f", a simulated session every {demo:g} s" if service.emulator is not None and demo else ""
+    )
     print(
-        f"regime-trader running: health {http.url}/healthz, status {http.url}/status",
+        f"regime-trader running{pace}: health {http.url}/healthz, status {http.url}/status",
         file=sys.stderr,
         flush=True,
     )
@@ -146,85 +168,39 @@ def run(args: argparse.Namespace, *, step_hook: Callable[[str], None] | None = N
     scheduler.shutdown()
     http.stop()
     service.close()
-    return 0
+    return ExitCode.OK
 
 
-# ---------------------------------------------------------------------------------- rebalance
+# ---------------------------------------------------------------------------------- status
 
 
-def add_rebalance(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--portfolio", help="only this portfolio (default: all)")
-    parser.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="compute the signal and the orders, send nothing, store nothing",
-    )
-
-
-def rebalance(args: argparse.Namespace) -> int:
-    """Run today's cycle now (or show what it would do), and print what happened."""
-    settings = _settings(args)
-    service = _checked_service(settings)
-    try:
-        names = _portfolio_names(service, args.portfolio)
-        if service.emulator is not None:
-            _next_simulated_session(service, names)
-        if args.dry_run:
-            from regime_trader.service.dry_run import describe_dry_run
-
-            for name in names:
-                print(describe_dry_run(service.contexts[name]))
-            return 0
-        failed = False
-        for name in names:
-            outcome = service.runner(name).run(force=True)
-            print(
-                f"{name} {outcome.session}: {outcome.outcome}"
-                + (f" — {outcome.reason}" if outcome.reason else "")
-            )
-            for alert in read_alerts(service.store.redis, count=1, portfolio=name):
-                print(alert.to_text())
-            failed |= outcome.outcome in ("failed", "refused", "lost_lock")
-        return 1 if failed else 0
-    finally:
-        service.close()
-
-
-def _next_simulated_session(service: Service, names: list[str]) -> None:
-    """Offline: bring the simulated market to the scheduled minute of a session not yet done.
-
-    Each offline ``rebalance`` is then the next simulated trading day, as a user expects.
-    """
-    # Only called when the embedded emulator runs; this only narrows the type.
-    assert service.emulator is not None  # nosec B101
-    first = min(service.contexts[n].portfolio.schedule_time for n in names)
-    minutes = minutes_after_open(first)
-    with EmulatorAdmin(service.emulator.url) as clock:
-        clock.to_schedule(minutes)
-        session = clock.clock().session
-        records = [service.store.cycle(name, str(session)) for name in names]
-        if all(r is not None and r.finished for r in records):
-            clock.next_session(minutes)
-
-
-# ---------------------------------------------------------------------------------- status etc.
-
-
-def add_portfolio_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--portfolio", help="only this portfolio (default: all)")
+def add_status(parser: argparse.ArgumentParser) -> None:
+    add_portfolio_option(parser)
 
 
 def status(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    """Print portfolios, last cycles, halts, the next run and readiness; exit 1 if not ready."""
+    settings = load_command_settings(args)
     service = Service.create(settings)
     try:
+        names = portfolio_names(service, args.portfolio)
         doc = service.status()
+        doc["portfolios"] = {n: doc["portfolios"][n] for n in names}
+        for name, run_at in next_runs(service, names).items():
+            doc["portfolios"][name]["next_run"] = run_at
         ready, checks = service.readiness()
         doc["ready"], doc["checks"] = ready, checks
         print(redactor(settings.secret_values())(json.dumps(doc, indent=2, default=str)))
-        return 0
+        if not ready:
+            failed = [k for k in ("redis", "broker") if checks.get(k) is False]
+            why = ", ".join([*(f"{k} unreachable" for k in failed), *checks.get("stale", [])])
+            print(f"regime-trader status: not ready ({why or 'see checks'})", file=sys.stderr)
+        return ExitCode.OK if ready else ExitCode.FAILED
     finally:
         service.close()
+
+
+# ---------------------------------------------------------------------------------- halt etc.
 
 
 def add_halt(parser: argparse.ArgumentParser) -> None:
@@ -233,12 +209,12 @@ def add_halt(parser: argparse.ArgumentParser) -> None:
 
 
 def _flag(args: argparse.Namespace, act: Callable[[Service, str], str]) -> int:
-    settings = _settings(args)
+    settings = load_command_settings(args)
     service = Service.create(settings)
     try:
-        for name in _portfolio_names(service, args.portfolio):
+        for name in portfolio_names(service, args.portfolio):
             print(act(service, name))
-        return 0
+        return ExitCode.OK
     finally:
         service.close()
 
@@ -276,7 +252,7 @@ def add_alerts(parser: argparse.ArgumentParser) -> None:
 
 
 def alerts(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = load_command_settings(args)
     service = Service.create(settings)
     show: Callable[[Alert], str] = (
         (lambda a: a.to_json()) if args.json else (lambda a: a.to_text() + "\n")
@@ -291,25 +267,9 @@ def alerts(args: argparse.Namespace) -> int:
             for alert in follow_alerts(service.store.redis, stop=stop.is_set):
                 if args.portfolio is None or alert.portfolio == args.portfolio:
                     print(show(alert), flush=True)
-        return 0
+        return ExitCode.OK
     finally:
         service.close()
-
-
-def _guard(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Configuration and service errors end with one clear line and exit code 2 or 1."""
-
-    def guarded(args: argparse.Namespace) -> int:
-        try:
-            return fn(args)
-        except ConfigError as e:
-            print(f"regime-trader {args.command}: configuration error: {e}", file=sys.stderr)
-            return 2
-        except RegimeTraderError as e:
-            print(f"regime-trader {args.command}: {type(e).__name__}: {e}", file=sys.stderr)
-            return 1
-
-    return guarded
 
 
 def run_with_step_hook(step_hook: Callable[[str], None]) -> Callable[[argparse.Namespace], int]:
@@ -319,7 +279,7 @@ def run_with_step_hook(step_hook: Callable[[str], None]) -> Callable[[argparse.N
     ``tests/`` that installs a hook killing the process at a chosen boundary. Nothing in the
     service reads a fault switch of its own.
     """
-    return _guard(functools.partial(run, step_hook=step_hook))
+    return guard(functools.partial(run, step_hook=step_hook))
 
 
 COMMANDS: dict[
@@ -328,19 +288,36 @@ COMMANDS: dict[
     "run": (
         "trade every session on schedule; serve /healthz /readyz /metrics /status",
         add_run,
-        _guard(run),
+        guard(run),
     ),
-    "rebalance": ("run today's cycle now and print what it did", add_rebalance, _guard(rebalance)),
+    "rebalance": ("run today's cycle now and print what it did", add_rebalance, guard(rebalance)),
     "status": (
-        "print portfolios, last cycles, halts and readiness as JSON",
-        lambda p: None,
-        _guard(status),
+        "print portfolios, last cycles, halts, the next run and readiness as JSON "
+        "(exit 1 when not ready)",
+        add_status,
+        guard(status),
+    ),
+    "positions": (
+        "held quantities, market value and weight against the target, and cash",
+        add_positions,
+        guard(positions),
+    ),
+    "history": (
+        "past cycles: outcome, orders and fills, per session",
+        add_history,
+        guard(history),
+    ),
+    "pnl": ("equity and profit per day or month", add_pnl, guard(pnl)),
+    "config": (
+        "check the configuration, or show the effective settings (secrets as ***)",
+        add_config,
+        guard(config),
     ),
     "halt": (
         "stop trading a portfolio (persisted; takes effect at the next step boundary)",
         add_halt,
-        _guard(halt),
+        guard(halt),
     ),
-    "resume": ("resume a halted portfolio", add_portfolio_option, _guard(resume)),
-    "alerts": ("show recent alerts, optionally follow new ones", add_alerts, _guard(alerts)),
+    "resume": ("resume a halted portfolio", add_portfolio_option, guard(resume)),
+    "alerts": ("show recent alerts, optionally follow new ones", add_alerts, guard(alerts)),
 }

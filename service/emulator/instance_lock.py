@@ -12,7 +12,9 @@ included, so a crash never leaves a stale lock -- and writes into it where it li
 
 Another process that finds the lock taken attaches to that emulator with those keys instead of
 starting its own; if the holder does not answer (it is starting, or hung), it waits a little,
-then refuses with :class:`EmulatorInUseError` naming the pid and the file. The file is
+then refuses with :class:`EmulatorInUseError` naming the pid and the file. A process that must
+serve the emulator itself (``run``: a one-shot command's emulator ends with that command) waits
+for the lock instead (:meth:`StateFileLock.acquire` with ``wait_secs``). The file is
 ``0600`` (it holds the embedded emulator's key pair, which is made up per start and accepted by
 that loopback emulator only), and it is never removed: removing a locked file would let a third
 process lock a new file of the same name while the second still holds the old one.
@@ -80,8 +82,22 @@ class StateFileLock:
     def held(self) -> bool:
         return self._fd is not None
 
-    def acquire(self) -> bool:
-        """Take the lock if no other process holds it; True if this process now holds it."""
+    def acquire(self, wait_secs: float = 0.0) -> bool:
+        """Take the lock if no other process holds it, waiting up to ``wait_secs`` for it.
+
+        Returns
+        -------
+        bool
+            True if this process now holds the lock.
+        """
+        deadline = time.monotonic() + wait_secs
+        while not self._try_acquire():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.2)
+        return True
+
+    def _try_acquire(self) -> bool:
         if self._fd is not None:
             return True
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,7 @@ from hmmlearn.hmm import GaussianHMM
 from regime_trader.strategies._checks import check_at_least, check_positive
 from regime_trader.strategies.estimator import SeededStatesModel, Transitions
 from regime_trader.strategies.regime_forward import filter_scaled, predict
+from regime_trader.strategies.regime_hmm import FullCovarianceHMM
 
 __all__ = [
     "ForwardFilter",
@@ -424,7 +425,7 @@ class RegimeModel(SeededStatesModel):
         return None, True
 
     def _hmm(self, seed: int, start: HMMParams | None, implementation: str) -> GaussianHMM:
-        hmm = GaussianHMM(
+        hmm = FullCovarianceHMM(
             n_components=self.n_states,
             covariance_type="full",
             n_iter=self.n_iter,

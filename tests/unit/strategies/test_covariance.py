@@ -15,6 +15,7 @@ from regime_trader.strategies.covariance import (
     mixture_covariance,
     regularize,
 )
+from regime_trader.strategies.state import json_tree
 
 
 def test_ewma_covariance_matches_pandas_bias_corrected_ewm() -> None:
@@ -105,8 +106,8 @@ def test_estimators_round_trip_through_json() -> None:
     for row in rng.normal(size=(30, 2)):
         ewma.update(row)
         regime.update(row, np.array([0.2, 0.8]))
-    ewma2 = EwmaCovariance.from_state(json.loads(json.dumps(ewma.state_dict())))
-    regime2 = RegimeCovariance.from_state(json.loads(json.dumps(regime.state_dict())))
+    ewma2 = EwmaCovariance.from_state(json.loads(json.dumps(json_tree(ewma.state_dict()))))
+    regime2 = RegimeCovariance.from_state(json.loads(json.dumps(json_tree(regime.state_dict()))))
     np.testing.assert_array_equal(ewma.covariance, ewma2.covariance)
     for a, b in zip(regime.moments(), regime2.moments(), strict=True):
         np.testing.assert_array_equal(a, b)

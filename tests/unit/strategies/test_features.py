@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from regime_trader.strategies.features import FeatureEngine, FeatureSpec, compute_features
+from regime_trader.strategies.state import json_tree
 
 
 def test_features_of_a_prefix_do_not_change_when_more_bars_arrive(
@@ -59,7 +60,7 @@ def test_engine_restored_from_json_state_continues_identically(
     engine = FeatureEngine(list(synthetic_prices.columns))
     for row in values[:100]:
         engine.update(row)
-    restored = FeatureEngine.from_state(json.loads(json.dumps(engine.state_dict())))
+    restored = FeatureEngine.from_state(json.loads(json.dumps(json_tree(engine.state_dict()))))
     for row in values[100:150]:
         np.testing.assert_array_equal(engine.update(row), restored.update(row))
 

@@ -13,6 +13,7 @@ from regime_trader.strategies.jump_features import (
     compute_jump_features,
     jump_feature_names,
 )
+from regime_trader.strategies.state import json_tree
 
 SPEC = JumpFeatureSpec(halflives=(3.0, 10.0), corr_halflife=21.0, warmup=5)
 
@@ -73,7 +74,7 @@ def test_engine_restored_from_json_continues_identically(synthetic_prices: pd.Da
     engine = JumpFeatureEngine(list(synthetic_prices.columns), SPEC)
     for row in values[:120]:
         engine.update(row)
-    restored = JumpFeatureEngine.from_state(json.loads(json.dumps(engine.state_dict())))
+    restored = JumpFeatureEngine.from_state(json.loads(json.dumps(json_tree(engine.state_dict()))))
     for row in values[120:200]:
         np.testing.assert_array_equal(engine.update(row), restored.update(row))
 

@@ -12,6 +12,7 @@ from regime_trader.strategies.features import compute_features
 from regime_trader.strategies.jump_features import JumpFeatureSpec, compute_jump_features
 from regime_trader.strategies.jump_online import JumpSettings, JumpTracker, RegimeEngine
 from regime_trader.strategies.regime_online import RegimeSettings, RegimeTracker, RegimeUpdate
+from regime_trader.strategies.state import json_tree
 from regime_trader.strategies.synthetic import generate_market
 
 SPEC = JumpFeatureSpec(halflives=(2.0, 5.0, 10.0))
@@ -68,11 +69,13 @@ def test_tracker_restored_from_json_continues_bit_for_bit(sparse: bool) -> None:
     settings = _fast(jump_penalty=8.0, enter=4.0, exit=16.0)
     tracker = JumpTracker(settings, sparse=sparse)
     _run(tracker, rows.iloc[:300])
-    restored = JumpTracker.from_state(json.loads(json.dumps(tracker.state_dict())))
+    restored = JumpTracker.from_state(json.loads(json.dumps(json_tree(tracker.state_dict()))))
     a = _run(tracker, rows.iloc[300:])
     b = _run(restored, rows.iloc[300:])
     assert all(_same(x, y) for x, y in zip(a, b, strict=True))
-    assert json.dumps(tracker.state_dict()) == json.dumps(restored.state_dict())
+    assert json.dumps(json_tree(tracker.state_dict())) == json.dumps(
+        json_tree(restored.state_dict())
+    )
     assert restored.sparse is sparse and restored.engine == ("sparse_jump" if sparse else "jump")
 
 

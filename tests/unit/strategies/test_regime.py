@@ -11,6 +11,7 @@ from hmmlearn.hmm import GaussianHMM
 from regime_trader.strategies.features import compute_features
 from regime_trader.strategies.regime import ForwardFilter, HMMParams, RegimeModel
 from regime_trader.strategies.regime_online import RegimeSettings, RegimeTracker
+from regime_trader.strategies.state import json_tree
 from regime_trader.strategies.synthetic import generate_market
 
 
@@ -181,7 +182,7 @@ def test_tracker_restored_from_json_continues_identically() -> None:
     tracker = RegimeTracker(RegimeSettings(min_train_obs=250))
     for date, x in zip(features.index[:300], X[:300], strict=True):
         tracker.update(date, x, x[0])
-    restored = RegimeTracker.from_state(json.loads(json.dumps(tracker.state_dict())))
+    restored = RegimeTracker.from_state(json.loads(json.dumps(json_tree(tracker.state_dict()))))
     for date, x in zip(features.index[300:], X[300:], strict=True):
         a, b = tracker.update(date, x, x[0]), restored.update(date, x, x[0])
         np.testing.assert_array_equal(a.filtered, b.filtered)

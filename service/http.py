@@ -6,6 +6,8 @@
                with the error's class name only (a message may quote a URL with a password)
 ``/metrics``   Prometheus text from :class:`regime_trader.service.metrics.ServiceMetrics`
 ``/status``    JSON from ``status()``, with every key that looks like a secret dropped
+``/``          the dashboard, when ``run`` passes its routes
+               (:class:`regime_trader.service.dashboard.Dashboard`)
 =============  ==========================================================================
 
 Liveness and readiness are separate on purpose: a Redis outage makes the service unready (do
@@ -19,14 +21,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from regime_trader.service.logs import get_logger, redact_value
 from regime_trader.service.metrics import ServiceMetrics
@@ -100,6 +102,7 @@ def build_http_app(
     readiness: Callable[[], tuple[bool, dict[str, Any]]],
     metrics: ServiceMetrics,
     redact: Callable[[str], str] = _identity,
+    extra_routes: Sequence[BaseRoute] = (),
 ) -> Starlette:
     """Build the Starlette app serving ``/healthz``, ``/readyz``, ``/metrics`` and ``/status``.
 
@@ -114,6 +117,8 @@ def build_http_app(
     redact : callable, default identity
         Applied to every string of ``/status`` and ``/readyz`` bodies (see
         :func:`regime_trader.service.logs.redactor`), after secret-looking keys are dropped.
+    extra_routes : sequence of routes, optional
+        Served as well, e.g. ``Dashboard(...).routes()`` (``/``, ``/static``, ``/control``).
 
     Returns
     -------
@@ -160,6 +165,7 @@ def build_http_app(
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             Route("/status", status_endpoint, methods=["GET"]),
+            *extra_routes,
         ]
     )
 

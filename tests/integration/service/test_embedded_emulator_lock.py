@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -86,3 +87,28 @@ def test_the_lock_is_exclusive_between_open_files_and_free_once_released(tmp_pat
     assert two.acquire()
     assert two.read() is None  # the previous holder's address is gone with it
     two.release()
+
+
+def test_run_serves_the_emulator_itself_once_a_one_shot_command_lets_it_go(
+    offline_env: Path,
+) -> None:
+    one_shot = Service.create(load_settings())  # e.g. an offline `rebalance` still running
+    threading.Timer(1.0, one_shot.close).start()
+    serving = Service.create(load_settings(), serve_emulator=True)  # `run`
+    try:
+        assert serving.emulator is not None and serving.emulator.owned
+        assert serving.contexts["default"].broker.clock() is not None
+    finally:
+        serving.close()
+
+
+def test_run_is_refused_while_another_process_keeps_serving_the_emulator(
+    offline_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("regime_trader.service.app.EMULATOR_SERVE_WAIT_SECS", 0.5)
+    first = Service.create(load_settings(), serve_emulator=True)
+    try:
+        with pytest.raises(OperationalError, match=rf"served by process {os.getpid()}"):
+            Service.create(load_settings(), serve_emulator=True)
+    finally:
+        first.close()

@@ -169,13 +169,11 @@ class FeatureEngine(PairedRecursion[FeatureSpec]):
         block = np.full((n, len(PER_ASSET)), np.nan)
         block[:, 0] = ret
         if prev_vol is not None:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                block[:, 1] = np.where(prev_vol > 0, ret / prev_vol, 0.0)
+            block[:, 1] = _ratio(ret, prev_vol)
         block[:, 2] = np.log(np.maximum(vol, 1e-12) * math.sqrt(TRADING_DAYS_PER_YEAR))
         if er is not None:
             block[:, 3] = er
-            with np.errstate(divide="ignore", invalid="ignore"):
-                block[:, 4] = np.where(vol > 0, (log_p - self._kama) / vol, 0.0)
+            block[:, 4] = _ratio(log_p - self._kama, vol)
         row[: n * len(PER_ASSET)] = block.ravel()
         corr = self._correlation(ret)
         if corr is not None:
@@ -189,8 +187,7 @@ class FeatureEngine(PairedRecursion[FeatureSpec]):
         path = np.asarray(self._log_prices)
         change = path[-1] - path[0]
         noise = np.abs(np.diff(path, axis=0)).sum(axis=0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(noise > 0, change / noise, 0.0)
+        return _ratio(change, noise)
 
     def _update_kama(self, log_p: np.ndarray, er: np.ndarray | None) -> None:
         fast = 2.0 / (self.spec.kama_fast + 1)
@@ -214,6 +211,11 @@ class FeatureEngine(PairedRecursion[FeatureSpec]):
         self._var_num = np.asarray(state["var_num"], dtype=float)
         self._var_den = float(state["var_den"])
         self._kama = np.asarray(state["kama"], dtype=float)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den`` where ``den > 0``, else 0 (no division happens there, so no warning)."""
+    return np.asarray(np.divide(num, den, out=np.zeros(np.shape(num)), where=den > 0))
 
 
 def compute_features(prices: pd.DataFrame, spec: FeatureSpec | None = None) -> pd.DataFrame:

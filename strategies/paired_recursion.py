@@ -55,17 +55,26 @@ class EwmaCorrelation:
 
     def __init__(self, halflife: float) -> None:
         self.lam = decay(halflife)
-        self.num = np.zeros(3)  # EWMA of r_e^2, r_b^2, r_e r_b
+        # EWMA of r_e^2, r_b^2, r_e r_b, as Python floats: the same operations as NumPy's
+        # elementwise ones (one product and one sum each), without an array per bar.
+        self._num = [0.0, 0.0, 0.0]
         self.den = 0.0
+
+    @property
+    def num(self) -> np.ndarray:
+        """The EWMA sums of r_e^2, r_b^2 and r_e r_b, shape (3,)."""
+        return np.array(self._num)
 
     def update(self, r_equity: float, r_bond: float) -> float:
         """Add today's returns; return the correlation in [-1, 1] (0 while a variance is 0)."""
-        self.num = self.lam * self.num + np.array([r_equity**2, r_bond**2, r_equity * r_bond])
-        self.den = self.lam * self.den + 1.0
-        var_e, var_b, cov = self.num / self.den
+        lam = self.lam
+        e2, b2, eb = self._num
+        self._num = [lam * e2 + r_equity**2, lam * b2 + r_bond**2, lam * eb + r_equity * r_bond]
+        self.den = lam * self.den + 1.0
+        var_e, var_b, cov = (x / self.den for x in self._num)
         if var_e <= 0 or var_b <= 0:
             return 0.0
-        return float(np.clip(cov / math.sqrt(var_e * var_b), -1.0, 1.0))
+        return min(max(cov / math.sqrt(var_e * var_b), -1.0), 1.0)
 
     def state_dict(self) -> dict[str, Any]:
         """The sums, under the keys both engines' states have always used."""
@@ -73,7 +82,7 @@ class EwmaCorrelation:
 
     def load(self, state: dict[str, Any]) -> None:
         """Restore the sums from :meth:`state_dict` (or an engine state holding its keys)."""
-        self.num = np.asarray(state["corr_num"], dtype=float)
+        self._num = [float(x) for x in np.asarray(state["corr_num"], dtype=float)]
         self.den = float(state["corr_den"])
 
 

@@ -12,7 +12,9 @@ the notifier's failure is logged too. Then every artefact is searched for every 
 * every line the service wrote (stdout and stderr, one file);
 * every value in the Redis database (alerts stream, cycle records, ledger, status, ...);
 * every webhook request body;
-* the ``/status``, ``/metrics`` and ``/readyz`` bodies, during the failure and after;
+* the ``/status``, ``/metrics`` and ``/readyz`` bodies and the dashboard page (``/``), during
+  the failure and after, and the answers to the dashboard's halt and resume (its control token
+  is one more secret, given as ``RT_CONTROL_TOKEN_FILE``, used once wrongly and once rightly);
 * the output of ``regime-trader status``.
 
 The secrets searched for are the values themselves and the encodings a leak would likely take
@@ -62,12 +64,14 @@ pytestmark = pytest.mark.slow
 WEBHOOK_USER = "hookuser"
 WEBHOOK_TOKEN = "whTOKEN-4b7c1d9e2f3a5b6c"
 REDIS_PASSWORD = "redisPW-5e6f7a8b9c0d1e2f"
+CONTROL_TOKEN = "ctlTOKEN-8a2b4c6d8e0f1a3b"
 SECRETS = {
     "ALPACA_API_KEY_ID": KEY_ID,
     "ALPACA_API_SECRET_KEY": SECRET_KEY,
     "webhook token": WEBHOOK_TOKEN,
     "webhook basic auth": base64.b64encode(f"{WEBHOOK_USER}:{WEBHOOK_TOKEN}".encode()).decode(),
     "REDIS_PASSWORD": REDIS_PASSWORD,
+    "RT_CONTROL_TOKEN": CONTROL_TOKEN,
 }
 SESSIONS_BEFORE_FAULT = 3
 
@@ -187,6 +191,9 @@ def artefacts(tmp_path_factory: pytest.TempPathFactory) -> Artefacts:
     password_file = tmp / "redis-password"
     password_file.write_text(REDIS_PASSWORD + "\n", encoding="utf-8")
     password_file.chmod(0o600)
+    token_file = tmp / "control-token"
+    token_file.write_text(CONTROL_TOKEN + "\n", encoding="utf-8")
+    token_file.chmod(0o600)
     with (
         private_redis(tmp, password=REDIS_PASSWORD, persistent=False) as server,
         webhook_receiver() as webhook,
@@ -199,6 +206,7 @@ def artefacts(tmp_path_factory: pytest.TempPathFactory) -> Artefacts:
             url,
             emulator.url,
             REDIS_PASSWORD_FILE=str(password_file),
+            RT_CONTROL_TOKEN_FILE=str(token_file),
             RT_ALERT_URLS=(f"json://{WEBHOOK_USER}:{WEBHOOK_TOKEN}@127.0.0.1:{webhook.port}/hook"),
             RT_LOG_LEVEL="DEBUG",
         )
@@ -229,6 +237,7 @@ def artefacts(tmp_path_factory: pytest.TempPathFactory) -> Artefacts:
             wait_until(lambda: len(webhook.bodies) >= SESSIONS_BEFORE_FAULT + 1, 30, "webhook")
             for name in ("status", "metrics", "readyz"):
                 out.texts[f"/{name} during the failure"] = _get(f"{service.url}/{name}")
+            out.texts["/ (dashboard) during the failure"] = _get(f"{service.url}/")
             status = run_cli("status", env=env, timeout=120)
             out.status_exit_code = status.returncode
             out.texts["regime-trader status stdout"] = status.stdout
@@ -243,6 +252,8 @@ def artefacts(tmp_path_factory: pytest.TempPathFactory) -> Artefacts:
 
             for name in ("status", "metrics", "readyz"):
                 out.texts[f"/{name} after recovery"] = _get(f"{service.url}/{name}")
+            out.texts["/ (dashboard) after recovery"] = _get(f"{service.url}/")
+            out.texts["dashboard controls"] = _controls(service.url)
             out.listening = _listening(out.http_port)
             out.refused_on = {
                 address: _connect_error(address, out.http_port)
@@ -263,6 +274,22 @@ def artefacts(tmp_path_factory: pytest.TempPathFactory) -> Artefacts:
         out.texts["webhook bodies"] = "\n".join(webhook.bodies)
         client.close()
     return out
+
+
+def _controls(url: str) -> str:
+    """A halt with a wrong token, then with the right one, and a resume: every answer."""
+    answers = []
+    for action, token in (
+        ("halt", "not-the-token"),
+        ("halt", CONTROL_TOKEN),
+        ("resume", CONTROL_TOKEN),
+    ):
+        form = {"portfolio": "default", "reason": "secrets test", "token": token}
+        response = httpx.post(
+            f"{url}/control/{action}", data=form, timeout=10, follow_redirects=True
+        )
+        answers.append(f"{action}: HTTP {response.status_code}\n{response.text}")
+    return "\n".join(answers)
 
 
 def _leaks(text: str) -> list[str]:
@@ -286,6 +313,16 @@ def test_the_scenario_produced_what_is_searched(artefacts: Artefacts) -> None:
     assert artefacts.status_exit_code == 0, artefacts.texts["regime-trader status stderr"]
     assert '"redis": true' in artefacts.texts["regime-trader status stdout"]
     assert artefacts.unauthenticated_redis == "AuthenticationError", "Redis had no password"
+    # run serves the dashboard, and the failure's alert (quoting the keys) is on it, redacted.
+    page = artefacts.texts["/ (dashboard) during the failure"]
+    assert page.startswith("HTTP 200") and "Recent alerts" in page, page[:300]
+    assert "503" in page and "***" in page
+    controls = artefacts.texts["dashboard controls"].split("\n")
+    assert [line.split(" ")[1:3] for line in controls if line.startswith(("halt:", "resume:"))] == [
+        ["HTTP", "403"],
+        ["HTTP", "200"],
+        ["HTTP", "200"],
+    ], controls  # the redirects to the page were followed
 
 
 @pytest.mark.parametrize(
@@ -300,6 +337,9 @@ def test_the_scenario_produced_what_is_searched(artefacts: Artefacts) -> None:
         "/status after recovery",
         "/metrics after recovery",
         "/readyz after recovery",
+        "/ (dashboard) during the failure",
+        "/ (dashboard) after recovery",
+        "dashboard controls",
         "regime-trader status stdout",
         "regime-trader status stderr",
     ],

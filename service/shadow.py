@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -415,7 +415,7 @@ class ShadowBenchmarks:
     ) -> ShadowUpdate:
         last = date.fromisoformat(ledger.last_date)
         if bar_date <= ledger.last_date:  # no new bar (a repeated signal): only the session
-            moved = ShadowLedger(**{**ledger.__dict__, "last_session": record.session})
+            moved = replace(ledger, last_session=record.session)
             return self._commit(ledger, moved, [], "up_to_date")
         closes = self._closes(
             record.session, last - timedelta(days=_OVERLAP_DAYS), bar_date, now, last
@@ -431,13 +431,8 @@ class ShadowBenchmarks:
             )
             for i, step in enumerate(first)
         ]
-        moved = ShadowLedger(
-            **{
-                **ledger.__dict__,
-                "last_session": record.session,
-                "books": {n: b.state() for n, b in books.items()},
-            }
-        )
+        states = {n: b.state() for n, b in books.items()}
+        moved = replace(ledger, last_session=record.session, books=states)
         return self._commit(ledger, moved, points, "advanced")
 
     def _commit(

@@ -89,8 +89,11 @@ def test_backtest_writes_every_file_with_the_documented_shape(full_run: Path, en
     equity = pd.read_csv(full_run / "equity.csv", index_col="date")
     assert list(equity.columns) == ["strategy", *metrics["benchmarks"]]
     html = (full_run / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 5
-    assert "Sharpe ratio by calendar year" in html and VOL_MATCHED in html
+    # The tearsheet: 7 charts, and the realised risk chart when the asset returns are passed.
+    with_risk = "they were not given" not in html
+    assert html.count("data:image/png;base64,") == 7 + with_risk
+    assert "Sharpe ratio by calendar year" in html and "Monthly returns of the strategy" in html
+    assert "static ERC at the strategy&#x27;s volatility" in html  # VOL_MATCHED, in words
 
 
 def test_rows_up_to_a_cut_date_are_identical_when_the_file_ends_there(

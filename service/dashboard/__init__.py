@@ -7,6 +7,6 @@ contributions and the next run; ``templates/`` and ``static/`` are package data.
 
 from __future__ import annotations
 
-from regime_trader.service.dashboard.web import Dashboard
+from regime_trader.service.dashboard.web import Dashboard, service_http_app
 
-__all__ = ["Dashboard"]
+__all__ = ["Dashboard", "service_http_app"]

@@ -30,6 +30,7 @@ from urllib.parse import parse_qs
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import escape
 from pydantic import SecretStr
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -39,13 +40,14 @@ from regime_trader.service.alerts import AlertKind
 from regime_trader.service.cycle_report import cycle_alert
 from regime_trader.service.dashboard import charts
 from regime_trader.service.dashboard.data import PortfolioView, portfolio_view
+from regime_trader.service.http import build_http_app
 from regime_trader.service.logs import get_logger
 from regime_trader.service.metrics import package_version
 
 if TYPE_CHECKING:
     from regime_trader.service.app import Service
 
-__all__ = ["Dashboard"]
+__all__ = ["Dashboard", "service_http_app"]
 
 log = get_logger(__name__)
 
@@ -182,6 +184,27 @@ class Dashboard:
         # An operator's halt or resume is worth a look whichever it is: both warn (as the CLI).
         alert = cycle_alert(name, session, kind, summary, {"reason": reason}, severity="warning")
         self.service.alerts.publish(alert)
+
+
+def service_http_app(
+    service: Service,
+    *,
+    control_token: SecretStr | None = None,
+    redact: Callable[[str], str] = str,
+) -> Starlette:
+    """The ops app ``run`` serves: ``/healthz``, ``/readyz``, ``/metrics``, ``/status`` and the
+    dashboard, every body through ``redact``.
+
+    Serve it with :func:`regime_trader.service.http.start_http_server`.
+    """
+    dashboard = Dashboard(service, control_token=control_token, redact=redact)
+    return build_http_app(
+        status=service.status,
+        readiness=service.readiness,
+        metrics=service.metrics,
+        redact=redact,
+        extra_routes=dashboard.routes(),
+    )
 
 
 class _Section:

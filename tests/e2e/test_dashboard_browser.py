@@ -25,8 +25,8 @@ import redis
 
 from regime_trader.service.app import Service
 from regime_trader.service.config import load_settings
-from regime_trader.service.dashboard import Dashboard
-from regime_trader.service.http import build_http_app, start_http_server
+from regime_trader.service.dashboard import service_http_app
+from regime_trader.service.http import start_http_server
 from regime_trader.service.logs import redactor
 from regime_trader.service.scheduler import CycleScheduler
 from regime_trader.service.server_thread import ServerThread
@@ -92,14 +92,11 @@ def served(
         ).start()
         http: ServerThread | None = None
         try:
-            redact = redactor(settings.secret_values())
-            dashboard = Dashboard(service, control_token=settings.control_token, redact=redact)
-            app = build_http_app(
-                status=service.status,
-                readiness=service.readiness,
-                metrics=service.metrics,
-                redact=redact,
-                extra_routes=dashboard.routes(),
+            # What run serves (ops_cli builds the same app from the same settings).
+            app = service_http_app(
+                service,
+                control_token=settings.control_token,
+                redact=redactor(settings.secret_values()),
             )
             http = start_http_server(app, settings.http_host, 0)
             client = server.client()

@@ -22,8 +22,8 @@ from regime_trader.service.app import Service
 from regime_trader.service.config import Settings
 from regime_trader.service.cycle import CycleRunner
 from regime_trader.service.cycle_context import CycleContext
-from regime_trader.service.dashboard import Dashboard
-from regime_trader.service.http import build_http_app, start_http_server
+from regime_trader.service.dashboard import service_http_app
+from regime_trader.service.http import start_http_server
 from regime_trader.service.logs import redactor
 from regime_trader.service.server_thread import ServerThread
 from regime_trader.service.shadow import ShadowStore
@@ -52,16 +52,10 @@ class Site:
 def _serve(ctx: CycleContext, emu: EmulatorDriver, token: str | None) -> ServerThread:
     settings = Settings.model_construct(alpaca_base_url=emu.url)
     service = Service(settings, ctx.store, ctx.alerts, ctx.metrics, {P: ctx}, "test/1/owner")
-    redact = redactor([KEY_ID, SECRET_KEY, TOKEN])
-    dashboard = Dashboard(
-        service, control_token=None if token is None else SecretStr(token), redact=redact
-    )
-    app = build_http_app(
-        status=service.status,
-        readiness=service.readiness,
-        metrics=ctx.metrics,
-        redact=redact,
-        extra_routes=dashboard.routes(),
+    app = service_http_app(
+        service,
+        control_token=None if token is None else SecretStr(token),
+        redact=redactor([KEY_ID, SECRET_KEY, TOKEN]),
     )
     return start_http_server(app, port=0)
 

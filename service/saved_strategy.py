@@ -134,10 +134,15 @@ class SavedStrategy:
             )
         return cls(dict(value["fields"]), None, None, basis)
 
+    @cached_property
+    def raw_fields(self) -> dict[str, bytes] | None:
+        """The state fields as :meth:`StrategyState.fields` gives them (decoded once)."""
+        return None if self.fields is None else _decode(self.fields)
+
     def state(self) -> StrategyState | dict[str, Any]:
         """What :func:`~regime_trader.strategies.registry.strategy_from_state` restores from."""
-        if self.fields is not None:
-            return StrategyState.from_fields(_decode(self.fields))
+        if self.raw_fields is not None:
+            return StrategyState.from_fields(self.raw_fields)
         assert self.document is not None  # nosec B101 - one of the two is always set
         return self.document
 
@@ -172,13 +177,14 @@ def state_document(
     stored : SavedStrategy or None
         What the signal step loaded (its fields are the base of the changes when it is a hash).
     """
-    fields = _encode(saved.fields())
+    fields = saved.fields()
     removed: list[str] = []
     base: int | None = None
-    if stored is None or stored.generation is None or stored.fields is None:
-        changed = fields
-    else:
-        changed, removed = changed_fields(fields, stored.fields)
+    if stored is None or stored.generation is None or stored.raw_fields is None:
+        changed = _encode(fields)
+    else:  # compared as bytes, so only the fields that changed are encoded
+        raw, removed = changed_fields(fields, stored.raw_fields)
+        changed = _encode(raw)
         base = stored.generation
     return {
         STATE_DOCUMENT: SCHEMA,

@@ -24,6 +24,7 @@ parts             the state the engine's operation mixins (timeline, scenario) w
 timeline          moving the clock: opens and closes replayed in order
 scenario          account flags, status scripts, duplicate code (admin knobs)
 persistence       the state file, written atomically
+instance_lock     one emulator per state file: the serving process's flock and address
 faults            injected errors, latency and dropped connections
 ratelimit         requests per minute with X-Ratelimit-* headers; per-key request statistics
 app               the Starlette routes (/v2 and /admin), auth, rate limit, faults

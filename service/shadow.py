@@ -54,6 +54,7 @@ from redis.client import Pipeline
 
 from regime_trader.service.cycle_context import CycleContext
 from regime_trader.service.cycle_record import CycleRecord
+from regime_trader.service.metrics import ServiceMetrics
 from regime_trader.service.signal_step import _backfill_start, _fetch
 from regime_trader.service.store import Store
 from regime_trader.strategies.paired_recursion import stock_bond_pair
@@ -68,6 +69,7 @@ __all__ = [
     "ShadowPoint",
     "ShadowStore",
     "ShadowUpdate",
+    "export_shadow_equity",
 ]
 
 # The benchmarks shadowed live, in the order the dashboard lists them.
@@ -445,11 +447,20 @@ class ShadowBenchmarks:
         name = self.ctx.portfolio.name
         if not self.shadows.commit(name, expected, ledger, points):
             return ShadowUpdate("lost_race")
-        for benchmark, book in ledger.books.items():
-            self.ctx.metrics.shadow_equity_usd.labels(portfolio=name, benchmark=benchmark).set(
-                float(ledger.start_equity) * book.growth
-            )
+        export_shadow_equity(self.ctx.metrics, name, ledger)
         return ShadowUpdate(status, bars=len(points), last_date=ledger.last_date)
+
+
+def export_shadow_equity(metrics: ServiceMetrics, portfolio: str, ledger: ShadowLedger) -> None:
+    """Set ``shadow_equity_usd`` of each book: the first equity times its growth.
+
+    The cycle calls it after each update; at start-up, call it with the stored ledger
+    (:meth:`ShadowStore.ledger`) so the series do not wait for the next cycle.
+    """
+    for benchmark, book in ledger.books.items():
+        metrics.shadow_equity_usd.labels(portfolio=portfolio, benchmark=benchmark).set(
+            float(ledger.start_equity) * book.growth
+        )
 
 
 def _point(when: Any, closes: list[float], symbols: tuple[str, ...]) -> ShadowPoint:

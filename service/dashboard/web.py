@@ -31,6 +31,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import escape
 from pydantic import SecretStr
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -155,9 +156,10 @@ class Dashboard:
             reason = " ".join(form.get("reason", "").split())[:MAX_REASON_CHARS]
             if not reason:
                 return _refusal(400, "a halt needs a reason")
-            self._halt(name, reason)
+            # Redis and the notifiers (network calls) off the event loop: /healthz keeps answering.
+            await run_in_threadpool(self._halt, name, reason)
         else:
-            self._resume(name)
+            await run_in_threadpool(self._resume, name)
         return RedirectResponse(f"/#portfolio-{name}", status_code=303)
 
     def _authorised(self, request: Request, form_token: str | None) -> bool:

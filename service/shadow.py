@@ -246,12 +246,12 @@ class ShadowStore:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def _key(self, portfolio: str, *parts: str) -> str:
+    def key(self, portfolio: str, *parts: str) -> str:
         return self.store.key(portfolio, *parts)
 
     def ledger(self, portfolio: str) -> ShadowLedger | None:
         raw = self.store._call(
-            "shadow read", lambda: self.store.redis.get(self._key(portfolio, "shadow"))
+            "shadow read", lambda: self.store.redis.get(self.key(portfolio, "shadow"))
         )
         return None if raw is None else ShadowLedger.from_json(str(raw))
 
@@ -259,20 +259,20 @@ class ShadowStore:
         """Every stored bar, oldest first."""
         raw = self.store._call(
             "shadow points",
-            lambda: self.store.redis.hgetall(self._key(portfolio, "shadow", "points")),
+            lambda: self.store.redis.hgetall(self.key(portfolio, "shadow", "points")),
         )
         return sorted((ShadowPoint.from_json(v) for v in raw.values()), key=lambda p: p.date)
 
     def paper_equity(self, portfolio: str) -> list[PaperEquity]:
         """Every recorded session's paper equity, oldest first."""
         raw = self.store._call(
-            "paper equity", lambda: self.store.redis.hgetall(self._key(portfolio, "paper_equity"))
+            "paper equity", lambda: self.store.redis.hgetall(self.key(portfolio, "paper_equity"))
         )
         return sorted((PaperEquity.from_json(v) for v in raw.values()), key=lambda e: e.session)
 
     def record_paper_equity(self, portfolio: str, equity: PaperEquity) -> None:
         """Store one session's equity (the same value again changes nothing)."""
-        key = self._key(portfolio, "paper_equity")
+        key = self.key(portfolio, "paper_equity")
         self.store._call(
             "paper equity write",
             lambda: self.store.redis.hset(key, equity.session, equity.to_json()),
@@ -292,8 +292,8 @@ class ShadowStore:
         bool
             False (nothing written) if another process changed the ledger first.
         """
-        key = self._key(portfolio, "shadow")
-        points_key = self._key(portfolio, "shadow", "points")
+        key = self.key(portfolio, "shadow")
+        points_key = self.key(portfolio, "shadow", "points")
         before = None if expected is None else expected.to_json()
 
         def attempt() -> bool:
@@ -372,6 +372,12 @@ class ShadowBenchmarks:
             if record.plan is None:
                 return ShadowUpdate("waiting")  # they start with the first planned cycle
             return self._start(record, signal.date, record.plan.equity, now)
+        if ledger.symbols != tuple(self.ctx.portfolio.symbols):
+            key = self.shadows.key(name, "shadow")
+            raise ValueError(
+                f"shadow benchmarks of {name} trade {list(ledger.symbols)}, the configuration "
+                f"says {list(self.ctx.portfolio.symbols)}: delete {key} to start them again"
+            )
         return self._advance(ledger, record, signal.date, now)
 
     def _closes(

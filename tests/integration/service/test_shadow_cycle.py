@@ -9,6 +9,7 @@ not one byte.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date, timedelta
 
 import pandas as pd
@@ -161,3 +162,19 @@ def test_repeating_an_update_changes_nothing(
         assert record is not None
         assert shadow.after_done(record, now).status == "up_to_date"
     assert snapshot(redis_client, ns) == before
+
+
+def test_a_changed_universe_is_refused_naming_the_key(
+    emu: EmulatorDriver, client: redis.Redis
+) -> None:
+    ns = unique_namespace()
+    ctx = _context(emu, client, ns)
+    sessions = _trade(emu, CycleRunner(ctx, owner="test", lock_ttl_secs=10))
+    other = cycle_context(emu.url, client, ns, small_portfolio(P, symbols=("SPY", "TLT")))
+    record = ctx.store.cycle(P, sessions[-1])
+    assert record is not None
+    later = replace(record, session="2099-01-02")  # a later session of the same portfolio
+    with pytest.raises(
+        ValueError, match=rf"configuration says \['SPY', 'TLT'\]: delete {ns}:{P}:shadow"
+    ):
+        ShadowBenchmarks(other).after_done(later, emu.clock().timestamp)

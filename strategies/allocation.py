@@ -34,7 +34,6 @@ the rest is cash. Long-only and no leverage: 0 <= e <= max_exposure <= 1.
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections import deque
 from collections.abc import Iterable
@@ -96,7 +95,7 @@ class VolatilityHistory:
     def __init__(self, days: int) -> None:
         check_at_least("vol_median_days", days, 1)
         self._values: deque[float] = deque(maxlen=days)
-        self._sorted: list[float] = []  # the same values, ascending: the median in O(log n)
+        self._sorted: list[float] = []  # the same values, ascending: no sort per day
 
     def push(self, forecast_vol: float) -> float:
         """Record today's forecast; return the median of the remembered ones (today's too).
@@ -106,9 +105,9 @@ class VolatilityHistory:
         """
         value = float(forecast_vol)
         if len(self._values) == self._values.maxlen:
-            del self._sorted[bisect.bisect_left(self._sorted, self._values[0])]
+            del self._sorted[int(np.searchsorted(self._sorted, self._values[0]))]
         self._values.append(value)
-        bisect.insort(self._sorted, value)
+        self._sorted.insert(int(np.searchsorted(self._sorted, value, side="right")), value)
         n = len(self._sorted)
         middle = n // 2
         if n % 2:

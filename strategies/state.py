@@ -24,7 +24,6 @@ is the container's; the tree carries the strategy's own layout version (see
 from __future__ import annotations
 
 import json
-import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
@@ -49,6 +48,7 @@ HEADER: Final = "header"
 ARRAY_PREFIX: Final = "a:"
 _REF: Final = "$array"
 _MAGIC: Final = b"RTSTATE2"
+_LENGTHS: Final = np.dtype("<u4")  # a field's name and data lengths in a blob
 _V = TypeVar("_V", str, bytes)
 _DTYPES: Final = frozenset({"|b1", "<i8", "<f8"})  # what states hold: nothing needs pickle
 
@@ -118,7 +118,7 @@ class StrategyState:
         chunks = [_MAGIC]
         for name, data in self.fields().items():
             key = name.encode()
-            chunks.append(struct.pack("<II", len(key), len(data)))
+            chunks.append(np.array([len(key), len(data)], dtype=_LENGTHS).tobytes())
             chunks.extend((key, data))
         return b"".join(chunks)
 
@@ -139,12 +139,12 @@ class StrategyState:
         while at < len(view):
             if at + 8 > len(view):
                 raise StateFormatError("state blob cut short in a field's lengths")
-            n_key, n_data = struct.unpack_from("<II", view, at)
+            n_key, n_data = (int(n) for n in np.frombuffer(view[at : at + 8], dtype=_LENGTHS))
             at += 8
             end = at + n_key + n_data
             if end > len(view):
                 raise StateFormatError("state blob cut short in a field")
-            fields[bytes(view[at : at + n_key]).decode()] = bytes(view[at + n_key : end])
+            fields[str(bytes(view[at : at + n_key]), "utf-8")] = bytes(view[at + n_key : end])
             at = end
         return cls.from_fields(fields)
 

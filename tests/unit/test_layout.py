@@ -111,6 +111,11 @@ def test_the_wheel_holds_one_top_level_package(tmp_path: Path) -> None:
     assert "regime_trader/service/cycle.py" in names
     assert "regime_trader/strategies/regime_erc.py" in names
     assert "regime_trader/service/emulator/exchange.py" in names
+    # Package data: what the dashboard renders, the shipped profiles and search spaces.
+    assert "regime_trader/service/dashboard/templates/dashboard.html" in names
+    assert "regime_trader/service/dashboard/static/dashboard.css" in names
+    assert "regime_trader/service/profiles_data/static-erc.toml" in names
+    assert "regime_trader/service/research_spaces/regime_erc.toml" in names
     assert b"regime-trader = regime_trader.service.cli:main" in entry_points
 
 

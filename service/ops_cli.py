@@ -59,7 +59,7 @@ from regime_trader.service.config import ConfigError, Settings
 from regime_trader.service.config_cli import add_config, config
 from regime_trader.service.cycle_report import cycle_alert
 from regime_trader.service.exceptions import OperationalError
-from regime_trader.service.http import build_http_app, start_http_server
+from regime_trader.service.http import start_http_server
 from regime_trader.service.logs import get_logger, redactor
 from regime_trader.service.next_run import next_runs
 from regime_trader.service.ops_common_cli import (
@@ -100,9 +100,11 @@ def add_run(parser: argparse.ArgumentParser) -> None:
 
 
 def _listen(service: Service, settings: Settings, redact: Callable[[str], str]) -> Any:
-    app = build_http_app(
-        status=service.status, readiness=service.readiness, metrics=service.metrics, redact=redact
-    )
+    """Serve health, readiness, metrics, status and the dashboard at ``/``."""
+    # Jinja2 and the templates only for this command.
+    from regime_trader.service.dashboard import service_http_app
+
+    app = service_http_app(service, control_token=settings.control_token, redact=redact)
     return start_http_server(app, settings.http_host, settings.http_port)
 
 
@@ -159,7 +161,7 @@ def run(args: argparse.Namespace, *, step_hook: Callable[[str], None] | None = N
         f", a simulated session every {demo:g} s" if service.emulator is not None and demo else ""
     )
     print(
-        f"regime-trader running{pace}: health {http.url}/healthz, status {http.url}/status",
+        f"regime-trader running{pace}: dashboard {http.url}/, health {http.url}/healthz",
         file=sys.stderr,
         flush=True,
     )
@@ -286,7 +288,8 @@ COMMANDS: dict[
     str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 ] = {
     "run": (
-        "trade every session on schedule; serve /healthz /readyz /metrics /status",
+        "trade every session on schedule; serve the dashboard at / and /healthz /readyz "
+        "/metrics /status",
         add_run,
         guard(run),
     ),

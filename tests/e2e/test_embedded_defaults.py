@@ -75,6 +75,8 @@ def test_run_offline_trades_at_once_and_shares_its_emulator(tmp_path: Path) -> N
         assert _metric(service.url, "regime_trader_cycles_total") is not None
         status = httpx.get(f"{service.url}/status", timeout=5).json()
         assert status["broker"] == "emulator (embedded)"
+        page = httpx.get(f"{service.url}/", timeout=30)  # run serves the dashboard
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
         # The first simulated session is traded in the first seconds, not after the 300 s
         # wake-up interval.
         wait_until(

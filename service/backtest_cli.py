@@ -306,7 +306,7 @@ def run(args: argparse.Namespace) -> int:
             for c in carried
         ],
     }
-    written = write_backtest(result, args.out, config)
+    written = write_backtest(result, args.out, config, asset_returns=prices.pct_change())
     print(f"backtest on {source}: {len(prices)} sessions in {elapsed:.1f} s")
     print(_summary(result))
     print(f"wrote {', '.join(p.name for p in written)} to {args.out}")

@@ -240,8 +240,7 @@ class CycleRunner:
         began = time.perf_counter()
         try:
             record = store.begin_cycle(name, session, self.owner, cycle_id)
-            halt = store.halted(name)
-            self.ctx.metrics.halted.labels(portfolio=name).set(1 if halt else 0)
+            halt = store.halted(name)  # the halted gauge reads the key itself (startup_metrics)
             if halt is not None:
                 return self._refuse(
                     session, record.step, Outcome.HALTED, f"halted: {halt['reason']}"
@@ -334,7 +333,6 @@ class CycleRunner:
         m.cycles_total.labels(portfolio=name, outcome=outcome).inc()
         m.last_success_timestamp_seconds.labels(portfolio=name).set(time.time())
         m.cycle_step_seconds.labels(portfolio=name, step="total").observe(secs)
-        m.halted.labels(portfolio=name).set(0)
         if record.plan is not None:
             m.equity_usd.labels(portfolio=name).set(float(record.plan.equity))
         if signal is None:

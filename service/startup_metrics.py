@@ -36,6 +36,7 @@ from regime_trader.service.cycle_context import CycleContext
 from regime_trader.service.cycle_record import Outcome, Step
 from regime_trader.service.logs import get_logger
 from regime_trader.service.metrics import ServiceMetrics
+from regime_trader.service.shadow import ShadowStore, export_shadow_equity
 from regime_trader.service.store import Store, StoreUnavailableError
 
 __all__ = ["HaltedProbe", "seed_metrics"]
@@ -98,6 +99,18 @@ def seed_metrics(
         _from_status(metrics, name, status)
         if last:
             _from_signal(metrics, name, last[0])
+        _from_shadow(metrics, store, name)
+
+
+def _from_shadow(metrics: ServiceMetrics, store: Store, name: str) -> None:
+    """The shadow benchmarks' equity from the stored ledger (the cycle updates it after)."""
+    try:
+        ledger = ShadowStore(store).ledger(name)
+    except (StoreUnavailableError, ValueError) as e:
+        log.warning("metrics start without the shadow benchmarks", portfolio=name, error=str(e))
+        return
+    if ledger is not None:
+        export_shadow_equity(metrics, name, ledger)
 
 
 def _from_status(metrics: ServiceMetrics, name: str, status: Mapping[str, Any]) -> None:

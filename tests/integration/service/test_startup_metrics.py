@@ -87,6 +87,9 @@ def test_a_restarted_service_reports_what_the_last_cycle_reported(offline_env: P
     ):
         key = (name, frozenset({("portfolio", "default")}))
         assert key in before and after[key] == pytest.approx(before[key], abs=1.0), name
+    shadow = {k: v for k, v in before.items() if k[0] == "regime_trader_shadow_equity_usd"}
+    assert len(shadow) == 2  # static ERC and buy-and-hold, from the first done cycle
+    assert {k: after.get(k) for k in shadow} == shadow  # read back from the stored ledger
     probs = {k: v for k, v in after.items() if k[0] == "regime_trader_regime_probability"}
     assert probs and math.isclose(sum(probs.values()), 1.0, abs_tol=1e-9)
     age = after[("regime_trader_data_age_seconds", frozenset({("portfolio", "default")}))]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 from urllib.parse import parse_qsl, unquote
@@ -120,6 +120,10 @@ class AlertPublisher:
     notify_timeout_secs : float, default 10.0
         Deadline shared by all notifiers of one publish (they run in parallel), passed to
         apprise and capping its socket timeouts; publish waits at most 1 s longer.
+    trades : mapping of str to str, optional
+        What each portfolio trades (its profile and version), stamped on every alert of that
+        portfolio as ``details["profile"]`` unless the alert names one: whoever builds an alert
+        (a cycle, an operator command, the dashboard), the reader sees what was traded.
 
     Raises
     ------
@@ -137,7 +141,9 @@ class AlertPublisher:
         stream_maxlen: int = 10_000,
         redact: Callable[[str], str] = _identity,
         notify_timeout_secs: float = 10.0,
+        trades: Mapping[str, str] | None = None,
     ) -> None:
+        self._trades = dict(trades or {})
         if stream_maxlen < 1 or notify_timeout_secs <= 0:
             raise ValueError(
                 f"need stream_maxlen >= 1 and notify_timeout_secs > 0, got "
@@ -170,11 +176,14 @@ class AlertPublisher:
         PublishReport
             Which channels took it and why the others did not.
         """
+        details = alert.details
+        if alert.portfolio in self._trades and "profile" not in details:
+            details = {**details, "profile": self._trades[alert.portfolio]}
         # Redact the free-text fields (keeps the JSON valid), then the final text as well.
         safe = replace(
             alert,
             summary=self._redact(alert.summary),
-            details=redact_value(alert.details, self._redact),
+            details=redact_value(details, self._redact),
         )
         payload = self._redact(safe.to_json())
         delivered: list[str] = []

@@ -107,6 +107,8 @@ class Alert:
         """
         d = self.details
         lines = [f"[{self.kind}] {self.portfolio} {self.session} ({self.severity})", self.summary]
+        if d.get("profile"):
+            lines.append(f"Trades: {d['profile']}")
         probs = d.get("regime_probs")
         if isinstance(probs, list):
             probs = dict(enumerate(probs))

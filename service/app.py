@@ -131,7 +131,12 @@ class Service:
         client = _redis_client(settings)
         store = Store(client)
         redact = redactor(settings.secret_values())
-        alerts = AlertPublisher(client, notifier_urls=settings.alert_url_list, redact=redact)
+        alerts = AlertPublisher(
+            client,
+            notifier_urls=settings.alert_url_list,
+            redact=redact,
+            trades={p.name: p.strategy_label for p in settings.portfolios},
+        )
         metrics = ServiceMetrics()
         emulator = None
         if settings.uses_emulator:
@@ -202,6 +207,9 @@ class Service:
         for name, ctx in self.contexts.items():
             try:
                 portfolios[name] = {
+                    "trades": ctx.portfolio.strategy_label,
+                    "profile": ctx.portfolio.profile_label,
+                    "strategy": ctx.portfolio.strategy,
                     "symbols": list(ctx.portfolio.symbols),
                     "schedule_time": ctx.portfolio.schedule_time.isoformat(),
                     "halted": self.store.halted(name),

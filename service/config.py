@@ -149,6 +149,13 @@ class PortfolioConfig(BaseModel):
     profile_label: str | None = None
 
     @property
+    def strategy_label(self) -> str:
+        """What the portfolio trades, for alerts, ``/status`` and the dashboard."""
+        if self.profile_label:
+            return f"profile {self.profile_label} ({self.strategy})"
+        return f"{self.strategy}, built-in defaults with the configured parameters (no profile)"
+
+    @property
     def uses_profile(self) -> bool:
         """Whether a profile decides the strategy: named, or implied by naming no strategy."""
         explicit = {"strategy", "strategy_params"} & self.model_fields_set

@@ -128,14 +128,6 @@ class _Notes:
             return default
 
 
-def strategy_label(ctx: CycleContext) -> str:
-    """The profile and version the portfolio trades, or the strategy and why there is none."""
-    p = ctx.portfolio
-    if p.profile_label:
-        return f"profile {p.profile_label} (strategy {p.strategy})"
-    return f"strategy {p.strategy}: built-in defaults and the configured parameters (no profile)"
-
-
 def portfolio_view(ctx: CycleContext) -> PortfolioView:
     """Read everything of ``ctx``'s portfolio the page shows (see the module docstring)."""
     p, store, notes = ctx.portfolio, ctx.store, _Notes()
@@ -180,7 +172,7 @@ def portfolio_view(ctx: CycleContext) -> PortfolioView:
     return PortfolioView(
         name=name,
         symbols=tuple(p.symbols),
-        strategy=strategy_label(ctx),
+        strategy=p.strategy_label,
         schedule=f"{p.schedule_time:%H:%M} America/New_York on trading days",
         status=status,
         halt=halt,

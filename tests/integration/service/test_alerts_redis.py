@@ -157,3 +157,16 @@ def test_read_alerts_pages_past_other_portfolios(
     rare = read_alerts(redis_client, namespace="t6", count=count, portfolio="rare")
 
     assert [a.portfolio for a in rare] == ["rare"]
+
+
+def test_every_alert_of_a_portfolio_names_what_it_trades(redis_client: redis.Redis[Any]) -> None:
+    trades = {"core": "profile core3 v1 (regime_erc)"}
+    publisher = AlertPublisher(redis_client, namespace="t9", trades=trades)
+    publisher.publish(_alert(0, "core"))
+    publisher.publish(_alert(1, "core", details={"profile": "as the alert said"}))
+    publisher.publish(_alert(2, "bonds"))
+    stamped, kept, other = read_alerts(redis_client, namespace="t9", count=3)
+    assert stamped.details["profile"] == trades["core"]
+    assert "Trades: profile core3 v1 (regime_erc)" in stamped.to_text().splitlines()
+    assert kept.details["profile"] == "as the alert said"
+    assert "profile" not in other.details  # a portfolio the publisher was not told of

@@ -162,7 +162,7 @@ def test_the_page_shows_every_panel_with_the_stored_numbers(
     assert 'data-field="next-run"' in page
     next_run = re.search(r'data-field="next-run">([^<]+)<', page)
     assert next_run and next_run.group(1).endswith("America/New_York")
-    assert re.search(r'data-field="profile">strategy regime_erc', page)
+    assert re.search(r'data-field="profile">regime_erc, built-in defaults', page)  # no profile
     assert re.search(r'data-field="version">[0-9][^<]*<', page)
     assert "Not halted." in _panel(page, "halts")
 

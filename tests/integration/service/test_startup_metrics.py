@@ -116,3 +116,10 @@ def test_the_halted_gauge_keeps_the_last_value_read_while_redis_is_down(service:
     assert probe() == 1.0
     down[0] = True
     assert probe() == 1.0
+
+
+def test_status_names_the_profile_and_version_each_portfolio_trades(service: Service) -> None:
+    (portfolio,) = service.settings.portfolios
+    shown = service.status()["portfolios"]["default"]
+    assert shown["profile"] == portfolio.profile_label is not None
+    assert shown["trades"] == f"profile {portfolio.profile_label} ({portfolio.strategy})"

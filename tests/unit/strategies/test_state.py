@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from regime_trader.strategies.state import (
     StrategyState,
     changed_fields,
 )
-from tests.unit.strategies.engines import ENGINES, regime_erc
+from tests.unit.strategies.engines import ENGINES, quiet_signals, regime_erc, registered_case
 
 SYMBOLS = ["SPY", "TLT", "GLD"]
 VERSION_1 = Path(__file__).with_name("state_v1")
@@ -30,22 +29,12 @@ CASES = [*sorted(STRATEGIES), *(f"regime_erc-{e}" for e in ENGINES)]
 
 
 def _signals(strategy: Strategy, prices: pd.DataFrame) -> list[Signal]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return list(strategy.iter_update(prices))
+    return quiet_signals(strategy, prices)
 
 
 def _fresh(case: str) -> Strategy:
     """As ``state_v1/record.py`` built them: every option of the regime strategy engaged."""
-    name, _, engine = case.partition("-")
-    if not engine:
-        return STRATEGIES[name](SYMBOLS)
-    return regime_erc(
-        SYMBOLS,
-        engine,
-        policy={"vol_target_mode": "relative", "vol_median_days": 40},
-        rebalance={"weight_band": 0.01, "exposure_band": 0.02},
-    )
+    return registered_case(case, SYMBOLS)
 
 
 def _same_signals(a: list[Signal], b: list[Signal]) -> None:

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import warnings
 from typing import Any
 
 import numpy as np
@@ -17,28 +16,18 @@ from regime_trader.strategies.regime_erc import RegimeERC, RegimeERCParams
 from regime_trader.strategies.registry import STRATEGIES, strategy_from_state
 from regime_trader.strategies.riskparity import relative_risk_contributions
 from regime_trader.strategies.synthetic import generate_market
-from tests.unit.strategies.engines import ENGINES, regime_erc
+from tests.unit.strategies.engines import ENGINES, quiet_signals, regime_erc, registered_case
 
 SYMBOLS = ["SPY", "TLT", "GLD"]
 
 
 def _signals(strategy: Strategy, prices: pd.DataFrame) -> list[Signal]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return list(strategy.iter_update(prices))
+    return quiet_signals(strategy, prices)
 
 
 def _fresh(case: str) -> Strategy:
     """A registered strategy by name, or ``regime_erc/<engine>`` with every option engaged."""
-    name, _, engine = case.partition("/")
-    if not engine:
-        return STRATEGIES[name](SYMBOLS)
-    return regime_erc(
-        SYMBOLS,
-        engine,
-        policy={"vol_target_mode": "relative", "vol_median_days": 40},
-        rebalance={"weight_band": 0.01, "exposure_band": 0.02},
-    )
+    return registered_case(case, SYMBOLS)
 
 
 @pytest.mark.parametrize("case", [*sorted(STRATEGIES), *(f"regime_erc/{e}" for e in ENGINES)])

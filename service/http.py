@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -171,7 +172,12 @@ def build_http_app(
 
 
 def start_http_server(
-    app: Starlette, host: str = "127.0.0.1", port: int = 8080, *, startup_timeout_secs: float = 10.0
+    app: Starlette,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    *,
+    sock: socket.socket | None = None,
+    startup_timeout_secs: float = 10.0,
 ) -> ServerThread:
     """Serve ``app`` with uvicorn in a daemon thread; return once it accepts connections.
 
@@ -187,6 +193,9 @@ def start_http_server(
         Interface to bind; ``"0.0.0.0"`` inside a container.
     port : int, default 8080
         Port; 0 picks a free one (read it from ``.port``).
+    sock : socket.socket, optional
+        A socket already listening (from :func:`bind_socket`); ``host`` and ``port`` are then
+        ignored. ``run`` binds first so a taken port is reported before anything else runs.
     startup_timeout_secs : float, default 10.0
         How long to wait for the server to accept connections.
 
@@ -202,7 +211,8 @@ def start_http_server(
     RuntimeError
         If the server does not accept connections within ``startup_timeout_secs``.
     """
-    sock = bind_socket(host, port)
+    if sock is None:
+        sock = bind_socket(host, port)
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
     running = ServerThread(uvicorn.Server(config), sock, f"http-{sock.getsockname()[1]}")
     running.start(startup_timeout_secs)

@@ -38,6 +38,7 @@ import argparse
 import functools
 import json
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Callable
@@ -70,6 +71,7 @@ from regime_trader.service.ops_common_cli import (
     portfolio_names,
 )
 from regime_trader.service.rebalance_cli import add_rebalance, rebalance
+from regime_trader.service.server_thread import bind_socket
 
 __all__ = ["COMMANDS", "DEMO_SECS_PER_SESSION", "run_with_step_hook"]
 
@@ -99,13 +101,24 @@ def add_run(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _listen(service: Service, settings: Settings, redact: Callable[[str], str]) -> Any:
-    """Serve health, readiness, metrics, status and the dashboard at ``/``."""
+def _bind(settings: Settings) -> socket.socket:
+    """The HTTP socket, bound before the service touches Redis or the broker."""
+    try:
+        return bind_socket(settings.http_host, settings.http_port)
+    except OSError as e:
+        where = f"{settings.http_host}:{settings.http_port}"
+        raise ConfigError(f"RT_HTTP_HOST/RT_HTTP_PORT={where}: cannot listen ({e})") from None
+
+
+def _listen(
+    service: Service, settings: Settings, sock: socket.socket, redact: Callable[[str], str]
+) -> Any:
+    """Serve health, readiness, metrics, status and the dashboard at ``/`` on ``sock``."""
     # Jinja2 and the templates only for this command.
     from regime_trader.service.dashboard import service_http_app
 
     app = service_http_app(service, control_token=settings.control_token, redact=redact)
-    return start_http_server(app, settings.http_host, settings.http_port)
+    return start_http_server(app, sock=sock)
 
 
 def run(args: argparse.Namespace, *, step_hook: Callable[[str], None] | None = None) -> int:
@@ -117,15 +130,21 @@ def run(args: argparse.Namespace, *, step_hook: Callable[[str], None] | None = N
     from regime_trader.service.scheduler import CycleScheduler  # APScheduler only for this command
 
     settings = load_command_settings(args)
-    # The embedded emulator outlives any one-shot command: run serves it itself.
-    service = Service.create(settings, serve_emulator=True)
+    # A port that cannot be bound is a configuration error, reported alone and first.
+    sock = _bind(settings)
+    try:
+        # The embedded emulator outlives any one-shot command: run serves it itself.
+        service = Service.create(settings, serve_emulator=True)
+    except BaseException:
+        sock.close()
+        raise
     redact = redactor(settings.secret_values())
     try:
-        http = _listen(service, settings, redact)
-    except OSError as e:
+        http = _listen(service, settings, sock, redact)
+    except BaseException:
+        sock.close()
         service.close()
-        where = f"{settings.http_host}:{settings.http_port}"
-        raise ConfigError(f"RT_HTTP_HOST/RT_HTTP_PORT={where}: cannot listen ({e})") from None
+        raise
     try:
         service.check_symbols()
     except OperationalError as e:

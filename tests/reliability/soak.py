@@ -59,8 +59,11 @@ __all__ = ["FIXED_KEYS", "SessionSample", "SoakResult", "rss_kib", "run_soak"]
 
 PORTFOLIO = "default"
 # Keys that do not grow with sessions: lock (while a cycle runs), strategy, status, history,
-# ledger, cycles index, one heartbeat per service process, the alerts stream.
-FIXED_KEYS = 8
+# ledger, cycles index, one heartbeat per service process, the alerts stream, and the shadow
+# benchmarks' ledger, its points and the paper equity (issue 12). The last two are hashes that
+# gain one field per session (about 250 a year, each a few hundred bytes): the dashboard draws
+# the whole history from them, so they are kept, not capped.
+FIXED_KEYS = 11
 CYCLE_TIMEOUT_SECS = 120.0
 PORTFOLIO_TOML = f"""\
 [[portfolio]]

@@ -4,8 +4,9 @@ Checked at every session: the positions the service recorded (sum of the fills i
 records) equal the broker's ``/v2/positions`` exactly; the Redis key count stays within
 ``FIXED_KEYS + min(n, CYCLES_MAX)`` after ``n`` sessions (one cycle hash per session, the
 oldest deleted once the cycle index holds ``cycles_max`` sessions; everything else is a fixed
-key with a capped size). And once, at the end: the service's resident memory grew by less than
-``RSS_GROWTH_BOUND_MIB`` after the first 10 sessions.
+key: capped in size, or, for the shadow points and paper equity, one small field per session).
+And once, at the end: the service's resident memory grew by less than ``RSS_GROWTH_BOUND_MIB``
+after the first 10 sessions.
 
 Measured on the reference machine (2 CPUs shared with other work, 2026-12, after issue 8):
 100 sessions in about 40 s; RSS 253 MiB after the first session, +3.5 MiB from session 10 to

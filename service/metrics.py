@@ -54,6 +54,35 @@ STEP_BUCKETS_SECS: tuple[float, ...] = (
     120.0,
 )
 
+_PORTFOLIO = ("portfolio",)
+
+# The exposition's HELP line of each metric, by name without PREFIX.
+_HELP: dict[str, str] = {
+    "cycle_step_seconds": "Duration of one step of the daily cycle, in seconds.",
+    "cycles_total": "Cycles finished, by outcome (rebalanced, no_trade, skipped, failed, halted).",
+    "last_success_timestamp_seconds": "Unix time of the last cycle that completed without error.",
+    "orders_submitted_total": "Orders accepted by the broker.",
+    "orders_failed_total": "Orders refused by the broker or lost, by reason.",
+    "regime_probability": "Filtered (causal) probability of each market regime.",
+    "equity_usd": "Account equity in USD.",
+    "exposure_ratio": "Gross invested value divided by equity (0 = all cash).",
+    "data_age_seconds": "Seconds since the close of the last bar the strategy has seen.",
+    "halted": "1 while the portfolio is halted, else 0.",
+    "broker_rate_limited_total": (
+        "HTTP 429 answers from the broker or market data (each is waited out, then retried)."
+    ),
+    "cycle_due_timestamp_seconds": (
+        "Unix time the last scheduled cycle became due (a session's schedule time)."
+    ),
+    "shadow_equity_usd": (
+        "What a shadow benchmark started with the paper account's first equity holds, USD."
+    ),
+    "shadow_update_failures_total": (
+        "Done cycles after which the shadow benchmarks could not be advanced."
+    ),
+    "build_info": "Always 1; the label version is the installed regime-trader's version.",
+}
+
 
 def package_version() -> str:
     """The installed ``regime-trader`` distribution's version ("unknown" from a bare checkout)."""
@@ -114,93 +143,36 @@ class ServiceMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
-        r = self.registry
         self.cycle_step_seconds = Histogram(
             PREFIX + "cycle_step_seconds",
-            "Duration of one step of the daily cycle, in seconds.",
+            _HELP["cycle_step_seconds"],
             ["portfolio", "step"],
             buckets=STEP_BUCKETS_SECS,
-            registry=r,
+            registry=self.registry,
         )
-        self.cycles_total = Counter(
-            PREFIX + "cycles_total",
-            "Cycles finished, by outcome (rebalanced, no_trade, skipped, failed, halted).",
-            ["portfolio", "outcome"],
-            registry=r,
-        )
-        self.last_success_timestamp_seconds = Gauge(
-            PREFIX + "last_success_timestamp_seconds",
-            "Unix time of the last cycle that completed without error.",
-            ["portfolio"],
-            registry=r,
-        )
-        self.orders_submitted_total = Counter(
-            PREFIX + "orders_submitted_total",
-            "Orders accepted by the broker.",
-            ["portfolio", "side"],
-            registry=r,
-        )
-        self.orders_failed_total = Counter(
-            PREFIX + "orders_failed_total",
-            "Orders refused by the broker or lost, by reason.",
-            ["portfolio", "reason"],
-            registry=r,
-        )
-        self.regime_probability = Gauge(
-            PREFIX + "regime_probability",
-            "Filtered (causal) probability of each market regime.",
-            ["portfolio", "state"],
-            registry=r,
-        )
-        self.equity_usd = Gauge(
-            PREFIX + "equity_usd", "Account equity in USD.", ["portfolio"], registry=r
-        )
-        self.exposure_ratio = Gauge(
-            PREFIX + "exposure_ratio",
-            "Gross invested value divided by equity (0 = all cash).",
-            ["portfolio"],
-            registry=r,
-        )
-        self.data_age_seconds = Gauge(
-            PREFIX + "data_age_seconds",
-            "Seconds since the close of the last bar the strategy has seen.",
-            ["portfolio"],
-            registry=r,
-        )
-        self.halted = Gauge(
-            PREFIX + "halted", "1 while the portfolio is halted, else 0.", ["portfolio"], registry=r
-        )
-        self.broker_rate_limited_total = Counter(
-            PREFIX + "broker_rate_limited_total",
-            "HTTP 429 answers from the broker or market data (each is waited out, then retried).",
-            ["portfolio"],
-            registry=r,
-        )
-        self.cycle_due_timestamp_seconds = Gauge(
-            PREFIX + "cycle_due_timestamp_seconds",
-            "Unix time the last scheduled cycle became due (a session's schedule time).",
-            ["portfolio"],
-            registry=r,
-        )
-        self.shadow_equity_usd = Gauge(
-            PREFIX + "shadow_equity_usd",
-            "What a shadow benchmark started with the paper account's first equity holds, USD.",
-            ["portfolio", "benchmark"],
-            registry=r,
-        )
-        self.shadow_update_failures_total = Counter(
-            PREFIX + "shadow_update_failures_total",
-            "Done cycles after which the shadow benchmarks could not be advanced.",
-            ["portfolio"],
-            registry=r,
-        )
-        self.build_info = Gauge(
-            PREFIX + "build_info",
-            "Always 1; the label version is the installed regime-trader's version.",
-            ["version"],
-            registry=r,
-        )
+        self.cycles_total = self._counter("cycles_total", "portfolio", "outcome")
+        self.last_success_timestamp_seconds = self._gauge("last_success_timestamp_seconds")
+        self.orders_submitted_total = self._counter("orders_submitted_total", "portfolio", "side")
+        self.orders_failed_total = self._counter("orders_failed_total", "portfolio", "reason")
+        self.regime_probability = self._gauge("regime_probability", "portfolio", "state")
+        self.equity_usd = self._gauge("equity_usd")
+        self.exposure_ratio = self._gauge("exposure_ratio")
+        self.data_age_seconds = self._gauge("data_age_seconds")
+        self.halted = self._gauge("halted")
+        self.broker_rate_limited_total = self._counter("broker_rate_limited_total")
+        self.cycle_due_timestamp_seconds = self._gauge("cycle_due_timestamp_seconds")
+        self.shadow_equity_usd = self._gauge("shadow_equity_usd", "portfolio", "benchmark")
+        self.shadow_update_failures_total = self._counter("shadow_update_failures_total")
+        self.build_info = self._gauge("build_info", "version")
         self.build_info.labels(version=package_version()).set(1)
+
+    def _counter(self, name: str, *labels: str) -> Counter:
+        """A counter ``PREFIX + name`` with its ``_HELP`` text; labels ``portfolio`` by default."""
+        return Counter(PREFIX + name, _HELP[name], labels or _PORTFOLIO, registry=self.registry)
+
+    def _gauge(self, name: str, *labels: str) -> Gauge:
+        """A gauge ``PREFIX + name`` with its ``_HELP`` text; labels ``portfolio`` by default."""
+        return Gauge(PREFIX + name, _HELP[name], labels or _PORTFOLIO, registry=self.registry)
 
     @contextmanager
     def time_step(self, portfolio: str, step: str) -> Iterator[None]:

@@ -11,9 +11,9 @@ more than its arithmetic. This loop does the same IEEE-754 operations per day:
   (:func:`predict`, which the online filter uses as well, so a window filtered in one pass
   and day by day give the same bits).
 
-On this machine's OpenBLAS that prediction is the same bits as NumPy's ``post @ A`` for two and
-three states (checked on 300,000 random cases); for four states BLAS sums in another order, so
-the probabilities of a four-state model differ from the previous NumPy loop's in the last bits.
+That arithmetic is the same on every machine. NumPy's ``post @ A`` is not: its BLAS kernel picks
+the order of the sums and may fuse multiply-adds, so it gives the same bits on some machines (two
+and three states on the reference machine's OpenBLAS) and agrees to rounding (1e-13) elsewhere.
 """
 
 from __future__ import annotations

@@ -11,8 +11,22 @@ from hmmlearn.hmm import GaussianHMM
 from regime_trader.strategies.regime import ForwardFilter, HMMParams, RegimeModel
 
 
-def _numpy_forward(params: HMMParams, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The recursion as one NumPy call per day (the loop ForwardFilter.run replaced)."""
+def _left_to_right(post: np.ndarray, transmat: np.ndarray) -> np.ndarray:
+    """``post @ transmat`` as unfused products added left to right (no BLAS, no FMA)."""
+    n = len(post)
+    return np.array(
+        [sum(float(post[i]) * float(transmat[i, j]) for i in range(n)) for j in range(n)]
+    )
+
+
+def _numpy_forward(
+    params: HMMParams, X: np.ndarray, *, blas: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """The recursion as NumPy calls per day (the loop ForwardFilter.run replaced).
+
+    The prediction is summed left to right, or with ``blas`` by ``post @ A``, whose order and
+    fused multiply-adds depend on the machine's BLAS kernel.
+    """
     filt = ForwardFilter(params)
     log_b = filt.log_emission(X)
     shift = log_b.max(axis=1)
@@ -28,7 +42,7 @@ def _numpy_forward(params: HMMParams, X: np.ndarray) -> tuple[np.ndarray, np.nda
         else:
             post, loglik[t] = filt.step(current, log_b[t])
         filtered[t] = post
-        current = post @ params.transmat
+        current = post @ params.transmat if blas else _left_to_right(post, params.transmat)
     return filtered, loglik
 
 
@@ -48,7 +62,7 @@ def _random_params(rng: np.random.Generator, n_states: int, d: int) -> HMMParams
 
 
 @pytest.mark.parametrize("n_states", [2, 3])
-def test_forward_loop_gives_the_numpy_recursions_bits(n_states: int) -> None:
+def test_forward_loop_gives_the_left_to_right_recursions_bits(n_states: int) -> None:
     rng = np.random.default_rng(n_states)
     for _ in range(20):
         params = _random_params(rng, n_states, 3)
@@ -57,6 +71,10 @@ def test_forward_loop_gives_the_numpy_recursions_bits(n_states: int) -> None:
         reference = _numpy_forward(params, X)
         assert ours[0].tobytes() == reference[0].tobytes()
         assert ours[1].tobytes() == reference[1].tobytes()
+        # NumPy's own matrix product agrees to rounding (on some machines to the bit).
+        blas = _numpy_forward(params, X, blas=True)
+        np.testing.assert_allclose(ours[0], blas[0], rtol=0, atol=1e-13)
+        np.testing.assert_allclose(ours[1], blas[1], rtol=1e-13)
 
 
 def test_forward_loop_of_four_states_agrees_with_numpy_to_rounding() -> None:
@@ -64,7 +82,7 @@ def test_forward_loop_of_four_states_agrees_with_numpy_to_rounding() -> None:
     rng = np.random.default_rng(4)
     params = _random_params(rng, 4, 2)
     X = rng.normal(size=(400, 2)) * 5
-    ours, reference = ForwardFilter(params).run(X), _numpy_forward(params, X)
+    ours, reference = ForwardFilter(params).run(X), _numpy_forward(params, X, blas=True)
     np.testing.assert_allclose(ours[0], reference[0], rtol=0, atol=1e-13)
     np.testing.assert_allclose(ours[1], reference[1], rtol=1e-13)
 

@@ -16,7 +16,7 @@ compact state that changed since the stored one, with the bar basis under
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -41,7 +41,7 @@ from regime_trader.strategies.base import BarsError, Signal, Strategy
 from regime_trader.strategies.missing_bars import CarriedClose
 from regime_trader.strategies.registry import build_strategy, strategy_from_state
 
-__all__ = ["SignalResult", "compute_signal"]
+__all__ = ["SignalResult", "compute_signal", "strategy_change"]
 
 _log = structlog.get_logger(__name__)
 
@@ -66,6 +66,9 @@ class SignalResult:
         returns changed, or no basis was saved). Empty on an ordinary day.
     carried : tuple of CarriedClose
         The new sessions where a thin symbol's last close was carried.
+    notes : tuple of str
+        Other facts for the alert: a configured strategy (profile) that differs from the stored
+        one, which was therefore rebuilt from the adjusted history.
     """
 
     signal: Signal
@@ -74,10 +77,12 @@ class SignalResult:
     reason: str = ""
     past_changes: tuple[PastChange, ...] = ()
     carried: tuple[CarriedClose, ...] = ()
+    notes: tuple[str, ...] = ()
 
     def data_notes(self) -> list[str]:
-        """One line per re-adjustment, rebuild or carried bar, for the alert and the record."""
-        return [c.describe() for c in self.past_changes] + [c.describe() for c in self.carried]
+        """One line per strategy change, re-adjustment, rebuild or carried bar (alert, record)."""
+        changes = [c.describe() for c in self.past_changes]
+        return [*self.notes, *changes, *(c.describe() for c in self.carried)]
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,7 @@ class _Feed:
     basis: BarBasis  # what the state will remember
     fetched: _Fetched
     changes: tuple[PastChange, ...] = ()
+    notes: tuple[str, ...] = ()  # e.g. the strategy changed and was rebuilt
 
 
 def max_carry_sessions(portfolio: PortfolioConfig) -> int:
@@ -161,9 +167,33 @@ def _backfill_start(ctx: CycleContext, session: date) -> date:
     return session - timedelta(days=int(ctx.portfolio.history_sessions * 1.5) + 10)
 
 
+def strategy_change(restored: Strategy, configured: Strategy) -> str:
+    """Why the configured strategy is not the restored one ("" if it is the same)."""
+    before = (restored.name, restored.settings())
+    after = (configured.name, configured.settings())
+    if before == after:
+        return ""
+    changed = [
+        k for k in sorted(set(before[1]) | set(after[1])) if before[1].get(k) != after[1].get(k)
+    ]
+    what = (
+        f"{before[0]} -> {after[0]}"
+        if before[0] != after[0]
+        else f"{after[0]} {', '.join(changed)}"
+    )
+    return f"strategy changed ({what}): rebuilt from the adjusted history"
+
+
 def _continued(ctx: CycleContext, saved: SavedStrategy, session: date, now: datetime) -> _Feed:
     p = ctx.portfolio
     strategy = _restored(saved, p)
+    changed = strategy_change(strategy, _fresh(ctx))
+    if changed:
+        # A new profile (or edited parameters) decides from the whole adjusted history, as its
+        # backtest does, never from the state another strategy left.
+        _log.warning("configured strategy differs from the stored one; rebuilding", detail=changed)
+        feed = _from_history(ctx, _backfill_start(ctx, session), session, now)
+        return replace(feed, notes=(changed,))
     try:
         if saved.basis is None:
             raise KeyError(BASIS_KEY)
@@ -242,4 +272,4 @@ def compute_signal(ctx: CycleContext, session: date, now: datetime) -> SignalRes
     prices = {s: str(Decimal(repr(float(source[s].iloc[-1])))) for s in p.symbols}
     reason = "" if signal.ready else str(signal.diagnostics.get("reason", "strategy not ready"))
     state_out = state_document(feed.strategy.save_state(), feed.basis.to_dict(), saved)
-    return SignalResult(signal, state_out, prices, reason, feed.changes, carried)
+    return SignalResult(signal, state_out, prices, reason, feed.changes, carried, feed.notes)

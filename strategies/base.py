@@ -203,6 +203,15 @@ class Strategy(ABC):
     def _step(self, date: pd.Timestamp, closes: np.ndarray) -> Signal:
         """Decide at the close of ``date`` from that bar's closes, shape (n_assets,)."""
 
+    def settings(self) -> dict[str, Any]:
+        """The parameters this strategy was built with, as JSON values (none by default).
+
+        Two strategies of the same ``name`` and universe with equal settings make the same
+        decisions from the same bars: the service compares a restored strategy's settings with
+        the configured ones to notice a changed profile.
+        """
+        return {}
+
     @abstractmethod
     def _state(self) -> dict[str, Any]:
         """Subclass state: JSON values, with ndarrays for arrays (see :class:`StrategyState`)."""

@@ -77,8 +77,11 @@ class _EquityBond(_FixedWeights):
         super().__init__(symbols)
         self.pair = stock_bond_pair(self.symbols, equity, bond)
 
-    def _state(self) -> dict[str, Any]:
+    def settings(self) -> dict[str, Any]:
         return {"pair": None if self.pair is None else list(self.pair)}
+
+    def _state(self) -> dict[str, Any]:
+        return self.settings()
 
     @classmethod
     def _construct(cls, state: dict[str, Any]) -> Self:
@@ -215,13 +218,16 @@ class _EwmaRisk(Strategy):
         diagnostics = {"risk_contributions": dict(zip(self.symbols, rc.tolist(), strict=True))}
         return self._signal(date, weights, ready=True, diagnostics={**diagnostics, **extra})
 
+    def settings(self) -> dict[str, Any]:
+        return {
+            "cov_halflife": self.cov_halflife,
+            "shrinkage": self.shrinkage,
+            "min_obs": self.min_obs,
+        }
+
     def _state(self) -> dict[str, Any]:
         return {
-            "params": {
-                "cov_halflife": self.cov_halflife,
-                "shrinkage": self.shrinkage,
-                "min_obs": self.min_obs,
-            },
+            "params": self.settings(),
             "cov": self._cov.state_dict(),
             "last_close": self._last_close,
             "last_weights": self._last_weights,

@@ -168,9 +168,12 @@ class RegimeERC(Strategy):
             date, np.zeros(len(self.symbols)), ready=False, diagnostics={"reason": reason}
         )
 
+    def settings(self) -> dict[str, Any]:
+        return self.params.to_dict()
+
     def _state(self) -> dict[str, Any]:
         return {
-            "params": self.params.to_dict(),
+            "params": self.settings(),
             **self._source.state_dict(),
             "ewma": self._ewma.state_dict(),
             "regime_cov": self._regime_cov.state_dict(),

@@ -151,6 +151,8 @@ def portfolio_view(ctx: CycleContext) -> PortfolioView:
     if ledger is None and "equity" not in notes.notes:
         notes.notes["equity"] = "the shadow benchmarks start with the first cycle that plans"
     days, probs = _regimes(history)
+    if not probs and "regimes" not in notes.notes and p.strategy != "regime_erc":
+        notes.notes["regimes"] = f"{p.strategy_label} has no regimes: it weighs on risk alone"
     closes = pd.DataFrame(
         [pt.closes for pt in points], index=pd.DatetimeIndex([pt.date for pt in points])
     )

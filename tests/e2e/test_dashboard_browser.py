@@ -73,6 +73,7 @@ def served(
             server.url,
             emulator.url,
             RT_CONTROL_TOKEN=TOKEN,
+            RT_PROFILE="baseline",  # a regime strategy: the regimes panel has probabilities
             RT_FILL_POLL_INTERVAL_SECS="1",
             RT_HTTP_PORT="0",
             RT_LOG_LEVEL="WARNING",

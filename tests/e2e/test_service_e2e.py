@@ -32,7 +32,9 @@ SESSIONS = 27  # 2024-11-18 .. 2024-12-26
 def test_service_trades_every_session_and_reports_it(tmp_path: Path) -> None:
     with private_redis(tmp_path) as server, emulator_process(tmp_path, "2024-11-18") as emulator:
         url, client = server.url, server.client()
-        service = start_service(tmp_path, service_env(tmp_path, url, emulator.url))
+        # The regime profile, so the regime's alerts, metrics and status are exercised too.
+        env = service_env(tmp_path, url, emulator.url, RT_PROFILE="baseline")
+        service = start_service(tmp_path, env)
         try:
             sessions = trade_sessions(emulator.api, client, SESSIONS)
             ready = httpx.get(service.url + "/readyz", timeout=10)

@@ -23,8 +23,9 @@ from regime_trader.service.bar_history import BASIS_KEY, PastChange, PastChangeK
 from regime_trader.service.cycle_context import CycleContext
 from regime_trader.service.exceptions import BadMarketDataError
 from regime_trader.service.signal_step import SignalResult, compute_signal
+from regime_trader.strategies.base import Strategy
 from regime_trader.strategies.missing_bars import CarriedClose
-from regime_trader.strategies.reference import StaticERC
+from regime_trader.strategies.reference import EqualWeight, StaticERC
 from regime_trader.strategies.synthetic import generate_market
 from tests.integration.service.cycle_fixtures import (
     cycle_context,
@@ -276,3 +277,42 @@ def _carried(desk: Desk, n: int, missing: int) -> pd.DataFrame:
     column[i] = column[i - 1]
     frame["GLD"] = column
     return frame
+
+
+def _fresh_weights(desk: Desk, n: int, strategy: Strategy) -> dict[str, float]:
+    """``strategy`` fed the adjusted history as of day n from the stored basis's first bar."""
+    first = pd.Timestamp(str(desk.state()[BASIS_KEY]["first_date"]))  # type: ignore[index]
+    return strategy.update(desk.bars.adjusted(desk.day(n)).loc[first:, list(SYMBOLS)]).weights
+
+
+def test_the_same_configuration_continues_the_stored_strategy_without_a_note(desk: Desk) -> None:
+    desk.cycle(0)
+    result = desk.cycle(1)
+    assert result.notes == () and result.data_notes() == []
+
+
+def test_edited_parameters_rebuild_the_strategy_from_the_adjusted_history(desk: Desk) -> None:
+    desk.cycle(0)
+    desk.ctx.portfolio = small_portfolio(P, "erc_static", strategy_params={"min_obs": 30})
+
+    result = desk.cycle(1)
+
+    (note,) = result.notes
+    assert "erc_static min_obs" in note and "rebuilt" in note
+    assert note in result.data_notes()
+    assert result.signal.weights == _fresh_weights(desk, 1, StaticERC(list(SYMBOLS), min_obs=30))
+    assert desk.cycle(2).notes == ()  # the rebuilt state is the configured strategy's
+
+
+def test_another_strategy_in_the_configuration_replaces_the_stored_one(desk: Desk) -> None:
+    desk.cycle(0)
+    desk.ctx.portfolio = small_portfolio(P, "equal_weight")
+
+    result = desk.cycle(1)
+
+    assert result.notes == (
+        "strategy changed (erc_static -> equal_weight): rebuilt from the adjusted history",
+    )
+    expected = EqualWeight(list(SYMBOLS))
+    assert result.signal.weights == _fresh_weights(desk, 1, expected)
+    assert desk.state()["strategy"] == "equal_weight"

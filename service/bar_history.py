@@ -89,7 +89,6 @@ class PastChange:
 
     Attributes
     ----------
-    symbol : str
     date : date
         ``readjusted``: the last session the factor applies to (its ex-date is later);
         ``rebuilt``: the first session of the overlap whose return changed;
@@ -97,7 +96,6 @@ class PastChange:
     factor : float
         Adjusted close as served now / as served before, on ``date`` (1.0 for
         ``basis_unknown``).
-    kind : PastChangeKind
     """
 
     symbol: str
@@ -237,7 +235,6 @@ class Rebasing:
     ----------
     factors : dict of str to float
         Multiply the newly served closes by these to put them on the strategy's basis.
-    changes : tuple of PastChange
     rebuild : bool
         Past returns changed: feed a fresh strategy the whole history instead.
     """

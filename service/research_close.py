@@ -62,18 +62,13 @@ class StudyClose:
     ----------
     closed_at : str
         ISO time (UTC).
-    n_complete, n_failed : int
-    chosen_trial : int
     chosen_feasible : bool
         Whether the chosen trial met the drawdown guard (False only if no trial did: then the
         best trial is chosen and the report says so).
-    n_feasible : int
     chosen_params : dict
         Optuna's parameters of the chosen trial (choice labels).
     chosen_overrides : dict
         The strategy overrides they stand for (nested, as a profile stores them).
-    objective : float
-    development : WindowResult
     deflated : dict or None
         :class:`~regime_trader.strategies.research_stats.DeflatedSharpe` fields of the chosen
         trial's returns on the scored days (None with fewer than 2 complete trials).
@@ -81,7 +76,6 @@ class StudyClose:
         The same for its active returns over vol-matched static ERC.
     pbo : dict or None
         ``pbo``, ``n_blocks``, ``n_combinations``, ``n_obs``, ``n_trials``, ``prob_oos_loss``.
-    validation : WindowResult
     """
 
     closed_at: str

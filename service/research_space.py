@@ -166,7 +166,6 @@ class SearchSpace:
 
     Attributes
     ----------
-    strategy : str
     parameters : tuple of Parameter
         In declaration order (conditions refer to earlier ones).
     fixed : mapping

@@ -91,10 +91,8 @@ class FoldScore:
 
     Attributes
     ----------
-    number : int
     first_day, last_day : str
         ISO dates of the fold's first and last scored return.
-    n_days : int
     sharpe, benchmark_sharpe, difference : float
         Annualised; ``difference = sharpe - benchmark_sharpe``.
     max_drawdown, benchmark_max_drawdown : float
@@ -123,7 +121,6 @@ class TrialScore:
     ----------
     objective : float
         Mean of the folds' Sharpe differences against static ERC.
-    folds : tuple of FoldScore
     scored_returns : ndarray of shape (n_scored_days,)
         Daily net returns on the plan's scored days (for the deflated Sharpe ratio and PBO).
     sharpe : float
@@ -132,7 +129,6 @@ class TrialScore:
         Worst drawdown from the end of the warm-up to the development end (<= 0).
     vol_matched_max_drawdown : float
         The same for static ERC scaled to the strategy's volatility over those days.
-    turnover_per_year : float
     n_warnings : int
         Warnings the strategy raised during the run (EM convergence and the like).
     """
@@ -286,7 +282,6 @@ class WindowResult:
     ----------
     first_day, last_day : str
         ISO dates of the first and last return.
-    n_days : int
     rows : dict of str to dict
         Per row (``strategy``, ``erc_static``, ``erc_static_vol_matched``, ``equal_weight``,
         ``sixty_forty``, ``buy_hold``): ``sharpe``, ``max_drawdown``, ``cagr``,

@@ -49,7 +49,6 @@ class CarriedClose:
 
     Attributes
     ----------
-    symbol : str
     session : Timestamp
         The session without a bar.
     source : Timestamp

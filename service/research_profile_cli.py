@@ -13,6 +13,7 @@ import sys
 
 from regime_trader.service.profiles import (
     DEFAULT_NAME,
+    SHIPPED_DEFAULT,
     ProfileError,
     default_data_dir,
     list_profiles,
@@ -45,7 +46,7 @@ def _list() -> int:
         figures = ", ".join(f"{k} {v:.2f}" for k, v in p.figures.items() if k in _SHOWN)
         print(f"{mark} {p.label:<32} {p.strategy_name:<12} {figures or p.description}")
     if current is None:
-        print(f"(none promoted: {DEFAULT_NAME!r} is the shipped baseline)")
+        print(f"(none promoted: {DEFAULT_NAME!r} is the shipped {SHIPPED_DEFAULT})")
     return 0
 
 

@@ -31,7 +31,7 @@ import math
 import numbers
 import warnings
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypedDict, Unpack
 
 import numpy as np
 import numpy.typing as npt
@@ -49,6 +49,7 @@ from regime_trader.strategies.riskparity_newton import (
 )
 
 __all__ = [
+    "RiskBudgetOptions",
     "RiskBudgetResult",
     "RiskParityConvergenceWarning",
     "relative_risk_contributions",
@@ -178,14 +179,22 @@ def relative_risk_contributions(weights: npt.ArrayLike, cov: npt.ArrayLike) -> V
     return rel
 
 
+class RiskBudgetOptions(TypedDict, total=False):
+    """Keyword options of :func:`solve_risk_budget` and :func:`risk_budget_weights`.
+
+    Each is documented, with its default, at :func:`solve_risk_budget`.
+    """
+
+    w0: npt.ArrayLike | None
+    tol: float
+    max_iter: int
+    assume_positive_definite: bool
+
+
 def solve_risk_budget(
     cov: npt.ArrayLike,
     budgets: npt.ArrayLike | None = None,
-    *,
-    w0: npt.ArrayLike | None = None,
-    tol: float = 1e-10,
-    max_iter: int = 100,
-    assume_positive_definite: bool = False,
+    **options: Unpack[RiskBudgetOptions],
 ) -> RiskBudgetResult:
     """Solve the long-only risk-budgeting problem and return the weights with diagnostics.
 
@@ -238,17 +247,13 @@ def solve_risk_budget(
         If ``tol`` was not met within ``max_iter`` steps, or the iteration stalled above the
         rounding floor; the best weights found are returned with ``converged=False``.
     """
-    return _solve(cov, budgets, w0, tol, max_iter, assume_positive_definite, stacklevel=3)
+    return _solve(cov, budgets, stacklevel=3, **options)
 
 
 def risk_budget_weights(
     cov: npt.ArrayLike,
     budgets: npt.ArrayLike | None = None,
-    *,
-    w0: npt.ArrayLike | None = None,
-    tol: float = 1e-10,
-    max_iter: int = 100,
-    assume_positive_definite: bool = False,
+    **options: Unpack[RiskBudgetOptions],
 ) -> Vector:
     """Return the long-only weights whose risk contributions match the budgets.
 
@@ -261,15 +266,9 @@ def risk_budget_weights(
         Positive definite covariance matrix.
     budgets : array-like of shape (n_assets,), optional
         Positive risk budgets (normalised to sum to 1); default equal (ERC).
-    w0 : array-like of shape (n_assets,), optional
-        Strictly positive warm-start weights.
-    tol : float, default=1e-10
-        Tolerance on the maximum relative budget error.
-    max_iter : int, default=100
-        Maximum number of Newton steps.
-    assume_positive_definite : bool, default=False
-        Skip the Cholesky factorisation that proves positive definiteness, for a caller
-        that has proven it (see :func:`solve_risk_budget`).
+    **options
+        ``w0``, ``tol``, ``max_iter``, ``assume_positive_definite``, as
+        :func:`solve_risk_budget` describes them.
 
     Returns
     -------
@@ -286,7 +285,7 @@ def risk_budget_weights(
     RiskParityConvergenceWarning
         If the tolerance was not met; the best weights found are returned.
     """
-    return _solve(cov, budgets, w0, tol, max_iter, assume_positive_definite, stacklevel=3).weights
+    return _solve(cov, budgets, stacklevel=3, **options).weights
 
 
 # --------------------------------------------------------------------------------------------
@@ -297,11 +296,11 @@ def risk_budget_weights(
 def _solve(
     cov: npt.ArrayLike,
     budgets: npt.ArrayLike | None,
-    w0: npt.ArrayLike | None,
-    tol: float,
-    max_iter: int,
-    assume_positive_definite: bool,
     *,
+    w0: npt.ArrayLike | None = None,
+    tol: float = 1e-10,
+    max_iter: int = 100,
+    assume_positive_definite: bool = False,
     stacklevel: int,
 ) -> RiskBudgetResult:
     """Validate once, run the Newton iteration, map back, measure, warn if needed."""

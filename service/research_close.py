@@ -34,7 +34,7 @@ from optuna.trial import FrozenTrial, TrialState
 from regime_trader.service.research_config import StudyConfig, trial_returns
 from regime_trader.service.research_space import parse_space
 from regime_trader.service.research_study import CLOSED_ATTR, load_config
-from regime_trader.service.research_trial import TrialEvaluator, WindowResult, evaluate_window
+from regime_trader.service.research_trial import WindowResult, evaluate_window
 from regime_trader.strategies.research_pbo import probability_of_backtest_overfitting
 from regime_trader.strategies.research_stats import deflated_sharpe_ratio
 
@@ -203,17 +203,9 @@ def _compute(study: Study, config: StudyConfig, prices: pd.DataFrame) -> StudyCl
     chosen, feasible = choose_trial(config, complete)
     space = parse_space(config.space_text, config.space_source)
     overrides = space.overrides(chosen.params)
-    plan = config.plan(prices.index)
-    erc = TrialEvaluator(
-        prices,
-        plan,
-        config.strategy,
-        dev_start=config.dev_start_ts,
-        dev_end=config.dev_end_ts,
-        cost_bps=config.cost_bps,
-        lag=config.lag,
-        execution_band=config.execution_band,
-    ).benchmark_.returns.loc[plan.scored_days()]
+    evaluator = config.evaluator(prices)
+    plan = evaluator.plan
+    erc = evaluator.benchmark_.returns.loc[plan.scored_days()]
     deflated, deflated_active, pbo = _selection_statistics(
         config, complete, chosen, erc.to_numpy(dtype=float)
     )
@@ -221,14 +213,11 @@ def _compute(study: Study, config: StudyConfig, prices: pd.DataFrame) -> StudyCl
         prices,
         config,
         overrides,
-        config.dev_start_ts,
-        config.dev_end_ts,
+        *config.dev_window,
         plan.days[plan.warmup_days],
     )
     # The search is over: the one look at the validation window.
-    validation = _window(
-        prices, config, overrides, config.validation_start_ts, config.validation_end_ts, None
-    )
+    validation = _window(prices, config, overrides, *config.validation_window, None)
     return StudyClose(
         closed_at=datetime.now(UTC).isoformat(timespec="seconds"),
         n_complete=len(complete),

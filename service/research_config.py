@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from regime_trader.service.pricefile import load_prices_carried
-from regime_trader.service.research_trial import FoldScore, TrialScore
+from regime_trader.service.research_trial import FoldScore, TrialEvaluator, TrialScore
 from regime_trader.strategies.rebalance import RebalanceBand
 from regime_trader.strategies.research_folds import FoldPlan, plan_folds, return_days
 
@@ -119,20 +119,14 @@ class StudyConfig:
         return RebalanceBand(self.execution_weight_band, self.execution_exposure_band)
 
     @property
-    def dev_start_ts(self) -> pd.Timestamp:
-        return pd.Timestamp(self.dev_start)
+    def dev_window(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """``dev_start`` and ``dev_end`` as timestamps."""
+        return pd.Timestamp(self.dev_start), pd.Timestamp(self.dev_end)
 
     @property
-    def dev_end_ts(self) -> pd.Timestamp:
-        return pd.Timestamp(self.dev_end)
-
-    @property
-    def validation_start_ts(self) -> pd.Timestamp:
-        return pd.Timestamp(self.validation_start)
-
-    @property
-    def validation_end_ts(self) -> pd.Timestamp:
-        return pd.Timestamp(self.validation_end)
+    def validation_window(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """``validation_start`` and ``validation_end`` as timestamps."""
+        return pd.Timestamp(self.validation_start), pd.Timestamp(self.validation_end)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -160,13 +154,27 @@ class StudyConfig:
 
     def plan(self, sessions: pd.Index) -> FoldPlan:
         """The fold plan on the development window's return days."""
-        days = return_days(sessions, self.dev_start_ts, self.dev_end_ts, self.lag)
+        days = return_days(sessions, *self.dev_window, self.lag)
         return plan_folds(
             days,
             n_folds=self.n_folds,
             warmup_days=self.warmup_days,
             purge_days=self.purge_days,
             embargo_days=self.embargo_days,
+        )
+
+    def evaluator(self, prices: pd.DataFrame) -> TrialEvaluator:
+        """The evaluator of this study's trials on ``prices`` (the workers' and the close's)."""
+        dev_start, dev_end = self.dev_window
+        return TrialEvaluator(
+            prices,
+            self.plan(prices.index),
+            self.strategy,
+            dev_start=dev_start,
+            dev_end=dev_end,
+            cost_bps=self.cost_bps,
+            lag=self.lag,
+            execution_band=self.execution_band,
         )
 
 

@@ -36,7 +36,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 from regime_trader.service.research_config import StudyConfig, load_study_prices, record_trial
 from regime_trader.service.research_space import parse_space
 from regime_trader.service.research_storage import TrialSeededSampler, open_storage
-from regime_trader.service.research_trial import ParametersRefusedError, TrialEvaluator
+from regime_trader.service.research_trial import ParametersRefusedError
 
 __all__ = [
     "CLOSED_ATTR",
@@ -145,16 +145,7 @@ def run_worker(spec: WorkerSpec, barrier: Barrier | None = None) -> None:
     study = optuna.load_study(study_name=spec.study, storage=storage, sampler=_sampler(config))
     prices = load_study_prices(config, spec.prices)
     space = parse_space(config.space_text, config.space_source)
-    evaluator = TrialEvaluator(
-        prices,
-        config.plan(prices.index),
-        config.strategy,
-        dev_start=config.dev_start_ts,
-        dev_end=config.dev_end_ts,
-        cost_bps=config.cost_bps,
-        lag=config.lag,
-        execution_band=config.execution_band,
-    )
+    evaluator = config.evaluator(prices)
     worker = _worker_id(spec.index)
 
     def objective(trial: Trial) -> float:

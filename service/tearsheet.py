@@ -42,7 +42,7 @@ from __future__ import annotations
 import html
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,26 +55,35 @@ from regime_trader.strategies.metrics import drawdown, performance_metrics
 
 __all__ = ["TearsheetInput", "render_tearsheet"]
 
-# Summary statistics: the key of performance_metrics, the header in words, the unit.
-SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("cagr", "Annual return (%)", "percent"),
-    ("volatility", "Volatility (% a year)", "percent"),
-    ("sharpe", "Sharpe ratio", "ratio"),
-    ("sortino", "Sortino ratio", "ratio"),
-    ("max_drawdown", "Maximum drawdown (%)", "percent"),
-    ("calmar", "Calmar ratio", "ratio"),
-    ("turnover_per_year", "Turnover (times a year)", "ratio"),
-    ("var_95", "1-day VaR 95% (%)", "percent"),
-    ("cvar_95", "1-day CVaR 95% (%)", "percent"),
+# Every statistic a table shows: its key (in performance_metrics or the regime statistics),
+# its header in words, its unit. A key both tables show reads the same in both.
+COLUMNS: dict[str, tuple[str, str]] = {
+    "cagr": ("Annual return (%)", "percent"),
+    "volatility": ("Volatility (% a year)", "percent"),
+    "sharpe": ("Sharpe ratio", "ratio"),
+    "sortino": ("Sortino ratio", "ratio"),
+    "max_drawdown": ("Maximum drawdown (%)", "percent"),
+    "calmar": ("Calmar ratio", "ratio"),
+    "turnover_per_year": ("Turnover (times a year)", "ratio"),
+    "var_95": ("1-day VaR 95% (%)", "percent"),
+    "cvar_95": ("1-day CVaR 95% (%)", "percent"),
+    "days": ("Days", "count"),
+    "share": ("Share of days (%)", "percent"),
+    "mean_return": ("Mean return (% a year)", "percent"),
+    "hit_rate": ("Days up (%)", "percent"),
+}
+SUMMARY_COLUMNS = (
+    "cagr",
+    "volatility",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "calmar",
+    "turnover_per_year",
+    "var_95",
+    "cvar_95",
 )
-REGIME_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("days", "Days", "count"),
-    ("share", "Share of days (%)", "percent"),
-    ("mean_return", "Mean return (% a year)", "percent"),
-    ("volatility", "Volatility (% a year)", "percent"),
-    ("sharpe", "Sharpe ratio", "ratio"),
-    ("hit_rate", "Days up (%)", "percent"),
-)
+REGIME_COLUMNS = ("days", "share", "mean_return", "volatility", "sharpe", "hit_rate")
 # Settings of a backtest in words (others are shown under their own name).
 SETTING_TITLES = {
     "source": "Prices",
@@ -214,12 +223,23 @@ def _summary(data: TearsheetInput) -> dict[str, Mapping[str, Any]]:
 
 
 def _summary_table(summary: Mapping[str, Mapping[str, Any]], order: Sequence[str]) -> str:
-    head = [_th(""), *(_th(title) for _, title, _ in SUMMARY_COLUMNS)]
+    return _statistics_table("", summary, SUMMARY_COLUMNS, lambda name: _series_head(name, order))
+
+
+def _statistics_table(
+    corner: str,
+    statistics: Mapping[str, Mapping[str, Any]],
+    keys: Sequence[str],
+    row_head: Callable[[str], str],
+    caption: str = "",
+) -> str:
+    """A row for each entry of ``statistics`` (headed by ``row_head``), a column for each key."""
+    head = [_th(corner), *(_th(COLUMNS[k][0]) for k in keys)]
     rows = [
-        [_series_head(name, order), *(_td(_cell(m.get(k), u)) for k, _, u in SUMMARY_COLUMNS)]
-        for name, m in summary.items()
+        [row_head(name), *(_td(_cell(values.get(k), COLUMNS[k][1])) for k in keys)]
+        for name, values in statistics.items()
     ]
-    return _table(head, rows)
+    return _table(head, rows, caption)
 
 
 def _by_year_table(frame: pd.DataFrame, order: Sequence[str], unit: str, caption: str) -> str:
@@ -271,12 +291,8 @@ def _drawdown_table(returns: pd.Series) -> str:
 
 
 def _regime_stats_table(per: Mapping[str, Mapping[str, Any]]) -> str:
-    head = [_th("Regime"), *(_th(title) for _, title, _ in REGIME_COLUMNS)]
-    rows = [
-        [_regime_head(label), *(_td(_cell(s.get(k), u)) for k, _, u in REGIME_COLUMNS)]
-        for label, s in per.items()
-    ]
-    return _table(head, rows, "The strategy's returns by the regime in force")
+    caption = "The strategy's returns by the regime in force"
+    return _statistics_table("Regime", per, REGIME_COLUMNS, _regime_head, caption)
 
 
 def _regime_head(label: str) -> str:

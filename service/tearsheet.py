@@ -55,9 +55,8 @@ from regime_trader.strategies.metrics import drawdown, performance_metrics
 
 __all__ = ["TearsheetInput", "render_tearsheet"]
 
-# Every statistic a table shows: its key (in performance_metrics or the regime statistics),
-# its header in words, its unit. A key both tables show reads the same in both.
-COLUMNS: dict[str, tuple[str, str]] = {
+# Summary statistics: the key of performance_metrics, the header in words, the unit.
+SUMMARY_COLUMNS: dict[str, tuple[str, str]] = {
     "cagr": ("Annual return (%)", "percent"),
     "volatility": ("Volatility (% a year)", "percent"),
     "sharpe": ("Sharpe ratio", "ratio"),
@@ -67,23 +66,16 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "turnover_per_year": ("Turnover (times a year)", "ratio"),
     "var_95": ("1-day VaR 95% (%)", "percent"),
     "cvar_95": ("1-day CVaR 95% (%)", "percent"),
+}
+# The regime table's: what a regime's days are, and two of the summary's, worded the same.
+REGIME_COLUMNS: dict[str, tuple[str, str]] = {
     "days": ("Days", "count"),
     "share": ("Share of days (%)", "percent"),
     "mean_return": ("Mean return (% a year)", "percent"),
+    "volatility": SUMMARY_COLUMNS["volatility"],
+    "sharpe": SUMMARY_COLUMNS["sharpe"],
     "hit_rate": ("Days up (%)", "percent"),
 }
-SUMMARY_COLUMNS = (
-    "cagr",
-    "volatility",
-    "sharpe",
-    "sortino",
-    "max_drawdown",
-    "calmar",
-    "turnover_per_year",
-    "var_95",
-    "cvar_95",
-)
-REGIME_COLUMNS = ("days", "share", "mean_return", "volatility", "sharpe", "hit_rate")
 # Settings of a backtest in words (others are shown under their own name).
 SETTING_TITLES = {
     "source": "Prices",
@@ -229,14 +221,14 @@ def _summary_table(summary: Mapping[str, Mapping[str, Any]], order: Sequence[str
 def _statistics_table(
     corner: str,
     statistics: Mapping[str, Mapping[str, Any]],
-    keys: Sequence[str],
+    columns: Mapping[str, tuple[str, str]],
     row_head: Callable[[str], str],
     caption: str = "",
 ) -> str:
     """A row for each entry of ``statistics`` (headed by ``row_head``), a column for each key."""
-    head = [_th(corner), *(_th(COLUMNS[k][0]) for k in keys)]
+    head = [_th(corner), *(_th(title) for title, _ in columns.values())]
     rows = [
-        [row_head(name), *(_td(_cell(values.get(k), COLUMNS[k][1])) for k in keys)]
+        [row_head(name), *(_td(_cell(values.get(k), unit)) for k, (_, unit) in columns.items())]
         for name, values in statistics.items()
     ]
     return _table(head, rows, caption)

@@ -4,6 +4,7 @@
 ``run``, ``status``, ``halt``, ``resume`` and ``alerts`` live here; ``rebalance`` in
 :mod:`~regime_trader.service.rebalance_cli`, the account views in
 :mod:`~regime_trader.service.account_cli`, ``config`` in :mod:`~regime_trader.service.config_cli`.
+:data:`regime_trader.service.cli.COMMANDS` routes to them (and holds their one-line help).
 
 Exit codes
 ----------
@@ -45,19 +46,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from regime_trader.service.account_cli import (
-    add_history,
-    add_pnl,
-    add_positions,
-    history,
-    pnl,
-    positions,
-)
 from regime_trader.service.alert_channels import follow_alerts, read_alerts
 from regime_trader.service.alerts import Alert, AlertKind
 from regime_trader.service.app import Service
 from regime_trader.service.config import ConfigError, Settings
-from regime_trader.service.config_cli import add_config, config
 from regime_trader.service.cycle_report import cycle_alert
 from regime_trader.service.exceptions import OperationalError
 from regime_trader.service.http import start_http_server
@@ -70,10 +62,22 @@ from regime_trader.service.ops_common_cli import (
     load_command_settings,
     portfolio_names,
 )
-from regime_trader.service.rebalance_cli import add_rebalance, rebalance
 from regime_trader.service.server_thread import bind_socket
 
-__all__ = ["COMMANDS", "DEMO_SECS_PER_SESSION", "run_with_step_hook"]
+__all__ = [
+    "DEMO_SECS_PER_SESSION",
+    "add_alerts",
+    "add_halt",
+    "add_resume",
+    "add_run",
+    "add_status",
+    "alerts",
+    "halt",
+    "resume",
+    "run",
+    "run_with_step_hook",
+    "status",
+]
 
 log = get_logger(__name__)
 
@@ -247,6 +251,10 @@ def _alert(service: Service, name: str, kind: AlertKind, summary: str, reason: s
     service.alerts.publish(alert)
 
 
+def add_resume(parser: argparse.ArgumentParser) -> None:
+    add_portfolio_option(parser)
+
+
 def halt(args: argparse.Namespace) -> int:
     def act(service: Service, name: str) -> str:
         service.store.halt(name, args.reason, by=service.owner)
@@ -301,45 +309,3 @@ def run_with_step_hook(step_hook: Callable[[str], None]) -> Callable[[argparse.N
     service reads a fault switch of its own.
     """
     return guard(functools.partial(run, step_hook=step_hook))
-
-
-COMMANDS: dict[
-    str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
-] = {
-    "run": (
-        "trade every session on schedule; serve the dashboard at / and /healthz /readyz "
-        "/metrics /status",
-        add_run,
-        guard(run),
-    ),
-    "rebalance": ("run today's cycle now and print what it did", add_rebalance, guard(rebalance)),
-    "status": (
-        "print portfolios, last cycles, halts, the next run and readiness as JSON "
-        "(exit 1 when not ready)",
-        add_status,
-        guard(status),
-    ),
-    "positions": (
-        "held quantities, market value and weight against the target, and cash",
-        add_positions,
-        guard(positions),
-    ),
-    "history": (
-        "past cycles: outcome, orders and fills, per session",
-        add_history,
-        guard(history),
-    ),
-    "pnl": ("equity and profit per day or month", add_pnl, guard(pnl)),
-    "config": (
-        "check the configuration, or show the effective settings (secrets as ***)",
-        add_config,
-        guard(config),
-    ),
-    "halt": (
-        "stop trading a portfolio (persisted; takes effect at the next step boundary)",
-        add_halt,
-        guard(halt),
-    ),
-    "resume": ("resume a halted portfolio", add_portfolio_option, guard(resume)),
-    "alerts": ("show recent alerts, optionally follow new ones", add_alerts, guard(alerts)),
-}

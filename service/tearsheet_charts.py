@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -89,16 +89,24 @@ def _legend_above(fig: Figure, handles: Sequence[Artist], labels: Sequence[str])
     )
 
 
-def _lines(ax: Axes, frame: pd.DataFrame, order: Sequence[str], main: str) -> list[Line2D]:
+def _lines(
+    ax: Axes,
+    frame: pd.DataFrame,
+    order: Sequence[str],
+    main: str | None,
+    label: Callable[[str], str] = series_title,
+) -> list[Line2D]:
+    """A line per column in its series' colour; ``main`` thick and the others thin (all of
+    one middle width when there is no main series)."""
     drawn = []
     for name in frame.columns:
         (line,) = ax.plot(
             frame.index,
             frame[name],
             color=series_colour(name, order),
-            lw=2.0 if name == main else 1.1,
+            lw=1.6 if main is None else 2.0 if name == main else 1.1,
             ls="--" if dashed(name) else "-",
-            label=series_title(name),
+            label=label(name),
         )
         drawn.append(line)
     return drawn
@@ -152,17 +160,7 @@ def excess_chart(excess: pd.DataFrame, order: Sequence[str]) -> Chart:
     """
     fig = _figure(3.6)
     [ax] = _axes(fig)
-    lines = []
-    for name in excess.columns:
-        (line,) = ax.plot(
-            excess.index,
-            excess[name],
-            color=series_colour(name, order),
-            lw=1.6,
-            ls="--" if dashed(name) else "-",
-            label=f"strategy over {series_title(name)}",
-        )
-        lines.append(line)
+    lines = _lines(ax, excess, order, None, lambda name: f"strategy over {series_title(name)}")
     ax.axhline(0.0, color="#444444", lw=0.8)
     _style(ax, "excess return so far")
     _legend_above(fig, lines, _labels(lines))

@@ -27,15 +27,16 @@ import math
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
-from hmmlearn.hmm import GaussianHMM
 
 from regime_trader.strategies._checks import check_at_least, check_positive
 from regime_trader.strategies.estimator import SeededStatesModel, Transitions
 from regime_trader.strategies.regime_forward import filter_scaled, predict
-from regime_trader.strategies.regime_hmm import FullCovarianceHMM
+
+if TYPE_CHECKING:
+    from hmmlearn.hmm import GaussianHMM
 
 __all__ = [
     "ForwardFilter",
@@ -425,6 +426,10 @@ class RegimeModel(SeededStatesModel):
         return None, True
 
     def _hmm(self, seed: int, start: HMMParams | None, implementation: str) -> GaussianHMM:
+        # hmmlearn (and scikit-learn, SciPy's stats behind it) only in a process that fits:
+        # the service restores fitted parameters and filters without it.
+        from regime_trader.strategies.regime_hmm import FullCovarianceHMM
+
         hmm = FullCovarianceHMM(
             n_components=self.n_states,
             covariance_type="full",

@@ -250,14 +250,14 @@ class ShadowStore:
         return self.store.key(portfolio, *parts)
 
     def ledger(self, portfolio: str) -> ShadowLedger | None:
-        raw = self.store._call(
+        raw = self.store.call(
             "shadow read", lambda: self.store.redis.get(self.key(portfolio, "shadow"))
         )
         return None if raw is None else ShadowLedger.from_json(str(raw))
 
     def points(self, portfolio: str) -> list[ShadowPoint]:
         """Every stored bar, oldest first."""
-        raw = self.store._call(
+        raw = self.store.call(
             "shadow points",
             lambda: self.store.redis.hgetall(self.key(portfolio, "shadow", "points")),
         )
@@ -265,7 +265,7 @@ class ShadowStore:
 
     def paper_equity(self, portfolio: str) -> list[PaperEquity]:
         """Every recorded session's paper equity, oldest first."""
-        raw = self.store._call(
+        raw = self.store.call(
             "paper equity", lambda: self.store.redis.hgetall(self.key(portfolio, "paper_equity"))
         )
         return sorted((PaperEquity.from_json(v) for v in raw.values()), key=lambda e: e.session)
@@ -273,7 +273,7 @@ class ShadowStore:
     def record_paper_equity(self, portfolio: str, equity: PaperEquity) -> None:
         """Store one session's equity (the same value again changes nothing)."""
         key = self.key(portfolio, "paper_equity")
-        self.store._call(
+        self.store.call(
             "paper equity write",
             lambda: self.store.redis.hset(key, equity.session, equity.to_json()),
         )
@@ -309,7 +309,7 @@ class ShadowStore:
                 except redis.WatchError:
                     return False
 
-        return bool(self.store._call("shadow write", attempt))
+        return bool(self.store.call("shadow write", attempt))
 
 
 def _write(

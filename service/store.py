@@ -149,7 +149,14 @@ class Store:
     def key(self, portfolio: str, *parts: str) -> str:
         return ":".join((self.ns, portfolio, *parts))
 
-    def _call(self, what: str, fn: Callable[[], Any]) -> Any:
+    def call(self, what: str, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` (one Redis exchange, named ``what`` in errors) with Redis errors translated.
+
+        Raises
+        ------
+        StoreUnavailableError
+            If Redis cannot be reached, times out, or refuses the command.
+        """
         try:
             return fn()
         except (redis.ConnectionError, redis.TimeoutError) as e:
@@ -160,7 +167,7 @@ class Store:
             raise StoreUnavailableError(f"redis refused {what}: {e}") from e
 
     def ping(self) -> bool:
-        return bool(self._call("PING", self.redis.ping))
+        return bool(self.call("PING", self.redis.ping))
 
     def _fenced(
         self, portfolio: str, owner: str, what: str, write: Callable[[Pipeline], None]
@@ -183,14 +190,14 @@ class Store:
                         continue
             raise LockLostError(f"{portfolio}: lock kept changing during {what}")
 
-        self._call(what, attempt)
+        self.call(what, attempt)
 
     # ------------------------------------------------------------------ lock
 
     def acquire_lock(self, portfolio: str, owner: str, ttl_secs: float) -> bool:
         """Take the portfolio's lock if nobody holds it."""
         px = int(ttl_secs * 1000)
-        ok = self._call(
+        ok = self.call(
             "lock", lambda: self.redis.set(self.key(portfolio, "lock"), owner, nx=True, px=px)
         )
         return bool(ok)
@@ -198,27 +205,27 @@ class Store:
     def renew_lock(self, portfolio: str, owner: str, ttl_secs: float) -> bool:
         """Extend the lock's TTL; False if ``owner`` no longer holds it."""
         keys, args = [self.key(portfolio, "lock")], [owner, str(int(ttl_secs * 1000))]
-        return bool(self._call("lock renewal", lambda: self._renew(keys=keys, args=args)))
+        return bool(self.call("lock renewal", lambda: self._renew(keys=keys, args=args)))
 
     def release_lock(self, portfolio: str, owner: str) -> bool:
         keys, args = [self.key(portfolio, "lock")], [owner]
-        return bool(self._call("lock release", lambda: self._release(keys=keys, args=args)))
+        return bool(self.call("lock release", lambda: self._release(keys=keys, args=args)))
 
     def lock_owner(self, portfolio: str) -> str | None:
-        value = self._call("lock read", lambda: self.redis.get(self.key(portfolio, "lock")))
+        value = self.call("lock read", lambda: self.redis.get(self.key(portfolio, "lock")))
         return None if value is None else str(value)
 
     # ------------------------------------------------------------------ halt
 
     def halt(self, portfolio: str, reason: str, by: str) -> None:
         body = json.dumps({"reason": reason, "by": by, "at": _now()})
-        self._call("halt", lambda: self.redis.set(self.key(portfolio, "halt"), body))
+        self.call("halt", lambda: self.redis.set(self.key(portfolio, "halt"), body))
 
     def resume(self, portfolio: str) -> bool:
-        return bool(self._call("resume", lambda: self.redis.delete(self.key(portfolio, "halt"))))
+        return bool(self.call("resume", lambda: self.redis.delete(self.key(portfolio, "halt"))))
 
     def halted(self, portfolio: str) -> dict[str, Any] | None:
-        raw = self._call("halt read", lambda: self.redis.get(self.key(portfolio, "halt")))
+        raw = self.call("halt read", lambda: self.redis.get(self.key(portfolio, "halt")))
         return None if raw is None else dict(json.loads(raw))
 
     # ------------------------------------------------------------------ strategy state
@@ -226,13 +233,13 @@ class Store:
     def saved_strategy(self, portfolio: str) -> SavedStrategy | None:
         """The stored strategy state (a hash, or the JSON string of earlier releases)."""
         key = self.key(portfolio, "strategy")
-        kind = self._call("strategy read", lambda: self.redis.type(key))
+        kind = self.call("strategy read", lambda: self.redis.type(key))
         if kind == "none":
             return None
         if kind == "hash":
-            fields = self._call("strategy read", lambda: self.redis.hgetall(key))
+            fields = self.call("strategy read", lambda: self.redis.hgetall(key))
             return SavedStrategy.from_hash(fields)
-        return SavedStrategy.from_string(self._call("strategy read", lambda: self.redis.get(key)))
+        return SavedStrategy.from_string(self.call("strategy read", lambda: self.redis.get(key)))
 
     def strategy_state(self, portfolio: str) -> dict[str, Any] | None:
         """The stored strategy state as one JSON document, bar basis included (inspection)."""
@@ -241,15 +248,15 @@ class Store:
 
     def _strategy_generation(self, portfolio: str) -> int | None:
         key = self.key(portfolio, "strategy")
-        if self._call("strategy read", lambda: self.redis.type(key)) != "hash":
+        if self.call("strategy read", lambda: self.redis.type(key)) != "hash":
             return None
-        value = self._call("strategy read", lambda: self.redis.hget(key, GENERATION))
+        value = self.call("strategy read", lambda: self.redis.hget(key, GENERATION))
         return None if value is None else int(value)
 
     # ------------------------------------------------------------------ cycles
 
     def cycle(self, portfolio: str, session: str) -> CycleRecord | None:
-        raw = self._call(
+        raw = self.call(
             "cycle read", lambda: self.redis.hgetall(self.key(portfolio, "cycle", session))
         )
         return CycleRecord.from_hash(portfolio, session, raw) if raw else None
@@ -263,7 +270,7 @@ class Store:
         # Sessions that fall out of the index lose their records too, so the key count stays
         # bounded even where the TTL never fires (an emulator's simulated years). The session
         # being begun is never the one dropped, even when it is older than the others.
-        indexed = self._call("cycle index", lambda: self.redis.zrange(index, 0, -1))
+        indexed = self.call("cycle index", lambda: self.redis.zrange(index, 0, -1))
         dropped: list[str] = []
         if existing is None:
             others = sorted((str(s) for s in indexed if str(s) != session), key=date.fromisoformat)
@@ -393,22 +400,20 @@ class Store:
     def claim_alert(self, portfolio: str, session: str, stale_secs: float = 60.0) -> bool:
         """True for the one caller that should publish this done cycle's alert now."""
         keys, args = [self.key(portfolio, "cycle", session)], [repr(time.time()), str(stale_secs)]
-        return bool(self._call("alert claim", lambda: self._claim_alert(keys=keys, args=args)))
+        return bool(self.call("alert claim", lambda: self._claim_alert(keys=keys, args=args)))
 
     def mark_alerted(self, portfolio: str, session: str) -> None:
         """Remember that the done cycle's alert went out (unfenced: only a flag)."""
         key = self.key(portfolio, "cycle", session)
-        self._call("alert mark", lambda: self.redis.hset(key, "alerted", "1"))
+        self.call("alert mark", lambda: self.redis.hset(key, "alerted", "1"))
 
     def set_status(self, portfolio: str, status: Mapping[str, Any]) -> None:
         """Update status fields outside a cycle (e.g. the last refusal)."""
         mapping = _fields(status)
-        self._call(
-            "status", lambda: self.redis.hset(self.key(portfolio, "status"), mapping=mapping)
-        )
+        self.call("status", lambda: self.redis.hset(self.key(portfolio, "status"), mapping=mapping))
 
     def status(self, portfolio: str) -> dict[str, Any]:
-        raw = self._call("status read", lambda: self.redis.hgetall(self.key(portfolio, "status")))
+        raw = self.call("status read", lambda: self.redis.hgetall(self.key(portfolio, "status")))
         out: dict[str, Any] = {}
         for k, v in raw.items():
             try:
@@ -418,19 +423,19 @@ class Store:
         return out
 
     def history(self, portfolio: str, count: int = 20) -> list[dict[str, Any]]:
-        raw = self._call(
+        raw = self.call(
             "history", lambda: self.redis.lrange(self.key(portfolio, "history"), 0, count - 1)
         )
         return [dict(json.loads(x)) for x in raw]
 
     def sessions(self, portfolio: str, count: int = 50) -> list[str]:
-        raw = self._call(
+        raw = self.call(
             "cycles", lambda: self.redis.zrange(self.key(portfolio, "cycles"), -count, -1)
         )
         return [str(x) for x in raw]
 
     def ledger(self, portfolio: str, count: int = 1000) -> list[dict[str, Any]]:
-        raw = self._call(
+        raw = self.call(
             "ledger", lambda: self.redis.xrange(self.key(portfolio, "ledger"), count=count)
         )
         return [dict(json.loads(fields["json"])) for _, fields in raw]
@@ -439,7 +444,7 @@ class Store:
 
     def heartbeat(self, instance: str, info: Mapping[str, Any], ttl_secs: int = 60) -> None:
         body = json.dumps({**info, "at": _now(), "epoch": time.time()})
-        self._call(
+        self.call(
             "heartbeat", lambda: self.redis.set(f"{self.ns}:instance:{instance}", body, ex=ttl_secs)
         )
 
@@ -453,5 +458,5 @@ class Store:
                 if v
             ]
 
-        result: list[dict[str, Any]] = self._call("instances", read)
+        result: list[dict[str, Any]] = self.call("instances", read)
         return result

@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -301,14 +301,7 @@ class WindowResult:
     difference: dict[str, float]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "first_day": self.first_day,
-            "last_day": self.last_day,
-            "n_days": self.n_days,
-            "rows": self.rows,
-            "vol_match_scale": self.vol_match_scale,
-            "difference": self.difference,
-        }
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> WindowResult:

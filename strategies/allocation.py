@@ -60,6 +60,19 @@ __all__ = [
 
 TRADING_DAYS_PER_YEAR = 252
 
+# The fields of Allocation that Signal.diagnostics carries, in the order it stores them.
+_DIAGNOSTICS = (
+    "exposure",
+    "regime_exposure",
+    "vol_exposure",
+    "forecast_vol",
+    "vol_median",
+    "vol_target_mode",
+    "stress",
+    "smoothed_stress",
+    "persistence",
+)
+
 VolTargetMode = Literal["absolute", "relative", "none"]
 
 
@@ -142,17 +155,7 @@ class Allocation:
 
     def diagnostics(self) -> dict[str, Any]:
         """Every component of the exposure, JSON-serialisable (for ``Signal.diagnostics``)."""
-        return {
-            "exposure": self.exposure,
-            "regime_exposure": self.regime_exposure,
-            "vol_exposure": self.vol_exposure,
-            "forecast_vol": self.forecast_vol,
-            "vol_median": self.vol_median,
-            "vol_target_mode": self.vol_target_mode,
-            "stress": self.stress,
-            "smoothed_stress": self.smoothed_stress,
-            "persistence": self.persistence,
-        }
+        return {name: getattr(self, name) for name in _DIAGNOSTICS}
 
 
 @dataclass(frozen=True)

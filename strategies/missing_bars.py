@@ -45,15 +45,7 @@ class MissingBarsError(BarsError):
 
 @dataclass(frozen=True)
 class CarriedClose:
-    """One close carried into a session the symbol has no bar for.
-
-    Attributes
-    ----------
-    session : Timestamp
-        The session without a bar.
-    source : Timestamp
-        The session whose close was carried.
-    """
+    """The close of session ``source`` carried into ``session``, which has no bar of ``symbol``."""
 
     symbol: str
     session: pd.Timestamp

@@ -59,12 +59,9 @@ class StateFormatError(ValueError):
 
 @dataclass(frozen=True)
 class StrategyState:
-    """A strategy's state tree, with NumPy arrays at some of its leaves.
+    """A strategy's state tree: nested dicts whose leaves are JSON values or NumPy arrays.
 
-    Attributes
-    ----------
-    tree : dict
-        Nested dicts whose leaves are JSON values or ndarrays (never inside a list).
+    An array is never inside a list.
     """
 
     tree: dict[str, Any]

@@ -156,10 +156,11 @@ def summary_line(
     n = len([o for o in orders if o.status != "skipped"])
     # Re-adjusted history and carried bars are said in the one line people read.
     notes = "".join(f"; {note}" for note in data_notes)
-    label = regime or "?"
+    # A strategy without regimes (static ERC) or a cycle without a signal names none.
+    label = f", regime {regime}" if regime else ""
     if kind == "rebalanced":
-        return f"{name} {session}: rebalanced with {n} orders, regime {label}{notes}"
-    return f"{name} {session}: no trade ({reason or 'within bands'}), regime {label}{notes}"
+        return f"{name} {session}: rebalanced with {n} orders{label}{notes}"
+    return f"{name} {session}: no trade ({reason or 'within bands'}){label}{notes}"
 
 
 def done_status(outcome: Outcome, record: CycleRecord) -> Fields:

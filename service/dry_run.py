@@ -25,7 +25,8 @@ def describe_dry_run(ctx: CycleContext) -> str:
     if not signal.ready:
         return "\n".join([*lines, f"  no trade: {result.reason}"])
     probs = ", ".join(f"{p:.2f}" for p in signal.regime_probs or ())
-    lines.append(f"  regime {signal.regime_label} (filtered probabilities {probs})")
+    if signal.regime_label is not None:
+        lines.append(f"  regime {signal.regime_label} (filtered probabilities {probs})")
     lines.append(
         "  target "
         + ", ".join(f"{s} {w:.1%}" for s, w in signal.weights.items())

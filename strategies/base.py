@@ -275,6 +275,10 @@ class Strategy(ABC):
         if total > 1.0:
             w = w / total
             total = 1.0
+        if ready:
+            # Every ready signal reports its gross exposure (a fully invested one: 1), so
+            # metrics, alerts and reports need no case for strategies that do not scale it.
+            extra["diagnostics"] = {"exposure": total, **extra.get("diagnostics", {})}
         return Signal(
             date=date,
             weights={s: float(v) for s, v in zip(self.symbols, w, strict=True)},

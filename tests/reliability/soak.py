@@ -70,6 +70,7 @@ PORTFOLIO_TOML = f"""\
 name = "{PORTFOLIO}"
 symbols = ["SPY", "TLT", "GLD"]
 no_trade_band = 0.0
+profile = "baseline"  # the regime strategy: the heaviest one's memory is the one to watch
 """
 
 

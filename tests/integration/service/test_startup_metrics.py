@@ -64,7 +64,10 @@ def test_the_halted_gauge_follows_halt_and_resume_without_a_cycle(service: Servi
     assert _value(service, "regime_trader_halted", portfolio="default") == 0.0
 
 
-def test_a_restarted_service_reports_what_the_last_cycle_reported(offline_env: Path) -> None:
+def test_a_restarted_service_reports_what_the_last_cycle_reported(
+    offline_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RT_PROFILE", "baseline")  # a regime strategy: probabilities to restore
     first = Service.create(load_settings())
     try:
         assert first.emulator is not None

@@ -59,6 +59,16 @@ class Migrated:
         return list(state["exchange"]["orders"])
 
 
+PORTFOLIO_841CFCC = """\
+[[portfolio]]
+name = "default"
+symbols = ["SPY", "TLT", "GLD"]
+profile = "baseline"
+[portfolio.strategy_params.policy]
+persistence_multiplier = true
+"""
+
+
 @pytest.fixture
 def migrated(tmp_path: Path) -> Iterator[Migrated]:
     (tmp_path / "data").mkdir()
@@ -66,7 +76,15 @@ def migrated(tmp_path: Path) -> Iterator[Migrated]:
     with private_redis(tmp_path) as server:
         client = server.client()
         load_keys(client, DUMP)
-        env = clean_env() | {"REDIS_URL": server.url, "RT_DATA_DIR": str(tmp_path / "data")}
+        # The strategy 841cfcc traded: regime_erc, when the persistence multiplier was always
+        # applied. Configured as it was, the state continues; anything else would rebuild it.
+        config = tmp_path / "portfolio.toml"
+        config.write_text(PORTFOLIO_841CFCC, encoding="utf-8")
+        env = clean_env() | {
+            "REDIS_URL": server.url,
+            "RT_DATA_DIR": str(tmp_path / "data"),
+            "RT_CONFIG_FILE": str(config),
+        }
         yield Migrated(server, client, env)
         client.close()
 

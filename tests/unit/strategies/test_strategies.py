@@ -330,3 +330,16 @@ def test_the_strategys_jump_engine_labels_the_synthetic_regimes_as_its_tracker_d
     print(f"seed {seed}: strategy's jump label accuracy {accuracy:.3f}, switches {ratio:.2f}x")
     assert accuracy >= 0.85
     assert ratio <= 1.5
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_every_ready_signal_reports_its_gross_exposure(
+    name: str, synthetic_prices: pd.DataFrame
+) -> None:
+    strategy = _fresh(name)
+    ready = [s for s in _signals(strategy, synthetic_prices.iloc[:300]) if s.ready]
+    assert ready
+    for signal in ready:
+        exposure = signal.diagnostics["exposure"]
+        assert exposure == pytest.approx(sum(signal.weights.values()), abs=1e-12)
+        assert exposure == pytest.approx(1.0 - signal.cash, abs=1e-12)

@@ -120,6 +120,11 @@ def _band(text: str) -> float:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the research command's options on its sub-parser."""
     add = parser.add_argument
+
+    def count(flag: str, kind: Callable[[str], int], default: int, what: str) -> None:
+        """An integer option whose help ends with its default."""
+        add(flag, type=kind, default=default, help=f"{what} (default {default})")
+
     add("--prices", type=Path, help="CSV of daily closes (wide or long), as for backtest")
     add("--dev-start", type=_date, help="first trading session of the development window")
     add("--dev-end", type=_date, help="last session of the development window")
@@ -128,19 +133,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_date,
         help="last session of the validation window (it starts the session after --dev-end)",
     )
-    add("--trials", type=_positive, default=50, help="trials in the study (default 50)")
-    add("--workers", type=_positive, default=1, help="worker processes here (default 1)")
+    count("--trials", _positive, 50, "trials in the study")
+    count("--workers", _positive, 1, "worker processes here")
     add("--storage", help="Redis URL of the journal storage (default REDIS_URL, else embedded)")
     add("--storage-prefix", default=DEFAULT_PREFIX, help=f"key prefix (default {DEFAULT_PREFIX})")
     add("--study", help="study name (default from the strategy, file, windows and seed)")
     add("--out", type=Path, help="report directory (default ./research-out/<study>)")
     add("--seed", type=int, default=0, help="seed of the sampler and the bootstrap (default 0)")
-    add("--folds", type=_positive, default=4, help="walk-forward test blocks (default 4)")
-    add(
+    count("--folds", _positive, 4, "walk-forward test blocks")
+    count(
         "--warmup-days",
-        type=_non_negative,
-        default=252,
-        help="leading return days of the development window no fold scores (default 252)",
+        _non_negative,
+        252,
+        "leading return days of the development window no fold scores",
     )
     add(
         "--purge-days",
@@ -148,12 +153,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1,
         help="returns left out at each block's start, decided before it (default 1 = lag)",
     )
-    add(
-        "--embargo-days",
-        type=_non_negative,
-        default=21,
-        help="returns left out after each test block (default 21)",
-    )
+    count("--embargo-days", _non_negative, 21, "returns left out after each test block")
     add("--cost-bps", type=float, default=5.0, help="cost per unit of turnover (default 5)")
     add(
         "--weight-band",
@@ -180,20 +180,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help=f"search-space TOML (default the shipped {default_space_path().name})",
     )
-    add(
-        "--startup-trials",
-        type=_positive,
-        default=10,
-        help="random trials before TPE models the results (default 10)",
-    )
+    count("--startup-trials", _positive, 10, "random trials before TPE models the results")
     add("--pbo-blocks", type=_positive, default=16, help="CSCV blocks S (even, default 16)")
-    add("--bootstrap", type=_positive, default=2000, help="bootstrap resamples (default 2000)")
-    add(
+    count("--bootstrap", _positive, 2000, "bootstrap resamples")
+    count(
         "--max-carry-sessions",
-        type=_non_negative,
-        default=DEFAULT_MAX_CARRY_SESSIONS,
-        help="a thin symbol's blank close is carried this many sessions "
-        f"(default {DEFAULT_MAX_CARRY_SESSIONS})",
+        _non_negative,
+        DEFAULT_MAX_CARRY_SESSIONS,
+        "a thin symbol's blank close is carried this many sessions",
     )
     add("--profile-name", help="name of the profile written at the close (default: the study's)")
     add("--report-only", action="store_true", help="only write the report of --study")

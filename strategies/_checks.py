@@ -7,18 +7,26 @@ trial is found by its name. A NaN fails every check (comparisons with NaN are fa
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 __all__ = [
+    "at_least",
     "check_at_least",
     "check_choice",
+    "check_fields",
     "check_fraction",
     "check_n_states",
     "check_non_negative",
     "check_positive",
     "check_unit_interval",
+    "checked",
 ]
+
+_T = TypeVar("_T")
+_CHECK = "regime_trader.check"
 
 
 def check_positive(name: str, value: float) -> None:
@@ -62,3 +70,35 @@ def check_choice(name: str, value: str, choices: Iterable[str]) -> None:
     known: Sequence[str] = tuple(choices)
     if value not in known:
         raise ValueError(f"{name} must be one of {list(known)}, got {value!r}")
+
+
+def at_least(low: int) -> Callable[[str, int], None]:
+    """:func:`check_at_least` with the bound ``low``, as a check for :func:`checked`."""
+
+    def check(name: str, value: int) -> None:
+        check_at_least(name, value, low)
+
+    return check
+
+
+def checked(default: _T, check: Callable[[str, _T], None]) -> _T:
+    """A dataclass field with ``default`` whose value :func:`check_fields` passes to ``check``.
+
+    The check stands beside the field it guards instead of in a ``__post_init__`` that names
+    the field again; ``check`` is called as ``check(name, value)``, like the checks above.
+    """
+    return dataclasses.field(default=default, metadata={_CHECK: check})
+
+
+def check_fields(record: Any) -> None:
+    """Run the check of every :func:`checked` field of the dataclass ``record``, in field order.
+
+    Raises
+    ------
+    ValueError
+        From the first check that fails, naming the field and quoting its value.
+    """
+    for f in dataclasses.fields(record):
+        check = f.metadata.get(_CHECK)
+        if check is not None:
+            check(f.name, getattr(record, f.name))

@@ -43,11 +43,14 @@ from typing import Any, Literal, get_args
 import numpy as np
 
 from regime_trader.strategies._checks import (
+    at_least,
     check_at_least,
     check_choice,
+    check_fields,
     check_fraction,
     check_positive,
     check_unit_interval,
+    checked,
 )
 
 __all__ = [
@@ -192,26 +195,22 @@ class AllocationPolicy:
         Cap on the invested fraction (no leverage: at most 1).
     """
 
-    target_vol: float = 0.08
+    target_vol: float = checked(0.08, check_positive)
     vol_target_mode: VolTargetMode = "absolute"
-    vol_multiple: float = 1.5
-    vol_median_days: int = 252
-    stress_cut: float = 0.5
+    vol_multiple: float = checked(1.5, check_positive)
+    vol_median_days: int = checked(252, at_least(1))
+    stress_cut: float = checked(0.5, check_unit_interval)
     regime_levels: tuple[float, ...] | None = None
     persistence_multiplier: bool = False
-    alpha_up: float = 1.0
-    alpha_down: float = 0.1
-    persistence_days: int = 5
-    min_exposure: float = 0.0
-    max_exposure: float = 1.0
+    alpha_up: float = checked(1.0, check_fraction)
+    alpha_down: float = checked(0.1, check_fraction)
+    persistence_days: int = checked(5, at_least(1))
+    min_exposure: float = checked(0.0, check_unit_interval)
+    max_exposure: float = checked(1.0, check_unit_interval)
 
     def __post_init__(self) -> None:
-        check_positive("target_vol", self.target_vol)
+        check_fields(self)
         check_choice("vol_target_mode", self.vol_target_mode, get_args(VolTargetMode))
-        check_positive("vol_multiple", self.vol_multiple)
-        check_at_least("vol_median_days", self.vol_median_days, 1)
-        for name in ("stress_cut", "min_exposure", "max_exposure"):
-            check_unit_interval(name, getattr(self, name))
         if self.regime_levels is not None:
             if not 2 <= len(self.regime_levels) <= 4:
                 raise ValueError(
@@ -219,13 +218,10 @@ class AllocationPolicy:
                 )
             for i, level in enumerate(self.regime_levels):
                 check_unit_interval(f"regime_levels[{i}]", level)
-        for name in ("alpha_up", "alpha_down"):
-            check_fraction(name, getattr(self, name))
         if self.min_exposure > self.max_exposure:
             raise ValueError(
                 f"min_exposure {self.min_exposure} exceeds max_exposure {self.max_exposure}"
             )
-        check_at_least("persistence_days", self.persistence_days, 1)
 
     def check_states(self, n_states: int) -> None:
         """Refuse ``regime_levels`` of another length than the engine's states."""

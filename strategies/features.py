@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from regime_trader.strategies._checks import check_at_least, check_positive
+from regime_trader.strategies._checks import at_least, check_fields, check_positive, checked
 from regime_trader.strategies.paired_recursion import (
     PairedRecursion,
     check_closes,
@@ -73,16 +73,14 @@ class FeatureSpec:
         Half-life in days of the stock-bond EWMA correlation.
     """
 
-    vol_halflife: float = 10.0
-    trend_window: int = 20
+    vol_halflife: float = checked(10.0, check_positive)
+    trend_window: int = checked(20, at_least(2))
     kama_fast: int = 2
     kama_slow: int = 30
-    corr_halflife: float = 63.0
+    corr_halflife: float = checked(63.0, check_positive)
 
     def __post_init__(self) -> None:
-        check_positive("vol_halflife", self.vol_halflife)
-        check_positive("corr_halflife", self.corr_halflife)
-        check_at_least("trend_window", self.trend_window, 2)
+        check_fields(self)
         if not 1 <= self.kama_fast < self.kama_slow:
             raise ValueError(
                 f"need 1 <= kama_fast < kama_slow, got {self.kama_fast}, {self.kama_slow}"

@@ -29,7 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from regime_trader.strategies._checks import check_at_least, check_non_negative
+from regime_trader.strategies._checks import at_least, check_fields, check_non_negative, checked
 from regime_trader.strategies.jump import (
     JumpFitError,
     JumpModel,
@@ -126,9 +126,9 @@ class JumpSettings:
     exit: float | None = None
     kappa: float = 2.0
     n_init: int = 10
-    refit_cold_starts: int = 3
+    refit_cold_starts: int = checked(3, at_least(0))
     max_iter: int = 100
-    min_stress_ratio: float = 3.0
+    min_stress_ratio: float = checked(3.0, check_non_negative)
     temperature: float = 1.0
     min_train_obs: int = 250
     max_train_obs: int = 2520
@@ -137,8 +137,7 @@ class JumpSettings:
 
     def __post_init__(self) -> None:
         check_schedule(self.min_train_obs, self.max_train_obs, self.refit_months)
-        check_at_least("refit_cold_starts", self.refit_cold_starts, 0)
-        check_non_negative("min_stress_ratio", self.min_stress_ratio)
+        check_fields(self)
         for name in ("enter", "exit"):
             value = getattr(self, name)
             if value is not None:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from regime_trader.strategies._checks import check_at_least, check_non_negative
+from regime_trader.strategies._checks import at_least, check_fields, check_non_negative, checked
 from regime_trader.strategies.params import record_from_dict
 from regime_trader.strategies.regime import ForwardFilter, HMMParams, RegimeFitError, RegimeModel
 from regime_trader.strategies.regime_window import RegimeUpdate, WindowedTracker, check_schedule
@@ -74,19 +74,17 @@ class RegimeSettings:
     min_train_obs: int = 250
     max_train_obs: int = 2520
     refit_months: int = 1
-    drift_window: int = 21
+    drift_window: int = checked(21, at_least(2))
     drift_quantile: float = 0.01
-    drift_margin: float = 1.0
-    min_days_between_refits: int = 10
+    drift_margin: float = checked(1.0, check_non_negative)
+    min_days_between_refits: int = checked(10, at_least(0))
     random_state: int = 0
 
     def __post_init__(self) -> None:
         check_schedule(self.min_train_obs, self.max_train_obs, self.refit_months)
-        check_at_least("drift_window", self.drift_window, 2)
+        check_fields(self)
         if not 0 < self.drift_quantile < 0.5:
             raise ValueError(f"drift_quantile must be in (0, 0.5), got {self.drift_quantile}")
-        check_non_negative("drift_margin", self.drift_margin)
-        check_at_least("min_days_between_refits", self.min_days_between_refits, 0)
         self.model()  # the model's own checks (n_states, n_init, n_iter, tol) at construction
 
     def model(self) -> RegimeModel:

@@ -62,22 +62,14 @@ def balances(
     multiplier : int
         1, 2 or 4.
     """
-    non_marginable = max(cash - reserved, _ZERO)
-    if multiplier == 1:
-        return Balances(
-            buying_power=cash - reserved,
-            regt_buying_power=cash - reserved,
-            daytrading_buying_power=_ZERO,
-            non_marginable_buying_power=non_marginable,
-            initial_margin=long_value,
-            maintenance_margin=long_value,
-            last_maintenance_margin=last_long_value,
-        )
-    equity = cash + long_value
-    initial = long_value * INITIAL_MARGIN
-    maintenance = long_value * MAINTENANCE_MARGIN
-    last_maintenance = last_long_value * MAINTENANCE_MARGIN
-    regt = max(max(equity - initial, _ZERO) * 2 - reserved, _ZERO)
+    if multiplier == 1:  # a cash account: margins are the full value, nothing is borrowed
+        initial, maintenance, last_maintenance = long_value, long_value, last_long_value
+        regt = cash - reserved
+    else:
+        initial = long_value * INITIAL_MARGIN
+        maintenance = long_value * MAINTENANCE_MARGIN
+        last_maintenance = last_long_value * MAINTENANCE_MARGIN
+        regt = max(max(cash + long_value - initial, _ZERO) * 2 - reserved, _ZERO)
     daytrading = _ZERO
     if multiplier == 4:
         daytrading = max(max(last_equity - last_maintenance, _ZERO) * 4 - reserved, _ZERO)
@@ -85,7 +77,7 @@ def balances(
         buying_power=daytrading if multiplier == 4 else regt,
         regt_buying_power=regt,
         daytrading_buying_power=daytrading,
-        non_marginable_buying_power=non_marginable,
+        non_marginable_buying_power=max(cash - reserved, _ZERO),
         initial_margin=initial,
         maintenance_margin=maintenance,
         last_maintenance_margin=last_maintenance,

@@ -156,13 +156,6 @@ def portfolio_view(ctx: CycleContext) -> PortfolioView:
     closes = pd.DataFrame(
         [pt.closes for pt in points], index=pd.DatetimeIndex([pt.date for pt in points])
     )
-    dates = [t.date() for t in pd.DatetimeIndex(closes.index)]
-    column = closes[equity_symbol].tolist() if equity_symbol in closes else []
-    price = tuple(
-        (d, float(v))
-        for d, v in zip(dates[: len(column)], column, strict=True)
-        if not days or d >= days[0]
-    )
     held = notes.read("weights", lambda: _held(ctx), None)
     risk = None
     if held is not None and len(closes) > 2:
@@ -186,7 +179,7 @@ def portfolio_view(ctx: CycleContext) -> PortfolioView:
         regime_days=days,
         regime_probs=probs,
         price_symbol=equity_symbol,
-        price=price,
+        price=_price(closes, equity_symbol, days),
         target=dict(history[0]["weights"]) if history else {},
         held=held,
         risk=risk,
@@ -194,6 +187,19 @@ def portfolio_view(ctx: CycleContext) -> PortfolioView:
         alerts=tuple(_line(a) for a in alerts[-ALERTS_SHOWN:][::-1]),
         next_run=notes.read("next run", lambda: _next_run(ctx), None),
         notes=notes.notes,
+    )
+
+
+def _price(
+    closes: pd.DataFrame, symbol: str, days: Sequence[date]
+) -> tuple[tuple[date, float], ...]:
+    """``symbol``'s stored closes from the first day with regimes on (all without regimes)."""
+    dates = [t.date() for t in pd.DatetimeIndex(closes.index)]
+    column = closes[symbol].tolist() if symbol in closes else []
+    return tuple(
+        (d, float(v))
+        for d, v in zip(dates[: len(column)], column, strict=True)
+        if not days or d >= days[0]
     )
 
 

@@ -138,14 +138,8 @@ class Profile:
 
     Attributes
     ----------
-    name : str
-    version : int
-    strategy_name : str
     params : mapping
         Read-only strategy overrides (nested), as a portfolio's ``strategy_params``.
-    source : ProfileSource
-    figures : mapping of str to float
-    description, created : str
     path : Path or None
         The file it was read from (None for one not yet written).
     """

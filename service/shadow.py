@@ -55,7 +55,7 @@ from redis.client import Pipeline
 from regime_trader.service.cycle_context import CycleContext
 from regime_trader.service.cycle_record import CycleRecord
 from regime_trader.service.metrics import ServiceMetrics
-from regime_trader.service.signal_step import _backfill_start, _fetch
+from regime_trader.service.signal_step import backfill_start, fetch_checked_bars
 from regime_trader.service.store import Store
 from regime_trader.strategies.paired_recursion import stock_bond_pair
 from regime_trader.strategies.registry import build_benchmarks
@@ -383,7 +383,7 @@ class ShadowBenchmarks:
     def _closes(
         self, session: str, start: date, bar_date: str, now: datetime, keep: date | None
     ) -> pd.DataFrame:
-        fetched = _fetch(self.ctx, start, date.fromisoformat(session), now, keep=keep)
+        fetched = fetch_checked_bars(self.ctx, start, date.fromisoformat(session), now, keep=keep)
         closes = fetched.bars.closes
         return closes.loc[pd.DatetimeIndex(closes.index) <= pd.Timestamp(bar_date)]
 
@@ -393,7 +393,7 @@ class ShadowBenchmarks:
         p = self.ctx.portfolio
         session = date.fromisoformat(record.session)
         closes = self._closes(
-            record.session, _backfill_start(self.ctx, session), bar_date, now, None
+            record.session, backfill_start(self.ctx, session), bar_date, now, None
         )
         built = build_benchmarks(p.symbols, p.strategy_params)
         books = {n: ShadowBook(built[n]).start(closes) for n in SHADOW_BENCHMARKS}

@@ -41,7 +41,14 @@ from regime_trader.strategies.base import BarsError, Signal, Strategy
 from regime_trader.strategies.missing_bars import CarriedClose
 from regime_trader.strategies.registry import build_strategy, strategy_from_state
 
-__all__ = ["SignalResult", "compute_signal", "strategy_change"]
+__all__ = [
+    "FetchedBars",
+    "SignalResult",
+    "backfill_start",
+    "compute_signal",
+    "fetch_checked_bars",
+    "strategy_change",
+]
 
 _log = structlog.get_logger(__name__)
 
@@ -52,7 +59,6 @@ class SignalResult:
 
     Attributes
     ----------
-    signal : Signal
     state : dict
         The state document of the strategy after the update (JSON: the changed fields of its
         compact state and the bar basis under ``BASIS_KEY``), for the cycle record.
@@ -86,7 +92,9 @@ class SignalResult:
 
 
 @dataclass(frozen=True)
-class _Fetched:
+class FetchedBars:
+    """Bars as served and as checked, for the signal step and the shadow benchmarks."""
+
     raw: pd.DataFrame  # as served, partial bar included
     bars: ValidatedBars  # completed sessions, thin symbols' gaps carried
 
@@ -96,7 +104,7 @@ class _Feed:
     strategy: Strategy
     fed: pd.DataFrame  # what the strategy is fed now (its own basis)
     basis: BarBasis  # what the state will remember
-    fetched: _Fetched
+    fetched: FetchedBars
     changes: tuple[PastChange, ...] = ()
     notes: tuple[str, ...] = ()  # e.g. the strategy changed and was rebuilt
 
@@ -106,9 +114,9 @@ def max_carry_sessions(portfolio: PortfolioConfig) -> int:
     return portfolio.max_carry_sessions
 
 
-def _fetch(
+def fetch_checked_bars(
     ctx: CycleContext, start: date, session: date, now: datetime, keep: date | None = None
-) -> _Fetched:
+) -> FetchedBars:
     """Fetch and check the bars from ``start``; rows before ``keep`` are only context.
 
     A window can open on a thin symbol's missing bar whose carried close lies before it; such
@@ -122,7 +130,7 @@ def _fetch(
         raise BadMarketDataError(f"{', '.join(p.symbols)}: no bars since {start}")
     raw = _without_leading_gaps(raw, keep)
     bars = check_bars(raw, sessions, as_of=now, max_carry_sessions=max_carry_sessions(p))
-    return _Fetched(raw, bars)
+    return FetchedBars(raw, bars)
 
 
 def _without_leading_gaps(raw: pd.DataFrame, keep: date | None) -> pd.DataFrame:
@@ -158,12 +166,13 @@ def _fresh(ctx: CycleContext) -> Strategy:
 
 def _from_history(ctx: CycleContext, start: date, session: date, now: datetime) -> _Feed:
     """A fresh strategy fed every completed session from ``start``: what a backtest sees."""
-    fetched = _fetch(ctx, start, session, now)
+    fetched = fetch_checked_bars(ctx, start, session, now)
     closes = fetched.bars.closes
     return _Feed(_fresh(ctx), closes, BarBasis.start(closes, closes), fetched)
 
 
-def _backfill_start(ctx: CycleContext, session: date) -> date:
+def backfill_start(ctx: CycleContext, session: date) -> date:
+    """The first calendar day fetched for a strategy built from history (a fresh one)."""
     return session - timedelta(days=int(ctx.portfolio.history_sessions * 1.5) + 10)
 
 
@@ -192,7 +201,7 @@ def _continued(ctx: CycleContext, saved: SavedStrategy, session: date, now: date
         # A new profile (or edited parameters) decides from the whole adjusted history, as its
         # backtest does, never from the state another strategy left.
         _log.warning("configured strategy differs from the stored one; rebuilding", detail=changed)
-        feed = _from_history(ctx, _backfill_start(ctx, session), session, now)
+        feed = _from_history(ctx, backfill_start(ctx, session), session, now)
         return replace(feed, notes=(changed,))
     try:
         if saved.basis is None:
@@ -201,7 +210,7 @@ def _continued(ctx: CycleContext, saved: SavedStrategy, session: date, now: date
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         # A state saved before the basis existed (or a damaged one): the history is the truth.
         _log.warning("no usable bar basis in the strategy state; rebuilding", error=str(e))
-        feed = _from_history(ctx, _backfill_start(ctx, session), session, now)
+        feed = _from_history(ctx, backfill_start(ctx, session), session, now)
         change = (
             PastChange(s, feed.basis.first_date, 1.0, PastChangeKind.BASIS_UNKNOWN)
             for s in p.symbols
@@ -212,7 +221,7 @@ def _continued(ctx: CycleContext, saved: SavedStrategy, session: date, now: date
             f"stored strategy last saw {strategy.last_date}, its bar basis "
             f"{basis.dates[-1]}: clear the strategy state to start over"
         )
-    fetched = _fetch(ctx, _overlap_start(ctx, basis), session, now, keep=basis.dates[0])
+    fetched = fetch_checked_bars(ctx, _overlap_start(ctx, basis), session, now, keep=basis.dates[0])
     rebasing = rebase(basis, fetched.bars.closes, p.symbols)
     if rebasing.rebuild:
         feed = _from_history(ctx, basis.first_date, session, now)
@@ -238,7 +247,7 @@ def compute_signal(ctx: CycleContext, session: date, now: datetime) -> SignalRes
     p = ctx.portfolio
     saved = ctx.store.saved_strategy(p.name)
     if saved is None:
-        feed = _from_history(ctx, _backfill_start(ctx, session), session, now)
+        feed = _from_history(ctx, backfill_start(ctx, session), session, now)
     else:
         feed = _continued(ctx, saved, session, now)
     seen = None if saved is None else saved.last_date

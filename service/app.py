@@ -21,7 +21,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
@@ -31,7 +31,7 @@ from regime_trader.service.broker import AlpacaBroker
 from regime_trader.service.config import ConfigError, PortfolioConfig, Settings
 from regime_trader.service.cycle import CycleOutcome, CycleRunner
 from regime_trader.service.cycle_context import CycleContext
-from regime_trader.service.emulator import EmulatorConfig, RunningEmulator, start_in_thread
+from regime_trader.service.emulator import EmulatorConfig
 from regime_trader.service.emulator.admin_client import EmulatorAdmin
 from regime_trader.service.emulator.instance_lock import (
     EmulatorInstance,
@@ -50,6 +50,9 @@ from regime_trader.service.metrics import ServiceMetrics
 from regime_trader.service.request_budget import SharedRequestBudget, account_tag
 from regime_trader.service.startup_metrics import seed_metrics
 from regime_trader.service.store import Store, StoreUnavailableError
+
+if TYPE_CHECKING:
+    from regime_trader.service.emulator import RunningEmulator
 
 __all__ = ["EmbeddedEmulator", "Service"]
 
@@ -367,6 +370,9 @@ def _embedded_emulator(settings: Settings, *, serve: bool) -> EmbeddedEmulator:
             raise OperationalError(str(e)) from e
         log.info("using the running embedded emulator", url=found.url, pid=found.pid)
         return EmbeddedEmulator(found.url, found.key_id, found.secret_key, found.pid)
+    # The emulator's server only in a process that serves it (offline).
+    from regime_trader.service.emulator import start_in_thread
+
     config = EmulatorConfig(
         port=0,
         key_id="embedded-" + secrets.token_hex(4),

@@ -37,7 +37,22 @@ cli               ``regime-trader emulator`` options
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from regime_trader.service.emulator.config import EmulatorConfig, EmulatorConfigError
-from regime_trader.service.emulator.server import RunningEmulator, start_in_thread
+
+if TYPE_CHECKING:
+    from regime_trader.service.emulator.server import RunningEmulator, start_in_thread
 
 __all__ = ["EmulatorConfig", "EmulatorConfigError", "RunningEmulator", "start_in_thread"]
+
+# The server (Starlette app, engine, exchange calendar) is imported when first asked for: a
+# service trading at Alpaca imports this package's admin client and state-file lock only.
+_FROM_SERVER = frozenset({"RunningEmulator", "start_in_thread"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_SERVER:
+        return getattr(importlib.import_module(f"{__name__}.server"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

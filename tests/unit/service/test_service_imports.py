@@ -1,0 +1,60 @@
+"""What the long-running service imports before it needs it: not the fitting stack.
+
+hmmlearn (with scikit-learn and ``scipy.stats``, about 70 MiB resident) is imported by a
+regime strategy when it fits, and the emulator's server (its Starlette app, engine and exchange
+calendar) by a process that serves the embedded emulator; neither at start-up.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _imported_by(modules: list[str]) -> set[str]:
+    probe = (
+        "import importlib, json, sys\n"
+        f"for m in {modules!r}:\n"
+        "    importlib.import_module(m)\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+def test_the_service_commands_import_no_fitting_stack_nor_the_emulator_server() -> None:
+    loaded = _imported_by(
+        [
+            "regime_trader.service.ops_cli",
+            "regime_trader.service.scheduler",
+            "regime_trader.service.rebalance_cli",
+            "regime_trader.strategies.registry",
+        ]
+    )
+    assert "regime_trader.service.app" in loaded  # the probe imported the service
+    tops = {name.split(".")[0] for name in loaded}
+    assert tops & {"hmmlearn", "sklearn", "matplotlib", "exchange_calendars"} == set()
+    assert "scipy.stats" not in loaded
+    assert "regime_trader.service.emulator.server" not in loaded
+
+
+def test_a_regime_model_imports_hmmlearn_when_it_fits() -> None:
+    probe = (
+        "import sys\n"
+        "import numpy as np\n"
+        "from regime_trader.strategies.regime import RegimeModel\n"
+        "before = 'hmmlearn' in sys.modules\n"
+        "X = np.random.default_rng(0).normal(size=(200, 2))\n"
+        "RegimeModel(2, n_init=1).fit(X, X[:, 0])\n"
+        "print(before, 'hmmlearn' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert done.stdout.split() == ["False", "True"]

@@ -16,7 +16,6 @@ section (they were strict xfails until the fix).
 
 from __future__ import annotations
 
-import copy
 import itertools
 import json
 import math
@@ -53,11 +52,8 @@ from regime_trader.service.config import DERIVED_FIELDS, ConfigError, Settings, 
 from regime_trader.service.exceptions import InvalidInputError, RegimeTraderError
 from regime_trader.service.marketdata import check_bars
 from regime_trader.service.pricefile import PriceFileError, load_prices
+from tests.support.alpaca_recorded import RECORDED, recorded
 
-ROOT = Path(__file__).resolve().parents[2]
-RECORDED: dict[str, Any] = json.loads(
-    (ROOT / "tests" / "unit" / "service" / "alpaca_responses.json").read_text(encoding="utf-8")
-)
 # The whole module should take about 30 s; each property gets its share of examples.
 
 
@@ -327,7 +323,7 @@ def _parsed_records(name: str, parsed: Any) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("name", sorted(PARSERS))
 def test_every_recorded_answer_parses_to_the_values_it_holds(name: str) -> None:
-    raw = copy.deepcopy(RECORDED[name])
+    raw = recorded(name)
     parsed = _parse(name, raw)
     expected = _expected_records(name, RECORDED[name])
     assert expected, f"the recorded answer {name!r} holds no record"
@@ -341,7 +337,7 @@ def test_a_mutated_broker_answer_is_refused_naming_the_field(
     data: st.DataObject, name: str
 ) -> None:
     _, shape, schema = PARSERS[name]
-    raw = copy.deepcopy(RECORDED[name])
+    raw = recorded(name)
     label, target, replace = data.draw(st.sampled_from(_targets(raw, shape)), label="target")
     op = data.draw(st.sampled_from(["drop", "junk", "junk", "extra", "container"]), label="op")
     key = data.draw(st.sampled_from(sorted(target)), label="key")
@@ -426,7 +422,7 @@ def test_any_error_answer_maps_to_a_project_exception_without_the_secret(
     value=st.sampled_from(["-1", "-0.5", "-100000"]),
 )
 def test_an_order_with_a_negative_quantity_or_price_is_refused(field: str, value: str) -> None:
-    raw = copy.deepcopy(RECORDED["order_filled"])
+    raw = recorded("order_filled")
     raw[field] = value
     with pytest.raises(InvalidInputError, match=field):
         order_to_broker_order(raw)

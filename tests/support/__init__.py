@@ -10,5 +10,7 @@
                           ``redis-server``s, their logs and wake-ups
 ``faulty_service``        ``regime-trader run`` with a step hook that SIGKILLs it at a chosen
                           step boundary: the crash tests' launcher (production has no such hook)
+``alpaca_recorded``       the Alpaca JSON answers recorded from the emulator, and deep copies
+                          of them to mutate
 ========================= ==================================================================
 """

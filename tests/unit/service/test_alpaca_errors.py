@@ -4,8 +4,6 @@ the exception the caller acts on, with credentials removed."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -16,10 +14,7 @@ from regime_trader.service.exceptions import (
     DuplicateClientOrderError,
     TemporaryBrokerError,
 )
-
-RECORDED: dict[str, Any] = json.loads(
-    (Path(__file__).with_name("alpaca_responses.json")).read_text()
-)
+from tests.support.alpaca_recorded import RECORDED
 
 
 def test_recorded_duplicate_client_order_id_is_its_own_error() -> None:

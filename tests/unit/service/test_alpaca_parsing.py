@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import copy
-import json
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
-from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
@@ -25,20 +21,8 @@ from regime_trader.service.alpaca_parsing import (
     order_to_broker_order,
     positions_to_quantities,
 )
-from regime_trader.service.exceptions import (
-    BadBrokerResponseError,
-    BadMarketDataError,
-)
-
-RECORDED: dict[str, Any] = json.loads(
-    (Path(__file__).with_name("alpaca_responses.json")).read_text()
-)
-
-
-def recorded(name: str) -> Any:
-    """A deep copy of one recorded answer, free to mutate."""
-    return copy.deepcopy(RECORDED[name])
-
+from regime_trader.service.exceptions import BadBrokerResponseError, BadMarketDataError
+from tests.support.alpaca_recorded import RECORDED, recorded
 
 # ---------------------------------------------------------------------------- account
 

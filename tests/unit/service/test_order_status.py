@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import copy
-import json
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from regime_trader.service.alpaca_parsing import order_to_broker_order
 from regime_trader.service.order_status import OrderPhase, OrderStatus, parse_order_status, phase_of
-
-RECORDED: dict[str, Any] = json.loads(
-    (Path(__file__).with_name("alpaca_responses.json")).read_text()
-)
+from tests.support.alpaca_recorded import RECORDED
 
 # Alpaca's documented lifecycle, written out again here (not read from the module) so a
 # change to the mapping has to change this table too.

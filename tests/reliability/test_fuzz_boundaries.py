@@ -899,23 +899,21 @@ def test_arbitrary_portfolio_file_text_ends_in_a_config_error_or_settings(
 # -------------------------------------------------------------- known bugs: configuration
 
 
-def test_a_secret_file_that_is_not_utf8_is_a_config_error(
-    clean_env: pytest.MonkeyPatch, tmp_path: Path
+@pytest.mark.parametrize(
+    ("variable", "file_name", "content"),
+    [
+        ("REDIS_PASSWORD_FILE", "password", b"\xff\xfe\x00pw"),
+        ("RT_CONFIG_FILE", "portfolios.toml", b'[[portfolio]]\nname = "caf\xe9"\n'),
+    ],
+    ids=["secret file", "portfolio file"],
+)
+def test_a_file_that_is_not_utf8_is_a_config_error_naming_its_variable(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path, variable: str, file_name: str, content: bytes
 ) -> None:
-    path = tmp_path / "password"
-    path.write_bytes(b"\xff\xfe\x00pw")
-    clean_env.setenv("REDIS_PASSWORD_FILE", str(path))
-    with pytest.raises(ConfigError, match="REDIS_PASSWORD_FILE"):
-        load_settings()
-
-
-def test_a_portfolio_file_that_is_not_utf8_is_a_config_error(
-    clean_env: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    path = tmp_path / "portfolios.toml"
-    path.write_bytes(b'[[portfolio]]\nname = "caf\xe9"\n')
-    clean_env.setenv("RT_CONFIG_FILE", str(path))
-    with pytest.raises(ConfigError, match="RT_CONFIG_FILE"):
+    path = tmp_path / file_name
+    path.write_bytes(content)
+    clean_env.setenv(variable, str(path))
+    with pytest.raises(ConfigError, match=variable):
         load_settings()
 
 

@@ -6,9 +6,23 @@ from decimal import Decimal
 
 import pytest
 
-from regime_trader.service.emulator.margin import balances
+from regime_trader.service.emulator.margin import Balances, balances
 
 D = Decimal
+
+
+def unmoved_balances(
+    cash: Decimal, long_value: Decimal, reserved: Decimal, multiplier: int
+) -> Balances:
+    """The balances of an account whose cash and positions are as they were at the last close."""
+    return balances(
+        cash=cash,
+        long_value=long_value,
+        last_equity=cash + long_value,
+        last_long_value=long_value,
+        reserved=reserved,
+        multiplier=multiplier,
+    )
 
 
 @pytest.mark.parametrize(
@@ -18,14 +32,7 @@ D = Decimal
 def test_reg_t_buying_power_is_twice_the_equity_above_initial_margin(
     cash: Decimal, long_value: Decimal, reserved: Decimal
 ) -> None:
-    got = balances(
-        cash=cash,
-        long_value=long_value,
-        last_equity=cash + long_value,
-        last_long_value=long_value,
-        reserved=reserved,
-        multiplier=2,
-    )
+    got = unmoved_balances(cash, long_value, reserved, multiplier=2)
     equity = cash + long_value
     assert (
         got.buying_power
@@ -38,26 +45,12 @@ def test_reg_t_buying_power_is_twice_the_equity_above_initial_margin(
 
 
 def test_a_cash_account_spends_its_cash_only() -> None:
-    got = balances(
-        cash=D(30_000),
-        long_value=D(70_000),
-        last_equity=D(100_000),
-        last_long_value=D(70_000),
-        reserved=D(1_000),
-        multiplier=1,
-    )
+    got = unmoved_balances(D(30_000), D(70_000), reserved=D(1_000), multiplier=1)
     assert got.buying_power == got.regt_buying_power == got.non_marginable_buying_power == 29_000
 
 
 def test_a_pattern_day_trader_gets_four_times_last_equity_less_maintenance() -> None:
-    got = balances(
-        cash=D(0),
-        long_value=D(100_000),
-        last_equity=D(100_000),
-        last_long_value=D(100_000),
-        reserved=D(0),
-        multiplier=4,
-    )
+    got = unmoved_balances(D(0), D(100_000), reserved=D(0), multiplier=4)
     assert got.last_maintenance_margin == D(30_000)
     assert got.buying_power == got.daytrading_buying_power == 4 * (D(100_000) - D(30_000))
     assert got.regt_buying_power == 2 * (D(100_000) - D(50_000))

@@ -21,16 +21,18 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qsl, unquote
 
-import apprise
 from redis import Redis
 from redis.exceptions import RedisError
 
 from regime_trader.service.alerts import Alert
 from regime_trader.service.exceptions import InvalidInputError
 from regime_trader.service.logs import get_logger, redact_value, redactor
+
+if TYPE_CHECKING:
+    import apprise
 
 __all__ = [
     "AlertPublisher",
@@ -156,6 +158,8 @@ class AlertPublisher:
         self._redact = redact
         self._timeout = notify_timeout_secs
         self._notifiers: list[_Notifier] = []
+        if notifier_urls:  # apprise and its plugins only for a service that notifies
+            import apprise
         for url in notifier_urls:
             label = channel_label(url)
             if any(n.label == label for n in self._notifiers):
@@ -236,6 +240,8 @@ class AlertPublisher:
     def _notify_one(
         self, n: _Notifier, title: str, body: str, severity: str, out: dict[str, str | None]
     ) -> None:
+        import apprise  # already imported: this notifier was built with it
+
         try:
             result = n.apobj.notify(
                 body=body,

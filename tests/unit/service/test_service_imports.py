@@ -2,7 +2,8 @@
 
 hmmlearn (with scikit-learn and ``scipy.stats``, about 70 MiB resident) is imported by a
 regime strategy when it fits, and the emulator's server (its Starlette app, engine and exchange
-calendar) by a process that serves the embedded emulator; neither at start-up.
+calendar) by a process that serves the embedded emulator, apprise by one with notifier URLs;
+none of them at start-up.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def test_the_service_commands_import_no_fitting_stack_nor_the_emulator_server() 
     )
     assert "regime_trader.service.app" in loaded  # the probe imported the service
     tops = {name.split(".")[0] for name in loaded}
-    assert tops & {"hmmlearn", "sklearn", "matplotlib", "exchange_calendars"} == set()
+    heavy = {"hmmlearn", "sklearn", "matplotlib", "exchange_calendars", "apprise"}
+    assert tops & heavy == set()
     assert "scipy.stats" not in loaded
     assert "regime_trader.service.emulator.server" not in loaded
 

@@ -30,7 +30,7 @@ import statistics
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -228,10 +228,8 @@ def run(args: argparse.Namespace) -> int:
         f"{'N':>4} | {'ours':>9} {'acc':>7} | {'SLSQP':>9} {'x':>7} {'acc':>7} | "
         f"{'skfolio':>9} {'x':>7} {'acc':>7} | notes"
     )
-    print(header)
-    print("-" * len(header))
-    for n in args.sizes:
-        cov = realistic_covariance(n, args.seed + n)
+    print_header(header)
+    for n, cov in sized_covariances(args):
         a = timed(functools.partial(ours, cov), args.repeats)
         b = timed(functools.partial(slsqp, cov, args.slsqp_maxiter), args.repeats)
         row = (
@@ -271,10 +269,8 @@ def limit_table(args: argparse.Namespace) -> None:
         f"{'N':>4} | {'CCD':>9} {'sweeps':>6} {'acc':>7} | {'ours, PD check':>14} {'x CCD':>6} | "
         f"{'ours, PD proven':>15} {'x CCD':>6} {'acc':>7}"
     )
-    print(header)
-    print("-" * len(header))
-    for n in args.sizes:
-        cov = realistic_covariance(n, args.seed + n)
+    print_header(header)
+    for n, cov in sized_covariances(args):
         budgets = np.full(n, 1.0 / n)
         sweeps = ccd(cov, budgets, 1e-10, MAX_SWEEPS)[1]
 
@@ -291,6 +287,18 @@ def limit_table(args: argparse.Namespace) -> None:
             f"{erc_error(proven.weights, cov):7.1e}",
             flush=True,
         )
+
+
+def print_header(header: str) -> None:
+    """Print a table's header line, underlined to its width."""
+    print(header)
+    print("-" * len(header))
+
+
+def sized_covariances(args: argparse.Namespace) -> Iterator[tuple[int, FloatArray]]:
+    """Each size asked for, with its covariance (seeded by the size: the same in every table)."""
+    for n in args.sizes:
+        yield n, realistic_covariance(n, args.seed + n)
 
 
 def fmt_secs(secs: float) -> str:

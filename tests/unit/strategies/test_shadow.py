@@ -63,13 +63,22 @@ def test_a_book_fed_in_pieces_and_restored_is_the_backtests_equity_bit_for_bit(
     assert got.to_numpy().tobytes() == expected.to_numpy().tobytes()
 
 
-def test_a_piece_served_on_a_new_basis_changes_nothing(synthetic_prices: pd.DataFrame) -> None:
-    """A 2:1 split re-adjusts every earlier close of a symbol by 0.5: same returns, same path."""
+def _two_books_started_at_300(
+    synthetic_prices: pd.DataFrame,
+) -> tuple[pd.DataFrame, list[str], ShadowBook, ShadowBook]:
+    """320 sessions, their symbols and two equal ERC books started on the first 301: one to
+    advance on the prices as they are, one on a re-adjusted copy."""
     prices = synthetic_prices.iloc[:320]
     symbols = list(prices.columns)
-    plain, split = (ShadowBook(build_strategy("erc_static", symbols, {})) for _ in range(2))
-    for book in (plain, split):
+    first, second = (ShadowBook(build_strategy("erc_static", symbols, {})) for _ in range(2))
+    for book in (first, second):
         book.start(prices.iloc[:301])
+    return prices, symbols, first, second
+
+
+def test_a_piece_served_on_a_new_basis_changes_nothing(synthetic_prices: pd.DataFrame) -> None:
+    """A 2:1 split re-adjusts every earlier close of a symbol by 0.5: same returns, same path."""
+    prices, symbols, plain, split = _two_books_started_at_300(synthetic_prices)
     readjusted = prices.iloc[300:].copy()
     readjusted[symbols[0]] *= 0.5  # exact in binary: the returns are the same bits
 
@@ -84,11 +93,7 @@ def test_a_piece_served_on_a_new_basis_changes_nothing(synthetic_prices: pd.Data
 def test_a_dividend_readjustment_moves_the_path_by_rounding_only(
     synthetic_prices: pd.DataFrame,
 ) -> None:
-    prices = synthetic_prices.iloc[:320]
-    symbols = list(prices.columns)
-    plain, paid = (ShadowBook(build_strategy("erc_static", symbols, {})) for _ in range(2))
-    for book in (plain, paid):
-        book.start(prices.iloc[:301])
+    prices, symbols, plain, paid = _two_books_started_at_300(synthetic_prices)
     readjusted = prices.iloc[300:].copy()
     readjusted.loc[: readjusted.index[5], symbols[1]] *= 0.987  # ex-date after the 6th row
 

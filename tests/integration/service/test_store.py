@@ -75,6 +75,15 @@ def _started(store: Store, owner: str, session: str = DAY) -> None:
     store.begin_cycle(P, session, owner, "cycle-1")
 
 
+def _cycles_by_a(store: Store, sessions: list[str], *, complete: bool = False) -> None:
+    """Owner ``a`` takes the lock and begins a cycle of each session in turn (and completes it)."""
+    assert store.acquire_lock(P, "a", 30)
+    for session in sessions:
+        store.begin_cycle(P, session, "a", f"id-{session}")
+        if complete:
+            _complete(store, "a", session)
+
+
 def _take_over(store: Store, loser: str, winner: str) -> None:
     """``loser``'s lock expires (a long pause) and ``winner`` takes the portfolio."""
     store.redis.delete(store.key(P, "lock"))  # what the TTL does, without the wait
@@ -244,11 +253,8 @@ def test_history_keeps_only_the_newest_history_max_signals(
     make_store: Callable[..., Store],
 ) -> None:
     store = make_store(history_max=3)
-    assert store.acquire_lock(P, "a", 30)
     sessions = [f"2024-03-{d:02d}" for d in range(4, 9)]
-    for session in sessions:
-        store.begin_cycle(P, session, "a", f"id-{session}")
-        _complete(store, "a", session)
+    _cycles_by_a(store, sessions, complete=True)
 
     assert [h["session"] for h in store.history(P, count=100)] == sessions[::-1][:3]
 
@@ -273,10 +279,8 @@ def test_cycle_index_keeps_the_latest_cycles_max_sessions(
     make_store: Callable[..., Store],
 ) -> None:
     store = make_store(cycles_max=3)
-    assert store.acquire_lock(P, "a", 30)
     # Out of order on purpose: trimming goes by session date, not by insertion.
-    for session in ["2024-03-06", "2024-03-04", "2024-03-08", "2024-03-05", "2024-03-07"]:
-        store.begin_cycle(P, session, "a", f"id-{session}")
+    _cycles_by_a(store, ["2024-03-06", "2024-03-04", "2024-03-08", "2024-03-05", "2024-03-07"])
 
     assert store.sessions(P, count=100) == ["2024-03-06", "2024-03-07", "2024-03-08"]
 
@@ -285,10 +289,8 @@ def test_records_of_sessions_trimmed_from_the_index_are_deleted(
     make_store: Callable[..., Store],
 ) -> None:
     store = make_store(cycles_max=3)
-    assert store.acquire_lock(P, "a", 30)
     sessions = [f"2024-03-{d:02d}" for d in range(4, 10)]
-    for session in sessions:
-        store.begin_cycle(P, session, "a", f"id-{session}")
+    _cycles_by_a(store, sessions)
 
     kept = store.sessions(P, count=100)
     assert kept == sessions[-3:]
@@ -300,9 +302,7 @@ def test_an_older_session_started_late_keeps_index_and_records_consistent(
     make_store: Callable[..., Store],
 ) -> None:
     store = make_store(cycles_max=3)
-    assert store.acquire_lock(P, "a", 30)
-    for session in ["2024-03-06", "2024-03-07", "2024-03-08"]:
-        store.begin_cycle(P, session, "a", f"id-{session}")
+    _cycles_by_a(store, ["2024-03-06", "2024-03-07", "2024-03-08"])
 
     store.begin_cycle(P, "2024-03-05", "a", "late")  # e.g. a rerun of an earlier session
 

@@ -12,5 +12,7 @@
                           step boundary: the crash tests' launcher (production has no such hook)
 ``alpaca_recorded``       the Alpaca JSON answers recorded from the emulator, and deep copies
                           of them to mutate
+``online_engines``        the check that a feature engine restored from JSON state continues
+                          with the same bits
 ========================= ==================================================================
 """

@@ -1,13 +1,11 @@
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from regime_trader.strategies.features import FeatureEngine, FeatureSpec, compute_features
-from regime_trader.strategies.state import json_tree
+from tests.support.online_engines import assert_json_restored_engine_continues
 
 
 def test_features_of_a_prefix_do_not_change_when_more_bars_arrive(
@@ -56,13 +54,10 @@ def test_stock_bond_correlation_matches_a_direct_ewma_computation(
 def test_engine_restored_from_json_state_continues_identically(
     synthetic_prices: pd.DataFrame,
 ) -> None:
-    values = synthetic_prices.to_numpy()
     engine = FeatureEngine(list(synthetic_prices.columns))
-    for row in values[:100]:
-        engine.update(row)
-    restored = FeatureEngine.from_state(json.loads(json.dumps(json_tree(engine.state_dict()))))
-    for row in values[100:150]:
-        np.testing.assert_array_equal(engine.update(row), restored.update(row))
+    assert_json_restored_engine_continues(
+        engine, FeatureEngine.from_state, synthetic_prices.to_numpy(), saved_after=100, until=150
+    )
 
 
 def test_warmup_rows_are_nan_and_ready_flips_after_warmup() -> None:

@@ -13,7 +13,7 @@ from regime_trader.strategies.jump_features import (
     compute_jump_features,
     jump_feature_names,
 )
-from regime_trader.strategies.state import json_tree
+from tests.support.online_engines import assert_json_restored_engine_continues
 
 SPEC = JumpFeatureSpec(halflives=(3.0, 10.0), corr_halflife=21.0, warmup=5)
 
@@ -70,13 +70,14 @@ def test_rows_before_the_warmup_are_nan_and_later_rows_finite(
 
 
 def test_engine_restored_from_json_continues_identically(synthetic_prices: pd.DataFrame) -> None:
-    values = synthetic_prices.to_numpy()
     engine = JumpFeatureEngine(list(synthetic_prices.columns), SPEC)
-    for row in values[:120]:
-        engine.update(row)
-    restored = JumpFeatureEngine.from_state(json.loads(json.dumps(json_tree(engine.state_dict()))))
-    for row in values[120:200]:
-        np.testing.assert_array_equal(engine.update(row), restored.update(row))
+    assert_json_restored_engine_continues(
+        engine,
+        JumpFeatureEngine.from_state,
+        synthetic_prices.to_numpy(),
+        saved_after=120,
+        until=200,
+    )
 
 
 def test_scaler_is_fit_on_training_rows_only() -> None:

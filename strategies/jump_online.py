@@ -39,7 +39,12 @@ from regime_trader.strategies.jump import (
 )
 from regime_trader.strategies.jump_sparse import SparseJumpModel
 from regime_trader.strategies.params import record_from_dict
-from regime_trader.strategies.regime_window import RegimeUpdate, WindowedTracker, check_schedule
+from regime_trader.strategies.regime_window import (
+    RegimeUpdate,
+    WindowedTracker,
+    check_schedule,
+    float_array_or_none,
+)
 
 __all__ = ["JUMP_ENGINES", "JumpSettings", "JumpTracker", "RegimeEngine", "RegimeParamsLike"]
 
@@ -234,10 +239,9 @@ class JumpTracker(WindowedTracker):
             if self.params is None:
                 return RegimeUpdate(None, None, None, f"{reason} fit failed: {e}")
             return self._update_now(None, f"{reason} refit failed: {e}")
-        self.params = model.params_
-        self._filter = OnlineJumpFilter(self.params)
+        self._use_params(model.params_)
         self.values = model.values_[-1]
-        ratio = _stress_ratio(model.labels_, equity, self.params.n_states)
+        ratio = _stress_ratio(model.labels_, equity, model.params_.n_states)
         self.separated = ratio >= self.settings.min_stress_ratio
         report = asdict(model.report_)
         self.last_fit_report = {
@@ -250,6 +254,11 @@ class JumpTracker(WindowedTracker):
         self._last_fit = date
         self.n_fits += 1
         return self._update_now(reason, None, model.values_)
+
+    def _use_params(self, params: JumpParams) -> None:
+        """Filter with ``params`` from now on (after a fit, or restored)."""
+        self.params = params
+        self._filter = OnlineJumpFilter(params)
 
     def state_dict(self) -> dict[str, Any]:
         """State that continues exactly: JSON values and arrays (the window holds the payload)."""
@@ -273,10 +282,8 @@ class JumpTracker(WindowedTracker):
         settings = record_from_dict(JumpSettings, state["settings"])
         tracker = cls(settings, sparse=engine == "sparse_jump")
         if state["params"] is not None:
-            tracker.params = JumpParams.from_dict(state["params"])
-            tracker._filter = OnlineJumpFilter(tracker.params)
-        if state["values"] is not None:
-            tracker.values = np.asarray(state["values"], dtype=float)
+            tracker._use_params(JumpParams.from_dict(state["params"]))
+        tracker.values = float_array_or_none(state["values"])
         tracker._restore_common(state, payload)
         tracker.separated = bool(state["separated"])
         return tracker

@@ -28,7 +28,12 @@ import pandas as pd
 from regime_trader.strategies._checks import at_least, check_fields, check_non_negative, checked
 from regime_trader.strategies.params import record_from_dict
 from regime_trader.strategies.regime import ForwardFilter, HMMParams, RegimeFitError, RegimeModel
-from regime_trader.strategies.regime_window import RegimeUpdate, WindowedTracker, check_schedule
+from regime_trader.strategies.regime_window import (
+    RegimeUpdate,
+    WindowedTracker,
+    check_schedule,
+    float_array_or_none,
+)
 
 __all__ = ["DriftDetector", "RegimeSettings", "RegimeTracker", "RegimeUpdate"]
 
@@ -202,9 +207,8 @@ class RegimeTracker(WindowedTracker):
             return RegimeUpdate(
                 self.filtered, predicted, None, f"{reason} refit failed: {e}", loglik
             )
-        self.params = model.params_
+        forward = self._use_params(model.params_)
         self.last_fit_report = {**asdict(model.report_), "date": str(date.date()), "reason": reason}
-        self._filter = ForwardFilter(self.params)
         self.filtered = model.filtered_[-1]
         self.drift.calibrate(model.log_predictive_)
         self._last_fit = date
@@ -212,12 +216,18 @@ class RegimeTracker(WindowedTracker):
         self.n_fits += 1
         return RegimeUpdate(
             self.filtered,
-            self._filter.predict(self.filtered),
+            forward.predict(self.filtered),
             reason,
             None,
             loglik,
             window_filtered=model.filtered_,
         )
+
+    def _use_params(self, params: HMMParams) -> ForwardFilter:
+        """Filter with ``params`` from now on (after a fit, or restored); return the filter."""
+        self.params = params
+        self._filter = ForwardFilter(params)
+        return self._filter
 
     def state_dict(self) -> dict[str, Any]:
         """State that continues exactly: JSON values and arrays (the window holds the payload)."""
@@ -238,10 +248,8 @@ class RegimeTracker(WindowedTracker):
         """Rebuild a tracker from :meth:`state_dict` (version 1: with its owner's payload)."""
         tracker = cls(record_from_dict(RegimeSettings, state["settings"]))
         if state["params"] is not None:
-            tracker.params = HMMParams.from_dict(state["params"])
-            tracker._filter = ForwardFilter(tracker.params)
-        if state["filtered"] is not None:
-            tracker.filtered = np.asarray(state["filtered"], dtype=float)
+            tracker._use_params(HMMParams.from_dict(state["params"]))
+        tracker.filtered = float_array_or_none(state["filtered"])
         tracker._restore_common(state, payload)
         tracker._last_fit_index = int(state["last_fit_index"])
         tracker.drift.threshold = state["drift_threshold"]

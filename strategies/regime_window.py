@@ -30,6 +30,7 @@ __all__ = [
     "TrainingWindow",
     "WindowedTracker",
     "check_schedule",
+    "float_array_or_none",
     "months_between",
 ]
 
@@ -76,6 +77,11 @@ def check_schedule(min_train_obs: int, max_train_obs: int, refit_months: int) ->
             f"need 50 <= min_train_obs <= max_train_obs, got {min_train_obs}, {max_train_obs}"
         )
     check_at_least("refit_months", refit_months, 0)
+
+
+def float_array_or_none(saved: Any) -> np.ndarray | None:
+    """A saved array (list or ndarray) as floats, or ``None`` where none was saved."""
+    return None if saved is None else np.asarray(saved, dtype=float)
 
 
 def months_between(earlier: pd.Timestamp, later: pd.Timestamp) -> int:

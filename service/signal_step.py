@@ -178,18 +178,14 @@ def backfill_start(ctx: CycleContext, session: date) -> date:
 
 def strategy_change(restored: Strategy, configured: Strategy) -> str:
     """Why the configured strategy is not the restored one ("" if it is the same)."""
-    before = (restored.name, restored.settings())
-    after = (configured.name, configured.settings())
-    if before == after:
-        return ""
-    changed = [
-        k for k in sorted(set(before[1]) | set(after[1])) if before[1].get(k) != after[1].get(k)
-    ]
-    what = (
-        f"{before[0]} -> {after[0]}"
-        if before[0] != after[0]
-        else f"{after[0]} {', '.join(changed)}"
-    )
+    if restored.name != configured.name:
+        what = f"{restored.name} -> {configured.name}"
+    else:
+        was, now = restored.settings(), configured.settings()
+        changed = [k for k in sorted(set(was) | set(now)) if was.get(k) != now.get(k)]
+        if not changed:
+            return ""
+        what = f"{configured.name} {', '.join(changed)}"
     return f"strategy changed ({what}): rebuilt from the adjusted history"
 
 

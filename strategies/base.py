@@ -128,7 +128,8 @@ class Strategy(ABC):
     """Base class: bar bookkeeping and validation, state envelope.
 
     Subclasses implement :meth:`_step` (one bar in, one signal out), :meth:`_state` and
-    :meth:`_restore`, and set the class attribute ``name``.
+    :meth:`_restore`, and set the class attribute ``name`` (and ``has_regimes`` when their
+    signals carry regime probabilities, so a reader can tell "none yet" from "none ever").
 
     Parameters
     ----------
@@ -137,6 +138,7 @@ class Strategy(ABC):
     """
 
     name: ClassVar[str]
+    has_regimes: ClassVar[bool] = False
 
     def __init__(self, symbols: Sequence[str]) -> None:
         if len(symbols) == 0 or len(set(symbols)) != len(symbols):

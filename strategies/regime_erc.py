@@ -58,6 +58,7 @@ class RegimeERC(Strategy):
     """
 
     name = "regime_erc"
+    has_regimes = True
 
     def __init__(self, symbols: Sequence[str], params: RegimeERCParams | None = None) -> None:
         super().__init__(symbols)

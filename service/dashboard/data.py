@@ -38,6 +38,7 @@ from regime_trader.service.shadow import (
     ShadowStore,
 )
 from regime_trader.strategies.base import regime_labels
+from regime_trader.strategies.registry import STRATEGIES
 
 __all__ = ["AlertLine", "Held", "OrderLine", "PortfolioView", "portfolio_view"]
 
@@ -151,7 +152,7 @@ def portfolio_view(ctx: CycleContext) -> PortfolioView:
     if ledger is None and "equity" not in notes.notes:
         notes.notes["equity"] = "the shadow benchmarks start with the first cycle that plans"
     days, probs = _regimes(history)
-    if not probs and "regimes" not in notes.notes and p.strategy != "regime_erc":
+    if not probs and "regimes" not in notes.notes and not STRATEGIES[p.strategy].has_regimes:
         notes.notes["regimes"] = f"{p.strategy_label} has no regimes: it weighs on risk alone"
     closes = pd.DataFrame(
         [pt.closes for pt in points], index=pd.DatetimeIndex([pt.date for pt in points])

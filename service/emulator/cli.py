@@ -132,6 +132,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated symbols that take whole-share orders only",
     )
     parser.add_argument(
+        "--accounts",
+        type=int,
+        default=1,
+        help="paper accounts served, one per key pair: the given pair, then "
+        "<key-id>-<i> / <secret-key>-<i> for i = 1, 2, ... (default %(default)s)",
+    )
+    parser.add_argument(
         "--history-sessions",
         type=int,
         default=756,
@@ -179,6 +186,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         multiplier=getattr(args, "multiplier", 2),
         duplicate_code=getattr(args, "duplicate_code", DUPLICATE_CODES[0]),
         iex_missing=getattr(args, "iex_missing", ()),
+        accounts=getattr(args, "accounts", 1),
     )
 
 

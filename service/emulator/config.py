@@ -15,8 +15,10 @@ __all__ = [
     "DEFAULT_START_DATE",
     "DEFAULT_SYMBOLS",
     "DUPLICATE_CODES",
+    "MAX_ACCOUNTS",
     "EmulatorConfig",
     "EmulatorConfigError",
+    "account_keys",
 ]
 
 DEFAULT_KEY_ID = "emulator-key-id"
@@ -27,6 +29,8 @@ DEFAULT_SECRET_KEY = "emulator-secret-key"  # nosec B105
 DEFAULT_SYMBOLS = ("SPY", "TLT", "GLD")
 # The two codes Alpaca has been seen to answer a duplicate client_order_id with (HTTP 422).
 DUPLICATE_CODES = (40010001, 42210000)
+# Enough for the scale benchmark's 1,000 portfolios and then some; each account costs a few kB.
+MAX_ACCOUNTS = 10_000
 # A fixed default start keeps every run of the default emulator identical.
 DEFAULT_START_DATE = date(2024, 1, 2)
 
@@ -82,6 +86,10 @@ class EmulatorConfig:
     iex_missing : tuple of (str, date)
         ``(symbol, session)`` pairs with no ``feed=iex`` daily bar (``sip`` still has them),
         added to the built-in thin symbol's gaps.
+    accounts : int
+        Paper accounts served (default 1), one per API key pair (:func:`account_keys`): each has
+        its own cash, orders and positions on the one market and clock, so many portfolios can
+        each trade their own account on one emulator. More than one needs no ``state_file``.
     """
 
     host: str = "127.0.0.1"
@@ -102,6 +110,7 @@ class EmulatorConfig:
     multiplier: int = 2
     duplicate_code: int = DUPLICATE_CODES[0]
     iex_missing: tuple[tuple[str, date], ...] = ()
+    accounts: int = 1
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -122,6 +131,10 @@ class EmulatorConfig:
             raise EmulatorConfigError(
                 f"rate_limit_per_min must be >= 0 (0 = off), got {self.rate_limit_per_min}"
             )
+        if not 1 <= self.accounts <= MAX_ACCOUNTS:
+            raise EmulatorConfigError(f"accounts must be in 1..{MAX_ACCOUNTS}, got {self.accounts}")
+        if self.accounts > 1 and self.state_file is not None:
+            raise EmulatorConfigError("a state file keeps one account: give accounts=1 with it")
         if self.multiplier not in (1, 2, 4):
             raise EmulatorConfigError(
                 f"multiplier must be 1 (cash account), 2 or 4 (margin), got {self.multiplier}"
@@ -134,3 +147,10 @@ class EmulatorConfig:
             not self.symbols or len(set(self.symbols)) != len(self.symbols)
         ):
             raise EmulatorConfigError(f"symbols must be non-empty and unique, got {self.symbols}")
+
+
+def account_keys(config: EmulatorConfig) -> tuple[tuple[str, str], ...]:
+    """The ``(key_id, secret_key)`` of each account: the configured pair first, then account
+    ``i`` (1, 2, ...) as ``"<key_id>-<i>"`` / ``"<secret_key>-<i>"``."""
+    key, secret = config.key_id, config.secret_key
+    return ((key, secret), *((f"{key}-{i}", f"{secret}-{i}") for i in range(1, config.accounts)))

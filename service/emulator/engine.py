@@ -13,8 +13,10 @@ start, so a restarted emulator carries on where it stopped.
 
 from __future__ import annotations
 
+import copy
 import time as wall_time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -94,6 +96,16 @@ class Emulator(TimeControls, ScenarioControls):
             emulator._load(config.state_file)
         emulator._save()
         return emulator
+
+    def sibling(self, key_id: str, secret_key: str) -> Emulator:
+        """Another account on this market: its own cash, orders, positions, flags and scripts;
+        the same bars, assets and corporate actions, and (while both are moved together, as
+        :class:`~regime_trader.service.emulator.accounts.Accounts` does) the same clock."""
+        other = copy.copy(self)  # shallow: the market, the feed and its bar cache are shared
+        other.config = replace(self.config, key_id=key_id, secret_key=secret_key, accounts=1)
+        other.scripts = ScriptBook()
+        other.exchange = other._new_exchange(self.config.cash)
+        return other
 
     def _new_exchange(self, cash: Decimal) -> Exchange:
         return Exchange(

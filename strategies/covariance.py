@@ -21,6 +21,7 @@ covariance matrix", J. Portfolio Management 30(4), 2004 — here with a fixed in
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
@@ -40,7 +41,23 @@ def _decay(halflife: float) -> float:
     return math.exp(-math.log(2.0) / halflife)
 
 
-class EwmaCovariance:
+class _DecayedSums(ABC):
+    """An online estimate held as exponentially decayed sums, saved with its half-life."""
+
+    def __init__(self, halflife: float) -> None:
+        self.halflife = halflife
+        self._lam = _decay(halflife)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The half-life and the sums: the layout ``from_state`` reads."""
+        return {"halflife": self.halflife, **self._sums()}
+
+    @abstractmethod
+    def _sums(self) -> dict[str, Any]:
+        """The sums under their state keys."""
+
+
+class EwmaCovariance(_DecayedSums):
     """Exponentially weighted covariance of returns around zero.
 
     Parameters
@@ -51,8 +68,7 @@ class EwmaCovariance:
     """
 
     def __init__(self, n_assets: int, halflife: float) -> None:
-        self.halflife = halflife
-        self._lam = _decay(halflife)
+        super().__init__(halflife)
         self._num = np.zeros((n_assets, n_assets))
         self._den = 0.0
         self.n_obs = 0
@@ -69,13 +85,8 @@ class EwmaCovariance:
         """Current estimate, shape (n_assets, n_assets); zeros before any update."""
         return self._num / self._den if self._den > 0 else self._num.copy()
 
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "halflife": self.halflife,
-            "num": self._num,
-            "den": self._den,
-            "n_obs": self.n_obs,
-        }
+    def _sums(self) -> dict[str, Any]:
+        return {"num": self._num, "den": self._den, "n_obs": self.n_obs}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> EwmaCovariance:
@@ -85,7 +96,7 @@ class EwmaCovariance:
         return est
 
 
-class RegimeCovariance:
+class RegimeCovariance(_DecayedSums):
     """Per-regime EWMA means and covariances weighted by filtered probabilities.
 
     Parameters
@@ -96,8 +107,7 @@ class RegimeCovariance:
     """
 
     def __init__(self, n_states: int, n_assets: int, halflife: float) -> None:
-        self.halflife = halflife
-        self._lam = _decay(halflife)
+        super().__init__(halflife)
         self._m1 = np.zeros((n_states, n_assets))
         self._m2 = np.zeros((n_states, n_assets, n_assets))
         self._w = np.zeros(n_states)
@@ -122,21 +132,14 @@ class RegimeCovariance:
         covs = self._m2 / w[:, None, None] - np.einsum("ki,kj->kij", means, means)
         return means, covs
 
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "halflife": self.halflife,
-            "m1": self._m1,
-            "m2": self._m2,
-            "w": self._w,
-        }
+    def _sums(self) -> dict[str, Any]:
+        return {"m1": self._m1, "m2": self._m2, "w": self._w}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> RegimeCovariance:
-        m1 = np.asarray(state["m1"], dtype=float)
+        m1, m2, w = (np.asarray(state[key], dtype=float) for key in ("m1", "m2", "w"))
         est = cls(m1.shape[0], m1.shape[1], float(state["halflife"]))
-        est._m1 = m1
-        est._m2 = np.asarray(state["m2"], dtype=float)
-        est._w = np.asarray(state["w"], dtype=float)
+        est._m1, est._m2, est._w = m1, m2, w
         return est
 
 

@@ -135,6 +135,10 @@ class SparseJumpModel:
     ) -> Self:
         """Alternate jump-model fits and weight updates on a training window.
 
+        Each outer iteration refits the inner model on the features times sqrt(w), then sets w
+        from the between-cluster sums of squares of that fit's states; the loop ends when w
+        moves by less than ``tol_w`` or after ``max_outer`` updates.
+
         Parameters
         ----------
         X : ndarray of shape (n_obs, n_features)

@@ -274,7 +274,7 @@ class RegimeModel(SeededStatesModel):
         A candidate whose least visited state holds less than this share of the training
         window (by filtered probability) is degenerate and discarded.
     random_state : int, default 0
-        Seed of the first initialisation; the others use the following integers.
+        Random initialisation j is seeded with ``random_state + j``.
     """
 
     def __init__(

@@ -14,5 +14,7 @@
                           of them to mutate
 ``online_engines``        the check that a feature engine restored from JSON state continues
                           with the same bits
+``research_spaces``       search-space TOML the research tests share (the conditional
+                          drift_margin parameter)
 ========================= ==================================================================
 """

@@ -24,8 +24,9 @@ from regime_trader.service.research_study import StudyConfigError, create_or_joi
 from regime_trader.strategies.regime_erc import RegimeERC
 from regime_trader.strategies.registry import build_strategy
 from regime_trader.strategies.synthetic import generate_market
+from tests.support.research_spaces import STATES_WITH_DRIFT_MARGIN
 
-SPACE = """
+_FIXED_AND_TARGET_VOL = """
 strategy = "regime_erc"
 [fixed]
 regime = { min_train_obs = 120, n_init = 1, refit_months = 3 }
@@ -33,16 +34,8 @@ regime = { min_train_obs = 120, n_init = 1, refit_months = 3 }
 [[parameter]]
 path = "policy.target_vol"
 float = { low = 0.05, high = 0.2, log = true }
-
-[[parameter]]
-path = "regime.n_states"
-choice = [2, 3]
-
-[[parameter]]
-path = "regime.drift_margin"
-float = { low = 0.5, high = 2.0 }
-when = { path = "regime.n_states", in = [3] }
 """
+SPACE = _FIXED_AND_TARGET_VOL + STATES_WITH_DRIFT_MARGIN
 
 
 @pytest.fixture

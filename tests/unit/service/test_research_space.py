@@ -15,27 +15,21 @@ from regime_trader.service.research_space import (
 )
 from regime_trader.strategies.regime_erc import RegimeERC
 from regime_trader.strategies.registry import build_strategy
+from tests.support.research_spaces import STATES_WITH_DRIFT_MARGIN
 
 SYMBOLS = ["SPY", "TLT", "GLD"]
 
-CONDITIONAL = """
+_FIXED = """
 strategy = "regime_erc"
 [fixed]
 regime = { n_init = 2 }
-
-[[parameter]]
-path = "regime.n_states"
-choice = [2, 3]
-
-[[parameter]]
-path = "regime.drift_margin"
-float = { low = 0.5, high = 2.0 }
-when = { path = "regime.n_states", in = [3] }
-
+"""
+_FEATURES = """
 [[parameter]]
 path = "hmm_features"
 choice = { returns = ["*_ret"], returns_corr = ["*_ret", "corr"] }
 """
+CONDITIONAL = _FIXED + STATES_WITH_DRIFT_MARGIN + _FEATURES
 
 
 def test_the_shipped_space_parses_and_every_entry_exists_in_the_strategy() -> None:

@@ -103,7 +103,7 @@ class SavedStrategy:
         Raises
         ------
         ReconciliationError
-            If the hash lacks its generation or header.
+            If the hash has no state header, or no generation or one that is not an integer.
         """
         fields = dict(raw)
         try:

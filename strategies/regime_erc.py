@@ -8,7 +8,8 @@ Every bar:
    monthly or on drift) or the jump model's online DP (refitting monthly);
 3. the EWMA covariance and the per-regime covariances are updated; tomorrow's covariance is
    the blend of the EWMA and the regime mixture under the predicted regime distribution,
-   regularised to be positive definite;
+   regularised to be positive definite (with ``covariance = "garch"`` or ``"gjr"`` the EWMA's
+   variances are replaced by per-asset GARCH forecasts, :mod:`~regime_trader.strategies.garch`);
 4. :func:`~regime_trader.strategies.riskparity.solve_risk_budget` solves the ERC weights on it (its
    ``converged``, ``n_iter`` and error go to the signal's ``diagnostics["erc_solver"]``);
 5. :class:`~regime_trader.strategies.allocation.AllocationPolicy` decides the invested fraction,
@@ -38,6 +39,7 @@ from regime_trader.strategies.covariance import (
     mixture_covariance,
     regularize,
 )
+from regime_trader.strategies.garch import GarchCovariance
 from regime_trader.strategies.regime_engines import RegimeSource
 from regime_trader.strategies.regime_erc_params import RegimeERCParams
 from regime_trader.strategies.regime_window import RegimeUpdate
@@ -70,6 +72,12 @@ class RegimeERC(Strategy):
             )
         self._source = RegimeSource.fresh(self.symbols, self.params)
         self._ewma = EwmaCovariance(n, self.params.cov_halflife)
+        # With covariance "garch"/"gjr" the EWMA keeps giving the correlations.
+        self._garch = (
+            None
+            if self.params.covariance == "ewma"
+            else GarchCovariance(n, self.params.covariance, self.params.garch)
+        )
         self._regime_cov = RegimeCovariance(
             self.params.n_states, n, self.params.regime_cov_halflife
         )
@@ -90,6 +98,8 @@ class RegimeERC(Strategy):
         if not np.all(np.isfinite(ret)):  # the very first bar has no return
             return self._not_ready(date, "warming up: first bar")
         self._ewma.update(ret)
+        if self._garch is not None:
+            self._garch.update(date, ret)
         if not features.ready:
             return self._not_ready(date, f"warming up features: {features.n_bars} bars")
         # The asset returns ride in the tracker's training window, aligned with its rows, to
@@ -121,7 +131,7 @@ class RegimeERC(Strategy):
             means, covs = self._regime_cov.moments()
             mixture = mixture_covariance(update.predicted, means, covs)
         cov = regularize(
-            blend_covariance(self._ewma.covariance, mixture, self.params.regime_blend),
+            blend_covariance(self._base_covariance(), mixture, self.params.regime_blend),
             self.params.shrinkage,
         )
         budgets = None if self.params.risk_budgets is None else np.asarray(self.params.risk_budgets)
@@ -141,6 +151,7 @@ class RegimeERC(Strategy):
         rc = relative_risk_contributions(erc, cov)
         diagnostics: dict[str, Any] = {
             "engine": self.params.engine,
+            **self._covariance_diagnostics(),
             **alloc.diagnostics(),
             "decided_exposure": float(weights.sum()),
             "predicted_probs": update.predicted.tolist(),
@@ -164,6 +175,18 @@ class RegimeERC(Strategy):
             diagnostics=diagnostics,
         )
 
+    def _base_covariance(self) -> np.ndarray:
+        """Tomorrow's covariance before the regime blend: the EWMA, or its correlations with
+        the GARCH variances (the EWMA's own variance for an asset not fitted yet)."""
+        ewma = self._ewma.covariance
+        return ewma if self._garch is None else self._garch.covariance(ewma)
+
+    def _covariance_diagnostics(self) -> dict[str, Any]:
+        """``{"covariance": ...}`` (the GARCH fits, fallbacks and errors); nothing for EWMA."""
+        if self._garch is None:
+            return {}
+        return {"covariance": self._garch.diagnostics(self.symbols)}
+
     def _not_ready(self, date: pd.Timestamp, reason: str) -> Signal:
         return self._signal(
             date, np.zeros(len(self.symbols)), ready=False, diagnostics={"reason": reason}
@@ -177,6 +200,8 @@ class RegimeERC(Strategy):
             "params": self.settings(),
             **self._source.state_dict(),
             "ewma": self._ewma.state_dict(),
+            # Only with a GARCH covariance: an EWMA strategy's state is as it always was.
+            **({} if self._garch is None else {"garch": self._garch.state_dict()}),
             "regime_cov": self._regime_cov.state_dict(),
             "last_erc": self._last_erc,
             "smoothed_stress": self._smoothed_stress,
@@ -196,6 +221,8 @@ class RegimeERC(Strategy):
     def _restore(self, state: dict[str, Any]) -> None:
         self._source = RegimeSource.restore(self.symbols, self.params, state)
         self._ewma = EwmaCovariance.from_state(state["ewma"])
+        if self._garch is not None:
+            self._garch = GarchCovariance.from_state(state["garch"])
         self._regime_cov = RegimeCovariance.from_state(state["regime_cov"])
         if state["last_erc"] is not None:
             self._last_erc = np.asarray(state["last_erc"], dtype=float)

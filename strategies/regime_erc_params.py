@@ -27,15 +27,17 @@ from regime_trader.strategies._checks import (
 )
 from regime_trader.strategies.allocation import AllocationPolicy
 from regime_trader.strategies.features import FeatureSpec
+from regime_trader.strategies.garch import GarchSettings
 from regime_trader.strategies.jump_features import JumpFeatureSpec
 from regime_trader.strategies.jump_online import JumpSettings
 from regime_trader.strategies.params import record_from_dict, record_to_dict
 from regime_trader.strategies.rebalance import RebalanceBand
 from regime_trader.strategies.regime_online import RegimeSettings
 
-__all__ = ["EngineName", "RegimeERCParams", "select_columns"]
+__all__ = ["CovarianceName", "EngineName", "RegimeERCParams", "select_columns"]
 
 EngineName = Literal["hmm", "jump", "sparse_jump"]
+CovarianceName = Literal["ewma", "garch", "gjr"]
 
 # The literature's jump-model features (Shu, Yu & Mulvey 2024, table 2) of the equity asset, plus
 # the stock-bond correlation: a prior from the papers, not a choice made on any data.
@@ -132,6 +134,14 @@ class RegimeERCParams:
         Jump model size, penalties (lambda, or enter/exit), sparse budget and refit schedule.
     cov_halflife : float, default 63
         Half-life in days of the EWMA covariance (shared with the static ERC benchmark).
+    covariance : {"ewma", "garch", "gjr"}, default "ewma"
+        The daily covariance the allocator starts from: the EWMA; or the EWMA's correlations
+        with per-asset GARCH(1,1) (``"garch"``) or GJR-GARCH(1,1,1) (``"gjr"``) variance
+        forecasts (:class:`~regime_trader.strategies.garch.GarchCovariance`). The EWMA stays
+        the default: the GARCH options were compared with it by out-of-sample QLIKE on the
+        development windows only, not chosen on validation data.
+    garch : GarchSettings
+        Training window and refit calendar of the GARCH fits (used by ``"garch"``/``"gjr"``).
     regime_cov_halflife : float, default 252
         Half-life in days of the per-regime covariances.
     regime_blend : float in [0, 1], default 0.0
@@ -162,6 +172,8 @@ class RegimeERCParams:
     jump_features: tuple[str, ...] = DEFAULT_JUMP_FEATURES
     jump: JumpSettings = field(default_factory=JumpSettings)
     cov_halflife: float = 63.0
+    covariance: CovarianceName = "ewma"
+    garch: GarchSettings = field(default_factory=GarchSettings)
     regime_cov_halflife: float = 252.0
     regime_blend: float = 0.0
     shrinkage: float = 0.1
@@ -171,6 +183,7 @@ class RegimeERCParams:
 
     def __post_init__(self) -> None:
         check_choice("engine", self.engine, get_args(EngineName))
+        check_choice("covariance", self.covariance, get_args(CovarianceName))
         check_unit_interval("regime_blend", self.regime_blend)
         check_unit_interval("shrinkage", self.shrinkage)
         check_positive("cov_halflife", self.cov_halflife)

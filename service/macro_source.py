@@ -98,8 +98,7 @@ def _validated(where: str, frame: pd.DataFrame) -> pd.DataFrame:
             f"{where}: line {row + 2}, column {values.columns[col]!r}: "
             f"{values.iat[row, col]!r} is not a finite number"
         )
-    numbers.index = index
-    return numbers.astype(float)
+    return pd.DataFrame(numbers.to_numpy(dtype=float), index=index, columns=values.columns)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

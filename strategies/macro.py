@@ -123,7 +123,7 @@ def proxy_signals(closes: pd.DataFrame, spec: ProxySpec | None = None) -> pd.Dat
     raw = prices.to_numpy()
     if not (np.isfinite(raw).all() and (raw > 0).all()):
         raise ValueError("closes must be positive finite numbers")
-    logs = np.log(prices)
+    logs = pd.DataFrame(np.log(raw), index=prices.index, columns=prices.columns)
     returns = logs.diff()
     # Percent, annualised, around zero (daily means are noise at this window): the VIX's scale.
     vol = returns[spec.equity].pow(2).rolling(spec.vol_window).mean()

@@ -212,6 +212,7 @@ class Service:
                 portfolios[name] = {
                     "trades": ctx.portfolio.strategy_label,
                     "profile": ctx.portfolio.profile_label,
+                    "risk_tolerance": ctx.portfolio.risk_tolerance_label,
                     "strategy": ctx.portfolio.strategy,
                     "symbols": list(ctx.portfolio.symbols),
                     "schedule_time": ctx.portfolio.schedule_time.isoformat(),

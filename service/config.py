@@ -61,6 +61,9 @@ The portfolio file::
     key_id_env = "ALPACA_API_KEY_ID"          # which env vars (or *_FILE) hold this account's keys
     secret_key_env = "ALPACA_API_SECRET_KEY"
     profile = "default"                       # a strategy profile (see service.profiles)
+    risk_tolerance = "moderate"               # conservative | moderate | aggressive, or a table
+    [portfolio.asset_classes]                 # equity | bond | real, for symbols not built in
+    XYZ = "equity"
     [portfolio.strategy_params]               # overrides on top of the profile's parameters
     regime_blend = 0.0
 
@@ -70,6 +73,13 @@ that names a ``strategy`` or ``strategy_params`` but no ``profile`` runs that st
 defaults with those overrides, as before profiles existed (``/status`` then shows no profile).
 The profile is read once, here; its name and version travel with the portfolio
 (:attr:`PortfolioConfig.profile_label`) to alerts and ``/status``.
+
+A ``risk_tolerance`` (:mod:`regime_trader.strategies.risk_tolerance`; ``RT_RISK_TOLERANCE`` for
+the default portfolio) sets the volatility target, the risk budgets per asset class, the floor
+and cap of the invested fraction and the no-trade band: its values win over the profile's and
+``strategy_params``' for those keys, and its band applies unless the portfolio sets
+``no_trade_band`` itself. A custom one is a table (``risk_tolerance = { base = "moderate",
+target_vol = 0.08 }``). Its name travels with the portfolio like the profile's.
 """
 
 from __future__ import annotations
@@ -105,6 +115,7 @@ from regime_trader.service.exceptions import RegimeTraderError
 from regime_trader.service.order_types import DEFAULT_NO_TRADE_BAND
 from regime_trader.strategies.missing_bars import DEFAULT_MAX_CARRY_SESSIONS
 from regime_trader.strategies.registry import build_strategy
+from regime_trader.strategies.risk_tolerance import tolerance_from
 
 __all__ = ["AccountKeys", "ConfigError", "PortfolioConfig", "Settings", "load_settings"]
 
@@ -147,13 +158,31 @@ class PortfolioConfig(BaseModel):
     profile_version: int | None = Field(None, ge=1)
     # Derived by load_settings from the profile (``name vN``); never read from the file.
     profile_label: str | None = None
+    # A built-in tolerance's name or a custom table (strategies.risk_tolerance.tolerance_from).
+    risk_tolerance: str | dict[str, Any] | None = None
+    asset_classes: dict[str, str] = Field(default_factory=dict)
+    # Derived by load_settings from risk_tolerance; never read from the file.
+    risk_tolerance_label: str | None = None
 
     @property
     def strategy_label(self) -> str:
         """What the portfolio trades, for alerts, ``/status`` and the dashboard."""
         if self.profile_label:
-            return f"profile {self.profile_label} ({self.strategy})"
-        return f"{self.strategy}, built-in defaults with the configured parameters (no profile)"
+            label = f"profile {self.profile_label} ({self.strategy})"
+        else:
+            label = (
+                f"{self.strategy}, built-in defaults with the configured parameters (no profile)"
+            )
+        if self.risk_tolerance_label:
+            label += f", risk tolerance {self.risk_tolerance_label}"
+        return label
+
+    @field_validator("risk_tolerance")
+    @classmethod
+    def _tolerance_is_known(cls, value: Any) -> Any:
+        if value is not None:
+            tolerance_from(value)  # a RiskToleranceError is a ValueError: pydantic reports it
+        return value
 
     @property
     def uses_profile(self) -> bool:
@@ -262,6 +291,7 @@ class Settings(BaseSettings):
     # The dashboard's halt/resume need it (regime_trader.service.dashboard); None: read-only.
     control_token: SecretStr | None = Field(None, validation_alias="RT_CONTROL_TOKEN")
     profile: str = "default"
+    risk_tolerance: str | None = None
     portfolios: tuple[PortfolioConfig, ...] = ()
     # Portfolio name -> its account's keys (load_settings fills it; empty with the emulator).
     accounts: Mapping[str, AccountKeys] = Field(default_factory=dict)
@@ -412,7 +442,12 @@ def _account_keys(
 
 def _portfolios(settings: Settings) -> tuple[PortfolioConfig, ...]:
     if settings.config_file is None:
-        default = {"symbols": settings.symbols, "schedule_time": settings.schedule_time}
+        default: dict[str, Any] = {
+            "symbols": settings.symbols,
+            "schedule_time": settings.schedule_time,
+        }
+        if settings.risk_tolerance is not None:
+            default["risk_tolerance"] = settings.risk_tolerance
         try:
             return (PortfolioConfig.model_validate(default),)
         except ValidationError as e:
@@ -436,10 +471,11 @@ def _portfolios(settings: Settings) -> tuple[PortfolioConfig, ...]:
     for i, table in enumerate(tables):
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: portfolio #{i + 1} is {table!r}, not a [[portfolio]] table")
-        if "profile_label" in table:
+        derived = sorted({"profile_label", "risk_tolerance_label"} & set(table))
+        if derived:
             raise ConfigError(
-                f"{path}: portfolio #{i + 1}: profile_label is derived from the profile; "
-                "name the profile (and profile_version) instead"
+                f"{path}: portfolio #{i + 1}: {derived[0]} is derived; name the profile "
+                "(and profile_version) or the risk_tolerance instead"
             )
         try:
             portfolios.append(PortfolioConfig(**table))
@@ -508,7 +544,9 @@ def load_settings() -> Settings:
     if (settings.alpaca_api_key_id is None) != (settings.alpaca_api_secret_key is None):
         raise ConfigError("set both ALPACA_API_KEY_ID and ALPACA_API_SECRET_KEY, or neither")
     try:
-        portfolios = tuple(_with_profile(p, settings) for p in _portfolios(settings))
+        portfolios = tuple(
+            _with_tolerance(_with_profile(p, settings)) for p in _portfolios(settings)
+        )
         accounts = _account_keys(settings, portfolios, environ)
     except ConfigError as e:  # a path or value it quotes may hold a secret (a pasted URL)
         raise ConfigError(_redact(str(e), secrets)) from None
@@ -542,6 +580,32 @@ def _with_profile(portfolio: PortfolioConfig, settings: Settings) -> PortfolioCo
             "strategy": profile.strategy_name,
             "strategy_params": params,
             "profile_label": profile.label,
+        }
+    )
+
+
+def _with_tolerance(portfolio: PortfolioConfig) -> PortfolioConfig:
+    """The portfolio with its risk tolerance's parameters and band (see the module docstring)."""
+    if portfolio.risk_tolerance is None:
+        return portfolio
+    from regime_trader.service.profiles import merged_params
+
+    where = f"portfolio {portfolio.name!r}: risk_tolerance"
+    try:
+        tolerance = tolerance_from(portfolio.risk_tolerance)
+        knobs = tolerance.strategy_params(
+            portfolio.strategy, portfolio.symbols, portfolio.asset_classes
+        )
+        params = merged_params(portfolio.strategy_params, knobs)
+        build_strategy(portfolio.strategy, portfolio.symbols, params)
+    except (TypeError, ValueError, KeyError) as e:  # RiskToleranceError is a ValueError
+        raise ConfigError(f"{where}: {e}") from None
+    own_band = "no_trade_band" in portfolio.model_fields_set
+    return portfolio.model_copy(
+        update={
+            "strategy_params": params,
+            "no_trade_band": portfolio.no_trade_band if own_band else tolerance.no_trade_band,
+            "risk_tolerance_label": tolerance.name,
         }
     )
 

@@ -68,6 +68,7 @@ __all__ = [
     "default_data_dir",
     "list_profiles",
     "load_profile",
+    "merged_params",
     "next_version",
     "parse_profile",
     "promote",
@@ -170,7 +171,7 @@ class Profile:
 
     def overridden(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
         """This profile's parameters with ``overrides`` on top, nested tables merged key by key."""
-        return _merged(self.overrides(), overrides)
+        return merged_params(self.overrides(), overrides)
 
     def build(self, symbols: Sequence[str]) -> Strategy:
         """A fresh strategy of this profile on ``symbols``."""
@@ -192,11 +193,12 @@ class Profile:
         return tomli_w.dumps(document)
 
 
-def _merged(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+def merged_params(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``overrides`` on top, nested tables merged key by key."""
     merged = dict(base)
     for key, value in overrides.items():
         if isinstance(merged.get(key), dict) and isinstance(value, Mapping):
-            merged[key] = _merged(merged[key], value)
+            merged[key] = merged_params(merged[key], value)
         else:
             merged[key] = _thawed(value)
     return merged

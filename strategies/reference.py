@@ -1,7 +1,9 @@
 """Reference strategies: the benchmarks every backtest reports next to the regime strategy.
 
 - :class:`StaticERC` — equal risk contribution on the same EWMA covariance as the regime
-  strategy, always fully invested, no regimes: what the regime layer must beat;
+  strategy, fully invested, no regimes: what the regime layer must beat (optionally with risk
+  budgets and a volatility target, which a risk-tolerance profile sets:
+  :mod:`regime_trader.strategies.risk_tolerance`);
 - :class:`InverseVolatility` — weights proportional to 1 / sigma_i on that covariance;
 - :class:`EqualWeight` — 1/N, rebalanced daily;
 - :class:`EqualWeightQuarterly` — 1/N on the first session of every calendar quarter, drifting
@@ -14,6 +16,7 @@ The equity and bond assets are the first two symbols unless named (``equity``, `
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Any, Self
@@ -22,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from regime_trader.strategies._checks import check_at_least
+from regime_trader.strategies.allocation import TRADING_DAYS_PER_YEAR
 from regime_trader.strategies.base import Signal, Strategy
 from regime_trader.strategies.covariance import EwmaCovariance, regularize
 from regime_trader.strategies.paired_recursion import pair_symbols, stock_bond_pair
@@ -216,7 +220,14 @@ class _EwmaRisk(Strategy):
         self._last_weights = weights
         rc = relative_risk_contributions(weights, cov)
         diagnostics = {"risk_contributions": dict(zip(self.symbols, rc.tolist(), strict=True))}
-        return self._signal(date, weights, ready=True, diagnostics={**diagnostics, **extra})
+        exposure, sizing = self._exposure(weights, cov)
+        return self._signal(
+            date, weights * exposure, ready=True, diagnostics={**diagnostics, **extra, **sizing}
+        )
+
+    def _exposure(self, weights: np.ndarray, cov: np.ndarray) -> tuple[float, dict[str, Any]]:
+        """The invested fraction of the weights (the rest is cash), and why: all by default."""
+        return 1.0, {}
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -246,14 +257,82 @@ class _EwmaRisk(Strategy):
 
 
 class StaticERC(_EwmaRisk):
-    """Equal risk contribution on an EWMA covariance, fully invested (see :class:`_EwmaRisk`)."""
+    """Equal risk contribution on an EWMA covariance (see :class:`_EwmaRisk`).
+
+    With the defaults it is fully invested with equal risk budgets: the benchmark. A
+    risk-tolerance profile may set the extra parameters.
+
+    Parameters
+    ----------
+    symbols, cov_halflife, shrinkage, min_obs
+        As :class:`_EwmaRisk`.
+    risk_budgets : sequence of float, optional
+        Risk budget per asset, positive, in the order of ``symbols`` (normalised to sum 1);
+        equal when None.
+    target_vol : float, optional
+        Annualised volatility target: the invested fraction is ``target_vol`` over the
+        portfolio's forecast volatility on the same covariance, clipped to
+        ``[min_exposure, max_exposure]``, the rest cash. None: fully invested.
+    min_exposure, max_exposure : float, default 0 and 1
+        Floor and cap of that fraction (no leverage: the cap is at most 1).
+    """
 
     name = "erc_static"
 
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        *,
+        risk_budgets: Sequence[float] | None = None,
+        target_vol: float | None = None,
+        min_exposure: float = 0.0,
+        max_exposure: float = 1.0,
+        **ewma: Any,
+    ) -> None:
+        super().__init__(symbols, **ewma)
+        if risk_budgets is not None and (
+            len(risk_budgets) != len(self.symbols) or not all(b > 0 for b in risk_budgets)
+        ):
+            raise ValueError(
+                f"risk_budgets must be {len(self.symbols)} positive numbers, got {risk_budgets}"
+            )
+        if target_vol is not None and not target_vol > 0:
+            raise ValueError(f"target_vol must be positive, got {target_vol}")
+        if not 0.0 <= min_exposure <= max_exposure <= 1.0:
+            raise ValueError(
+                f"need 0 <= min_exposure <= max_exposure <= 1, got {min_exposure}, {max_exposure}"
+            )
+        self.risk_budgets = None if risk_budgets is None else tuple(float(b) for b in risk_budgets)
+        self.target_vol = target_vol
+        self.min_exposure = min_exposure
+        self.max_exposure = max_exposure
+
     def _weigh(self, cov: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
         # regularize proved cov positive definite (its lowest eigenvalue lifted above 0).
-        solved = solve_risk_budget(cov, w0=self._last_weights, assume_positive_definite=True)
+        solved = solve_risk_budget(
+            cov, self.risk_budgets, w0=self._last_weights, assume_positive_definite=True
+        )
         return solved.weights, {"erc_solver": solved.diagnostics()}
+
+    def _exposure(self, weights: np.ndarray, cov: np.ndarray) -> tuple[float, dict[str, Any]]:
+        if self.target_vol is None:
+            return 1.0, {}
+        forecast = math.sqrt(float(weights @ cov @ weights) * TRADING_DAYS_PER_YEAR)
+        wanted = self.target_vol / forecast if forecast > 0 else self.max_exposure
+        exposure = min(max(wanted, self.min_exposure), self.max_exposure)
+        return exposure, {"forecast_vol": forecast, "target_vol": self.target_vol}
+
+    def settings(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        if self.risk_budgets is not None:
+            extra["risk_budgets"] = list(self.risk_budgets)
+        if self.target_vol is not None:  # the defaults leave the saved layout as it was
+            extra |= {
+                "target_vol": self.target_vol,
+                "min_exposure": self.min_exposure,
+                "max_exposure": self.max_exposure,
+            }
+        return {**super().settings(), **extra}
 
 
 class InverseVolatility(_EwmaRisk):

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from regime_trader.service.alert_channels import read_alerts
+from regime_trader.service.alerts import Alert
 from regime_trader.service.app import Service
 from regime_trader.service.config import load_settings
 from regime_trader.service.emulator.admin_client import EmulatorAdmin
@@ -126,3 +128,19 @@ def test_status_names_the_profile_and_version_each_portfolio_trades(service: Ser
     shown = service.status()["portfolios"]["default"]
     assert shown["profile"] == portfolio.profile_label is not None
     assert shown["trades"] == f"profile {portfolio.profile_label} ({portfolio.strategy})"
+
+
+def test_status_and_alerts_name_the_risk_tolerance(
+    offline_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RT_RISK_TOLERANCE", "moderate")
+    service = Service.create(load_settings())
+    try:
+        shown = service.status()["portfolios"]["default"]
+        assert shown["risk_tolerance"] == "moderate"
+        assert shown["trades"].endswith(", risk tolerance moderate")
+        service.alerts.publish(Alert("default", "2024-01-02", "halted", "warning", "test"))
+        (alert,) = read_alerts(service.store.redis, namespace=service.store.ns, count=1)
+        assert f"Trades: {shown['trades']}" in alert.to_text()
+    finally:
+        service.close()

@@ -724,3 +724,59 @@ def _write(name: str, version: int, strategy: str, params: dict[str, Any]) -> No
         source=ProfileSource(symbols=("SPY", "TLT", "GLD")),
     )
     write_profile(profile, data_dir=Path(os.environ["RT_DATA_DIR"]))
+
+
+# ----------------------------------------------------------------------------- risk tolerance
+
+
+def test_a_risk_tolerance_sets_the_budgets_target_and_band_of_the_profiles_strategy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _portfolio_file(
+        tmp_path,
+        monkeypatch,
+        CORE
+        + 'risk_tolerance = "conservative"\n'
+        + '[[portfolio]]\nname = "own-band"\nsymbols = ["SPY", "XYZ"]\n'
+        + 'key_id_env = "OWN_KEY"\nsecret_key_env = "OWN_SECRET"\n'
+        + 'no_trade_band = 0.05\nrisk_tolerance = { base = "moderate", target_vol = 0.08 }\n'
+        + '[portfolio.asset_classes]\nXYZ = "real"\n',
+    )
+    core, own = load_settings().portfolios
+    assert core.strategy == "erc_static"  # the shipped default profile's strategy
+    assert core.strategy_params["risk_budgets"] == pytest.approx([0.25, 0.55, 0.20])
+    assert (core.strategy_params["target_vol"], core.no_trade_band) == (0.06, 0.03)
+    assert core.strategy_label.endswith(", risk tolerance conservative")
+    assert own.strategy_params["risk_budgets"] == pytest.approx([2 / 3, 1 / 3])
+    assert (own.strategy_params["target_vol"], own.no_trade_band) == (0.08, 0.05)
+    assert own.risk_tolerance_label == "custom (moderate)"
+
+
+def test_rt_risk_tolerance_sets_the_default_portfolios(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RT_RISK_TOLERANCE", "aggressive")
+    (portfolio,) = load_settings().portfolios
+    assert portfolio.risk_tolerance_label == "aggressive"
+    assert portfolio.strategy_params["max_exposure"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ('risk_tolerance = "bold"\n', ["'core'", "risk_tolerance", "bold"]),
+        ('symbols = ["SPY", "XYZ"]\nrisk_tolerance = "moderate"\n', ["'XYZ'", "asset_classes"]),
+        (
+            'strategy = "equal_weight"\nrisk_tolerance = "moderate"\n',
+            ["'core'", "'equal_weight' has neither"],
+        ),
+        ('risk_tolerance_label = "mine"\n', ["risk_tolerance_label is derived"]),
+    ],
+    ids=["unknown", "unclassed-symbol", "no-knobs", "label-is-derived"],
+)
+def test_a_risk_tolerance_that_cannot_be_used_stops_start_up_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, table: str, expected: list[str]
+) -> None:
+    text = CORE.replace('symbols = ["SPY", "TLT", "GLD"]\n', "") if "symbols" in table else CORE
+    _portfolio_file(tmp_path, monkeypatch, text + table)
+    message = _refusal(monkeypatch)
+    for part in expected:
+        assert part in message, message

@@ -58,11 +58,11 @@ def main() -> int:
     for case, results in rows.items():
         first = None
         for path, r in results:
-            total = r["load"] + r["update"] + r["save"]
+            cells, total = phase_cells(r)
             first = total if first is None else first
             print(
-                f"{case:>5} {path:>18} | {_ms(r['load'])} {_ms(r['update'])} {_ms(r['save'])} "
-                f"{_ms(total):>8} {total / first:7.3f}x {total / r['redis_round_trip']:5.0f}x | "
+                f"{case:>5} {path:>18} | {cells} {total / first:7.3f}x "
+                f"{total / r['redis_round_trip']:5.0f}x | "
                 f"{_kb(r['stored_bytes'])} {_kb(r['window_bytes'])} {_kb(r['written_bytes']):>12}"
             )
     return 0
@@ -85,6 +85,13 @@ def _run_all(
         rows[case] = results
         print(f"{case} done", file=sys.stderr, flush=True)
     return rows
+
+
+def phase_cells(result: dict[str, Any]) -> tuple[str, float]:
+    """A worker's load, update, save and total cells (milliseconds), and the total in seconds."""
+    total = result["load"] + result["update"] + result["save"]
+    cells = [_ms(result[phase]) for phase in ("load", "update", "save")]
+    return " ".join([*cells, f"{_ms(total):>8}"]), total
 
 
 def _ms(secs: float) -> str:

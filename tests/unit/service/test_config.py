@@ -680,10 +680,30 @@ def test_a_portfolio_with_its_own_strategy_and_no_profile_runs_as_before(
             ["tuned v1", "shrinkage"],
         ),
         ('profile_label = "mine v9"\n', ["profile_label"]),
+        ('risk_tolerance = "bold"\n', ["'core'", "risk_tolerance", "bold"]),
+        (
+            '[[portfolio]]\nname = "odd"\nsymbols = ["SPY", "XYZ"]\nrisk_tolerance = "moderate"\n'
+            'key_id_env = "ODD_KEY"\nsecret_key_env = "ODD_SECRET"\n',
+            ["'odd'", "'XYZ'", "asset_classes"],
+        ),
+        (
+            'strategy = "equal_weight"\nrisk_tolerance = "moderate"\n',
+            ["'core'", "'equal_weight' has neither"],
+        ),
+        ('risk_tolerance_label = "mine"\n', ["risk_tolerance_label is derived"]),
     ],
-    ids=["unknown-profile", "other-strategy", "bad-override", "label-is-derived"],
+    ids=[
+        "unknown-profile",
+        "other-strategy",
+        "bad-override",
+        "label-is-derived",
+        "unknown-tolerance",
+        "unclassed-symbol",
+        "tolerance-without-knobs",
+        "tolerance-label-is-derived",
+    ],
 )
-def test_a_profile_that_cannot_be_used_stops_start_up_naming_it(
+def test_a_profile_or_tolerance_that_cannot_be_used_stops_start_up_naming_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, table: str, expected: list[str]
 ) -> None:
     _write("tuned", 1, "regime_erc", {"shrinkage": 0.3})
@@ -757,26 +777,3 @@ def test_rt_risk_tolerance_sets_the_default_portfolios(monkeypatch: pytest.Monke
     (portfolio,) = load_settings().portfolios
     assert portfolio.risk_tolerance_label == "aggressive"
     assert portfolio.strategy_params["max_exposure"] == 1.0
-
-
-@pytest.mark.parametrize(
-    ("table", "expected"),
-    [
-        ('risk_tolerance = "bold"\n', ["'core'", "risk_tolerance", "bold"]),
-        ('symbols = ["SPY", "XYZ"]\nrisk_tolerance = "moderate"\n', ["'XYZ'", "asset_classes"]),
-        (
-            'strategy = "equal_weight"\nrisk_tolerance = "moderate"\n',
-            ["'core'", "'equal_weight' has neither"],
-        ),
-        ('risk_tolerance_label = "mine"\n', ["risk_tolerance_label is derived"]),
-    ],
-    ids=["unknown", "unclassed-symbol", "no-knobs", "label-is-derived"],
-)
-def test_a_risk_tolerance_that_cannot_be_used_stops_start_up_naming_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, table: str, expected: list[str]
-) -> None:
-    text = CORE.replace('symbols = ["SPY", "TLT", "GLD"]\n', "") if "symbols" in table else CORE
-    _portfolio_file(tmp_path, monkeypatch, text + table)
-    message = _refusal(monkeypatch)
-    for part in expected:
-        assert part in message, message

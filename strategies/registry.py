@@ -20,6 +20,7 @@ from regime_trader.strategies.reference import (
     StaticERC,
 )
 from regime_trader.strategies.regime_erc import RegimeERC, RegimeERCParams
+from regime_trader.strategies.sleeve_erc import SleeveERC, SleeveERCParams
 from regime_trader.strategies.state import StrategyState
 
 __all__ = [
@@ -41,6 +42,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
         EqualWeightQuarterly,
         SixtyForty,
         BuyHold,
+        SleeveERC,
     )
 }
 
@@ -69,8 +71,9 @@ def build_strategy(name: str, symbols: Sequence[str], params: Mapping[str, Any])
         Overrides: for ``regime_erc`` any field of :class:`RegimeERCParams` (nested tables
         for ``features``, ``regime``, ``jump_feature_spec``, ``jump``, ``policy`` and
         ``rebalance``); for ``erc_static`` and ``inverse_vol`` their keyword arguments; for
-        ``sixty_forty`` and ``buy_hold`` ``equity_symbol`` and ``bond_symbol``; nothing for
-        the others.
+        ``sixty_forty`` and ``buy_hold`` ``equity_symbol`` and ``bond_symbol``; for
+        ``erc_sleeve`` any field of :class:`SleeveERCParams` (``sleeve_symbols``,
+        ``risk_budgets``, the nested ``momentum`` table); nothing for the others.
 
     Returns
     -------
@@ -87,6 +90,8 @@ def build_strategy(name: str, symbols: Sequence[str], params: Mapping[str, Any])
     if name == RegimeERC.name:
         # Fields left out keep their defaults, nested tables field by field.
         return RegimeERC(symbols, RegimeERCParams.from_dict(params))
+    if name == SleeveERC.name:
+        return SleeveERC(symbols, SleeveERCParams.from_dict(params))
     if name in (StaticERC.name, InverseVolatility.name):
         return STRATEGIES[name](symbols, **dict(params))
     if name in (SixtyForty.name, BuyHold.name):

@@ -180,6 +180,7 @@ def _one_count(args: argparse.Namespace, count: int) -> CountResult:
         emulator.start()
         replicas: list[ServiceProcess] = []
         try:
+            trip = _broker_round_trip(emulator.url)  # before the replicas load the emulator
             keys = _portfolio_file(tmp / "portfolios.toml", count)
             extra = {"RT_CONFIG_FILE": str(tmp / "portfolios.toml"), **keys}
             extra["RT_WAKE_INTERVAL_SECS"] = str(args.wake_secs)
@@ -210,7 +211,6 @@ def _one_count(args: argparse.Namespace, count: int) -> CountResult:
                 busy.append(_busy_secs(client, session, names))
                 print(f"portfolios={count}: {session} in {sessions[-1]:.1f}s", file=sys.stderr)
             rss = tuple(_rss_mib(r.process.pid) for r in replicas)
-            trip = _broker_round_trip(emulator.url)
         finally:
             for replica in replicas:
                 replica.stop()

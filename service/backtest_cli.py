@@ -11,7 +11,9 @@ with the overrides), so a backtest reproduces the weights a configured portfolio
 ``--weight-band`` (default a portfolio's ``no_trade_band``) and ``--exposure-band`` are the
 execution band, the rule the live planner applies to the broker's positions
 (:class:`~regime_trader.strategies.rebalance.RebalanceBand`); ``--period`` adds named slices to
-the metrics (calendar years are always reported).
+the metrics (calendar years are always reported). ``--sleeve-prices`` adds a momentum sleeve's
+stock file for ``--strategy erc_sleeve`` (:mod:`regime_trader.service.sleeve_prices`): the run
+is on the sessions both files share, and the benchmarks run on the ``--prices`` symbols alone.
 """
 
 from __future__ import annotations
@@ -33,10 +35,13 @@ from regime_trader.service.order_types import DEFAULT_NO_TRADE_BAND
 from regime_trader.service.pricefile import PriceFileError, load_prices_carried
 from regime_trader.service.profiles import ProfileError, load_profile
 from regime_trader.service.report import write_backtest
+from regime_trader.service.sleeve_prices import SleeveJoin, join_sleeve_prices
 from regime_trader.strategies.backtest import BacktestResult, Period, run_backtest
+from regime_trader.strategies.base import Strategy
 from regime_trader.strategies.missing_bars import DEFAULT_MAX_CARRY_SESSIONS, CarriedClose
 from regime_trader.strategies.rebalance import RebalanceBand
 from regime_trader.strategies.registry import STRATEGIES, build_benchmarks, build_strategy
+from regime_trader.strategies.sleeve_erc import SleeveERC, Widened
 from regime_trader.strategies.synthetic import generate_market
 
 __all__ = ["add_arguments", "run"]
@@ -101,6 +106,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="CSV of daily closes, wide (date,SYM,...) or long (date,symbol,close);"
         " default: a seeded synthetic market",
+    )
+    parser.add_argument(
+        "--sleeve-prices",
+        type=Path,
+        help="CSV of a momentum sleeve's stock closes, joined to --prices on their common "
+        "sessions (for --strategy erc_sleeve; its sleeve_symbols default to this file's columns;"
+        " the benchmarks run on the --prices symbols)",
     )
     parser.add_argument(
         "--start",
@@ -189,6 +201,34 @@ def _load(args: argparse.Namespace) -> tuple[pd.DataFrame, str, tuple[CarriedClo
     return market.prices, f"synthetic regime-switching market (seed {args.seed})", ()
 
 
+def _join_sleeve(args: argparse.Namespace, prices: pd.DataFrame) -> SleeveJoin | None:
+    if args.sleeve_prices is None:
+        return None
+    if args.prices is None:
+        raise PriceFileError("--sleeve-prices needs --prices (the assets beside the sleeve)")
+    return join_sleeve_prices(prices, args.sleeve_prices, args.max_carry_sessions)
+
+
+def _sleeve_params(name: str, params: dict[str, Any], sleeve: SleeveJoin | None) -> dict[str, Any]:
+    """The strategy's parameters with ``sleeve_symbols`` defaulting to the sleeve file's."""
+    if sleeve is None:
+        return params
+    if name != SleeveERC.name:
+        raise ValueError(f"--sleeve-prices is for --strategy {SleeveERC.name}, not {name}")
+    return {"sleeve_symbols": list(sleeve.sleeve_symbols), **params}
+
+
+def _benchmarks(
+    symbols: list[str], params: dict[str, Any], sleeve: SleeveJoin | None
+) -> dict[str, Strategy]:
+    """The benchmarks, on the assets alone when a sleeve's stocks are in the universe."""
+    if sleeve is None:
+        return dict(build_benchmarks(symbols, params))
+    stocks = set(sleeve.sleeve_symbols)
+    assets = [s for s in symbols if s not in stocks]
+    return {k: Widened(b, symbols) for k, b in build_benchmarks(assets, params).items()}
+
+
 def _progress(quiet: bool) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
     if quiet:
         return None, lambda: None
@@ -242,9 +282,16 @@ def run(args: argparse.Namespace) -> int:
     """Run the backtest and write its files; returns the process exit code."""
     try:
         prices, source, carried = _load(args)
+        sleeve = _join_sleeve(args, prices)
     except PriceFileError as e:
         print(f"regime-trader backtest: {e}", file=sys.stderr)
         return 2
+    if sleeve is not None:
+        prices, source = sleeve.closes, f"{source} + {args.sleeve_prices}"
+        carried = (*carried, *sleeve.carried)
+        for day in sleeve.dropped:
+            warning = f"{day.date()} is in one file only; dropped"
+            print(f"regime-trader backtest: warning: {warning}", file=sys.stderr)
     for c in carried:
         print(f"regime-trader backtest: warning: {c.describe()}", file=sys.stderr)
     # hmmlearn logs every tiny EM likelihood dip; convergence is judged and recorded by
@@ -255,8 +302,9 @@ def run(args: argparse.Namespace) -> int:
     name, profile = args.strategy or "regime_erc", None
     try:
         name, params, profile = _strategy_spec(args)
+        params = _sleeve_params(name, params, sleeve)
         strategy = build_strategy(name, symbols, params)
-        benchmarks = build_benchmarks(symbols, params)
+        benchmarks = _benchmarks(symbols, params, sleeve)
     except ProfileError as e:
         print(f"regime-trader backtest: --profile: {e}", file=sys.stderr)
         return 2
@@ -289,6 +337,7 @@ def run(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - began
     config = {
         "source": source,
+        "sleeve_prices": None if sleeve is None else str(args.sleeve_prices),
         "symbols": symbols,
         "start": str(pd.Timestamp(start).date()),
         "end": None if args.end is None else str(args.end.date()),

@@ -1,0 +1,173 @@
+"""``regime-trader backtest --sleeve-prices``: assets and a momentum sleeve's stocks, end to end."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from regime_trader.service.cli import main
+from regime_trader.strategies.synthetic import generate_market
+from tests.conftest import SHARED_DATA
+
+ASSETS = ("SPY", "TLT", "GLD")
+STOCKS = tuple(f"X{i:02d}" for i in range(16))
+FAST = {"momentum": {"lookback": 60, "skip": 5, "top_k": 4}, "min_obs": 30}
+START = "2016-01-04"
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, pd.Timestamp]:
+    """An ETF file and a stock file that overlap partly; the stock file misses one session."""
+    folder = tmp_path_factory.mktemp("sleeve")
+    assets = generate_market(420, ASSETS, seed=4, start="2015-01-02").prices
+    rng = np.random.default_rng(9)
+    dates = assets.index[20:]  # the stocks start later and end with the ETFs
+    steps = rng.normal(0.0, 0.002, len(STOCKS)) + rng.normal(0.0, 0.015, (len(dates), 16))
+    stocks = pd.DataFrame(40.0 * np.exp(np.cumsum(steps, axis=0)), index=dates, columns=STOCKS)
+    missing = dates[150]
+    stocks = stocks.drop(index=missing)
+    assets.to_csv(folder / "etfs.csv")
+    stocks.to_csv(folder / "stocks.csv")
+    return folder / "etfs.csv", folder / "stocks.csv", missing
+
+
+def _backtest(prices: Path, out: Path, *extra: str) -> int:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return main(["backtest", "--prices", str(prices), "--out", str(out), "--quiet", *extra])
+
+
+def _metrics(out: Path) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((out / "metrics.json").read_text())
+    return loaded
+
+
+def test_the_sleeve_backtest_runs_and_trades_assets_and_stocks(
+    files: tuple[Path, Path, pd.Timestamp], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    etfs, stocks, missing = files
+    out = tmp_path / "out"
+    code = _backtest(
+        etfs,
+        out,
+        "--sleeve-prices",
+        str(stocks),
+        "--strategy",
+        "erc_sleeve",
+        "--strategy-params",
+        json.dumps(FAST),
+        "--start",
+        START,
+    )
+
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert f"{missing.date()} is in one file only; dropped" in printed.err
+    config = _metrics(out)["config"]
+    assert config["strategy_params"]["sleeve_symbols"] == list(STOCKS)
+    assert config["sleeve_prices"] == str(stocks)
+    weights = pd.read_csv(out / "weights.csv", index_col=0, parse_dates=True)
+    assert list(weights.columns) == [*ASSETS, *STOCKS, "cash"]
+    assert pd.Timestamp(missing) not in weights.index
+    held = weights[list(STOCKS)].gt(0).sum(axis=1)
+    assert held.min() >= 1  # the sleeve is in the ERC from the first trading day
+    assert (weights.drop(columns="cash").sum(axis=1) + weights["cash"]).sub(1).abs().max() < 1e-9
+
+
+def test_the_benchmarks_run_on_the_assets_alone(
+    files: tuple[Path, Path, pd.Timestamp], tmp_path: Path
+) -> None:
+    etfs, stocks, _ = files
+    sleeve_out, alone_out = tmp_path / "sleeve", tmp_path / "alone"
+    common = pd.read_csv(stocks, index_col=0, parse_dates=True).index
+    assets = pd.read_csv(etfs, index_col=0, parse_dates=True)
+    assets.loc[assets.index.isin(common)].to_csv(tmp_path / "common.csv")
+    params = json.dumps(FAST)
+    assert (
+        _backtest(
+            etfs,
+            sleeve_out,
+            "--sleeve-prices",
+            str(stocks),
+            "--strategy",
+            "erc_sleeve",
+            "--strategy-params",
+            params,
+            "--start",
+            START,
+        )
+        == 0
+    )
+    assert (
+        _backtest(tmp_path / "common.csv", alone_out, "--strategy", "erc_static", "--start", START)
+        == 0
+    )
+
+    with_sleeve = _metrics(sleeve_out)["benchmarks"]
+    alone = _metrics(alone_out)
+    assert with_sleeve["erc_static"] == alone["benchmarks"]["erc_static"]
+    assert with_sleeve["equal_weight"] == alone["benchmarks"]["equal_weight"]
+    assert with_sleeve["erc_static"]["sharpe"] == alone["strategy"]["sharpe"]
+
+
+def test_a_sleeve_file_for_another_strategy_is_refused(
+    files: tuple[Path, Path, pd.Timestamp], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    etfs, stocks, _ = files
+    code = _backtest(
+        etfs, tmp_path / "out", "--sleeve-prices", str(stocks), "--strategy", "erc_static"
+    )
+
+    assert code == 2
+    assert "--sleeve-prices is for --strategy erc_sleeve, not erc_static" in capsys.readouterr().err
+
+
+def test_a_symbol_in_both_files_and_a_sleeve_without_prices_are_refused(
+    files: tuple[Path, Path, pd.Timestamp], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    etfs, _, _ = files
+    code = _backtest(
+        etfs, tmp_path / "out", "--sleeve-prices", str(etfs), "--strategy", "erc_sleeve"
+    )
+    assert code == 2 and "are in the --prices file too" in capsys.readouterr().err
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        code = main(["backtest", "--sleeve-prices", str(etfs), "--quiet", "--out", str(tmp_path)])
+    assert code == 2 and "--sleeve-prices needs --prices" in capsys.readouterr().err
+
+
+def test_the_shared_multi_asset_panel_with_the_stock_sleeve_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    etfs = SHARED_DATA / "multiasset13_2007_2019.csv"
+    stocks = SHARED_DATA / "sp500_stocks_2010_2019.csv"
+    if not (etfs.is_file() and stocks.is_file()):
+        pytest.skip(f"shared data not found in {SHARED_DATA}")
+    out = tmp_path / "real"
+    # A short window of the development years: the sleeve's first 12-1 score is in 2011-01,
+    # it joins the ERC 60 returns later.
+    code = _backtest(
+        etfs,
+        out,
+        "--sleeve-prices",
+        str(stocks),
+        "--strategy",
+        "erc_sleeve",
+        "--start",
+        "2011-06-01",
+        "--end",
+        "2011-12-30",
+    )
+
+    assert code == 0, capsys.readouterr().err
+    weights = pd.read_csv(out / "weights.csv", index_col=0, parse_dates=True)
+    assert weights.shape[1] == 13 + 399 + 1
+    stocks_held = weights.drop(columns="cash").iloc[:, 13:].gt(0).sum(axis=1)
+    assert stocks_held.min() >= 20  # the top 20, and the capped rotation's remainders
+    assert weights.index[-1] == pd.Timestamp("2011-12-30")

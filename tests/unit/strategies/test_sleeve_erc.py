@@ -195,3 +195,13 @@ def test_the_covariance_the_erc_uses_is_the_regularised_ewma_of_assets_and_sleev
     cov = regularize(strategy._cov.covariance, strategy.params.shrinkage)
     w = np.array([last.weights[a] for a in ASSETS] + [last.diagnostics["sleeve"]["weight"]])
     np.testing.assert_allclose(relative_risk_contributions(w, cov), [0.25] * 4, atol=1e-8)
+
+
+def test_weights_do_not_depend_on_each_symbols_price_scale(prices: pd.DataFrame) -> None:
+    factors = np.random.default_rng(1).uniform(0.01, 100.0, prices.shape[1])
+
+    a = quiet_signals(_fresh(), prices)
+    b = quiet_signals(_fresh(), prices * factors)
+
+    np.testing.assert_allclose(_matrix(a), _matrix(b), rtol=0, atol=1e-9)
+    assert _matrix(a)[:, len(ASSETS) : len(ASSETS) + len(STOCKS)].max() > 0  # the sleeve traded

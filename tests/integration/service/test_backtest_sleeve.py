@@ -171,3 +171,33 @@ def test_the_shared_multi_asset_panel_with_the_stock_sleeve_runs(
     stocks_held = weights.drop(columns="cash").iloc[:, 13:].gt(0).sum(axis=1)
     assert stocks_held.min() >= 20  # the top 20, and the capped rotation's remainders
     assert weights.index[-1] == pd.Timestamp("2011-12-30")
+
+
+def test_the_files_are_deterministic_and_a_decision_ignores_later_stock_bars(
+    files: tuple[Path, Path, pd.Timestamp], tmp_path: Path
+) -> None:
+    etfs, stocks, _ = files
+    # round_trip: the unchanged rows must keep their exact floats through the rewrite.
+    changed = pd.read_csv(stocks, index_col=0, parse_dates=True, float_precision="round_trip")
+    cut = pd.Timestamp("2016-03-31")
+    later = changed.index > cut
+    changed.loc[later] *= np.random.default_rng(1).uniform(0.7, 1.3, (int(later.sum()), 16))
+    changed.to_csv(tmp_path / "changed.csv")
+    runs = {}
+    for label, path in (("a", stocks), ("b", stocks), ("changed", tmp_path / "changed.csv")):
+        options = (
+            "--strategy",
+            "erc_sleeve",
+            "--strategy-params",
+            json.dumps(FAST),
+            "--start",
+            START,
+        )
+        assert _backtest(etfs, tmp_path / label, "--sleeve-prices", str(path), *options) == 0
+        weights = pd.read_csv(tmp_path / label / "weights.csv", index_col=0, parse_dates=True)
+        runs[label] = weights.astype(float)  # a never-held column reads back as integers
+
+    for name in ("weights.csv", "equity.csv", "metrics.csv"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    pd.testing.assert_frame_equal(runs["a"].loc[:cut], runs["changed"].loc[:cut])
+    assert not runs["a"].loc[cut:].iloc[1:].equals(runs["changed"].loc[cut:].iloc[1:])

@@ -105,7 +105,7 @@ def test_the_sleeve_rebalances_on_the_first_session_of_a_month_only_and_drifts_b
 
     steps = _run(MomentumSleeve(list(prices.columns), params), prices)
 
-    months = pd.Series(prices.index.to_period("M"), index=prices.index)
+    months = pd.Series(pd.DatetimeIndex(prices.index).to_period("M"), index=prices.index)
     first_sessions = months.ne(months.shift()) & (np.arange(len(prices)) >= params.lookback)
     first_sessions.iloc[0] = False
     assert [r for _, _, r in steps] == first_sessions.tolist()

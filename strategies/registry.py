@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from regime_trader.strategies.base import Strategy
+from regime_trader.strategies.bl_regime import BlackLittermanParams, BlackLittermanRegime
 from regime_trader.strategies.reference import (
     BuyHold,
     EqualWeight,
@@ -42,6 +43,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
         EqualWeightQuarterly,
         SixtyForty,
         BuyHold,
+        BlackLittermanRegime,
         SleeveERC,
     )
 }
@@ -72,8 +74,10 @@ def build_strategy(name: str, symbols: Sequence[str], params: Mapping[str, Any])
         for ``features``, ``regime``, ``jump_feature_spec``, ``jump``, ``policy`` and
         ``rebalance``); for ``erc_static`` and ``inverse_vol`` their keyword arguments; for
         ``sixty_forty`` and ``buy_hold`` ``equity_symbol`` and ``bond_symbol``; for
-        ``erc_sleeve`` any field of :class:`SleeveERCParams` (``sleeve_symbols``,
-        ``risk_budgets``, the nested ``momentum`` table); nothing for the others.
+        ``bl_regime`` any field of :class:`BlackLittermanParams` (the regime machinery in the
+        nested ``regimes`` table); for ``erc_sleeve`` any field of :class:`SleeveERCParams`
+        (``sleeve_symbols``, ``risk_budgets``, the nested ``momentum`` table); nothing for
+        the others.
 
     Returns
     -------
@@ -90,6 +94,8 @@ def build_strategy(name: str, symbols: Sequence[str], params: Mapping[str, Any])
     if name == RegimeERC.name:
         # Fields left out keep their defaults, nested tables field by field.
         return RegimeERC(symbols, RegimeERCParams.from_dict(params))
+    if name == BlackLittermanRegime.name:
+        return BlackLittermanRegime(symbols, BlackLittermanParams.from_dict(params))
     if name == SleeveERC.name:
         return SleeveERC(symbols, SleeveERCParams.from_dict(params))
     if name in (StaticERC.name, InverseVolatility.name):

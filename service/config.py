@@ -114,7 +114,7 @@ from regime_trader.service.alert_channels import notifier_url_secrets
 from regime_trader.service.exceptions import RegimeTraderError
 from regime_trader.service.order_types import DEFAULT_NO_TRADE_BAND
 from regime_trader.strategies.missing_bars import DEFAULT_MAX_CARRY_SESSIONS
-from regime_trader.strategies.registry import build_strategy
+from regime_trader.strategies.registry import STRATEGIES, build_strategy
 from regime_trader.strategies.risk_tolerance import tolerance_from
 
 __all__ = ["AccountKeys", "ConfigError", "PortfolioConfig", "Settings", "load_settings"]
@@ -136,9 +136,7 @@ class PortfolioConfig(BaseModel):
 
     name: str = "default"
     symbols: tuple[str, ...] = ("SPY", "TLT", "GLD")
-    strategy: Literal["regime_erc", "erc_static", "equal_weight", "sixty_forty", "buy_hold"] = (
-        "regime_erc"
-    )
+    strategy: str = "regime_erc"  # a name of strategies.registry.STRATEGIES
     strategy_params: dict[str, Any] = Field(default_factory=dict)
     schedule_time: time = time(10, 0)
     no_trade_band: float = Field(DEFAULT_NO_TRADE_BAND, ge=0.0, lt=1.0)
@@ -176,6 +174,13 @@ class PortfolioConfig(BaseModel):
         if self.risk_tolerance_label:
             label += f", risk tolerance {self.risk_tolerance_label}"
         return label
+
+    @field_validator("strategy")
+    @classmethod
+    def _strategy_is_registered(cls, value: str) -> str:
+        if value not in STRATEGIES:
+            raise ValueError(f"unknown strategy {value!r}; one of {sorted(STRATEGIES)}")
+        return value
 
     @field_validator("risk_tolerance")
     @classmethod
@@ -594,7 +599,10 @@ def _with_tolerance(portfolio: PortfolioConfig) -> PortfolioConfig:
     try:
         tolerance = tolerance_from(portfolio.risk_tolerance)
         knobs = tolerance.strategy_params(
-            portfolio.strategy, portfolio.symbols, portfolio.asset_classes
+            portfolio.strategy,
+            portfolio.symbols,
+            portfolio.asset_classes,
+            portfolio.strategy_params.get("sleeve_symbols", ()),
         )
         params = merged_params(portfolio.strategy_params, knobs)
         build_strategy(portfolio.strategy, portfolio.symbols, params)

@@ -22,8 +22,9 @@ and indices of the shared data) or from the portfolio's own ``asset_classes`` ta
 neither is refused by name.
 
 :meth:`RiskTolerance.strategy_params` turns it into the parameters of a strategy that has these
-knobs: ``erc_static`` (risk budgets and a volatility target on its EWMA covariance) and
-``regime_erc`` (risk budgets and its allocation policy's absolute target, floor and cap).
+knobs: ``erc_static`` (risk budgets and a volatility target on its EWMA covariance), ``erc_sleeve``
+(the same, its momentum sleeve one equity asset) and ``regime_erc`` (risk budgets and its
+allocation policy's absolute target, floor and cap).
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ __all__ = [
 ]
 
 CLASSES = ("equity", "bond", "real")
+# How erc_sleeve's risk_budgets name its momentum sleeve (strategies.sleeve_erc).
+SLEEVE = "sleeve"
 
 ASSET_CLASSES: dict[str, str] = {
     **dict.fromkeys(
@@ -121,19 +124,32 @@ class RiskTolerance:
         return tuple(weight[of[s]] / total / held[of[s]] for s in symbols)
 
     def strategy_params(
-        self, strategy: str, symbols: Sequence[str], classes: Mapping[str, str] | None = None
+        self,
+        strategy: str,
+        symbols: Sequence[str],
+        classes: Mapping[str, str] | None = None,
+        sleeve_symbols: Sequence[str] = (),
     ) -> dict[str, Any]:
-        """The parameters that make ``strategy`` take this much risk, and there."""
-        budgets = list(self.risk_budgets(symbols, classes))
+        """The parameters that make ``strategy`` take this much risk, and there.
+
+        ``sleeve_symbols`` (``erc_sleeve``): the stocks of its momentum sleeve, which is one
+        equity asset of the ERC, after the other assets of ``symbols``.
+        """
         sizing = {"min_exposure": self.min_exposure, "max_exposure": self.max_exposure}
-        if strategy == "erc_static":
+        if strategy == "erc_sleeve" and sleeve_symbols:
+            # The sleeve is one equity asset of the ERC; its stocks share its one budget.
+            assets = [s for s in symbols if s not in set(sleeve_symbols)]
+            own = self.risk_budgets([*assets, SLEEVE], {**(classes or {}), SLEEVE: "equity"})
+            return {"risk_budgets": list(own), "target_vol": self.target_vol, **sizing}
+        budgets = list(self.risk_budgets(symbols, classes))
+        if strategy in ("erc_static", "erc_sleeve"):
             return {"risk_budgets": budgets, "target_vol": self.target_vol, **sizing}
         if strategy == "regime_erc":
             policy = {"target_vol": self.target_vol, "vol_target_mode": "absolute", **sizing}
             return {"risk_budgets": budgets, "policy": policy}
         raise RiskToleranceError(
             f"a risk tolerance sets risk budgets and a volatility target: strategy {strategy!r} "
-            "has neither (use erc_static or regime_erc)"
+            "has neither (use erc_static, erc_sleeve or regime_erc)"
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -124,3 +124,15 @@ def test_static_erc_under_a_tolerance_is_causal_and_restores_exactly(
 
 def test_static_erc_without_a_tolerance_keeps_its_saved_settings() -> None:
     assert set(StaticERC(SYMBOLS).settings()) == {"cov_halflife", "shrinkage", "min_obs"}
+
+
+def test_the_momentum_sleeve_is_one_equity_asset_of_the_tolerance() -> None:
+    stocks = ["AAPL", "MSFT", "XOM"]  # no asset class needed: they share the sleeve's budget
+    params = TOLERANCES["moderate"].strategy_params(
+        "erc_sleeve", [*SYMBOLS, *stocks], sleeve_symbols=stocks
+    )
+    assert params["risk_budgets"] == pytest.approx([0.2, 0.4, 0.2, 0.2])  # SPY, TLT, GLD, sleeve
+    strategy = build_strategy(
+        "erc_sleeve", [*SYMBOLS, *stocks], {**params, "sleeve_symbols": stocks}
+    )
+    assert strategy.settings()["target_vol"] == 0.10

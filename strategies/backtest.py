@@ -31,6 +31,7 @@ from regime_trader.strategies.backtest_metrics import (
 )
 from regime_trader.strategies.base import Signal, Strategy, regime_labels
 from regime_trader.strategies.rebalance import RebalanceBand
+from regime_trader.strategies.risk_attribution import forecast_share_frame
 
 __all__ = [
     "BacktestResult",
@@ -56,12 +57,16 @@ class StrategyPath:
         Net daily returns, indexed by the day they are earned.
     turnover : Series of shape (n_days,)
         One-way turnover of the execution that preceded each return.
+    held : DataFrame of shape (n_days, n_assets), optional
+        The weights that earned each return (the decision after the execution band), indexed
+        by the day it is earned: ``held @ asset_returns`` is the gross return.
     """
 
     name: str
     weights: pd.DataFrame
     returns: pd.Series
     turnover: pd.Series
+    held: pd.DataFrame | None = None
 
     @property
     def equity(self) -> pd.Series:
@@ -84,6 +89,9 @@ class BacktestResult:
         decision of the main strategy.
     metrics : dict
         ``{"strategy": {...}, "benchmarks": {name: {...}}}`` with per-regime statistics.
+    risk_shares : DataFrame, optional
+        Each decision's forecast risk shares, columns ``(basis, symbol)``: the forecast and each
+        regime's covariance (see :mod:`~regime_trader.strategies.risk_attribution`).
     """
 
     strategy: StrategyPath
@@ -91,6 +99,7 @@ class BacktestResult:
     regimes: pd.DataFrame
     diagnostics: pd.DataFrame
     metrics: dict[str, Any] = field(default_factory=dict)
+    risk_shares: pd.DataFrame | None = None
 
 
 def simulate(
@@ -123,6 +132,18 @@ def simulate(
     returns, turnover : Series
         Indexed by the day each return is earned.
     """
+    returns, turnover, _ = _execute(decisions, asset_returns, lag, cost_bps, band)
+    return returns, turnover
+
+
+def _execute(
+    decisions: pd.DataFrame,
+    asset_returns: pd.DataFrame,
+    lag: int,
+    cost_bps: float,
+    band: RebalanceBand | None,
+) -> tuple[pd.Series, pd.Series, pd.DataFrame]:
+    """:func:`simulate`, and the weights each return was earned with (see StrategyPath.held)."""
     if lag < 1:
         raise ValueError(f"lag must be >= 1 (no look-ahead), got {lag}")
     if cost_bps < 0:
@@ -137,6 +158,7 @@ def simulate(
     n_exec = min(len(targets), len(all_dates) - first - lag)
     out_returns = np.empty(max(n_exec, 0))
     out_turnover = np.empty(max(n_exec, 0))
+    out_held = np.empty((max(n_exec, 0), targets.shape[1]))
     held = np.zeros(targets.shape[1])
     cost = cost_bps / 1e4
     for i in range(n_exec):
@@ -146,9 +168,11 @@ def simulate(
         gross = float(target @ day)
         out_returns[i] = (1.0 - cost * turnover) * (1.0 + gross) - 1.0
         out_turnover[i] = turnover
+        out_held[i] = target
         held = target * (1.0 + day) / (1.0 + gross)
     index = all_dates[first + lag : first + lag + n_exec]
-    return pd.Series(out_returns, index=index), pd.Series(out_turnover, index=index)
+    executed = pd.DataFrame(out_held, index=index, columns=decisions.columns)
+    return pd.Series(out_returns, index=index), pd.Series(out_turnover, index=index), executed
 
 
 def _collect(
@@ -223,10 +247,10 @@ class _Execution:
     def path(self, name: str, signals: list[Signal], asset_returns: pd.DataFrame) -> StrategyPath:
         symbols = list(asset_returns.columns)
         weights = _weights_frame(signals, symbols)
-        returns, turnover = simulate(
-            weights[symbols], asset_returns, lag=self.lag, cost_bps=self.cost_bps, band=self.band
+        returns, turnover, held = _execute(
+            weights[symbols], asset_returns, self.lag, self.cost_bps, self.band
         )
-        return StrategyPath(name, weights, returns, turnover)
+        return StrategyPath(name, weights, returns, turnover, held)
 
 
 def vol_matched_path(erc: StrategyPath, strategy: StrategyPath) -> StrategyPath:
@@ -241,7 +265,8 @@ def vol_matched_path(erc: StrategyPath, strategy: StrategyPath) -> StrategyPath:
     symbols = [c for c in erc.weights.columns if c != "cash"]
     weights = erc.weights[symbols] * k
     weights["cash"] = 1.0 - weights.sum(axis=1)
-    return StrategyPath(VOL_MATCHED, weights, erc.returns * k, erc.turnover * k)
+    held = None if erc.held is None else erc.held * k
+    return StrategyPath(VOL_MATCHED, weights, erc.returns * k, erc.turnover * k, held)
 
 
 def run_backtest(
@@ -321,6 +346,12 @@ def run_backtest(
         benchmarks=bench_paths,
         regimes=regimes,
         diagnostics=_diagnostics_frame(main_signals, list(prices.columns)),
+        risk_shares=forecast_share_frame(
+            [s.date for s in main_signals],
+            [s.weights for s in main_signals],
+            [s.diagnostics for s in main_signals],
+            list(prices.columns),
+        ),
     )
     result.metrics.update(_metrics(result, main_signals, periods))
     return result

@@ -157,6 +157,20 @@ class RegimeERC(Strategy):
             "predicted_probs": update.predicted.tolist(),
             "expected_durations": fitted.expected_durations.tolist(),
             "risk_contributions": dict(zip(self.symbols, rc.tolist(), strict=True)),
+            # Euler variance contributions w_i (S w)_i of the target weights (symbol order) on
+            # the forecast S and on each regime's own, shrunk as the forecast is (shrinkage is
+            # linear in S: no second regularize); strategies.risk_attribution reads them.
+            "risk_variance": {
+                "forecast": (weights * (cov @ weights)).tolist(),
+                "regimes": {
+                    label: (
+                        (1.0 - self.params.shrinkage) * weights * (c @ weights)
+                        + self.params.shrinkage * weights**2 * np.diag(c)
+                    ).tolist()
+                    for label, c in zip(labels, self._regime_cov.moments()[1], strict=True)
+                },
+                "regime_obs": dict(zip(labels, self._regime_cov.weights.tolist(), strict=True)),
+            },
             "erc_solver": solved.diagnostics(),
             "n_fits": self._source.tracker.n_fits,
             **self._source.diagnostics(),

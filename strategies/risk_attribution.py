@@ -1,0 +1,453 @@
+"""Risk and return attribution: which assets carry a portfolio's risk, and which earned its return.
+
+Risk. Euler's decomposition of the volatility ``sigma = sqrt(w' S w)``: ``RC_i = w_i (S w)_i /
+sigma``. ``sigma`` is homogeneous of degree one in ``w``, so ``sum_i RC_i = sigma`` exactly, and
+the shares ``RC_i / sigma`` (the relative contributions of
+:mod:`~regime_trader.strategies.riskparity`) sum to 1. Cash has no variance and no covariance:
+it contributes nothing, so a portfolio partly in cash has the shares of its invested part and a
+smaller ``sigma``; all cash has no risk to split (every contribution 0). ``S`` is one of
+
+- the **forecast**: the covariance the strategy decided on (a signal's
+  ``diagnostics["risk_variance"]["forecast"]``, the variance contributions ``w_i (S w)_i`` of its
+  target weights);
+- **each regime's** covariance (``diagnostics["risk_variance"]["regimes"]``): the per-regime
+  EWMA covariance shrunk as the forecast is, so "in stress it would be 81%" differs from today's
+  share only by the covariance. A regime resting on fewer than :data:`MIN_REGIME_OBS` effective
+  observations (a jump-model state never visited) says nothing and is left out;
+- the **realised** covariance of a trailing window of returns (:func:`realised_attribution`).
+
+Return. The return earned on day t by the weights held over it is
+``r_t = sum_i w_{i,t-1} r_{i,t} + costs_t``; the contributions are summed (not compounded) over
+the days of the whole period or of one regime (the regime of the decision that earned them), so
+each row of the table adds up to the sum of the strategy's daily net returns.
+
+Asset classes. ``asset_classes`` maps a symbol to a class name ("equities", "bonds", "real
+assets"); :data:`ASSET_CLASSES` names the symbols of the shipped universes, and a symbol it does
+not know is its own class.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from regime_trader.strategies.base import regime_labels
+from regime_trader.strategies.riskparity import risk_contributions
+
+__all__ = [
+    "ASSET_CLASSES",
+    "MIN_REGIME_OBS",
+    "STRESS",
+    "AttributionRow",
+    "BacktestAttribution",
+    "ClassShare",
+    "EulerRisk",
+    "SignalRisk",
+    "backtest_attribution",
+    "class_shares",
+    "euler_risk",
+    "forecast_share_frame",
+    "realised_attribution",
+    "return_contributions",
+    "risk_sentence",
+    "signal_risk",
+]
+
+TRADING_DAYS: Final = 252
+STRESS: Final = "stress"  # the last label of every regime_labels(n)
+MIN_REGIME_OBS: Final = 20.0  # a month of effective observations behind a regime's covariance
+FORECAST: Final = "forecast"
+
+_EQUITIES: Final = ("SPY", "SPXTR", "IVV", "VTI", "QQQ", "EFA", "EEM", "IWF", "QUAL", "MTUM")
+ASSET_CLASSES: Final[Mapping[str, str]] = {
+    **dict.fromkeys((*_EQUITIES, "USMV", "VLUE", "SIZE"), "equities"),
+    **dict.fromkeys(("TLT", "IEF", "SHY", "AGG", "BND", "LQD", "HYG", "TIP"), "bonds"),
+    **dict.fromkeys(("GLD", "DBC", "VNQ"), "real assets"),
+}
+
+
+@dataclass(frozen=True)
+class EulerRisk:
+    """Euler risk contributions of one portfolio on one covariance.
+
+    Attributes
+    ----------
+    symbols, weights : tuple
+        The assets and their weights (the rest is cash).
+    contributions : tuple of float
+        ``RC_i = w_i (S w)_i / sigma`` in the covariance's per-period volatility units; they sum
+        to :attr:`volatility`. All 0 for a portfolio without risk.
+    volatility : float
+        ``sigma = sqrt(w' S w)`` per period (a day for daily returns).
+    """
+
+    symbols: tuple[str, ...]
+    weights: tuple[float, ...]
+    contributions: tuple[float, ...]
+    volatility: float
+
+    @property
+    def shares(self) -> dict[str, float]:
+        """``RC_i / sigma`` by symbol, summing to 1 (all 0 without risk)."""
+        if self.volatility <= 0:
+            return dict.fromkeys(self.symbols, 0.0)
+        return {
+            s: c / self.volatility for s, c in zip(self.symbols, self.contributions, strict=True)
+        }
+
+    @property
+    def annual_volatility(self) -> float:
+        return self.volatility * math.sqrt(TRADING_DAYS)
+
+
+def _from_variance(
+    symbols: Sequence[str], weights: Sequence[float], vc: npt.ArrayLike
+) -> EulerRisk:
+    """The decomposition from the variance contributions ``w_i (S w)_i`` (they sum to w' S w)."""
+    v = np.asarray(vc, dtype=np.float64)
+    variance = float(v.sum())
+    if not variance > 0.0:  # cash only (or rounding of nothing): no risk to split
+        return EulerRisk(tuple(symbols), tuple(weights), (0.0,) * len(v), 0.0)
+    sigma = math.sqrt(variance)
+    return EulerRisk(
+        tuple(symbols), tuple(float(w) for w in weights), tuple((v / sigma).tolist()), sigma
+    )
+
+
+def euler_risk(
+    weights: Mapping[str, float], cov: npt.ArrayLike, symbols: Sequence[str]
+) -> EulerRisk:
+    """Euler contributions of ``weights`` (a missing symbol holds 0) on ``cov`` (``symbols`` order).
+
+    Raises
+    ------
+    ValueError
+        If ``cov`` is not square of ``len(symbols)``.
+    """
+    w = np.array([float(weights.get(s, 0.0)) for s in symbols])
+    return _from_variance(symbols, w.tolist(), risk_contributions(w, cov))
+
+
+def realised_attribution(
+    weights: Mapping[str, float], returns: pd.DataFrame, window: int = 63
+) -> EulerRisk:
+    """Euler contributions on the sample covariance of the last ``window`` rows of ``returns``.
+
+    Parameters
+    ----------
+    weights : mapping of str to float
+        Held weights; a column of ``returns`` without one holds 0.
+    returns : DataFrame of shape (n_days, n_assets)
+        Simple daily returns, oldest first; rows with a missing value are dropped.
+    window : int, default 63
+        Trailing rows used (three months).
+
+    Raises
+    ------
+    ValueError
+        With fewer than 2 complete rows in the window.
+    """
+    sample = returns.iloc[-window:].dropna()
+    if len(sample) < 2:
+        raise ValueError(f"realised risk needs at least 2 complete returns, got {len(sample)}")
+    cov = np.atleast_2d(np.cov(sample.to_numpy(dtype=float), rowvar=False, ddof=1))
+    return euler_risk(weights, cov, [str(c) for c in returns.columns])
+
+
+# ------------------------------------------------------------------------------ classes
+
+
+@dataclass(frozen=True)
+class ClassShare:
+    """The share of a portfolio's risk carried by one asset class."""
+
+    name: str
+    symbols: tuple[str, ...]
+    share: float
+
+    def describe(self) -> str:
+        """``SPY (equities)``, ``equities (SPY, EFA)``, or ``XYZ`` for a symbol of no class."""
+        if len(self.symbols) == 1:
+            only = self.symbols[0]
+            return only if self.name == only else f"{only} ({self.name})"
+        return f"{self.name} ({', '.join(self.symbols)})"
+
+
+def class_shares(
+    shares: Mapping[str, float], asset_classes: Mapping[str, str] | None = None
+) -> tuple[ClassShare, ...]:
+    """``shares`` summed by asset class, in the order the classes first appear."""
+    classes = ASSET_CLASSES if asset_classes is None else asset_classes
+    members: dict[str, list[str]] = {}
+    for s in shares:
+        members.setdefault(classes.get(s, s), []).append(s)
+    return tuple(
+        ClassShare(name, tuple(syms), float(sum(shares[s] for s in syms)))
+        for name, syms in members.items()
+    )
+
+
+# ------------------------------------------------------------------------------ signals
+
+
+@dataclass(frozen=True)
+class SignalRisk:
+    """The forecast risk of one signal's target weights, today and under each regime.
+
+    Attributes
+    ----------
+    today : dict of str to float
+        Share of the forecast volatility per symbol (sums to 1).
+    volatility : float or None
+        The forecast daily volatility, when the signal gives the variance contributions
+        (a reference strategy's signal gives shares only).
+    regimes : dict of str to dict of str to float
+        Shares under each regime's covariance, by regime label (empty without regimes).
+    """
+
+    today: Mapping[str, float]
+    volatility: float | None
+    regimes: Mapping[str, Mapping[str, float]]
+
+
+def _numbers(value: Any, n: int) -> list[float] | None:
+    """``value`` as ``n`` finite floats, or None (a signal's diagnostics are free-form)."""
+    if not isinstance(value, list | tuple) or len(value) != n:
+        return None
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+        return None
+    out = [float(v) for v in value]
+    return out if all(math.isfinite(v) for v in out) else None
+
+
+def signal_risk(
+    weights: Mapping[str, float],
+    diagnostics: Mapping[str, Any],
+    min_regime_obs: float = MIN_REGIME_OBS,
+) -> SignalRisk | None:
+    """The forecast attribution a signal carries, or None when it carries none or holds cash.
+
+    Parameters
+    ----------
+    weights : mapping of str to float
+        The signal's target weights; their order is the order of the diagnostics' lists.
+    diagnostics : mapping
+        The signal's diagnostics: ``risk_variance`` (``forecast``, ``regimes``, ``regime_obs``:
+        :class:`~regime_trader.strategies.regime_erc.RegimeERC`), else the shares
+        ``risk_contributions`` of a reference strategy.
+    min_regime_obs : float
+        A regime with fewer effective observations behind its covariance is left out.
+    """
+    symbols = list(weights)
+    w = [float(weights[s]) for s in symbols]
+    rv = diagnostics.get("risk_variance")
+    if isinstance(rv, Mapping) and (forecast := _numbers(rv.get(FORECAST), len(w))) is not None:
+        today = _from_variance(symbols, w, forecast)
+        if today.volatility <= 0:
+            return None
+        obs = rv.get("regime_obs")
+        obs = obs if isinstance(obs, Mapping) else {}
+        by_regime = rv.get("regimes")
+        by_regime = by_regime if isinstance(by_regime, Mapping) else {}
+        regimes: dict[str, dict[str, float]] = {}
+        for label, values in by_regime.items():
+            vc = _numbers(values, len(w))
+            enough = isinstance(n := obs.get(label), int | float) and n >= min_regime_obs
+            if vc is not None and enough and (r := _from_variance(symbols, w, vc)).volatility > 0:
+                regimes[str(label)] = r.shares
+        return SignalRisk(today.shares, today.volatility, regimes)
+    rc = diagnostics.get("risk_contributions")
+    if not isinstance(rc, Mapping) or sum(w) <= 0:
+        return None
+    shares = _numbers([rc.get(s) for s in symbols], len(w))
+    return None if shares is None else SignalRisk(dict(zip(symbols, shares, strict=True)), None, {})
+
+
+def risk_sentence(
+    risk: SignalRisk, asset_classes: Mapping[str, str] | None = None, regime: str = STRESS
+) -> str:
+    """One line for people: the class with the most risk today, and its share in ``regime``.
+
+    E.g. ``"34% of today's risk is in SPXTR (equities); in stress it would be 52%"``; the second
+    part only when the signal has that regime's covariance.
+    """
+    groups = class_shares(risk.today, asset_classes)
+    there = risk.regimes.get(regime)
+
+    def in_regime(g: ClassShare) -> float:
+        return 0.0 if there is None else sum(there[s] for s in g.symbols)
+
+    # Shares equal to the percent (ERC's by construction) differ by rounding noise only: the
+    # class that would carry the most in the regime is then the one worth naming.
+    top = max(groups, key=lambda g: (round(100 * g.share), in_regime(g)))
+    line = f"{top.share:.0%} of today's risk is in {top.describe()}"
+    if there is not None:
+        line += f"; in {regime} it would be {in_regime(top):.0%}"
+    return line
+
+
+# ------------------------------------------------------------------------------ backtests
+
+
+def forecast_share_frame(
+    dates: Sequence[pd.Timestamp],
+    weights: Sequence[Mapping[str, float]],
+    diagnostics: Sequence[Mapping[str, Any]],
+    symbols: Sequence[str],
+) -> pd.DataFrame:
+    """Forecast shares per decision: columns ``(basis, symbol)``, basis ``forecast`` or a regime.
+
+    NaN where a decision has none (warm-up, all cash, a regime without enough observations).
+    """
+    rows: list[dict[tuple[str, str], float]] = []
+    bases: dict[str, None] = {FORECAST: None}
+    for w, d in zip(weights, diagnostics, strict=True):
+        risk = signal_risk(w, d)
+        row: dict[tuple[str, str], float] = {}
+        if risk is not None:
+            row.update({(FORECAST, s): v for s, v in risk.today.items()})
+            for label, shares in risk.regimes.items():
+                bases.setdefault(label, None)
+                row.update({(label, s): v for s, v in shares.items()})
+        rows.append(row)
+    columns = pd.MultiIndex.from_tuples([(b, s) for b in bases for s in symbols])
+    index = pd.DatetimeIndex(list(dates), name="date")
+    return pd.DataFrame(rows, index=index, columns=columns, dtype=float)
+
+
+def return_contributions(
+    held: pd.DataFrame, asset_returns: pd.DataFrame, net: pd.Series
+) -> pd.DataFrame:
+    """Each day's return split into ``w_{i,t-1} r_{i,t}`` per asset and ``costs`` (the rest).
+
+    Parameters
+    ----------
+    held : DataFrame of shape (n_days, n_assets)
+        The weights that earned each day's return (after any execution band), by that day.
+    asset_returns : DataFrame
+        The assets' simple daily returns.
+    net : Series of shape (n_days,)
+        The strategy's net daily returns; the rows of the result sum to it.
+    """
+    symbols = list(held.columns)
+    gross = held * asset_returns.loc[held.index, symbols]
+    out = gross.copy()
+    out["costs"] = net.reindex(held.index) - gross.sum(axis=1)
+    return out
+
+
+@dataclass(frozen=True)
+class AttributionRow:
+    """One row of an attribution table: a slice of days and a value per column."""
+
+    label: str
+    days: int
+    values: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class BacktestAttribution:
+    """The backtest report's attribution tables.
+
+    Attributes
+    ----------
+    symbols : tuple of str
+    forecast : tuple of AttributionRow
+        Mean share of the forecast risk per asset: over all decisions, then over the decisions
+        taken in each regime.
+    under_regime : tuple of AttributionRow
+        Mean share per asset under each regime's covariance (the "in stress it would be").
+    returns : tuple of AttributionRow
+        Summed daily return contributions per asset and ``costs``, and their ``total`` (the sum
+        of the strategy's daily net returns): the whole period, then each regime in force.
+    """
+
+    symbols: tuple[str, ...]
+    forecast: tuple[AttributionRow, ...]
+    under_regime: tuple[AttributionRow, ...]
+    returns: tuple[AttributionRow, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        def rows(table: tuple[AttributionRow, ...]) -> list[dict[str, Any]]:
+            return [{"label": r.label, "days": r.days, **r.values} for r in table]
+
+        return {
+            "forecast_share": rows(self.forecast),
+            "share_under_regime": rows(self.under_regime),
+            "return_contribution": rows(self.returns),
+        }
+
+
+def _mean_row(label: str, frame: pd.DataFrame) -> AttributionRow | None:
+    complete = frame.dropna()
+    if complete.empty:
+        return None
+    return AttributionRow(
+        label, len(complete), {str(c): float(v) for c, v in complete.mean().items()}
+    )
+
+
+def backtest_attribution(
+    shares: pd.DataFrame,
+    decision_regimes: pd.Series,
+    contributions: pd.DataFrame,
+    return_regimes: pd.Series,
+) -> BacktestAttribution:
+    """The report's tables (see :class:`BacktestAttribution`).
+
+    Parameters
+    ----------
+    shares : DataFrame
+        :func:`forecast_share_frame` of the decisions.
+    decision_regimes : Series of str
+        The regime label of each decision (None or NaN: none).
+    contributions : DataFrame
+        :func:`return_contributions` of the returns.
+    return_regimes : Series of str
+        The regime in force for each return (the label of the decision that earned it).
+    """
+    bases = _calm_first(shares.columns.get_level_values(0))
+    symbols = tuple(dict.fromkeys(str(s) for s in shares.columns.get_level_values(1)))
+    labels = _calm_first(decision_regimes.dropna())
+    today = _basis(shares, FORECAST)
+    decided = decision_regimes.reindex(today.index)
+    forecast = [
+        _mean_row("all decisions", today),
+        *(_mean_row(label, today.loc[(decided == label).to_numpy()]) for label in labels),
+    ]
+    under = [_mean_row(b, _basis(shares, b)) for b in bases if b != FORECAST]
+    in_force = return_regimes.reindex(contributions.index)
+    returns = [_sum_row("all days", contributions)]
+    returns += [
+        _sum_row(label, contributions.loc[(in_force == label).to_numpy()]) for label in labels
+    ]
+    return BacktestAttribution(
+        symbols,
+        tuple(r for r in forecast if r is not None),
+        tuple(r for r in under if r is not None),
+        tuple(r for r in returns if r.days > 0),
+    )
+
+
+def _calm_first(labels: Any) -> list[str]:
+    """The distinct labels, calmest first (as :func:`regime_labels` orders them)."""
+    order = regime_labels(4)
+    distinct = [str(x) for x in dict.fromkeys(labels)]
+    return sorted(distinct, key=lambda x: (order.index(x) if x in order else len(order), x))
+
+
+def _basis(shares: pd.DataFrame, basis: str) -> pd.DataFrame:
+    """The columns of one basis of :func:`forecast_share_frame`, by symbol."""
+    mask = (shares.columns.get_level_values(0) == basis).tolist()
+    return shares.loc[:, mask].droplevel(0, axis=1)
+
+
+def _sum_row(label: str, frame: pd.DataFrame) -> AttributionRow:
+    sums = {str(c): float(v) for c, v in frame.sum().items()}
+    return AttributionRow(label, len(frame), {**sums, "total": float(sum(sums.values()))})

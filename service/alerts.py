@@ -41,7 +41,8 @@ class Alert:
         JSON-serialisable; the cycle fills ``regime``, ``regime_probs``, ``regime_change``
         (``{"from", "to"}`` or None), ``target_weights``, ``previous_weights``, ``orders``
         (``symbol, side, qty, client_order_id, status, filled_qty, filled_avg_price``),
-        ``reason`` and ``equity``. Every key is optional for :meth:`to_text`.
+        ``reason``, ``equity`` and ``risk`` (one sentence: where today's forecast risk is and
+        where it would be in stress). Every key is optional for :meth:`to_text`.
     created_at : str
         ISO-8601 UTC time; now by default.
 
@@ -136,6 +137,8 @@ class Alert:
             lines += ["Orders:", *(f"  {_order_line(o)}" for o in orders)]
         elif self.kind == "rebalanced":
             lines.append("Orders: none")
+        if d.get("risk"):
+            lines.append(f"Risk: {d['risk']}")
         if d.get("reason"):
             lines.append(f"Reason: {d['reason']}")
         if d.get("equity") is not None:

@@ -13,8 +13,9 @@ from datetime import datetime
 from typing import Any
 
 from regime_trader.service.alerts import Alert, AlertKind, Severity
-from regime_trader.service.cycle_record import CycleRecord, OrderRow, Outcome
+from regime_trader.service.cycle_record import CycleRecord, OrderRow, Outcome, SignalSummary
 from regime_trader.strategies.base import regime_labels
+from regime_trader.strategies.risk_attribution import risk_sentence, signal_risk
 
 # Alert details and status fields: JSON-serialisable values keyed by name (what the alert
 # stream and the status hash hold; not part of the persisted cycle record).
@@ -31,6 +32,7 @@ __all__ = [
     "refusal_alert",
     "refusal_status",
     "restart_details",
+    "risk_line",
     "summary_line",
 ]
 
@@ -89,6 +91,19 @@ def _rows(record: CycleRecord) -> list[object]:
     return [row.to_json() for row in record.orders.values()]
 
 
+def risk_line(signal: SignalSummary | None) -> str | None:
+    """Where today's forecast risk is, and where it would be in stress; None without the data.
+
+    E.g. "34% of today's risk is in SPXTR (equities); in stress it would be 52%" (see
+    :func:`~regime_trader.strategies.risk_attribution.risk_sentence`): a regime strategy's
+    signal gives both parts, a reference strategy's the first, a signal in cash neither.
+    """
+    if signal is None or not signal.ready:
+        return None
+    risk = signal_risk(signal.weights, signal.diagnostics)
+    return None if risk is None else risk_sentence(risk)
+
+
 def done_details(record: CycleRecord, reason: str, previous_regime: str | None) -> Fields:
     """The details of a done cycle's alert (see :class:`~regime_trader.service.alerts.Alert`)."""
     signal, plan = record.signal, record.plan
@@ -109,6 +124,7 @@ def done_details(record: CycleRecord, reason: str, previous_regime: str | None) 
         "reason": reason,
         "equity": None if plan is None else str(plan.equity),
         "exposure": None if signal is None else signal.diagnostics.get("exposure"),
+        "risk": risk_line(signal),
         "bar_date": None if signal is None else signal.date,
         "data_notes": [] if signal is None else list(signal.data_notes or ()),
     }

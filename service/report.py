@@ -23,6 +23,11 @@ import pandas as pd
 from regime_trader.service.tearsheet import TearsheetInput, render_tearsheet
 from regime_trader.strategies.backtest import BacktestResult
 from regime_trader.strategies.metrics import METRIC_NAMES
+from regime_trader.strategies.risk_attribution import (
+    BacktestAttribution,
+    backtest_attribution,
+    return_contributions,
+)
 
 __all__ = ["backtest_tearsheet", "write_backtest"]
 
@@ -65,13 +70,18 @@ def write_backtest(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     metrics = {**result.metrics, "config": config or {}}
+    attribution = _attribution(result, asset_returns)
+    if attribution is not None:
+        metrics["attribution"] = attribution.to_json()
     files = {
         "metrics.json": json.dumps(metrics, indent=2, sort_keys=False, allow_nan=False) + "\n",
         "metrics.csv": _metrics_frame(metrics).to_csv(index=False, float_format=FLOAT_FORMAT),
         "weights.csv": result.strategy.weights.to_csv(float_format=FLOAT_FORMAT),
         "regimes.csv": result.regimes.to_csv(float_format=FLOAT_FORMAT),
         "equity.csv": _equity_frame(result).to_csv(float_format=FLOAT_FORMAT),
-        "report.html": render_tearsheet(backtest_tearsheet(result, metrics, asset_returns)),
+        "report.html": render_tearsheet(
+            backtest_tearsheet(result, metrics, asset_returns, attribution)
+        ),
     }
     written = []
     for name, text in files.items():
@@ -105,8 +115,24 @@ def _aligned(frame: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
     return frame.iloc[: len(index)].set_axis(index, axis=0)
 
 
+def _attribution(
+    result: BacktestResult, asset_returns: pd.DataFrame | None
+) -> BacktestAttribution | None:
+    """Forecast risk shares and return contributions (they need the assets' returns)."""
+    held = result.strategy.held
+    if asset_returns is None or held is None or result.risk_shares is None:
+        return None
+    contributions = return_contributions(held, asset_returns, result.strategy.returns)
+    decided = result.regimes["regime"]
+    in_force = _aligned(result.regimes[["regime"]], result.strategy.returns.index)["regime"]
+    return backtest_attribution(result.risk_shares, decided, contributions, in_force)
+
+
 def backtest_tearsheet(
-    result: BacktestResult, metrics: dict[str, Any], asset_returns: pd.DataFrame | None = None
+    result: BacktestResult,
+    metrics: dict[str, Any],
+    asset_returns: pd.DataFrame | None = None,
+    attribution: BacktestAttribution | None = None,
 ) -> TearsheetInput:
     """The tearsheet input of a backtest: its paths, decisions aligned to the returns they earned.
 
@@ -117,6 +143,8 @@ def backtest_tearsheet(
         metrics.json's content (whole period, per regime, named periods, ``config``).
     asset_returns : DataFrame, optional
         The assets' daily returns (for realised risk contributions).
+    attribution : BacktestAttribution, optional
+        The attribution tables (computed from ``asset_returns`` when not given).
     """
     from regime_trader.service.cli import package_version
 
@@ -158,4 +186,5 @@ def backtest_tearsheet(
         summary={"strategy": metrics["strategy"], **metrics["benchmarks"]},
         regime_stats=metrics["strategy"].get("per_regime") or None,
         periods=metrics.get("periods") or None,
+        attribution=attribution or _attribution(result, asset_returns),
     )

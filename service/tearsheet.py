@@ -11,9 +11,10 @@ table of the strategy, and Sharpe ratio and maximum drawdown by calendar year; r
 Sharpe ratio and volatility; the regime probabilities with the invested exposure on its own
 axis; the weights; turnover and costs over time; realised risk contributions by asset and by
 regime (:mod:`regime_trader.service.tearsheet_stats`: exact Euler contributions on realised
-covariances); per-regime statistics; the settings and the package version. Colours come from
-:mod:`regime_trader.service.palette` (one per series, regime and asset, across every chart);
-table headers are words, with one unit per column.
+covariances); forecast risk shares and return contributions per asset, overall and by regime
+(:mod:`regime_trader.service.tearsheet_attribution`); per-regime statistics; the settings and
+the package version. Colours come from :mod:`regime_trader.service.palette` (one per series,
+regime and asset, across every chart); table headers are words, with one unit per column.
 
 The choice of library
 ---------------------
@@ -51,7 +52,9 @@ import pandas as pd
 from regime_trader.service import tearsheet_charts as charts
 from regime_trader.service import tearsheet_stats as stats
 from regime_trader.service.palette import asset_colours, regime_colour, series_colour, series_title
+from regime_trader.service.tearsheet_attribution import attribution_section
 from regime_trader.strategies.metrics import drawdown, performance_metrics
+from regime_trader.strategies.risk_attribution import BacktestAttribution
 
 __all__ = ["TearsheetInput", "render_tearsheet"]
 
@@ -134,6 +137,9 @@ class TearsheetInput:
         Per-regime statistics of the strategy (metrics.json's ``per_regime``).
     periods : mapping, optional
         Named slices: label -> ``{"first", "last", "strategy", "benchmarks"}`` as metrics.json.
+    attribution : BacktestAttribution, optional
+        Forecast risk shares and return contributions per asset, overall and by regime
+        (:mod:`regime_trader.service.tearsheet_attribution`).
     description : str
         A paragraph under the title (HTML-escaped).
     """
@@ -154,6 +160,7 @@ class TearsheetInput:
     summary: Mapping[str, Mapping[str, Any]] | None = None
     regime_stats: Mapping[str, Mapping[str, Any]] | None = None
     periods: Mapping[str, Mapping[str, Any]] | None = None
+    attribution: BacktestAttribution | None = None
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -445,6 +452,7 @@ def render_tearsheet(data: TearsheetInput) -> str:
         "<h2>Realised risk</h2>",
         fig.get("risk", ""),
         risk_by_regime,
+        attribution_section(data.attribution) if data.attribution else "",
         _regime_stats_table(data.regime_stats) if data.regime_stats else "",
         "<h2>Metrics by period</h2>" + _period_tables(data.periods, order) if data.periods else "",
         "<h2>Settings</h2>",

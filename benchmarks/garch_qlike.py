@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     began = time.perf_counter()
     prices = load_prices(args.prices).loc[: args.dev_end]
-    returns = np.log(prices).diff().iloc[1:]
+    log_closes = np.log(prices.to_numpy(dtype=float))
+    returns = pd.DataFrame(np.diff(log_closes, axis=0), prices.index[1:], prices.columns)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         comparison = compare_forecasts(

@@ -265,7 +265,9 @@ def markdown_table(comparison: ForecastComparison) -> str:
     head += [f"{m} - {ref} [95% CI] (DM p)" for m in others]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for asset in comparison.losses.index:
-        days = comparison.n_days.get(asset, "")
+        days = comparison.n_days.get(asset)
+        if days is None and others:  # the mean row: days with a loss on some asset
+            days = comparison.differences[(others[0], MEAN)].n_days
         row = [str(asset), str(days)]
         row += [f"{comparison.losses.loc[asset, m]:.4f}" for m in comparison.models]
         for m in others:

@@ -57,6 +57,7 @@ GarchKind = Literal["garch", "gjr"]
 SCALE = 100.0
 """Returns are fitted in percent: ``arch``'s optimiser is tuned for variances near 1."""
 _N_PARAMS = 4  # omega, alpha, gamma (0 for GARCH), beta
+_TOLERANCE = 1e-6  # of the optimiser's constraints (alpha + gamma / 2 + beta <= 1)
 
 
 class GarchFitError(ValueError):
@@ -108,8 +109,8 @@ def fit_garch(returns: np.ndarray, kind: GarchKind) -> tuple[np.ndarray, float]:
     Raises
     ------
     GarchFitError
-        If the optimiser did not converge, or the parameters are not finite, positive where
-        they must be, or the model is not covariance-stationary.
+        If the optimiser did not converge, or the parameters are not finite, not positive
+        where they must be, or their persistence exceeds 1.
     """
     from arch import arch_model  # heavy (statsmodels): only when a fit runs
 
@@ -127,8 +128,12 @@ def fit_garch(returns: np.ndarray, kind: GarchKind) -> tuple[np.ndarray, float]:
     fitted = np.asarray(result.params, dtype=float)
     params = fitted if o else np.array([fitted[0], fitted[1], 0.0, fitted[2]])
     omega, alpha, gamma, beta = (float(v) for v in params)
+    # arch's own constraints (gamma may be negative down to -alpha); a persistence at its bound
+    # of 1 (integrated, like an EWMA) still forecasts one day ahead well.
     persistence = alpha + 0.5 * gamma + beta
-    if not (np.all(np.isfinite(params)) and omega > 0 and persistence < 1.0):
+    positive = omega > 0 and min(alpha, alpha + gamma, beta) >= -_TOLERANCE
+    usable = positive and persistence <= 1.0 + _TOLERANCE
+    if not (np.all(np.isfinite(params)) and usable):
         raise GarchFitError(f"{kind} fit unusable: params {params.tolist()}")
     forecast = result.forecast(horizon=1, reindex=False).variance.to_numpy()
     return params, float(forecast[-1, 0])

@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from regime_trader.service.order_types import DEFAULT_NO_TRADE_BAND
 from regime_trader.service.pricefile import PriceFileError, load_prices_carried
-from regime_trader.service.profiles import ProfileError, load_profile
+from regime_trader.service.profiles import ProfileError, load_profile, merged_params
 from regime_trader.service.report import write_backtest
 from regime_trader.service.sleeve_prices import SleeveJoin, join_sleeve_prices
 from regime_trader.strategies.backtest import BacktestResult, Period, run_backtest
@@ -41,6 +41,7 @@ from regime_trader.strategies.base import Strategy
 from regime_trader.strategies.missing_bars import DEFAULT_MAX_CARRY_SESSIONS, CarriedClose
 from regime_trader.strategies.rebalance import RebalanceBand
 from regime_trader.strategies.registry import STRATEGIES, build_benchmarks, build_strategy
+from regime_trader.strategies.risk_tolerance import RiskTolerance, tolerance_from
 from regime_trader.strategies.sleeve_erc import SleeveERC, Widened
 from regime_trader.strategies.synthetic import generate_market
 
@@ -161,6 +162,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         'of --profile (e.g. \'{"regime": {"min_train_obs": 120}}\')',
     )
     parser.add_argument(
+        "--risk-tolerance",
+        type=_tolerance,
+        default=None,
+        help="a risk tolerance, as a portfolio's risk_tolerance: conservative, moderate, "
+        'aggressive, or a JSON object (e.g. \'{"base": "moderate", "target_vol": 0.08}\'); '
+        "its band is the --weight-band unless that is given",
+    )
+    parser.add_argument(
+        "--asset-classes",
+        type=_params,
+        default=None,
+        help="asset class (equity, bond, real) of symbols the built-in table lacks, as a JSON "
+        "object, for --risk-tolerance",
+    )
+    parser.add_argument(
         "--max-carry-sessions",
         type=_carry,
         default=DEFAULT_MAX_CARRY_SESSIONS,
@@ -170,10 +186,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--weight-band",
         type=_band,
-        default=DEFAULT_NO_TRADE_BAND,
+        default=None,
         help="execution band: a weight off its target by less than this is not traded, as the "
-        f"live planner's no_trade_band (default {DEFAULT_NO_TRADE_BAND}, a portfolio's; 0 "
-        "trades every deviation)",
+        f"live planner's no_trade_band (default {DEFAULT_NO_TRADE_BAND}, a portfolio's, or the "
+        "--risk-tolerance's; 0 trades every deviation)",
     )
     parser.add_argument(
         "--exposure-band",
@@ -207,6 +223,28 @@ def _join_sleeve(args: argparse.Namespace, prices: pd.DataFrame) -> SleeveJoin |
     if args.prices is None:
         raise PriceFileError("--sleeve-prices needs --prices (the assets beside the sleeve)")
     return join_sleeve_prices(prices, args.sleeve_prices, args.max_carry_sessions)
+
+
+def _with_tolerance(
+    args: argparse.Namespace, name: str, symbols: list[str], params: dict[str, Any]
+) -> tuple[dict[str, Any], float]:
+    """The parameters and weight band under ``--risk-tolerance``, as a portfolio's (its
+    values win over the profile's and ``--strategy-params``' for the keys it sets)."""
+    band = DEFAULT_NO_TRADE_BAND if args.weight_band is None else args.weight_band
+    tolerance: RiskTolerance | None = args.risk_tolerance
+    if tolerance is None:
+        return params, band
+    sleeve = params.get("sleeve_symbols", ())
+    knobs = tolerance.strategy_params(name, symbols, args.asset_classes, sleeve)
+    own_band = args.weight_band is not None
+    return merged_params(params, knobs), band if own_band else tolerance.no_trade_band
+
+
+def _tolerance(text: str) -> RiskTolerance:
+    try:
+        return tolerance_from(json.loads(text) if text.lstrip().startswith("{") else text)
+    except (json.JSONDecodeError, ValueError) as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _sleeve_params(name: str, params: dict[str, Any], sleeve: SleeveJoin | None) -> dict[str, Any]:
@@ -303,6 +341,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         name, params, profile = _strategy_spec(args)
         params = _sleeve_params(name, params, sleeve)
+        params, weight_band = _with_tolerance(args, name, symbols, params)
         strategy = build_strategy(name, symbols, params)
         benchmarks = _benchmarks(symbols, params, sleeve)
     except ProfileError as e:
@@ -325,7 +364,7 @@ def run(args: argparse.Namespace) -> int:
                 end=args.end,
                 cost_bps=args.cost_bps,
                 lag=args.lag,
-                execution_band=RebalanceBand(args.weight_band, args.exposure_band),
+                execution_band=RebalanceBand(weight_band, args.exposure_band),
                 periods=args.period,
                 progress=progress,
             )
@@ -343,10 +382,11 @@ def run(args: argparse.Namespace) -> int:
         "end": None if args.end is None else str(args.end.date()),
         "cost_bps": args.cost_bps,
         "lag": args.lag,
-        "weight_band": args.weight_band,
+        "weight_band": weight_band,
         "exposure_band": args.exposure_band,
         "periods": {p.label: [str(p.first.date()), str(p.last.date())] for p in args.period},
         "profile": profile,
+        "risk_tolerance": None if args.risk_tolerance is None else args.risk_tolerance.to_dict(),
         "strategy": name,
         "strategy_params": params,
         "max_carry_sessions": args.max_carry_sessions,

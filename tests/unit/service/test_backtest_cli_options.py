@@ -156,3 +156,42 @@ def test_a_profile_that_cannot_be_backtested_exits_2_naming_it(
     prices.to_csv(path)
     assert _backtest(path, tmp_path / "out", *extra) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_risk_tolerance_is_backtested_as_the_portfolio_that_names_it_trades(
+    prices: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from regime_trader.service.config import load_settings
+    from regime_trader.strategies.risk_tolerance import TOLERANCES
+
+    monkeypatch.setenv("RT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("RT_RISK_TOLERANCE", "conservative")
+    (portfolio,) = load_settings().portfolios  # what the live default portfolio would trade
+    path = tmp_path / "prices.csv"
+    prices.to_csv(path)
+    assert _backtest(path, tmp_path / "t", "--risk-tolerance", "conservative") == 0
+    config = json.loads((tmp_path / "t" / "metrics.json").read_text())["config"]
+    assert config["strategy_params"] == portfolio.strategy_params
+    assert config["weight_band"] == portfolio.no_trade_band == 0.03
+    assert config["risk_tolerance"]["name"] == "conservative"
+    weights = _weights(tmp_path / "t")
+    invested = 1.0 - weights["cash"].iloc[-20:]
+    tolerance = TOLERANCES["conservative"]
+    assert (invested <= tolerance.max_exposure + 1e-9).all()
+    assert (invested >= tolerance.min_exposure - 1e-9).all()
+    # The same parameters by hand give the same weights: the tolerance is only parameters.
+    by_hand = json.dumps(portfolio.strategy_params)
+    same = ("--strategy", portfolio.strategy, "--strategy-params", by_hand, "--weight-band", "0.03")
+    assert _backtest(path, tmp_path / "h", *same) == 0
+    pd.testing.assert_frame_equal(weights, _weights(tmp_path / "h"))
+
+
+def test_an_unknown_risk_tolerance_exits_2_naming_it(
+    prices: pd.DataFrame, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "prices.csv"
+    prices.to_csv(path)
+    with pytest.raises(SystemExit) as exit_info:
+        _backtest(path, tmp_path / "x", "--risk-tolerance", "bold")
+    assert exit_info.value.code == 2
+    assert "unknown risk tolerance 'bold'" in capsys.readouterr().err

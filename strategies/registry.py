@@ -124,10 +124,15 @@ def build_benchmarks(
     ----------
     symbols : sequence of str
     strategy_params : mapping, optional
-        The strategy's parameters: its ``equity_symbol`` and ``bond_symbol`` (when set) are
-        the equity and bond of 60/40 and buy-and-hold, so every path agrees on them.
+        The strategy's parameters: its ``equity_symbol`` and ``bond_symbol`` (when set, at the
+        top or in a nested ``regimes`` table) are the equity and bond of 60/40 and
+        buy-and-hold, so every path agrees on them.
     """
-    given = strategy_params or {}
+    given = dict(strategy_params or {})
+    # bl_regime nests its regime strategy's parameters (the equity and bond among them).
+    nested = given.get("regimes")
+    if isinstance(nested, Mapping):
+        given = {**nested, **given}
     pair = {k: given[k] for k in ("equity_symbol", "bond_symbol") if given.get(k) is not None}
     out: dict[str, Strategy] = {}
     for name in BENCHMARKS:

@@ -8,7 +8,7 @@ import pytest
 
 from regime_trader.strategies.reference import EqualWeight, StaticERC
 from regime_trader.strategies.regime_erc import RegimeERC, RegimeERCParams
-from regime_trader.strategies.registry import build_strategy
+from regime_trader.strategies.registry import build_benchmarks, build_strategy
 
 SYMBOLS = ["SPY", "TLT", "GLD"]
 
@@ -29,7 +29,7 @@ def test_static_erc_takes_its_keyword_arguments() -> None:
 @pytest.mark.parametrize(
     ("name", "params", "match"),
     [
-        ("nope", {}, "unknown strategy 'nope'; known: \\['buy_hold'"),
+        ("nope", {}, "unknown strategy 'nope'; known: \\['bl_regime', 'buy_hold'"),
         ("regime_erc", {"regime": {"n_state": 3}}, "unknown parameter regime.'n_state'"),
         ("regime_erc", {"shrinkage": 2.0}, "shrinkage must be in \\[0, 1\\], got 2.0"),
         ("regime_erc", {"shrinkage": "0.1"}, "shrinkage must be a number, got '0.1'"),
@@ -128,3 +128,10 @@ def test_the_defaults_are_todays_strategy_except_the_persistence_multiplier() ->
     assert p.policy.persistence_multiplier is False  # issue 10: off by default
     assert not p.rebalance.active
     assert (p.equity_symbol, p.bond_symbol) == (None, None)  # the first two columns
+
+
+def test_the_benchmarks_take_a_nested_regime_strategys_equity_and_bond() -> None:
+    params = {"regimes": {"equity_symbol": "GLD", "bond_symbol": "TLT"}}
+    benchmarks = build_benchmarks(["SPY", "TLT", "GLD"], params)
+    assert benchmarks["buy_hold"].settings()["pair"] == [2, 1]  # GLD and TLT, by column
+    assert benchmarks["sixty_forty"].settings()["pair"] == [2, 1]

@@ -22,12 +22,12 @@ import pandas as pd
 
 from regime_trader.service.tearsheet import TearsheetInput, render_tearsheet
 from regime_trader.strategies.backtest import BacktestResult
-from regime_trader.strategies.metrics import METRIC_NAMES
-from regime_trader.strategies.risk_attribution import (
+from regime_trader.strategies.backtest_attribution import (
     BacktestAttribution,
     backtest_attribution,
     return_contributions,
 )
+from regime_trader.strategies.metrics import METRIC_NAMES
 
 __all__ = ["backtest_tearsheet", "write_backtest"]
 

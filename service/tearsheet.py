@@ -53,8 +53,8 @@ from regime_trader.service import tearsheet_charts as charts
 from regime_trader.service import tearsheet_stats as stats
 from regime_trader.service.palette import asset_colours, regime_colour, series_colour, series_title
 from regime_trader.service.tearsheet_attribution import attribution_section
+from regime_trader.strategies.backtest_attribution import BacktestAttribution
 from regime_trader.strategies.metrics import drawdown, performance_metrics
-from regime_trader.strategies.risk_attribution import BacktestAttribution
 
 __all__ = ["TearsheetInput", "render_tearsheet"]
 

@@ -14,12 +14,8 @@ import math
 from collections.abc import Mapping, Sequence
 
 from regime_trader.service.palette import REGIME_COLOURS, asset_colours
-from regime_trader.strategies.risk_attribution import (
-    ASSET_CLASSES,
-    AttributionRow,
-    BacktestAttribution,
-    class_shares,
-)
+from regime_trader.strategies.backtest_attribution import AttributionRow, BacktestAttribution
+from regime_trader.strategies.risk_attribution import ASSET_CLASSES, class_shares
 
 __all__ = ["attribution_section"]
 

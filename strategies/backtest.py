@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from regime_trader.strategies.backtest_attribution import forecast_share_frame
 from regime_trader.strategies.backtest_metrics import (
     VOL_MATCHED,
     Period,
@@ -31,7 +32,6 @@ from regime_trader.strategies.backtest_metrics import (
 )
 from regime_trader.strategies.base import Signal, Strategy, regime_labels
 from regime_trader.strategies.rebalance import RebalanceBand
-from regime_trader.strategies.risk_attribution import forecast_share_frame
 
 __all__ = [
     "BacktestResult",

@@ -12,19 +12,22 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from regime_trader.strategies.backtest import run_backtest
+from regime_trader.strategies.backtest_attribution import (
+    backtest_attribution,
+    forecast_share_frame,
+    return_contributions,
+)
 from regime_trader.strategies.base import Signal
 from regime_trader.strategies.rebalance import RebalanceBand
 from regime_trader.strategies.regime_erc import RegimeERC
 from regime_trader.strategies.risk_attribution import (
     MIN_REGIME_OBS,
     SignalRisk,
-    backtest_attribution,
     class_shares,
     euler_risk,
-    forecast_share_frame,
     realised_attribution,
-    return_contributions,
     risk_sentence,
+    risk_view,
     signal_risk,
 )
 from regime_trader.strategies.riskparity import relative_risk_contributions
@@ -133,6 +136,38 @@ def test_the_sentence_names_the_largest_class_and_its_share_in_stress() -> None:
         risk_sentence(equal)
         == "33% of today's risk is in GLD (real assets); in stress it would be 50%"
     )
+
+
+def test_the_dashboards_view_has_forecast_regime_and_realised_rows() -> None:
+    diagnostics = {
+        "risk_variance": {
+            "forecast": [2e-5, 1e-5, 1e-5],
+            "regimes": {"calm": [1e-5, 1e-5, 2e-5], "stress": [6e-5, 1e-5, 1e-5]},
+            "regime_obs": {"calm": 300.0, "stress": 40.0},
+        }
+    }
+    target = {"SPY": 0.3, "TLT": 0.4, "GLD": 0.2}
+    rng = np.random.default_rng(2)
+    returns = pd.DataFrame(rng.normal(0, 0.01, (80, 3)), columns=SYMBOLS)
+    view = risk_view(target, diagnostics, held=target, returns=returns)
+    assert view is not None and view.symbols == tuple(SYMBOLS)
+    labels = [r.label for r in view.rows]
+    assert labels == [
+        "forecast today",
+        "forecast in calm",
+        "forecast in stress",
+        "realised, 63 days",
+    ]
+    for r in view.rows:
+        assert sum(r.shares.values()) == pytest.approx(1.0, abs=1e-12)
+        assert sum(c.share for c in r.classes) == pytest.approx(1.0, abs=1e-12)
+    today = view.rows[0]
+    assert today.annual_volatility == pytest.approx(math.sqrt(4e-5 * 252))
+    assert view.rows[2].shares["SPY"] == pytest.approx(0.75)
+    realised = realised_attribution(target, returns)
+    assert view.rows[3].shares == pytest.approx(realised.shares)
+    assert view.sentence == "50% of today's risk is in SPY (equities); in stress it would be 75%"
+    assert risk_view({"SPY": 0.0}, {}) is None
 
 
 # ------------------------------------------------------------------------ the strategy

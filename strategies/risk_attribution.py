@@ -19,9 +19,9 @@ smaller ``sigma``; all cash has no risk to split (every contribution 0). ``S`` i
 Over a backtest (mean shares, and the return contributions ``w_{i,t-1} r_{i,t}`` by regime):
 :mod:`regime_trader.strategies.backtest_attribution`. On the dashboard: :func:`risk_view`.
 
-Asset classes. ``asset_classes`` maps a symbol to a class name ("equities", "bonds", "real
-assets"); :data:`ASSET_CLASSES` names the symbols of the shipped universes, and a symbol it does
-not know is its own class.
+Asset classes. ``asset_classes`` maps a symbol to a class ("equities", "bonds", "real assets");
+:data:`ASSET_CLASSES` is :data:`regime_trader.strategies.risk_tolerance.ASSET_CLASSES` in words,
+and a symbol it does not know is its own class.
 """
 
 from __future__ import annotations
@@ -35,10 +35,12 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from regime_trader.strategies.risk_tolerance import ASSET_CLASSES as CLASS_OF
 from regime_trader.strategies.riskparity import risk_contributions
 
 __all__ = [
     "ASSET_CLASSES",
+    "CLASS_NAMES",
     "MIN_REGIME_OBS",
     "STRESS",
     "ClassShare",
@@ -59,12 +61,14 @@ STRESS: Final = "stress"  # the last label of every regime_labels(n)
 MIN_REGIME_OBS: Final = 20.0  # a month of effective observations behind a regime's covariance
 FORECAST: Final = "forecast"
 
-_EQUITIES: Final = ("SPY", "SPXTR", "IVV", "VTI", "QQQ", "EFA", "EEM", "IWF", "QUAL", "MTUM")
-ASSET_CLASSES: Final[Mapping[str, str]] = {
-    **dict.fromkeys((*_EQUITIES, "USMV", "VLUE", "SIZE"), "equities"),
-    **dict.fromkeys(("TLT", "IEF", "SHY", "AGG", "BND", "LQD", "HYG", "TIP"), "bonds"),
-    **dict.fromkeys(("GLD", "DBC", "VNQ"), "real assets"),
+# The classes of :mod:`~regime_trader.strategies.risk_tolerance` (one table for the project), in
+# the words people read.
+CLASS_NAMES: Final[Mapping[str, str]] = {
+    "equity": "equities",
+    "bond": "bonds",
+    "real": "real assets",
 }
+ASSET_CLASSES: Final[Mapping[str, str]] = {s: CLASS_NAMES[c] for s, c in CLASS_OF.items()}
 
 
 @dataclass(frozen=True)
@@ -177,11 +181,16 @@ class ClassShare:
 def class_shares(
     shares: Mapping[str, float], asset_classes: Mapping[str, str] | None = None
 ) -> tuple[ClassShare, ...]:
-    """``shares`` summed by asset class, in the order the classes first appear."""
+    """``shares`` summed by asset class, in the order the classes first appear.
+
+    ``asset_classes`` (default :data:`ASSET_CLASSES`) may name a class by its risk-tolerance code
+    (``equity``, ``bond``, ``real``: a portfolio's ``asset_classes`` table) or in any words.
+    """
     classes = ASSET_CLASSES if asset_classes is None else asset_classes
     members: dict[str, list[str]] = {}
     for s in shares:
-        members.setdefault(classes.get(s, s), []).append(s)
+        name = classes.get(s, s)
+        members.setdefault(CLASS_NAMES.get(name, name), []).append(s)
     return tuple(
         ClassShare(name, tuple(syms), float(sum(shares[s] for s in syms)))
         for name, syms in members.items()

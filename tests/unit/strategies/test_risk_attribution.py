@@ -108,6 +108,9 @@ def test_class_shares_add_the_members_and_name_them() -> None:
     assert [g.describe() for g in groups] == ["equities (SPY, EFA)", "TLT (bonds)", "XYZ"]
     mine = class_shares(shares, {"SPY": "mine", "TLT": "mine"})
     assert mine[0].name == "mine" and mine[0].share == pytest.approx(0.7)
+    # A portfolio's asset_classes table names classes by their risk-tolerance codes.
+    coded = class_shares(shares, {"SPY": "equity", "EFA": "equity", "TLT": "real"})
+    assert [g.describe() for g in coded] == ["equities (SPY, EFA)", "TLT (real assets)", "XYZ"]
 
 
 def test_the_sentence_names_the_largest_class_and_its_share_in_stress() -> None:

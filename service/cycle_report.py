@@ -137,6 +137,7 @@ def restart_details(record: CycleRecord) -> Fields:
         "reason": "alert sent after a restart",
         "regime": None if signal is None else signal.regime_label,
         "target_weights": None if signal is None else dict(signal.weights),
+        "risk": risk_line(signal),
         "orders": _rows(record),
         "data_notes": [] if signal is None else list(signal.data_notes or ()),
     }

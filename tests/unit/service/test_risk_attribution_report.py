@@ -14,7 +14,7 @@ import pytest
 
 from regime_trader.service.cli import main
 from regime_trader.service.cycle_record import CycleRecord
-from regime_trader.service.cycle_report import done_alert, done_details, risk_line
+from regime_trader.service.cycle_report import done_alert, done_details, restart_details, risk_line
 from tests.conftest import REAL_PRICES
 
 CAPTURED = json.loads(
@@ -66,6 +66,8 @@ def test_the_rebalance_alert_says_where_todays_risk_is_and_would_be_in_stress() 
     )
     text = done_alert(record, details).to_text()
     assert f"Risk: {expected}" in text.splitlines()
+    # The alert a later run sends for a cycle whose first run crashed says the same.
+    assert restart_details(record)["risk"] == expected
 
 
 def test_a_reference_strategys_alert_gives_todays_share_only_and_cash_gives_none() -> None:

@@ -39,6 +39,7 @@ from regime_trader.service.shadow import (
 )
 from regime_trader.strategies.base import regime_labels
 from regime_trader.strategies.registry import STRATEGIES
+from regime_trader.strategies.risk_attribution import RiskView, risk_view
 
 __all__ = ["AlertLine", "Held", "OrderLine", "PortfolioView", "portfolio_view"]
 
@@ -113,6 +114,8 @@ class PortfolioView:
     alerts: tuple[AlertLine, ...]
     next_run: NextRun | None
     notes: Mapping[str, str] = field(default_factory=dict)
+    # Forecast (today, by regime) and realised risk shares of the last signal and the holdings.
+    attribution: RiskView | None = None
 
 
 class _Notes:
@@ -165,6 +168,9 @@ def portfolio_view(ctx: CycleContext) -> PortfolioView:
         )
     elif "risk" not in notes.notes:
         notes.notes["risk"] = "needs the held weights and at least 3 stored closes"
+    attribution = notes.read("attribution", lambda: _attribution(ctx, history, held, closes), None)
+    if attribution is None and "attribution" not in notes.notes:
+        notes.notes["attribution"] = "needs a ready signal or the held weights"
     return PortfolioView(
         name=name,
         symbols=tuple(p.symbols),
@@ -188,6 +194,26 @@ def portfolio_view(ctx: CycleContext) -> PortfolioView:
         alerts=tuple(_line(a) for a in alerts[-ALERTS_SHOWN:][::-1]),
         next_run=notes.read("next run", lambda: _next_run(ctx), None),
         notes=notes.notes,
+        attribution=attribution,
+    )
+
+
+def _attribution(
+    ctx: CycleContext,
+    history: Sequence[Mapping[str, Any]],
+    held: Held | None,
+    closes: pd.DataFrame,
+) -> RiskView | None:
+    """Where the risk is: the last signal's forecast shares, by regime, and the held ones."""
+    p = ctx.portfolio
+    last = history[0] if history else {}
+    returns = closes.loc[:, list(p.symbols)].pct_change() if len(closes) > 2 else None
+    return risk_view(
+        last.get("weights") or {},
+        last.get("diagnostics") or {},
+        held=None if held is None else held.weights,
+        returns=returns,
+        asset_classes=p.asset_classes or None,
     )
 
 

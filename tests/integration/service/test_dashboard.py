@@ -15,6 +15,7 @@ from decimal import Decimal
 import httpx
 import pytest
 import redis
+from markupsafe import escape
 from pydantic import SecretStr
 
 from regime_trader.service.alerts import Alert
@@ -150,6 +151,20 @@ def test_the_page_shows_every_panel_with_the_stored_numbers(
         assert _percent(weight) == pytest.approx(float(held[symbol] / equity_now), abs=5e-4)
     assert sum(_percent(share) for *_, share in rows) == pytest.approx(1.0, abs=2e-3)
     assert risk.count('data-series="held"') == 3
+
+    # Where the risk is: each basis's shares add up to 100%, as portfolio_view computes them.
+    attribution = _panel(page, "attribution")
+    view = portfolio_view(site.ctx).attribution
+    assert view is not None and view.rows[0].label == "forecast today"
+    assert any(r.label.startswith("realised") for r in view.rows)
+    shown_rows = re.findall(r'<tr data-row="attribution"><td>([^<]+)</td>(.*?)</tr>', attribution)
+    assert [label for label, _ in shown_rows] == [r.label for r in view.rows]
+    for (_, cells), row in zip(shown_rows, view.rows, strict=True):
+        values = [_percent(c) for c in re.findall(r"<td>([^<]*%)</td>", cells)][:3]
+        assert sum(values) == pytest.approx(1.0, abs=2e-3)
+        assert values == pytest.approx([row.shares[s] for s in view.symbols], abs=6e-4)
+        assert sum(row.shares.values()) == pytest.approx(1.0, abs=1e-12)
+    assert view.sentence and str(escape(view.sentence)) in attribution
 
     orders = _panel(page, "orders")
     sent = {o["client_order_id"] for o in emu.orders()}

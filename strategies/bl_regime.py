@@ -41,7 +41,6 @@ import pandas as pd
 from regime_trader.strategies._checks import check_positive
 from regime_trader.strategies.base import Signal, regime_labels
 from regime_trader.strategies.black_litterman import black_litterman
-from regime_trader.strategies.covariance import blend_covariance, mixture_covariance, regularize
 from regime_trader.strategies.params import record_from_dict, record_to_dict
 from regime_trader.strategies.regime_erc import RegimeERC
 from regime_trader.strategies.regime_erc_params import RegimeERCParams
@@ -139,17 +138,9 @@ class BlackLittermanRegime(RegimeERC):
     def _decide(self, date: pd.Timestamp, update: RegimeUpdate) -> Signal:
         # RegimeERC._decision calls this only with a fitted model's update.
         assert update.filtered is not None and update.predicted is not None  # nosec B101
-        fitted = self._source.tracker.params
-        assert fitted is not None  # nosec B101
         regimes = self.params
-        means, covs = self._regime_cov.moments()
-        mixture = (
-            mixture_covariance(update.predicted, means, covs) if regimes.regime_blend > 0 else None
-        )
-        cov = regularize(
-            blend_covariance(self._base_covariance(), mixture, regimes.regime_blend),
-            regimes.shrinkage,
-        )
+        means, _ = self._regime_cov.moments()
+        cov = self._forecast_covariance(update.predicted)
         forecast = update.predicted @ means
         p = self.bl_params
         result = black_litterman(
@@ -162,11 +153,10 @@ class BlackLittermanRegime(RegimeERC):
             te_max=p.te_target / math.sqrt(PERIODS_PER_YEAR),
         )
         weights = regimes.rebalance.apply(self._previous, result.weights)
-        regime = int(np.argmax(update.filtered))
+        fitted = self._source.tracker.params
+        assert fitted is not None  # nosec B101 - RegimeERC._decision passes fitted updates only
         labels = regime_labels(fitted.n_states)
         diagnostics: dict[str, Any] = {
-            "engine": regimes.engine,
-            **self._covariance_diagnostics(),
             **result.diagnostics(self.symbols, PERIODS_PER_YEAR),
             "forecast_returns": dict(
                 zip(self.symbols, (forecast * PERIODS_PER_YEAR).tolist(), strict=True)
@@ -176,25 +166,9 @@ class BlackLittermanRegime(RegimeERC):
             ),
             # Euler variance contributions w_i (S w)_i, read by strategies.risk_attribution.
             "risk_variance": {"forecast": (weights * (cov @ weights)).tolist()},
-            "predicted_probs": update.predicted.tolist(),
-            "expected_durations": fitted.expected_durations.tolist(),
             "regime_obs": dict(zip(labels, self._regime_cov.weights.tolist(), strict=True)),
-            "n_fits": self._source.tracker.n_fits,
-            **self._source.diagnostics(),
         }
-        if update.refit:
-            diagnostics["refit"] = self._source.tracker.last_fit_report
-        if update.refit_error:
-            diagnostics["refit_error"] = update.refit_error
-        return self._signal(
-            date,
-            weights,
-            ready=True,
-            regime=regime,
-            regime_label=labels[regime],
-            regime_probs=tuple(float(q) for q in update.filtered),
-            diagnostics=diagnostics,
-        )
+        return self._regime_signal(date, update, weights, diagnostics)
 
     def settings(self) -> dict[str, Any]:
         return self.bl_params.to_dict()

@@ -126,14 +126,7 @@ class RegimeERC(Strategy):
         assert update.filtered is not None and update.predicted is not None  # nosec B101
         fitted = self._source.tracker.params
         assert fitted is not None  # nosec B101
-        mixture = None
-        if self.params.regime_blend > 0:  # at 0 the blend is the EWMA whatever the mixture
-            means, covs = self._regime_cov.moments()
-            mixture = mixture_covariance(update.predicted, means, covs)
-        cov = regularize(
-            blend_covariance(self._base_covariance(), mixture, self.params.regime_blend),
-            self.params.shrinkage,
-        )
+        cov = self._forecast_covariance(update.predicted)
         budgets = None if self.params.risk_budgets is None else np.asarray(self.params.risk_budgets)
         # regularize proved cov positive definite (its lowest eigenvalue lifted above 0).
         solved = solve_risk_budget(cov, budgets, w0=self._last_erc, assume_positive_definite=True)
@@ -146,16 +139,11 @@ class RegimeERC(Strategy):
         )
         self._smoothed_stress = alloc.smoothed_stress
         weights = self.params.rebalance.apply(self._previous, alloc.weights)
-        regime = int(np.argmax(update.filtered))
         labels = regime_labels(fitted.n_states)
         rc = relative_risk_contributions(erc, cov)
         diagnostics: dict[str, Any] = {
-            "engine": self.params.engine,
-            **self._covariance_diagnostics(),
             **alloc.diagnostics(),
             "decided_exposure": float(weights.sum()),
-            "predicted_probs": update.predicted.tolist(),
-            "expected_durations": fitted.expected_durations.tolist(),
             "risk_contributions": dict(zip(self.symbols, rc.tolist(), strict=True)),
             # Euler variance contributions w_i (S w)_i of the target weights (symbol order) on
             # the forecast S and on each regime's own, shrunk as the forecast is (shrinkage is
@@ -172,21 +160,54 @@ class RegimeERC(Strategy):
                 "regime_obs": dict(zip(labels, self._regime_cov.weights.tolist(), strict=True)),
             },
             "erc_solver": solved.diagnostics(),
+        }
+        return self._regime_signal(date, update, weights, diagnostics)
+
+    def _forecast_covariance(self, predicted: np.ndarray) -> np.ndarray:
+        """Tomorrow's covariance: the base blended with the predicted regimes' mixture, shrunk
+        (positive definite: regularize lifts its lowest eigenvalue above 0)."""
+        mixture = None
+        if self.params.regime_blend > 0:  # at 0 the blend is the EWMA whatever the mixture
+            means, covs = self._regime_cov.moments()
+            mixture = mixture_covariance(predicted, means, covs)
+        return regularize(
+            blend_covariance(self._base_covariance(), mixture, self.params.regime_blend),
+            self.params.shrinkage,
+        )
+
+    def _regime_signal(
+        self,
+        date: pd.Timestamp,
+        update: RegimeUpdate,
+        weights: np.ndarray,
+        diagnostics: dict[str, Any],
+    ) -> Signal:
+        """The ready signal of ``weights``, with the regime and what every regime signal
+        reports (engine, covariance, predictions, fits) beside the allocator's ``diagnostics``."""
+        fitted = self._source.tracker.params
+        assert fitted is not None and update.filtered is not None  # nosec B101 - a fitted update
+        assert update.predicted is not None  # nosec B101
+        regime = int(np.argmax(update.filtered))
+        common: dict[str, Any] = {
+            "engine": self.params.engine,
+            **self._covariance_diagnostics(),
+            "predicted_probs": update.predicted.tolist(),
+            "expected_durations": fitted.expected_durations.tolist(),
             "n_fits": self._source.tracker.n_fits,
             **self._source.diagnostics(),
         }
         if update.refit:
-            diagnostics["refit"] = self._source.tracker.last_fit_report
+            common["refit"] = self._source.tracker.last_fit_report
         if update.refit_error:
-            diagnostics["refit_error"] = update.refit_error
+            common["refit_error"] = update.refit_error
         return self._signal(
             date,
             weights,
             ready=True,
             regime=regime,
-            regime_label=labels[regime],
+            regime_label=regime_labels(fitted.n_states)[regime],
             regime_probs=tuple(float(p) for p in update.filtered),
-            diagnostics=diagnostics,
+            diagnostics={**common, **diagnostics},
         )
 
     def _base_covariance(self) -> np.ndarray:

@@ -50,6 +50,7 @@ __all__ = [
     "GarchKind",
     "GarchSettings",
     "fit_garch",
+    "garch_step",
     "with_variances",
 ]
 

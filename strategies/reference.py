@@ -38,6 +38,7 @@ __all__ = [
     "InverseVolatility",
     "SixtyForty",
     "StaticERC",
+    "vol_targeted_exposure",
 ]
 
 
@@ -163,6 +164,24 @@ class EqualWeightQuarterly(Strategy):
         if state["weights"] is not None:
             self._weights = np.asarray(state["weights"], dtype=float)
             self._last_close = np.asarray(state["last_close"], dtype=float)
+
+
+def vol_targeted_exposure(
+    weights: np.ndarray,
+    cov: np.ndarray,
+    target_vol: float | None,
+    min_exposure: float = 0.0,
+    max_exposure: float = 1.0,
+) -> tuple[float, dict[str, Any]]:
+    """The invested fraction of fully invested ``weights`` that aims at ``target_vol`` a year
+    on the daily ``cov``, clipped to ``[min_exposure, max_exposure]``, and why (all of it, and
+    nothing to say, without a target)."""
+    if target_vol is None:
+        return 1.0, {}
+    forecast = math.sqrt(float(weights @ cov @ weights) * TRADING_DAYS_PER_YEAR)
+    wanted = target_vol / forecast if forecast > 0 else max_exposure
+    exposure = min(max(wanted, min_exposure), max_exposure)
+    return exposure, {"forecast_vol": forecast, "target_vol": target_vol}
 
 
 def _quarter(date: pd.Timestamp) -> tuple[int, int]:
@@ -315,12 +334,9 @@ class StaticERC(_EwmaRisk):
         return solved.weights, {"erc_solver": solved.diagnostics()}
 
     def _exposure(self, weights: np.ndarray, cov: np.ndarray) -> tuple[float, dict[str, Any]]:
-        if self.target_vol is None:
-            return 1.0, {}
-        forecast = math.sqrt(float(weights @ cov @ weights) * TRADING_DAYS_PER_YEAR)
-        wanted = self.target_vol / forecast if forecast > 0 else self.max_exposure
-        exposure = min(max(wanted, self.min_exposure), self.max_exposure)
-        return exposure, {"forecast_vol": forecast, "target_vol": self.target_vol}
+        return vol_targeted_exposure(
+            weights, cov, self.target_vol, self.min_exposure, self.max_exposure
+        )
 
     def settings(self) -> dict[str, Any]:
         extra: dict[str, Any] = {}

@@ -43,11 +43,11 @@ from regime_trader.strategies._checks import (
     check_unit_interval,
     checked,
 )
-from regime_trader.strategies.allocation import TRADING_DAYS_PER_YEAR
 from regime_trader.strategies.base import Signal, Strategy
 from regime_trader.strategies.covariance import EwmaCovariance, regularize
 from regime_trader.strategies.momentum import MomentumParams, MomentumSleeve
 from regime_trader.strategies.params import record_from_dict, record_to_dict
+from regime_trader.strategies.reference import vol_targeted_exposure
 from regime_trader.strategies.riskparity import relative_risk_contributions, solve_risk_budget
 
 __all__ = ["SLEEVE", "SleeveERC", "SleeveERCParams", "Widened"]
@@ -241,12 +241,7 @@ class SleeveERC(Strategy):
     def _exposure(self, weights: np.ndarray, cov: np.ndarray) -> tuple[float, dict[str, Any]]:
         """The invested fraction (StaticERC's rule) and why; all of it without a target."""
         p = self.params
-        if p.target_vol is None:
-            return 1.0, {}
-        forecast = math.sqrt(float(weights @ cov @ weights) * TRADING_DAYS_PER_YEAR)
-        wanted = p.target_vol / forecast if forecast > 0 else p.max_exposure
-        exposure = min(max(wanted, p.min_exposure), p.max_exposure)
-        return exposure, {"forecast_vol": forecast, "target_vol": p.target_vol}
+        return vol_targeted_exposure(weights, cov, p.target_vol, p.min_exposure, p.max_exposure)
 
     def _sleeve_diagnostics(self, weight: float, sleeve_in: bool) -> dict[str, Any]:
         if self.sleeve is None:

@@ -4,7 +4,8 @@ The ERC target spreads *forecast* risk equally; what the account actually carrie
 weights it holds and the covariance the market delivered. With held weights ``w`` and the sample
 covariance ``S`` of the last ``window`` daily returns, Euler's decomposition gives each asset's
 contribution ``RC_i = w_i (S w)_i``; the contributions sum exactly to the portfolio's variance
-``w' S w`` (Roncalli, *Introduction to Risk Parity and Budgeting*, 2013, ch. 2).
+``w' S w`` (Roncalli, *Introduction to Risk Parity and Budgeting*, 2013, ch. 2). The
+decomposition is :func:`regime_trader.strategies.risk_attribution.realised_attribution`'s.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from regime_trader.strategies.riskparity import risk_contributions
+from regime_trader.strategies.risk_attribution import realised_attribution
 
 __all__ = ["REALISED_WINDOW", "RealisedRisk", "realised_risk"]
 
@@ -92,20 +93,18 @@ def realised_risk(
     values = closes.to_numpy(dtype=float)
     if not np.isfinite(values).all() or (values <= 0).any():
         raise ValueError("closes must be positive numbers")
-    returns = values[1:] / values[:-1] - 1.0
-    returns = returns[-window:]
+    symbols = tuple(str(s) for s in closes.columns)
+    returns = pd.DataFrame(values[1:] / values[:-1] - 1.0, columns=list(symbols)).iloc[-window:]
     if len(returns) < 2:
         raise ValueError(f"realised risk needs at least 2 returns, got {len(returns)}")
-    cov = np.atleast_2d(np.cov(returns, rowvar=False, ddof=1))
-    symbols = tuple(str(s) for s in closes.columns)
-    w = np.array([float(weights.get(s, 0.0)) for s in symbols])
-    rc = risk_contributions(w, cov)
+    euler = realised_attribution(weights, returns, window)
     index = pd.DatetimeIndex(closes.index)
     return RealisedRisk(
         symbols=symbols,
-        weights=tuple(w.tolist()),
-        contributions=tuple(rc.tolist()),
-        variance=float(w @ cov @ w),
+        weights=euler.weights,
+        # Volatility units times the volatility: the variance contributions w_i (S w)_i.
+        contributions=tuple(c * euler.volatility for c in euler.contributions),
+        variance=euler.volatility**2,
         n_returns=len(returns),
         first=str(index[-len(returns)].date()),
         last=str(index[-1].date()),

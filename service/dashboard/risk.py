@@ -70,25 +70,12 @@ class RealisedRisk:
 def realised_risk(
     weights: Mapping[str, float], closes: pd.DataFrame, window: int = REALISED_WINDOW
 ) -> RealisedRisk:
-    """Risk contributions of ``weights`` on the covariance of the last ``window`` returns.
+    """Risk contributions of held ``weights`` (a symbol without one holds 0) on the covariance
+    of the last ``window`` simple returns of ``closes`` (daily, oldest first, one column per
+    symbol on one price basis; fewer returns if it is shorter), in variance units and with the
+    sessions they span.
 
-    Parameters
-    ----------
-    weights : mapping of str to float
-        Held weights; a symbol of ``closes`` without one holds 0.
-    closes : DataFrame of shape (n_sessions, n_assets)
-        Daily closes, oldest first, one column per symbol (one consistent price basis).
-    window : int, default 63
-        Simple daily returns used; fewer if ``closes`` is shorter.
-
-    Returns
-    -------
-    RealisedRisk
-
-    Raises
-    ------
-    ValueError
-        With fewer than 2 returns, or a close that is not a positive number.
+    Raises ``ValueError`` with fewer than 2 returns, or a close that is not a positive number.
     """
     values = closes.to_numpy(dtype=float)
     if not np.isfinite(values).all() or (values <= 0).any():

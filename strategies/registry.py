@@ -71,9 +71,9 @@ def build_strategy(name: str, symbols: Sequence[str], params: Mapping[str, Any])
         The universe, in the column order of the bars.
     params : mapping
         Overrides: for ``regime_erc`` any field of :class:`RegimeERCParams` (nested tables
-        for ``features``, ``regime``, ``jump_feature_spec``, ``jump``, ``policy`` and
-        ``rebalance``); for ``erc_static`` and ``inverse_vol`` their keyword arguments; for
-        ``sixty_forty`` and ``buy_hold`` ``equity_symbol`` and ``bond_symbol``; for
+        for ``features``, ``regime``, ``jump_feature_spec``, ``jump``, ``policy``,
+        ``rebalance`` and ``garch``); for ``erc_static`` and ``inverse_vol`` their keyword
+        arguments; for ``sixty_forty`` and ``buy_hold`` ``equity_symbol`` and ``bond_symbol``; for
         ``bl_regime`` any field of :class:`BlackLittermanParams` (the regime machinery in the
         nested ``regimes`` table); for ``erc_sleeve`` any field of :class:`SleeveERCParams`
         (``sleeve_symbols``, ``risk_budgets``, the nested ``momentum`` table); nothing for

@@ -29,6 +29,7 @@ import pandas as pd
 from regime_trader.strategies.features import FeatureEngine
 from regime_trader.strategies.jump_features import JumpFeatureEngine
 from regime_trader.strategies.jump_online import JumpTracker
+from regime_trader.strategies.macro_online import MacroProxyEngine
 from regime_trader.strategies.paired_recursion import stock_bond_pair
 from regime_trader.strategies.regime_erc_params import RegimeERCParams, select_columns
 from regime_trader.strategies.regime_online import RegimeTracker
@@ -49,12 +50,16 @@ class RegimeSource:
     tracker : RegimeTracker or JumpTracker
     equity : int
         Position of the equity symbol (its return orders the regimes).
+    macro : MacroProxyEngine, optional
+        The macro signals the model also sees, after the engine's own columns.
     """
 
     features: FeatureEngine | JumpFeatureEngine
     columns: list[int]
     tracker: RegimeTracker | JumpTracker
     equity: int
+    # The macro proxies appended to every feature row (``macro_features``), if any.
+    macro: MacroProxyEngine | None = None
 
     @classmethod
     def fresh(cls, symbols: Sequence[str], params: RegimeERCParams) -> RegimeSource:
@@ -113,7 +118,25 @@ class RegimeSource:
                 f"{math.sqrt(len(chosen)):.4g} for the {len(chosen)} jump_features chosen"
             )
         columns = [names.index(c) for c in chosen]
-        return cls(features, columns, tracker, 0 if pair is None else pair[0])
+        macro = None
+        if params.macro_features:
+            macro = (
+                MacroProxyEngine(symbols, params.macro_features, params.macro_spec)
+                if state is None
+                else MacroProxyEngine.from_state(state["macro"])
+            )
+            columns += [len(names) + i for i in range(len(macro.signals))]
+        return cls(features, columns, tracker, 0 if pair is None else pair[0], macro)
+
+    def feature_row(self, closes: np.ndarray) -> np.ndarray:
+        """The day's whole feature row: the engine's features, then the macro signals."""
+        row = self.features.update(closes)
+        return row if self.macro is None else np.concatenate([row, self.macro.update(closes)])
+
+    @property
+    def ready(self) -> bool:
+        """Every input of the model is defined (the features' and the macro's warm-ups)."""
+        return self.features.ready and (self.macro is None or self.macro.ready)
 
     @property
     def min_train_obs(self) -> int:
@@ -142,4 +165,7 @@ class RegimeSource:
 
     def state_dict(self) -> dict[str, Any]:
         """The feature recursion's and the tracker's states (JSON values and arrays)."""
-        return {"features": self.features.state_dict(), "tracker": self.tracker.state_dict()}
+        state = {"features": self.features.state_dict(), "tracker": self.tracker.state_dict()}
+        if self.macro is not None:  # without macro signals the state is as it always was
+            state["macro"] = self.macro.state_dict()
+        return state

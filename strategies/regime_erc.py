@@ -93,14 +93,14 @@ class RegimeERC(Strategy):
 
     def _decision(self, date: pd.Timestamp, closes: np.ndarray) -> Signal:
         features = self._source.features
-        row = features.update(closes)
+        row = self._source.feature_row(closes)
         ret = features.returns
         if not np.all(np.isfinite(ret)):  # the very first bar has no return
             return self._not_ready(date, "warming up: first bar")
         self._ewma.update(ret)
         if self._garch is not None:
             self._garch.update(date, ret)
-        if not features.ready:
+        if not self._source.ready:
             return self._not_ready(date, f"warming up features: {features.n_bars} bars")
         # The asset returns ride in the tracker's training window, aligned with its rows, to
         # seed the per-regime covariances when the first fit labels that window.

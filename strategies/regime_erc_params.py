@@ -30,6 +30,8 @@ from regime_trader.strategies.features import FeatureSpec
 from regime_trader.strategies.garch import GarchSettings
 from regime_trader.strategies.jump_features import JumpFeatureSpec
 from regime_trader.strategies.jump_online import JumpSettings
+from regime_trader.strategies.macro import ProxySpec
+from regime_trader.strategies.macro_online import MACRO_SIGNALS
 from regime_trader.strategies.params import record_from_dict, record_to_dict
 from regime_trader.strategies.rebalance import RebalanceBand
 from regime_trader.strategies.regime_online import RegimeSettings
@@ -142,6 +144,14 @@ class RegimeERCParams:
         development windows only, not chosen on validation data.
     garch : GarchSettings
         Training window and refit calendar of the GARCH fits (used by ``"garch"``/``"gjr"``).
+    macro_features : tuple of str, default ()
+        Macro signals added to the regime engine's inputs, whichever the engine: any of
+        ``vix``, ``vix_change``, ``curve_10y2y``, ``curve_10y3m``, as ETF proxies computed
+        online from the universe's own closes
+        (:class:`~regime_trader.strategies.macro_online.MacroProxyEngine`; each needs its ETFs
+        in the universe). None by default: no macro feature was chosen on a development window.
+    macro_spec : ProxySpec
+        Which ETFs stand in for the VIX and the curve, and the windows.
     regime_cov_halflife : float, default 252
         Half-life in days of the per-regime covariances.
     regime_blend : float in [0, 1], default 0.0
@@ -174,6 +184,8 @@ class RegimeERCParams:
     cov_halflife: float = 63.0
     covariance: CovarianceName = "ewma"
     garch: GarchSettings = field(default_factory=GarchSettings)
+    macro_features: tuple[str, ...] = ()
+    macro_spec: ProxySpec = field(default_factory=ProxySpec)
     regime_cov_halflife: float = 252.0
     regime_blend: float = 0.0
     shrinkage: float = 0.1
@@ -191,6 +203,9 @@ class RegimeERCParams:
         for name in ("hmm_features", "jump_features"):
             if not getattr(self, name):
                 raise ValueError(f"{name} must name at least one feature")
+        unknown = sorted(set(self.macro_features) - set(MACRO_SIGNALS))
+        if unknown:
+            raise ValueError(f"macro_features {unknown} are not among {list(MACRO_SIGNALS)}")
         for i, budget in enumerate(self.risk_budgets or ()):
             check_positive(f"risk_budgets[{i}]", budget)
         if self.equity_symbol is not None and self.equity_symbol == self.bond_symbol:

@@ -67,3 +67,20 @@ def test_a_macro_signal_without_its_etfs_is_refused_at_construction() -> None:
         build_strategy("regime_erc", list(SYMBOLS), {"macro_features": ["curve_10y3m"]})
     with pytest.raises(ValueError, match="macro_features"):
         build_strategy("regime_erc", list(SYMBOLS), {"macro_features": ["vvix"]})
+
+
+def test_a_research_space_can_choose_the_macro_features() -> None:
+    from regime_trader.service.research_space import parse_space
+
+    space = parse_space(
+        'strategy = "regime_erc"\n'
+        '[fixed]\nbond_symbol = "IEF"\n'
+        "[[parameter]]\n"
+        'path = "macro_features"\n'
+        'choice = { none = [], vix = ["vix"], vix_curve = ["vix", "curve_10y2y"] }\n'
+    )
+    space.check(list(SYMBOLS))  # every choice builds the strategy on this universe
+    chosen = space.overrides({"macro_features": "vix_curve"})
+    assert chosen["macro_features"] == ("vix", "curve_10y2y")
+    strategy = build_strategy("regime_erc", list(SYMBOLS), chosen)
+    assert isinstance(strategy, RegimeERC) and strategy._source.macro is not None

@@ -87,6 +87,11 @@ def main() -> int:
         f"data: {args.prices.name}, {len(prices)} sessions {prices.index[0].date()} to "
         f"{prices.index[-1].date()}, trading from {args.start}, {args.cost_bps:g} bps"
     )
+    for engine in _engines(args):  # lazy imports and first-call caches, before the limit
+        for _ in RegimeERC(symbols, RegimeERCParams(engine=engine)).iter_update(prices[:300]):
+            pass
+    # threadpoolctl limits only the libraries already loaded: SciPy's own OpenBLAS and
+    # scikit-learn's OpenMP come with hmmlearn, which the warm-up's first fit imported.
     with threadpool_limits(limits=1):
         began = time.perf_counter()
         run_backtest(

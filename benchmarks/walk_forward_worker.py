@@ -32,12 +32,13 @@ def main() -> None:
     prices = load_prices(args.prices)
     symbols = list(prices.columns)
     warnings.simplefilter("ignore")
+    # Warm up (lazy imports, first-call caches) on a first fit, so neither figure pays it.
+    for _ in RegimeERC(symbols, RegimeERCParams(engine=args.engine)).iter_update(prices.iloc[:300]):
+        pass
+    # Limited after the warm-up: a revision that imports hmmlearn when it first fits loads
+    # SciPy's own OpenBLAS and scikit-learn's OpenMP then, and threadpoolctl limits only the
+    # libraries already loaded; both revisions' fits run on one thread this way.
     with threadpool_limits(limits=1):
-        # Warm up (lazy imports, first-call caches) on a first fit, so neither figure pays it.
-        for _ in RegimeERC(symbols, RegimeERCParams(engine=args.engine)).iter_update(
-            prices.iloc[:300]
-        ):
-            pass
         began = time.perf_counter()
         for _ in RegimeERC(symbols, RegimeERCParams(engine=args.engine)).iter_update(prices):
             pass

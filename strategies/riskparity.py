@@ -35,8 +35,8 @@ from typing import Final, TypedDict, Unpack
 
 import numpy as np
 import numpy.typing as npt
-from scipy.linalg.lapack import dpotrf
 
+from regime_trader.strategies.riskparity_linalg import LinAlgError, first_indefinite_minor
 from regime_trader.strategies.riskparity_newton import (
     ONE_FACTOR_MIN_ASSETS,
     Matrix,
@@ -373,8 +373,8 @@ def _correlation(sigma: Matrix, *, prove_positive_definite: bool) -> tuple[Matri
     """Validate ``sigma`` and return its correlation matrix, ``1 / sigma_i`` and a work array.
 
     The work array is a Fortran-ordered (n, n) buffer, already used (and overwritten) by the
-    Cholesky attempt that proves positive definiteness (unless the caller proved it); the
-    Newton loop refills it for the Hessian factor.
+    symmetry check; the Newton loop refills it with the Hessian. Positive definiteness is
+    proved by a Cholesky factorisation of the correlation matrix (unless the caller proved it).
     """
     if sigma.ndim != 2 or sigma.shape[0] != sigma.shape[1] or sigma.shape[0] == 0:
         raise ValueError(
@@ -397,7 +397,7 @@ def _correlation(sigma: Matrix, *, prove_positive_definite: bool) -> tuple[Matri
     corr = sigma * inv_vol[:, None]
     corr *= inv_vol
     # Large temporaries are costly (page faults), so the asymmetry goes into the work buffer
-    # that the Cholesky factor needs anyway.
+    # that the Newton loop needs anyway.
     work = np.empty((n, n), dtype=np.float64, order="F")
     np.subtract(corr, corr.T, out=work)
     np.abs(work, out=work)
@@ -409,14 +409,15 @@ def _correlation(sigma: Matrix, *, prove_positive_definite: bool) -> tuple[Matri
         )
     if not prove_positive_definite:
         return corr, inv_vol, work
-    # corr.T is Fortran-contiguous, so this is a plain copy into the LAPACK layout.
-    np.copyto(work, corr.T)
-    _, info = dpotrf(work, 1, 0, 1)  # (a, lower, clean, overwrite_a)
-    if info != 0:
+    # corr.T is Fortran-contiguous, so NumPy's copy into the LAPACK layout is a plain copy.
+    try:
+        np.linalg.cholesky(corr.T)
+    except LinAlgError:
+        info = first_indefinite_minor(corr.T)
         raise ValueError(
             f"cov of shape {sigma.shape} must be positive definite; its Cholesky "
             f"factorisation failed at leading minor {info} (of {n})"
-        )
+        ) from None
     return corr, inv_vol, work
 
 

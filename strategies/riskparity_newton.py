@@ -16,8 +16,9 @@ satisfies ``y_i (C y)_i = b_i`` for every ``i`` (set the gradient ``C y - b / y`
 strictly convex on ``y > 0`` whenever ``C`` is positive definite, so Newton's method with a
 line search converges globally, and quadratically near the solution. Each iteration
 
-1. solves ``(C + diag(b / y**2)) d = C y - b / y`` with a Cholesky factorisation (LAPACK
-   ``dposv``/``dpotrs``), the Hessian being positive definite for every ``y > 0``;
+1. solves ``(C + diag(b / y**2)) d = C y - b / y``, the Hessian being positive definite for
+   every ``y > 0``, with NumPy's LAPACK (an LU solve, or from ``n >= 150`` a Cholesky factor
+   with blocked triangular solves, :mod:`regime_trader.strategies.riskparity_linalg`);
 2. far from the solution (relative budget error above 5%), takes the step ``t`` that
    minimises ``f(y - t d)`` (a safeguarded one-dimensional Newton search, O(n) per trial
    after one extra matrix-vector product), which stays strictly inside ``y - t d > 0``
@@ -70,7 +71,8 @@ from typing import Final, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
-from scipy.linalg.lapack import dposv, dpotrf, dpotrs
+
+from regime_trader.strategies.riskparity_linalg import CholeskyFactor, LinAlgError
 
 __all__ = [
     "ONE_FACTOR_MIN_ASSETS",
@@ -250,7 +252,11 @@ def polish(
     n = corr.shape[0]
     np.copyto(work, corr.T)
     work.ravel(order="F")[:: n + 1] += b / (y * y)
-    factor, info = dpotrf(work, lower=1, clean=0, overwrite_a=1)
+    factor: CholeskyFactor | None
+    try:
+        factor = CholeskyFactor(work)
+    except LinAlgError:  # pragma: no cover - C + positive diagonal, C PD: always PD
+        factor = None
     sigma_ld = sigma.astype(np.longdouble)
     b_ld = b.astype(np.longdouble)
 
@@ -260,10 +266,12 @@ def polish(
 
     x = y.astype(np.longdouble) * inv_vol
     best_x, best_err = x, error(x)
-    for _ in range(_POLISH_STEPS if info == 0 else 0):
+    for _ in range(_POLISH_STEPS):
+        if factor is None:
+            break
         gradient = sigma_ld @ x - b_ld / x
-        u, _ = dpotrs(factor, np.asarray(gradient * inv_vol, dtype=np.float64), lower=1)
-        x = x - u * inv_vol
+        u = factor.solve(np.asarray(gradient * inv_vol, dtype=np.float64))
+        x = x - np.asarray(u * inv_vol, dtype=np.longdouble)  # exact widening, as x - u * inv_vol
         if not bool(np.all(x > 0.0)):
             break
         err = error(x)
@@ -314,21 +322,28 @@ def newton(
 
     err = relative_error(y, cy, inv_b)
     best_y, best_err = y, err
-    factor = work
+    factor: CholeskyFactor | None = None
     reuse = False
     since_best = 0
     n_iter = 0
     while err > tol and n_iter < max_iter:
         b_over_y = b / y
         g = cy - b_over_y
-        # LAPACK arguments are positional: f2py's keyword parsing costs microseconds per call.
-        if reuse:
-            d, _ = dpotrs(factor, g, 1)  # (c, b, lower)
+        if reuse and factor is not None:
+            d = factor.solve(g)
         else:
             np.copyto(work, corr_f)
             diagonal += b_over_y / y
-            factor, d, info = dposv(work, g, 1, 1, 0)  # (a, b, lower, overwrite_a, overwrite_b)
-            if info != 0:  # pragma: no cover - C + positive diagonal, C PD: always PD
+            try:
+                # A factor is built only where the next steps may reuse it (the chord rule
+                # below): otherwise one LU solve costs less than a Cholesky factor together
+                # with the block inverses its triangular solves need.
+                if allow_chord and err <= _CHORD_BELOW:
+                    factor = CholeskyFactor(work)
+                    d = factor.solve(g)
+                else:
+                    d = np.asarray(np.linalg.solve(work, g), dtype=np.float64)
+            except LinAlgError:  # pragma: no cover - C + positive diagonal, C PD: always PD
                 break
         if err > _LINE_SEARCH_ABOVE:
             t = _line_search(y, d, b, cy, corr @ d, float(g @ d))

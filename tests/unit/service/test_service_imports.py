@@ -3,7 +3,8 @@
 hmmlearn (with scikit-learn and ``scipy.stats``, about 70 MiB resident) is imported by a
 regime strategy when it fits, and the emulator's server (its Starlette app, engine and exchange
 calendar) by a process that serves the embedded emulator, apprise by one with notifier URLs;
-none of them at start-up; nor any part of SciPy, whose LAPACK (about 18 MiB resident: its own
+none of them at start-up (nor jinja2 before the first dashboard page, nor arch before a GARCH
+fit); nor any part of SciPy, whose LAPACK (about 18 MiB resident: its own
 OpenBLAS beside NumPy's) the ERC solver does without.
 """
 
@@ -37,11 +38,13 @@ def test_the_service_commands_import_no_fitting_stack_nor_the_emulator_server() 
             "regime_trader.service.scheduler",
             "regime_trader.service.rebalance_cli",
             "regime_trader.strategies.registry",
+            "regime_trader.service.dashboard.web",
         ]
     )
     assert "regime_trader.service.app" in loaded  # the probe imported the service
     tops = {name.split(".")[0] for name in loaded}
     heavy = {"hmmlearn", "sklearn", "matplotlib", "exchange_calendars", "apprise", "scipy"}
+    heavy |= {"jinja2", "arch"}  # the dashboard's templates at the first page; GARCH fits
     assert tops & heavy == set()
     assert "regime_trader.service.emulator.server" not in loaded
 

@@ -227,6 +227,20 @@ class Strategy(ABC):
     def _construct(cls, state: dict[str, Any]) -> Self:
         """A fresh instance with the parameters recorded in ``state``."""
 
+    @classmethod
+    def from_params(cls, symbols: Sequence[str], params: Mapping[str, Any]) -> Self:
+        """A fresh instance from configuration (a portfolio's ``strategy_params``): none by
+        default; a strategy with parameters reads its own.
+
+        Raises
+        ------
+        ValueError
+            For a parameter the strategy does not take, or one out of range.
+        """
+        if params:
+            raise ValueError(f"strategy {cls.name!r} takes no parameters, got {sorted(params)}")
+        return cls(symbols)
+
     def save_state(self) -> StrategyState:
         """Everything needed to continue exactly: the compact form (JSON header, arrays)."""
         return StrategyState(

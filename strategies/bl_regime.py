@@ -31,7 +31,7 @@ order of magnitude for a factor tilt, and the benchmark equal weight (EW(7) on t
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -172,6 +172,11 @@ class BlackLittermanRegime(RegimeERC):
 
     def settings(self) -> dict[str, Any]:
         return self.bl_params.to_dict()
+
+    @classmethod
+    def from_params(cls, symbols: Sequence[str], params: Mapping[str, Any]) -> Self:
+        # Fields left out keep their defaults, nested tables field by field.
+        return cls(symbols, BlackLittermanParams.from_dict(params))
 
     @classmethod
     def _construct(cls, state: dict[str, Any]) -> Self:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Self
 
 import numpy as np
@@ -92,6 +92,14 @@ class _EquityBond(_FixedWeights):
     def _construct(cls, state: dict[str, Any]) -> Self:
         equity, bond = pair_symbols(state["symbols"], state.get("pair"))
         return cls(state["symbols"], equity=equity, bond=bond)
+
+    @classmethod
+    def from_params(cls, symbols: Sequence[str], params: Mapping[str, Any]) -> Self:
+        known = {"equity_symbol", "bond_symbol"}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ValueError(f"strategy {cls.name!r} takes only {sorted(known)}, got {unknown}")
+        return cls(symbols, equity=params.get("equity_symbol"), bond=params.get("bond_symbol"))
 
 
 class SixtyForty(_EquityBond):
@@ -266,6 +274,10 @@ class _EwmaRisk(Strategy):
     @classmethod
     def _construct(cls, state: dict[str, Any]) -> Self:
         return cls(state["symbols"], **state["params"])
+
+    @classmethod
+    def from_params(cls, symbols: Sequence[str], params: Mapping[str, Any]) -> Self:
+        return cls(symbols, **dict(params))  # an unknown keyword is a TypeError naming it
 
     def _restore(self, state: dict[str, Any]) -> None:
         self._cov = EwmaCovariance.from_state(state["cov"])

@@ -24,7 +24,7 @@ holds cash.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Self
 
 import numpy as np
@@ -243,6 +243,11 @@ class RegimeERC(Strategy):
             "vol_history": self._vol_history.state_dict(),
             "previous": self._previous,
         }
+
+    @classmethod
+    def from_params(cls, symbols: Sequence[str], params: Mapping[str, Any]) -> Self:
+        # Fields left out keep their defaults, nested tables field by field.
+        return cls(symbols, RegimeERCParams.from_dict(params))
 
     @classmethod
     def _construct(cls, state: dict[str, Any]) -> Self:

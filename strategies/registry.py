@@ -7,21 +7,11 @@ no caller outside this package branches on a strategy's internals.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import importlib
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from regime_trader.strategies.base import Strategy
-from regime_trader.strategies.bl_regime import BlackLittermanParams, BlackLittermanRegime
-from regime_trader.strategies.reference import (
-    BuyHold,
-    EqualWeight,
-    EqualWeightQuarterly,
-    InverseVolatility,
-    SixtyForty,
-    StaticERC,
-)
-from regime_trader.strategies.regime_erc import RegimeERC, RegimeERCParams
-from regime_trader.strategies.sleeve_erc import SleeveERC, SleeveERCParams
 from regime_trader.strategies.state import StrategyState
 
 __all__ = [
@@ -33,20 +23,39 @@ __all__ = [
     "upgrade_state",
 ]
 
-STRATEGIES: dict[str, type[Strategy]] = {
-    cls.name: cls
-    for cls in (
-        RegimeERC,
-        StaticERC,
-        InverseVolatility,
-        EqualWeight,
-        EqualWeightQuarterly,
-        SixtyForty,
-        BuyHold,
-        BlackLittermanRegime,
-        SleeveERC,
-    )
+# Each strategy's module and class: imported the first time the strategy is asked for, so a
+# service trading static ERC never loads the regime, Black-Litterman or sleeve machinery.
+_WHERE: dict[str, tuple[str, str]] = {
+    "regime_erc": ("regime_erc", "RegimeERC"),
+    "erc_static": ("reference", "StaticERC"),
+    "inverse_vol": ("reference", "InverseVolatility"),
+    "equal_weight": ("reference", "EqualWeight"),
+    "equal_weight_quarterly": ("reference", "EqualWeightQuarterly"),
+    "sixty_forty": ("reference", "SixtyForty"),
+    "buy_hold": ("reference", "BuyHold"),
+    "bl_regime": ("bl_regime", "BlackLittermanRegime"),
+    "erc_sleeve": ("sleeve_erc", "SleeveERC"),
 }
+
+
+class _Strategies(Mapping[str, type[Strategy]]):
+    """Strategy classes by name, each imported on first use."""
+
+    def __getitem__(self, name: str) -> type[Strategy]:
+        module, attribute = _WHERE[name]
+        found = getattr(importlib.import_module(f"regime_trader.strategies.{module}"), attribute)
+        if not (isinstance(found, type) and issubclass(found, Strategy) and found.name == name):
+            raise TypeError(f"{module}.{attribute} is not the strategy {name!r}")
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_WHERE)
+
+    def __len__(self) -> int:
+        return len(_WHERE)
+
+
+STRATEGIES: Mapping[str, type[Strategy]] = _Strategies()
 
 # The benchmarks a backtest reports, in the order of metrics.json (the backtest adds static ERC
 # scaled to the strategy's volatility, "erc_static_vol_matched", after "erc_static").
@@ -91,28 +100,7 @@ def build_strategy(name: str, symbols: Sequence[str], params: Mapping[str, Any])
     """
     if name not in STRATEGIES:
         raise ValueError(f"unknown strategy {name!r}; known: {sorted(STRATEGIES)}")
-    if name == RegimeERC.name:
-        # Fields left out keep their defaults, nested tables field by field.
-        return RegimeERC(symbols, RegimeERCParams.from_dict(params))
-    if name == BlackLittermanRegime.name:
-        return BlackLittermanRegime(symbols, BlackLittermanParams.from_dict(params))
-    if name == SleeveERC.name:
-        return SleeveERC(symbols, SleeveERCParams.from_dict(params))
-    if name in (StaticERC.name, InverseVolatility.name):
-        return STRATEGIES[name](symbols, **dict(params))
-    if name in (SixtyForty.name, BuyHold.name):
-        return STRATEGIES[name](symbols, **_pair_arguments(params, name))
-    if params:
-        raise ValueError(f"strategy {name!r} takes no parameters, got {sorted(params)}")
-    return STRATEGIES[name](symbols)
-
-
-def _pair_arguments(params: Mapping[str, Any], name: str) -> dict[str, str | None]:
-    known = {"equity_symbol", "bond_symbol"}
-    unknown = sorted(set(params) - known)
-    if unknown:
-        raise ValueError(f"strategy {name!r} takes only {sorted(known)}, got {unknown}")
-    return {"equity": params.get("equity_symbol"), "bond": params.get("bond_symbol")}
+    return STRATEGIES[name].from_params(symbols, params)
 
 
 def build_benchmarks(
@@ -136,7 +124,7 @@ def build_benchmarks(
     pair = {k: given[k] for k in ("equity_symbol", "bond_symbol") if given.get(k) is not None}
     out: dict[str, Strategy] = {}
     for name in BENCHMARKS:
-        wants_pair = name in (SixtyForty.name, BuyHold.name)
+        wants_pair = name in ("sixty_forty", "buy_hold")
         out[name] = build_strategy(name, symbols, pair if wants_pair else {})
     return out
 

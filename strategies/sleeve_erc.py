@@ -267,6 +267,11 @@ class SleeveERC(Strategy):
         }
 
     @classmethod
+    def from_params(cls, symbols: Sequence[str], params: Mapping[str, Any]) -> Self:
+        # Fields left out keep their defaults, nested tables field by field.
+        return cls(symbols, SleeveERCParams.from_dict(params))
+
+    @classmethod
     def _construct(cls, state: dict[str, Any]) -> Self:
         return cls(state["symbols"], SleeveERCParams.from_dict(state["params"]))
 

@@ -33,7 +33,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -246,10 +245,7 @@ def _busy_secs(client: redis.Redis, session: str, names: Sequence[str]) -> float
 
 
 def _cycles_done(replica: ServiceProcess) -> int:
-    counts = Counter(
-        line.get("event") for line in replica.log_lines() if line.get("event") == "cycle done"
-    )
-    return counts["cycle done"]
+    return sum(line.get("event") == "cycle done" for line in replica.log_lines())
 
 
 def _broker_round_trip(url: str) -> float:

@@ -180,4 +180,4 @@ class BlackLittermanRegime(RegimeERC):
 
     @classmethod
     def _construct(cls, state: dict[str, Any]) -> Self:
-        return cls(state["symbols"], BlackLittermanParams.from_dict(state["params"]))
+        return cls.from_params(state["symbols"], state["params"])

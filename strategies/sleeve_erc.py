@@ -273,7 +273,7 @@ class SleeveERC(Strategy):
 
     @classmethod
     def _construct(cls, state: dict[str, Any]) -> Self:
-        return cls(state["symbols"], SleeveERCParams.from_dict(state["params"]))
+        return cls.from_params(state["symbols"], state["params"])
 
     def _restore(self, state: dict[str, Any]) -> None:
         if self.sleeve is not None:

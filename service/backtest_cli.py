@@ -396,7 +396,8 @@ def run(args: argparse.Namespace) -> int:
         ],
     }
     written = write_backtest(result, args.out, config, asset_returns=prices.pct_change())
-    print(f"backtest on {source}: {len(prices)} sessions in {elapsed:.1f} s")
+    traded = len(result.strategy.weights)  # from --start to --end, not the file's length
+    print(f"backtest on {source}: {traded} sessions traded in {elapsed:.1f} s")
     print(_summary(result))
     print(f"wrote {', '.join(p.name for p in written)} to {args.out}")
     return 0

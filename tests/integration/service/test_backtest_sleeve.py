@@ -19,6 +19,7 @@ ASSETS = ("SPY", "TLT", "GLD")
 STOCKS = tuple(f"X{i:02d}" for i in range(16))
 FAST = {"momentum": {"lookback": 60, "skip": 5, "top_k": 4}, "min_obs": 30}
 START = "2016-01-04"
+FAST_FROM_START = ("--strategy-params", json.dumps(FAST), "--start", START)
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +44,13 @@ def _backtest(prices: Path, out: Path, *extra: str) -> int:
         return main(["backtest", "--prices", str(prices), "--out", str(out), "--quiet", *extra])
 
 
+def _sleeve_backtest(prices: Path, out: Path, sleeve: Path, *extra: str) -> int:
+    """A backtest of ``erc_sleeve`` with ``sleeve`` as its stock file."""
+    return _backtest(
+        prices, out, "--sleeve-prices", str(sleeve), "--strategy", "erc_sleeve", *extra
+    )
+
+
 def _metrics(out: Path) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads((out / "metrics.json").read_text())
     return loaded
@@ -53,18 +61,7 @@ def test_the_sleeve_backtest_runs_and_trades_assets_and_stocks(
 ) -> None:
     etfs, stocks, missing = files
     out = tmp_path / "out"
-    code = _backtest(
-        etfs,
-        out,
-        "--sleeve-prices",
-        str(stocks),
-        "--strategy",
-        "erc_sleeve",
-        "--strategy-params",
-        json.dumps(FAST),
-        "--start",
-        START,
-    )
+    code = _sleeve_backtest(etfs, out, stocks, *FAST_FROM_START)
 
     printed = capsys.readouterr()
     assert code == 0, printed.err
@@ -88,22 +85,7 @@ def test_the_benchmarks_run_on_the_assets_alone(
     common = pd.read_csv(stocks, index_col=0, parse_dates=True).index
     assets = pd.read_csv(etfs, index_col=0, parse_dates=True)
     assets.loc[assets.index.isin(common)].to_csv(tmp_path / "common.csv")
-    params = json.dumps(FAST)
-    assert (
-        _backtest(
-            etfs,
-            sleeve_out,
-            "--sleeve-prices",
-            str(stocks),
-            "--strategy",
-            "erc_sleeve",
-            "--strategy-params",
-            params,
-            "--start",
-            START,
-        )
-        == 0
-    )
+    assert _sleeve_backtest(etfs, sleeve_out, stocks, *FAST_FROM_START) == 0
     assert (
         _backtest(tmp_path / "common.csv", alone_out, "--strategy", "erc_static", "--start", START)
         == 0
@@ -132,9 +114,7 @@ def test_a_symbol_in_both_files_and_a_sleeve_without_prices_are_refused(
     files: tuple[Path, Path, pd.Timestamp], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     etfs, _, _ = files
-    code = _backtest(
-        etfs, tmp_path / "out", "--sleeve-prices", str(etfs), "--strategy", "erc_sleeve"
-    )
+    code = _sleeve_backtest(etfs, tmp_path / "out", etfs)
     assert code == 2 and "are in the --prices file too" in capsys.readouterr().err
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -152,18 +132,7 @@ def test_the_shared_multi_asset_panel_with_the_stock_sleeve_runs(
     out = tmp_path / "real"
     # A short window of the development years: the sleeve's first 12-1 score is in 2011-01,
     # it joins the ERC 60 returns later.
-    code = _backtest(
-        etfs,
-        out,
-        "--sleeve-prices",
-        str(stocks),
-        "--strategy",
-        "erc_sleeve",
-        "--start",
-        "2011-06-01",
-        "--end",
-        "2011-12-30",
-    )
+    code = _sleeve_backtest(etfs, out, stocks, "--start", "2011-06-01", "--end", "2011-12-30")
 
     assert code == 0, capsys.readouterr().err
     weights = pd.read_csv(out / "weights.csv", index_col=0, parse_dates=True)
@@ -185,15 +154,7 @@ def test_the_files_are_deterministic_and_a_decision_ignores_later_stock_bars(
     changed.to_csv(tmp_path / "changed.csv")
     runs = {}
     for label, path in (("a", stocks), ("b", stocks), ("changed", tmp_path / "changed.csv")):
-        options = (
-            "--strategy",
-            "erc_sleeve",
-            "--strategy-params",
-            json.dumps(FAST),
-            "--start",
-            START,
-        )
-        assert _backtest(etfs, tmp_path / label, "--sleeve-prices", str(path), *options) == 0
+        assert _sleeve_backtest(etfs, tmp_path / label, path, *FAST_FROM_START) == 0
         weights = pd.read_csv(tmp_path / label / "weights.csv", index_col=0, parse_dates=True)
         runs[label] = weights.astype(float)  # a never-held column reads back as integers
 

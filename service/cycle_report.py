@@ -15,7 +15,7 @@ from typing import Any
 from regime_trader.service.alerts import Alert, AlertKind, Severity
 from regime_trader.service.cycle_record import CycleRecord, OrderRow, Outcome, SignalSummary
 from regime_trader.strategies.base import regime_labels
-from regime_trader.strategies.risk_attribution import risk_sentence, signal_risk
+from regime_trader.strategies.risk_attribution import ASSET_CLASSES, risk_sentence, signal_risk
 
 # Alert details and status fields: JSON-serialisable values keyed by name (what the alert
 # stream and the status hash hold; not part of the persisted cycle record).
@@ -29,6 +29,7 @@ __all__ = [
     "done_status",
     "interrupted_status",
     "labelled",
+    "portfolio_classes",
     "refusal_alert",
     "refusal_status",
     "restart_details",
@@ -91,21 +92,43 @@ def _rows(record: CycleRecord) -> list[object]:
     return [row.to_json() for row in record.orders.values()]
 
 
-def risk_line(signal: SignalSummary | None) -> str | None:
+def portfolio_classes(own: Mapping[str, str] | None) -> dict[str, str]:
+    """The asset-class table of a portfolio: its own ``asset_classes`` over the built-in one.
+
+    A symbol the portfolio names takes its class (a code ``equity``/``bond``/``real`` or any
+    words); the others keep :data:`~regime_trader.strategies.risk_attribution.ASSET_CLASSES`.
+    The portfolio's table alone would leave every built-in symbol of its universe a class of its
+    own, so a portfolio that adds one stock would see SPY and EFA apart.
+    """
+    return {**ASSET_CLASSES, **(own or {})}
+
+
+def risk_line(
+    signal: SignalSummary | None, asset_classes: Mapping[str, str] | None = None
+) -> str | None:
     """Where today's forecast risk is, and where it would be in stress; None without the data.
 
     E.g. "34% of today's risk is in SPXTR (equities); in stress it would be 52%" (see
     :func:`~regime_trader.strategies.risk_attribution.risk_sentence`): a regime strategy's
     signal gives both parts, a reference strategy's the first, a signal in cash neither.
+    ``asset_classes`` is the portfolio's own table (see :func:`portfolio_classes`).
     """
     if signal is None or not signal.ready:
         return None
     risk = signal_risk(signal.weights, signal.diagnostics)
-    return None if risk is None else risk_sentence(risk)
+    return None if risk is None else risk_sentence(risk, portfolio_classes(asset_classes))
 
 
-def done_details(record: CycleRecord, reason: str, previous_regime: str | None) -> Fields:
-    """The details of a done cycle's alert (see :class:`~regime_trader.service.alerts.Alert`)."""
+def done_details(
+    record: CycleRecord,
+    reason: str,
+    previous_regime: str | None,
+    asset_classes: Mapping[str, str] | None = None,
+) -> Fields:
+    """The details of a done cycle's alert (see :class:`~regime_trader.service.alerts.Alert`).
+
+    ``asset_classes``: the portfolio's own table, which groups the risk sentence.
+    """
     signal, plan = record.signal, record.plan
     regime = None if signal is None else signal.regime_label
     return {
@@ -124,20 +147,20 @@ def done_details(record: CycleRecord, reason: str, previous_regime: str | None) 
         "reason": reason,
         "equity": None if plan is None else str(plan.equity),
         "exposure": None if signal is None else signal.diagnostics.get("exposure"),
-        "risk": risk_line(signal),
+        "risk": risk_line(signal, asset_classes),
         "bar_date": None if signal is None else signal.date,
         "data_notes": [] if signal is None else list(signal.data_notes or ()),
     }
 
 
-def restart_details(record: CycleRecord) -> Fields:
+def restart_details(record: CycleRecord, asset_classes: Mapping[str, str] | None = None) -> Fields:
     """The details of a done cycle's alert sent by a later run (its first run crashed)."""
     signal = record.signal
     return {
         "reason": "alert sent after a restart",
         "regime": None if signal is None else signal.regime_label,
         "target_weights": None if signal is None else dict(signal.weights),
-        "risk": risk_line(signal),
+        "risk": risk_line(signal, asset_classes),
         "orders": _rows(record),
         "data_notes": [] if signal is None else list(signal.data_notes or ()),
     }

@@ -26,6 +26,7 @@ import redis
 from regime_trader.service.alert_channels import read_alerts
 from regime_trader.service.alerts import Alert
 from regime_trader.service.cycle_context import CycleContext
+from regime_trader.service.cycle_report import portfolio_classes
 from regime_trader.service.dashboard.charts import Line
 from regime_trader.service.dashboard.risk import RealisedRisk, realised_risk
 from regime_trader.service.dashboard.schedule import NEW_YORK, NextRun, next_run
@@ -213,7 +214,8 @@ def _attribution(
         last.get("diagnostics") or {},
         held=None if held is None else held.weights,
         returns=returns,
-        asset_classes=p.asset_classes or None,
+        # The portfolio's table over the built-in one, as its alerts group the risk.
+        asset_classes=portfolio_classes(p.asset_classes),
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 import httpx
@@ -181,6 +181,27 @@ def test_the_page_shows_every_panel_with_the_stored_numbers(
     assert re.search(r'data-field="profile">regime_erc, built-in defaults', page)  # no profile
     assert re.search(r'data-field="version">[0-9][^<]*<', page)
     assert "Not halted." in _panel(page, "halts")
+
+
+def test_the_risk_panel_groups_by_the_portfolios_own_asset_classes(site: Site) -> None:
+    built_in = portfolio_view(site.ctx).attribution
+    assert built_in is not None
+    assert [c.name for c in built_in.rows[0].classes] == ["equities", "bonds", "real assets"]
+    # The same cycles read for a portfolio that calls GLD an equity: SPY keeps its built-in class.
+    own = site.ctx.portfolio.model_copy(update={"asset_classes": {"GLD": "equity"}})
+    view = portfolio_view(replace(site.ctx, portfolio=own)).attribution
+    assert view is not None and view.symbols == built_in.symbols
+    for row, before in zip(view.rows, built_in.rows, strict=True):
+        assert [(c.name, c.symbols) for c in row.classes] == [
+            ("equities", ("SPY", "GLD")),
+            ("bonds", ("TLT",)),
+        ]
+        equities = row.classes[0].share
+        assert equities == pytest.approx(before.shares["SPY"] + before.shares["GLD"], abs=1e-12)
+    top = max(view.rows[0].classes, key=lambda c: c.share)
+    assert view.sentence is not None and view.sentence.startswith(
+        f"{top.share:.0%} of today's risk is in {top.describe()}"
+    )
 
 
 def test_the_page_loads_nothing_from_elsewhere(site: Site) -> None:

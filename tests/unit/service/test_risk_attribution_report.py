@@ -14,7 +14,14 @@ import pytest
 
 from regime_trader.service.cli import main
 from regime_trader.service.cycle_record import CycleRecord
-from regime_trader.service.cycle_report import done_alert, done_details, restart_details, risk_line
+from regime_trader.service.cycle_report import (
+    done_alert,
+    done_details,
+    portfolio_classes,
+    restart_details,
+    risk_line,
+)
+from regime_trader.strategies.risk_attribution import ASSET_CLASSES
 from tests.conftest import REAL_PRICES
 
 CAPTURED = json.loads(
@@ -78,6 +85,44 @@ def test_a_reference_strategys_alert_gives_todays_share_only_and_cash_gives_none
     cash = _record({"risk_variance": {"forecast": [0.0, 0.0, 0.0]}})
     assert risk_line(cash.signal) is None
     assert "Risk:" not in done_alert(cash, done_details(cash, "", None)).to_text()
+
+
+def test_the_alert_groups_the_risk_by_the_portfolios_own_asset_classes() -> None:
+    record = _record(REGIME_DIAGNOSTICS)
+    forecast = REGIME_DIAGNOSTICS["risk_variance"]["forecast"]  # type: ignore[index]
+    stress = REGIME_DIAGNOSTICS["risk_variance"]["regimes"]["stress"]  # type: ignore[index]
+    # The portfolio calls GLD an equity: SPXTR keeps its built-in class and the two add up.
+    details = done_details(record, "", None, asset_classes={"GLD": "equity"})
+    today = (forecast[0] + forecast[2]) / sum(forecast)
+    in_stress = (stress[0] + stress[2]) / sum(stress)
+    assert (
+        details["risk"]
+        == (
+            f"{round(100 * today)}% of today's risk is in equities (SPXTR, GLD); "
+            f"in stress it would be {round(100 * in_stress)}%"
+        )
+        == "66% of today's risk is in equities (SPXTR, GLD); in stress it would be 86%"
+    )
+    assert restart_details(record, {"GLD": "equity"})["risk"] == details["risk"]
+    # A class in the portfolio's own words groups as well: TLT and GLD as "long duration".
+    own = {"TLT": "long duration", "GLD": "long duration"}
+    assert risk_line(record.signal, own) == (
+        "67% of today's risk is in long duration (TLT, GLD); in stress it would be 36%"
+    )
+    # Without a table the built-in classes hold (the sentence of the first test).
+    assert (
+        risk_line(record.signal)
+        == risk_line(record.signal, {})
+        == done_details(record, "", None)["risk"]
+    )
+
+
+def test_a_portfolio_table_adds_to_the_built_in_one_and_wins_where_both_name_a_symbol() -> None:
+    classes = portfolio_classes({"GLD": "equity", "XYZ": "bond"})
+    assert classes["GLD"] == "equity" and classes["XYZ"] == "bond"
+    assert classes["SPY"] == ASSET_CLASSES["SPY"] == "equities"
+    assert classes["TLT"] == "bonds"
+    assert portfolio_classes(None) == portfolio_classes({}) == dict(ASSET_CLASSES)
 
 
 # ------------------------------------------------------------------------ the report

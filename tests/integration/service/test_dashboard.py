@@ -33,7 +33,6 @@ from tests.integration.service.cycle_fixtures import (
     alerts,
     cycle_context,
     small_portfolio,
-    text_client,
     unique_namespace,
 )
 from tests.support.emulator import KEY_ID, SECRET_KEY, EmulatorDriver
@@ -79,17 +78,13 @@ def _site(emu: EmulatorDriver, client: redis.Redis, token: str | None) -> Iterat
 
 
 @pytest.fixture
-def site(emu: EmulatorDriver, redis_client: redis.Redis) -> Iterator[Site]:
-    client = text_client(redis_client)
-    yield from _site(emu, client, TOKEN)
-    client.close()
+def site(emu: EmulatorDriver, text_redis: redis.Redis) -> Iterator[Site]:
+    yield from _site(emu, text_redis, TOKEN)
 
 
 @pytest.fixture
-def read_only(emu: EmulatorDriver, redis_client: redis.Redis) -> Iterator[Site]:
-    client = text_client(redis_client)
-    yield from _site(emu, client, None)
-    client.close()
+def read_only(emu: EmulatorDriver, text_redis: redis.Redis) -> Iterator[Site]:
+    yield from _site(emu, text_redis, None)
 
 
 def _panel(page: str, name: str) -> str:
@@ -287,14 +282,10 @@ def test_a_page_never_shows_a_secret(site: Site) -> None:
 
 @pytest.mark.parametrize(("strategy", "noted"), [("erc_static", True), ("regime_erc", False)])
 def test_only_a_strategy_without_regimes_is_said_to_have_none(
-    emu: EmulatorDriver, redis_client: redis.Redis, strategy: str, noted: bool
+    emu: EmulatorDriver, text_redis: redis.Redis, strategy: str, noted: bool
 ) -> None:
     # Before the first cycle neither has regime probabilities: the regime strategy's panel
     # must wait for them, not claim the strategy has none.
-    client = text_client(redis_client)
-    try:
-        ctx = cycle_context(emu.url, client, unique_namespace(), small_portfolio(P, strategy))
-        view = portfolio_view(ctx)
-    finally:
-        client.close()
+    ctx = cycle_context(emu.url, text_redis, unique_namespace(), small_portfolio(P, strategy))
+    view = portfolio_view(ctx)
     assert ("has no regimes" in view.notes.get("regimes", "")) is noted

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -21,7 +20,6 @@ from regime_trader.service.http import build_http_app, start_http_server
 from tests.integration.service.cycle_fixtures import (
     cycle_context,
     small_portfolio,
-    text_client,
     unique_namespace,
 )
 from tests.support.emulator import EmulatorDriver
@@ -32,10 +30,9 @@ PROMTOOL = shutil.which("promtool")
 
 
 @pytest.fixture
-def scraped(emu: EmulatorDriver, redis_client: redis.Redis) -> Iterator[str]:
-    client = text_client(redis_client)
+def scraped(emu: EmulatorDriver, text_redis: redis.Redis) -> str:
     ctx = cycle_context(
-        emu.url, client, unique_namespace(), small_portfolio(P, fill_timeout_secs=10)
+        emu.url, text_redis, unique_namespace(), small_portfolio(P, fill_timeout_secs=10)
     )
     runner = CycleRunner(ctx, owner="test", lock_ttl_secs=10)
     for _ in range(3):
@@ -45,8 +42,7 @@ def scraped(emu: EmulatorDriver, redis_client: redis.Redis) -> Iterator[str]:
     with start_http_server(app, port=0) as server:
         response = httpx.get(server.url + "/metrics", timeout=10)
     assert response.status_code == 200
-    yield response.text
-    client.close()
+    return response.text
 
 
 @pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (apt-get install prometheus)")

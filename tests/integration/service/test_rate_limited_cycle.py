@@ -20,7 +20,6 @@ from tests.integration.service.alpaca_proxy import running_proxy
 from tests.integration.service.cycle_fixtures import (
     cycle_context,
     small_portfolio,
-    text_client,
     unique_namespace,
 )
 from tests.support.emulator import CYCLE_START, FAST, KEY_ID, EmulatorDriver, emulator_config
@@ -37,13 +36,12 @@ def limited() -> Iterator[RunningEmulator]:
 
 
 def test_three_replicas_run_a_session_without_one_429_far_below_the_limit(
-    limited: RunningEmulator, redis_client: redis.Redis
+    limited: RunningEmulator, text_redis: redis.Redis
 ) -> None:
     emu = EmulatorDriver.attach(limited)
     emu.reset(timestamp=CYCLE_START)
     emu.open_session()
     emu.clear_requests()  # the emulator's own count of what reaches it
-    client = text_client(redis_client)
     ns = unique_namespace()
     refused: list[str] = []
     policy = replace(FAST, rate_limited_hook=refused.append)
@@ -51,7 +49,7 @@ def test_three_replicas_run_a_session_without_one_429_far_below_the_limit(
     with running_proxy(emu.url) as proxy:
         runners = [
             CycleRunner(
-                cycle_context(proxy.url, client, ns, PORTFOLIO, policy=policy),
+                cycle_context(proxy.url, text_redis, ns, PORTFOLIO, policy=policy),
                 owner=f"replica-{i}",
                 lock_ttl_secs=10,
             )
@@ -79,4 +77,3 @@ def test_three_replicas_run_a_session_without_one_429_far_below_the_limit(
     assert stats.rate_limited == 0 and stats.requests == len(seen)
     assert stats.max_per_60s < ALPACA_LIMIT / 2
     emu.close()
-    client.close()

@@ -8,7 +8,6 @@ not one byte.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, timedelta
 
@@ -26,7 +25,6 @@ from tests.integration.service.cycle_fixtures import (
     cycle_context,
     small_portfolio,
     snapshot,
-    text_client,
     unique_namespace,
 )
 from tests.support.emulator import CYCLE_START, EmulatorDriver
@@ -38,13 +36,6 @@ SESSIONS = 8
 
 class _Crash(BaseException):
     """A process dying at a step boundary: nothing in the cycle catches it."""
-
-
-@pytest.fixture
-def client(redis_client: redis.Redis) -> Iterator[redis.Redis]:
-    text = text_client(redis_client)
-    yield text
-    text.close()
 
 
 def _context(emu: EmulatorDriver, client: redis.Redis, ns: str) -> CycleContext:
@@ -71,9 +62,9 @@ def _crash_at_done(step: str) -> None:
 
 
 def test_each_done_cycle_advances_the_books_as_a_backtest_of_the_same_bars(
-    emu: EmulatorDriver, client: redis.Redis
+    emu: EmulatorDriver, text_redis: redis.Redis
 ) -> None:
-    ctx = _context(emu, client, unique_namespace())
+    ctx = _context(emu, text_redis, unique_namespace())
     sessions = _trade(emu, CycleRunner(ctx, owner="test", lock_ttl_secs=10))
 
     shadows = ShadowStore(ctx.store)
@@ -121,13 +112,13 @@ def test_each_done_cycle_advances_the_books_as_a_backtest_of_the_same_bars(
 
 
 def test_a_crash_right_after_done_neither_loses_nor_double_counts_a_session(
-    emu: EmulatorDriver, client: redis.Redis
+    emu: EmulatorDriver, text_redis: redis.Redis
 ) -> None:
-    plain_ctx = _context(emu, client, unique_namespace())
+    plain_ctx = _context(emu, text_redis, unique_namespace())
     _trade(emu, CycleRunner(plain_ctx, owner="test", lock_ttl_secs=10))
     emu.reset(timestamp=CYCLE_START)  # the same market again, a fresh account
 
-    crashed_ctx = _context(emu, client, unique_namespace())
+    crashed_ctx = _context(emu, text_redis, unique_namespace())
     crashed = CycleRunner(crashed_ctx, owner="test", lock_ttl_secs=10, step_hook=_crash_at_done)
     restarted = CycleRunner(crashed_ctx, owner="restarted", lock_ttl_secs=10)
     # The first session (the start) and two later ones die at done; a new process goes on.
@@ -149,10 +140,10 @@ def test_a_crash_right_after_done_neither_loses_nor_double_counts_a_session(
 
 
 def test_repeating_an_update_changes_nothing(
-    emu: EmulatorDriver, client: redis.Redis, redis_client: redis.Redis
+    emu: EmulatorDriver, text_redis: redis.Redis, redis_client: redis.Redis
 ) -> None:
     ns = unique_namespace()
-    ctx = _context(emu, client, ns)
+    ctx = _context(emu, text_redis, ns)
     sessions = _trade(emu, CycleRunner(ctx, owner="test", lock_ttl_secs=10))
     before = snapshot(redis_client, ns)
     shadow = ShadowBenchmarks(ctx)
@@ -165,12 +156,12 @@ def test_repeating_an_update_changes_nothing(
 
 
 def test_a_changed_universe_is_refused_naming_the_key(
-    emu: EmulatorDriver, client: redis.Redis
+    emu: EmulatorDriver, text_redis: redis.Redis
 ) -> None:
     ns = unique_namespace()
-    ctx = _context(emu, client, ns)
+    ctx = _context(emu, text_redis, ns)
     sessions = _trade(emu, CycleRunner(ctx, owner="test", lock_ttl_secs=10))
-    other = cycle_context(emu.url, client, ns, small_portfolio(P, symbols=("SPY", "TLT")))
+    other = cycle_context(emu.url, text_redis, ns, small_portfolio(P, symbols=("SPY", "TLT")))
     record = ctx.store.cycle(P, sessions[-1])
     assert record is not None
     later = replace(record, session="2099-01-02")  # a later session of the same portfolio

@@ -10,7 +10,7 @@ history as of that day from the portfolio's first bar, which is what a backtest 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
@@ -30,7 +30,6 @@ from regime_trader.strategies.synthetic import generate_market
 from tests.integration.service.cycle_fixtures import (
     cycle_context,
     small_portfolio,
-    text_client,
     unique_namespace,
 )
 from tests.support.emulator import NY, EmulatorDriver
@@ -123,16 +122,14 @@ class Desk:
 
 
 @pytest.fixture
-def desk(emu: EmulatorDriver, redis_client: redis.Redis) -> Iterator[Desk]:
-    client = text_client(redis_client)
-    ctx = cycle_context(emu.url, client, unique_namespace(), PORTFOLIO)
+def desk(emu: EmulatorDriver, text_redis: redis.Redis) -> Desk:
+    ctx = cycle_context(emu.url, text_redis, unique_namespace(), PORTFOLIO)
     sessions = [s.date for s in ctx.broker.calendar(date(2022, 6, 1), date(2024, 4, 30))]
     index = pd.DatetimeIndex(sessions, name="date")
     raw = generate_market(len(sessions), list(SYMBOLS), seed=5).prices.set_axis(index)
     bars = AdjustingBars(raw)
     ctx.bars = bars
-    yield Desk(ctx, bars, client, sessions)
-    client.close()
+    return Desk(ctx, bars, text_redis, sessions)
 
 
 def _close(got: dict[str, float], expected: dict[str, float], atol: float = 1e-12) -> bool:

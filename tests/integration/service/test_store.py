@@ -27,7 +27,7 @@ from regime_trader.service.cycle_record import (
 )
 from regime_trader.service.order_status import OrderStatus
 from regime_trader.service.store import LockLostError, Store, StoreUnavailableError
-from tests.integration.service.cycle_fixtures import namespace_keys, text_client, unique_namespace
+from tests.integration.service.cycle_fixtures import namespace_keys, unique_namespace
 
 P = "core"
 DAY = "2024-03-04"
@@ -41,16 +41,9 @@ STATE = {"strategy": "equal_weight", "symbols": ["SPY", "TLT"], "last_date": "20
 
 
 @pytest.fixture
-def client(redis_client: redis.Redis) -> Iterator[redis.Redis]:
-    text = text_client(redis_client)
-    yield text
-    text.close()
-
-
-@pytest.fixture
-def make_store(client: redis.Redis) -> Callable[..., Store]:
+def make_store(text_redis: redis.Redis) -> Callable[..., Store]:
     def make(**caps: Any) -> Store:
-        return Store(client, unique_namespace(), **caps)
+        return Store(text_redis, unique_namespace(), **caps)
 
     return make
 
@@ -396,10 +389,10 @@ def test_an_unreachable_redis_raises_store_unavailable_naming_the_operation(
     assert f"during {operation}:" in str(info.value)
 
 
-def test_nothing_outside_the_namespace_is_written(store: Store, client: redis.Redis) -> None:
+def test_nothing_outside_the_namespace_is_written(store: Store, text_redis: redis.Redis) -> None:
     _started(store, "a")
     _complete(store, "a")
     store.halt(P, "x", by="y")
     store.heartbeat("host-1", {"pid": 1})
 
-    assert set(client.keys("*")) == set(namespace_keys(client, store.ns))
+    assert set(text_redis.keys("*")) == set(namespace_keys(text_redis, store.ns))

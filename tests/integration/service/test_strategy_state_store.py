@@ -11,7 +11,6 @@ from __future__ import annotations
 import gzip
 import json
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from regime_trader.service.store import Store
 from regime_trader.strategies.base import Signal, Strategy
 from regime_trader.strategies.registry import strategy_from_state
 from regime_trader.strategies.synthetic import generate_market
-from tests.integration.service.cycle_fixtures import text_client, unique_namespace
+from tests.integration.service.cycle_fixtures import unique_namespace
 
 P = "core"
 VERSION_1 = Path(__file__).parents[2] / "unit" / "strategies" / "state_v1"
@@ -36,10 +35,8 @@ PRICES = generate_market(700, seed=7).prices  # the market state_v1 was recorded
 
 
 @pytest.fixture
-def store(redis_client: redis.Redis) -> Iterator[Store]:
-    client = text_client(redis_client)
-    yield Store(client, unique_namespace())
-    client.close()
+def store(text_redis: redis.Redis) -> Store:
+    return Store(text_redis, unique_namespace())
 
 
 def _signals(strategy: Strategy, prices: pd.DataFrame) -> list[dict[str, Any]]:

@@ -8,7 +8,6 @@ warning on the result, and refuses a longer run naming the symbol and the dates.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import date, datetime
 
 import pandas as pd
@@ -22,7 +21,6 @@ from regime_trader.strategies.missing_bars import CarriedClose
 from tests.integration.service.cycle_fixtures import (
     cycle_context,
     small_portfolio,
-    text_client,
     unique_namespace,
 )
 from tests.support.emulator import START, EmulatorDriver, emulator_config
@@ -46,10 +44,8 @@ def emulator_start() -> datetime:
 
 
 @pytest.fixture
-def ctx(emu: EmulatorDriver, redis_client: redis.Redis) -> Iterator[CycleContext]:
-    client = text_client(redis_client)
-    yield cycle_context(emu.url, client, unique_namespace(), PORTFOLIO)
-    client.close()
+def ctx(emu: EmulatorDriver, text_redis: redis.Redis) -> CycleContext:
+    return cycle_context(emu.url, text_redis, unique_namespace(), PORTFOLIO)
 
 
 def _cycle(ctx: CycleContext, session: str) -> SignalResult:

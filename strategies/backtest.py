@@ -31,6 +31,7 @@ from regime_trader.strategies.backtest_metrics import (
     vol_scale,
 )
 from regime_trader.strategies.base import Signal, Strategy, regime_labels
+from regime_trader.strategies.macro import join_macro
 from regime_trader.strategies.rebalance import RebalanceBand
 
 __all__ = [
@@ -192,6 +193,19 @@ def _collect(
     return kept
 
 
+def _with_inputs(
+    strategy: Strategy, prices: pd.DataFrame, macro: pd.DataFrame | None
+) -> pd.DataFrame:
+    """The bars ``strategy`` reads: the closes, and the macro series if it reads them."""
+    if not strategy.extra_inputs:
+        return prices
+    if macro is None:
+        raise ValueError(
+            f"strategy {strategy.name!r} reads {list(strategy.extra_inputs)}: give the macro series"
+        )
+    return join_macro(prices, macro)
+
+
 def _weights_frame(signals: list[Signal], symbols: list[str]) -> pd.DataFrame:
     index = pd.DatetimeIndex([s.date for s in signals], name="date")
     rows = [[s.weights[sym] for sym in symbols] + [s.cash] for s in signals]
@@ -281,6 +295,7 @@ def run_backtest(
     execution_band: RebalanceBand | None = None,
     periods: Sequence[Period] = (),
     progress: ProgressCallback | None = None,
+    macro: pd.DataFrame | None = None,
 ) -> BacktestResult:
     """Walk a strategy and its benchmarks forward through ``prices``.
 
@@ -307,6 +322,10 @@ def run_backtest(
         Named slices reported in ``metrics["periods"]`` (calendar years always are).
     progress : callable(done, total), optional
         Called after each bar of the main strategy.
+    macro : DataFrame, optional
+        The true macro series (:data:`~regime_trader.strategies.macro.MACRO_COLUMNS`), for a
+        strategy that reads them (``extra_inputs``): joined to the closes as the live cycle
+        joins them (:func:`~regime_trader.strategies.macro.join_macro`).
 
     Returns
     -------
@@ -315,7 +334,8 @@ def run_backtest(
     Raises
     ------
     ValueError
-        If the period is empty or a strategy has already seen bars.
+        If the period is empty, a strategy has already seen bars, or the strategy reads macro
+        series and ``macro`` is not given.
     """
     if end is not None:
         prices = prices.loc[: pd.Timestamp(end)]
@@ -331,7 +351,7 @@ def run_backtest(
             raise ValueError(f"strategy {s.name!r} has already seen bars up to {s.last_date}")
     execution = _Execution(lag, cost_bps, execution_band)
     asset_returns = prices.pct_change()
-    main_signals = _collect(strategy, prices, start_pos, progress)
+    main_signals = _collect(strategy, _with_inputs(strategy, prices, macro), start_pos, progress)
     main = execution.path(strategy.name, main_signals, asset_returns)
     bench_paths: dict[str, StrategyPath] = {}
     for name, b in (benchmarks or {}).items():

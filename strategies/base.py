@@ -170,22 +170,39 @@ class Strategy(ABC):
 
     def iter_update(self, bars: pd.DataFrame) -> Iterator[Signal]:
         """Like :meth:`update`, yielding the signal of every new bar (the backtest's loop)."""
-        dates, values = self._new_rows(bars)
-        for date, closes in zip(dates, values, strict=True):
+        dates, values, extra = self._new_rows(bars)
+        for i, (date, closes) in enumerate(zip(dates, values, strict=True)):
+            if extra is not None:
+                self._observe(extra[i])
             signal = self._step(date, closes)
             self.last_date = date
             yield signal
 
-    def _new_rows(self, bars: pd.DataFrame) -> tuple[pd.DatetimeIndex, np.ndarray]:
-        """The dates and closes (in ``symbols`` order) of the bars after ``last_date``.
+    @property
+    def extra_inputs(self) -> tuple[str, ...]:
+        """Columns of the bars beside the closes this strategy reads (none by default).
+
+        A strategy that names some (e.g. the true macro series, ``VIX``) is given each bar's
+        values in :meth:`_observe` before :meth:`_step`; they must be finite numbers, of any
+        sign, and the caller joins them to the closes causally (a value dated after a session
+        never in its row: :func:`regime_trader.strategies.macro.join_macro`).
+        """
+        return ()
+
+    def _observe(self, values: np.ndarray) -> None:
+        """The bar's :attr:`extra_inputs`, in that order, just before its :meth:`_step`."""
+        raise NotImplementedError(f"{type(self).__name__} declares no extra inputs")
+
+    def _new_rows(
+        self, bars: pd.DataFrame
+    ) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray | None]:
+        """The dates, closes (in ``symbols`` order) and extra inputs (None without any) of the
+        bars after ``last_date``.
 
         One NumPy array for all of them: positions by ``get_indexer`` and ``searchsorted``
         rather than a column selection and a boolean mask of pandas frames per call.
         """
-        columns = bars.columns.get_indexer(pd.Index(self.symbols))
-        if (columns < 0).any():
-            missing = [s for s, c in zip(self.symbols, columns, strict=True) if c < 0]
-            raise BarsError(f"bars lack symbols {missing} (have {list(bars.columns)})")
+        columns = self._positions(bars, self.symbols, "symbols")
         index = pd.DatetimeIndex(bars.index)
         if not index.is_monotonic_increasing or index.has_duplicates:
             raise BarsError("bar dates must be strictly increasing")
@@ -199,7 +216,23 @@ class Strategy(ABC):
                 f"{self.symbols[j]} on {dates[i].date()}: "
                 f"close {values[i, j]!r} is not a positive price"
             )
-        return dates, values
+        names = list(self.extra_inputs)
+        if not names:
+            return dates, values, None
+        extra = bars.iloc[first:, self._positions(bars, names, "inputs")].to_numpy(dtype=float)
+        blank = np.argwhere(~np.isfinite(extra))
+        if blank.size:
+            i, j = (int(v) for v in blank[0])
+            raise BarsError(f"{names[j]} on {dates[i].date()}: no value ({extra[i, j]!r})")
+        return dates, values, extra
+
+    @staticmethod
+    def _positions(bars: pd.DataFrame, names: list[str], what: str) -> np.ndarray:
+        columns = bars.columns.get_indexer(pd.Index(names))
+        if (columns < 0).any():
+            missing = [s for s, c in zip(names, columns, strict=True) if c < 0]
+            raise BarsError(f"bars lack {what} {missing} (have {list(bars.columns)})")
+        return columns
 
     @abstractmethod
     def _step(self, date: pd.Timestamp, closes: np.ndarray) -> Signal:

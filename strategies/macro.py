@@ -28,8 +28,10 @@ import pandas as pd
 
 __all__ = [
     "MACRO_COLUMNS",
+    "MAX_MACRO_STALE_DAYS",
     "ProxyCorrelation",
     "ProxySpec",
+    "join_macro",
     "macro_signals",
     "proxy_correlations",
     "proxy_signals",
@@ -38,6 +40,9 @@ __all__ = [
 # The true series' columns, as FRED names them in the shared file.
 MACRO_COLUMNS = ("VIX", "SPREAD_10Y2Y", "SPREAD_10Y3M")
 TRADING_DAYS_PER_YEAR = 252
+# A session takes the latest macro row dated on or before it, if at most this many calendar
+# days older: a long weekend and a holiday pass, a series that stopped updating does not.
+MAX_MACRO_STALE_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,39 @@ def macro_signals(macro: pd.DataFrame, spec: ProxySpec | None = None) -> pd.Data
         },
         index=macro.index,
     )
+
+
+def join_macro(
+    closes: pd.DataFrame, macro: pd.DataFrame, max_stale_days: int = MAX_MACRO_STALE_DAYS
+) -> pd.DataFrame:
+    """``closes`` with the :data:`MACRO_COLUMNS` of ``macro`` beside them, as of each session.
+
+    Each session takes the latest row of ``macro`` dated on or before it (never a later one:
+    the join is causal whatever the file holds), or NaN where that row is more than
+    ``max_stale_days`` calendar days older or there is none; a strategy refuses a NaN input
+    (:class:`~regime_trader.strategies.base.BarsError` naming the column and the session).
+    The backtest and the live cycle join the same way, so they feed a strategy the same rows.
+
+    Raises
+    ------
+    ValueError
+        If ``macro`` lacks a column of :data:`MACRO_COLUMNS` or its dates are unsorted.
+    """
+    missing = [c for c in MACRO_COLUMNS if c not in macro.columns]
+    if missing:
+        raise ValueError(f"macro series lack columns {missing}; have {list(macro.columns)}")
+    index = pd.DatetimeIndex(macro.index)
+    if not index.is_monotonic_increasing or index.has_duplicates:
+        raise ValueError("macro series dates must be strictly increasing")
+    series = pd.DataFrame(macro.loc[:, list(MACRO_COLUMNS)].to_numpy(dtype=float), index=index)
+    aligned = series.reindex(
+        pd.DatetimeIndex(closes.index),
+        method="ffill",
+        tolerance=pd.Timedelta(days=max_stale_days),
+    )
+    aligned.columns = pd.Index(MACRO_COLUMNS)
+    aligned.index = closes.index
+    return pd.concat([closes, aligned], axis=1)
 
 
 def proxy_signals(closes: pd.DataFrame, spec: ProxySpec | None = None) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""The ETF proxies of the macro signals as an online recursion, one bar at a time.
+"""The macro signals as online recursions, one bar at a time: ETF proxies or the true series.
 
 :class:`MacroProxyEngine` computes, for the bar just closed, the columns of
 :func:`~regime_trader.strategies.macro.proxy_signals` a regime engine asked for (``vix``,
@@ -8,6 +8,14 @@ exactly: its whole state is three short rings of floats. Each signal needs only 
 (``vix`` the equity one; the curves the short and the intermediate or long Treasury ETF), which
 must be in the universe. Until a signal's window is full its value is NaN, like every feature's
 warm-up.
+
+:class:`MacroSeriesEngine` computes the same columns from the true series
+(:data:`~regime_trader.strategies.macro.MACRO_COLUMNS`: ``VIX``, ``SPREAD_10Y2Y``,
+``SPREAD_10Y3M``) as :func:`~regime_trader.strategies.macro.macro_signals` defines them: the
+VIX level and its ``change_window``-session change, the spreads' ``curve_window``-session
+change. The strategy declares those columns as its extra inputs
+(:attr:`~regime_trader.strategies.base.Strategy.extra_inputs`); the backtest and the live
+cycle join them to the closes with :func:`~regime_trader.strategies.macro.join_macro`.
 """
 
 from __future__ import annotations
@@ -19,12 +27,26 @@ from typing import Any
 
 import numpy as np
 
-from regime_trader.strategies.macro import TRADING_DAYS_PER_YEAR, ProxySpec
+from regime_trader.strategies.macro import MACRO_COLUMNS, TRADING_DAYS_PER_YEAR, ProxySpec
 from regime_trader.strategies.params import record_from_dict
 
-__all__ = ["MACRO_SIGNALS", "MacroProxyEngine"]
+__all__ = [
+    "MACRO_SIGNALS",
+    "MacroEngine",
+    "MacroProxyEngine",
+    "MacroSeriesEngine",
+    "macro_engine",
+    "restore_macro_engine",
+]
 
 MACRO_SIGNALS = ("vix", "vix_change", "curve_10y2y", "curve_10y3m")
+
+
+def _ordered(signals: Sequence[str]) -> list[str]:
+    unknown = sorted(set(signals) - set(MACRO_SIGNALS))
+    if unknown or not signals:
+        raise ValueError(f"macro signals must be some of {list(MACRO_SIGNALS)}, got {signals}")
+    return [s for s in MACRO_SIGNALS if s in signals]  # one fixed column order
 
 
 class MacroProxyEngine:
@@ -41,10 +63,7 @@ class MacroProxyEngine:
     ) -> None:
         self.symbols = [str(s) for s in symbols]
         self.spec = spec or ProxySpec()
-        unknown = sorted(set(signals) - set(MACRO_SIGNALS))
-        if unknown or not signals:
-            raise ValueError(f"macro signals must be some of {list(MACRO_SIGNALS)}, got {signals}")
-        self.signals = [s for s in MACRO_SIGNALS if s in signals]  # one fixed column order
+        self.signals = _ordered(signals)
         needed = {
             "vix": (self.spec.equity,),
             "vix_change": (self.spec.equity,),
@@ -128,6 +147,92 @@ class MacroProxyEngine:
         engine._logs = np.asarray(state["logs"], dtype=float).tolist()
         engine.ready = bool(state["ready"])
         return engine
+
+
+class MacroSeriesEngine:
+    """Online signals ``signals`` (a subset of :data:`MACRO_SIGNALS`) of the true series.
+
+    Each bar, :meth:`observe` takes the series' values (:data:`MACRO_COLUMNS` order) and then
+    :meth:`update` returns the row, equal to :func:`~regime_trader.strategies.macro.macro_signals`
+    on the same rows. Its state is one ring of the last values.
+    """
+
+    def __init__(self, signals: Sequence[str], spec: ProxySpec | None = None) -> None:
+        self.spec = spec or ProxySpec()
+        self.signals = _ordered(signals)
+        self.ready = False
+        self._observed: list[float] | None = None  # this bar's values, until update
+        self._rows: list[list[float]] = []  # the last max(windows) + 1 observed rows
+
+    @property
+    def names(self) -> list[str]:
+        """The engine's columns: ``macro_<signal>``, as the proxies'."""
+        return [f"macro_{s}" for s in self.signals]
+
+    def observe(self, values: np.ndarray) -> None:
+        """The bar's true values, in :data:`MACRO_COLUMNS` order."""
+        if len(values) != len(MACRO_COLUMNS):
+            raise ValueError(f"expected {list(MACRO_COLUMNS)}, got {len(values)} values")
+        self._observed = [float(v) for v in values]
+
+    def update(self, closes: np.ndarray) -> np.ndarray:
+        """The row of the bar just observed (``closes`` are not used: the series are)."""
+        if self._observed is None:
+            raise ValueError("the macro series' values of this bar were not observed")
+        spec = self.spec
+        _push(self._rows, self._observed, max(spec.change_window, spec.curve_window) + 1)
+        self._observed = None
+        values = {
+            "vix": self._rows[-1][0],
+            "vix_change": self._change(0, spec.change_window),
+            "curve_10y2y": self._change(1, spec.curve_window),
+            "curve_10y3m": self._change(2, spec.curve_window),
+        }
+        row = np.array([values[s] for s in self.signals], dtype=float)
+        self.ready = bool(np.all(np.isfinite(row)))
+        return row
+
+    def _change(self, column: int, window: int) -> float:
+        """Column's change over ``window`` sessions (NaN until seen), as ``Series.diff``."""
+        if len(self._rows) < window + 1:
+            return math.nan
+        return self._rows[-1][column] - self._rows[-1 - window][column]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "source": "series",
+            "signals": list(self.signals),
+            "spec": asdict(self.spec),
+            "rows": np.array(self._rows, dtype=float).reshape(len(self._rows), len(MACRO_COLUMNS)),
+            "ready": self.ready,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> MacroSeriesEngine:
+        spec = record_from_dict(ProxySpec, state["spec"], "macro_spec.")
+        engine = cls(state["signals"], spec)
+        engine._rows = np.asarray(state["rows"], dtype=float).tolist()
+        engine.ready = bool(state["ready"])
+        return engine
+
+
+MacroEngine = MacroProxyEngine | MacroSeriesEngine
+
+
+def macro_engine(
+    source: str, symbols: Sequence[str], signals: Sequence[str], spec: ProxySpec
+) -> MacroEngine:
+    """A fresh engine of ``source`` (``"proxy"`` or ``"series"``)."""
+    if source == "series":
+        return MacroSeriesEngine(signals, spec)
+    return MacroProxyEngine(symbols, signals, spec)
+
+
+def restore_macro_engine(state: dict[str, Any]) -> MacroEngine:
+    """The engine saved in ``state`` (a state without ``source`` is a proxy engine's)."""
+    if state.get("source") == "series":
+        return MacroSeriesEngine.from_state(state)
+    return MacroProxyEngine.from_state(state)
 
 
 def _push(ring: list[Any], value: Any, size: int) -> None:

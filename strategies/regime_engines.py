@@ -29,7 +29,7 @@ import pandas as pd
 from regime_trader.strategies.features import FeatureEngine
 from regime_trader.strategies.jump_features import JumpFeatureEngine
 from regime_trader.strategies.jump_online import JumpTracker
-from regime_trader.strategies.macro_online import MacroProxyEngine
+from regime_trader.strategies.macro_online import MacroEngine, macro_engine, restore_macro_engine
 from regime_trader.strategies.paired_recursion import stock_bond_pair
 from regime_trader.strategies.regime_erc_params import RegimeERCParams, select_columns
 from regime_trader.strategies.regime_online import RegimeTracker
@@ -50,16 +50,17 @@ class RegimeSource:
     tracker : RegimeTracker or JumpTracker
     equity : int
         Position of the equity symbol (its return orders the regimes).
-    macro : MacroProxyEngine, optional
-        The macro signals the model also sees, after the engine's own columns.
+    macro : MacroProxyEngine or MacroSeriesEngine, optional
+        The macro signals the model also sees, after the engine's own columns (ETF proxies, or
+        the true series the strategy observes beside the closes).
     """
 
     features: FeatureEngine | JumpFeatureEngine
     columns: list[int]
     tracker: RegimeTracker | JumpTracker
     equity: int
-    # The macro proxies appended to every feature row (``macro_features``), if any.
-    macro: MacroProxyEngine | None = None
+    # The macro signals appended to every feature row (``macro_features``), if any.
+    macro: MacroEngine | None = None
 
     @classmethod
     def fresh(cls, symbols: Sequence[str], params: RegimeERCParams) -> RegimeSource:
@@ -121,9 +122,9 @@ class RegimeSource:
         macro = None
         if params.macro_features:
             macro = (
-                MacroProxyEngine(symbols, params.macro_features, params.macro_spec)
+                macro_engine(params.macro_source, symbols, params.macro_features, params.macro_spec)
                 if state is None
-                else MacroProxyEngine.from_state(state["macro"])
+                else restore_macro_engine(state["macro"])
             )
             columns += [len(names) + i for i in range(len(macro.signals))]
         return cls(features, columns, tracker, 0 if pair is None else pair[0], macro)

@@ -40,6 +40,8 @@ from regime_trader.strategies.covariance import (
     regularize,
 )
 from regime_trader.strategies.garch import GarchCovariance
+from regime_trader.strategies.macro import MACRO_COLUMNS
+from regime_trader.strategies.macro_online import MacroSeriesEngine
 from regime_trader.strategies.regime_engines import RegimeSource
 from regime_trader.strategies.regime_erc_params import RegimeERCParams
 from regime_trader.strategies.regime_window import RegimeUpdate
@@ -85,6 +87,15 @@ class RegimeERC(Strategy):
         self._last_erc: np.ndarray | None = None
         self._smoothed_stress: float | None = None
         self._previous = np.zeros(n)  # the last signal's weights: the band's reference
+
+    @property
+    def extra_inputs(self) -> tuple[str, ...]:
+        """The true macro series' columns with ``macro_source = "series"``, else none."""
+        return MACRO_COLUMNS if isinstance(self._source.macro, MacroSeriesEngine) else ()
+
+    def _observe(self, values: np.ndarray) -> None:
+        assert isinstance(self._source.macro, MacroSeriesEngine)  # nosec B101 - extra_inputs
+        self._source.macro.observe(values)
 
     def _step(self, date: pd.Timestamp, closes: np.ndarray) -> Signal:
         signal = self._decision(date, closes)

@@ -36,10 +36,17 @@ from regime_trader.strategies.params import record_from_dict, record_to_dict
 from regime_trader.strategies.rebalance import RebalanceBand
 from regime_trader.strategies.regime_online import RegimeSettings
 
-__all__ = ["CovarianceName", "EngineName", "RegimeERCParams", "select_columns"]
+__all__ = [
+    "CovarianceName",
+    "EngineName",
+    "MacroSourceName",
+    "RegimeERCParams",
+    "select_columns",
+]
 
 EngineName = Literal["hmm", "jump", "sparse_jump"]
 CovarianceName = Literal["ewma", "garch", "gjr"]
+MacroSourceName = Literal["proxy", "series"]
 
 # The literature's jump-model features (Shu, Yu & Mulvey 2024, table 2) of the equity asset, plus
 # the stock-bond correlation: a prior from the papers, not a choice made on any data.
@@ -150,8 +157,14 @@ class RegimeERCParams:
         online from the universe's own closes
         (:class:`~regime_trader.strategies.macro_online.MacroProxyEngine`; each needs its ETFs
         in the universe). None by default: no macro feature was chosen on a development window.
+    macro_source : {"proxy", "series"}, default "proxy"
+        Where the macro signals come from: the ETF proxies, or the true series
+        (:class:`~regime_trader.strategies.macro_online.MacroSeriesEngine`), which the
+        strategy then reads from the bars' ``VIX``, ``SPREAD_10Y2Y`` and ``SPREAD_10Y3M``
+        columns: the backtest's ``--macro`` file, the live cycle's ``macro_file``.
     macro_spec : ProxySpec
-        Which ETFs stand in for the VIX and the curve, and the windows.
+        Which ETFs stand in for the VIX and the curve, and the windows (the series use the
+        windows too).
     regime_cov_halflife : float, default 252
         Half-life in days of the per-regime covariances.
     regime_blend : float in [0, 1], default 0.0
@@ -185,6 +198,7 @@ class RegimeERCParams:
     covariance: CovarianceName = "ewma"
     garch: GarchSettings = field(default_factory=GarchSettings)
     macro_features: tuple[str, ...] = ()
+    macro_source: MacroSourceName = "proxy"
     macro_spec: ProxySpec = field(default_factory=ProxySpec)
     regime_cov_halflife: float = 252.0
     regime_blend: float = 0.0
@@ -196,6 +210,7 @@ class RegimeERCParams:
     def __post_init__(self) -> None:
         check_choice("engine", self.engine, get_args(EngineName))
         check_choice("covariance", self.covariance, get_args(CovarianceName))
+        check_choice("macro_source", self.macro_source, get_args(MacroSourceName))
         check_unit_interval("regime_blend", self.regime_blend)
         check_unit_interval("shrinkage", self.shrinkage)
         check_positive("cov_halflife", self.cov_halflife)

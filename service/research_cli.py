@@ -13,6 +13,14 @@ One command runs the whole protocol:
    parameters as a new profile version in ``<RT_DATA_DIR>/profiles`` and the report
    (``report.md``, ``report.html``) in ``--out``.
 
+``--risk-tolerance NAME`` (``conservative``, ``moderate``, ``aggressive``, or a JSON table as a
+portfolio's ``risk_tolerance``) searches under a risk tolerance: every trial, the validation run
+and the profile get the strategy parameters it sets (risk budgets by asset class, volatility
+target, exposure floor and cap, as ``regime-trader backtest --risk-tolerance``), its band is the
+execution band unless ``--weight-band`` is given, and the study and its report name it. A
+sampled parameter wins over the tolerance; a ``[fixed]`` entry that sets one of its parameters to
+another value is refused by name. ``--asset-classes`` classes symbols the built-in table lacks.
+
 Run again on a closed study (or with ``--report-only``) it only rewrites the report from what
 the study stores. Storage: ``--storage URL``, else ``REDIS_URL`` (``REDIS_PASSWORD`` too), else
 the embedded Redis of ``RT_DATA_DIR`` (this machine only).
@@ -22,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import math
 import os
@@ -51,7 +60,12 @@ from regime_trader.service.research_close import (
     close_study,
     closed_record,
 )
-from regime_trader.service.research_config import StudyConfig, file_sha256, load_study_prices
+from regime_trader.service.research_config import (
+    StudyConfig,
+    file_sha256,
+    load_study_prices,
+    tolerance_space,
+)
 from regime_trader.service.research_report import write_report
 from regime_trader.service.research_space import SearchSpaceError, default_space_path, load_space
 from regime_trader.service.research_storage import (
@@ -70,6 +84,7 @@ from regime_trader.service.research_study import (
 )
 from regime_trader.strategies.missing_bars import DEFAULT_MAX_CARRY_SESSIONS
 from regime_trader.strategies.research_folds import FoldPlan
+from regime_trader.strategies.risk_tolerance import RiskTolerance, tolerance_from
 
 __all__ = ["add_arguments", "run"]
 
@@ -117,6 +132,24 @@ def _band(text: str) -> float:
     return value
 
 
+def _tolerance(text: str) -> RiskTolerance:
+    """A built-in tolerance's name, or a custom one as a JSON table (as backtest's option)."""
+    try:
+        return tolerance_from(json.loads(text) if text.lstrip().startswith("{") else text)
+    except (json.JSONDecodeError, ValueError) as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _classes(text: str) -> dict[str, str]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"not JSON: {text!r} ({e})") from e
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise argparse.ArgumentTypeError(f"not a JSON object of symbol to class: {text!r}")
+    return {str(k): v for k, v in value.items()}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the research command's options on its sub-parser."""
     add = parser.add_argument
@@ -158,9 +191,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add(
         "--weight-band",
         type=_band,
-        default=DEFAULT_WEIGHT_BAND,
-        help="the live planner's no-trade band on every execution "
-        f"(default {DEFAULT_WEIGHT_BAND}, a portfolio's default no_trade_band)",
+        default=None,
+        help="the live planner's no-trade band on every execution (default the "
+        f"--risk-tolerance's, else {DEFAULT_WEIGHT_BAND}: a portfolio's default no_trade_band)",
     )
     add(
         "--exposure-band",
@@ -174,6 +207,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="choose on the objective alone, not only among trials whose drawdown is no deeper "
         "than vol-matched static ERC's",
+    )
+    add(
+        "--risk-tolerance",
+        type=_tolerance,
+        help="search under a risk tolerance, as a portfolio's risk_tolerance: conservative, "
+        'moderate, aggressive, or a JSON object (e.g. \'{"base": "moderate", '
+        "\"target_vol\": 0.08}'); its parameters join every trial's fixed ones (a sampled "
+        "parameter wins)",
+    )
+    add(
+        "--asset-classes",
+        type=_classes,
+        help="asset class (equity, bond, real) of symbols the built-in table lacks, as a JSON "
+        "object, for --risk-tolerance",
     )
     add(
         "--space",
@@ -220,8 +267,19 @@ def _config(args: argparse.Namespace, prices: pd.DataFrame) -> StudyConfig:
             f"{args.prices}: ends {prices.index[-1].date()}, before --validation-end "
             f"{validation_end.date()}"
         )
-    space = load_space(args.space)
+    declared = load_space(args.space)
+    tolerance: RiskTolerance | None = args.risk_tolerance
+    if tolerance is None and args.asset_classes:
+        raise UsageError("--asset-classes is for --risk-tolerance (it places symbols in classes)")
+    space, knobs = declared, None
+    if tolerance is not None:
+        space, knobs = tolerance_space(
+            declared, tolerance, list(prices.columns), args.asset_classes
+        )
     space.check(list(prices.columns))
+    band = args.weight_band
+    if band is None:  # as a portfolio's: the tolerance's band unless its own is given
+        band = DEFAULT_WEIGHT_BAND if tolerance is None else tolerance.no_trade_band
     config = StudyConfig(
         data_file=str(args.prices.resolve()),
         data_sha256=file_sha256(args.prices),
@@ -245,9 +303,13 @@ def _config(args: argparse.Namespace, prices: pd.DataFrame) -> StudyConfig:
         space_text=space.text,
         pbo_blocks=args.pbo_blocks,
         n_boot=args.bootstrap,
-        execution_weight_band=args.weight_band,
+        execution_weight_band=band,
         execution_exposure_band=args.exposure_band,
         drawdown_guard=args.drawdown_guard,
+        risk_tolerance=None if tolerance is None else tolerance.to_dict(),
+        risk_tolerance_params=knobs,
+        asset_classes=dict(args.asset_classes) if tolerance and args.asset_classes else None,
+        declared_space_text=None if tolerance is None else declared.text,
     )
     try:
         config.plan(prices.index)
@@ -258,9 +320,12 @@ def _config(args: argparse.Namespace, prices: pd.DataFrame) -> StudyConfig:
 
 def _default_study_name(config: StudyConfig) -> str:
     stem = Path(config.data_file).stem
-    return (
-        f"{config.strategy}-{stem}-dev{config.dev_start[:4]}-{config.dev_end[:4]}-seed{config.seed}"
-    )
+    name = f"{config.strategy}-{stem}-dev{config.dev_start[:4]}-{config.dev_end[:4]}"
+    # Two tolerances are two studies: the same default name would refuse the second one.
+    tolerance = config.risk_tolerance_name
+    if tolerance is not None:
+        name += "-" + _SLUG.sub("-", tolerance.lower()).strip("-")
+    return f"{name}-seed{config.seed}"
 
 
 @contextlib.contextmanager
@@ -345,6 +410,7 @@ def _write_profile(args: argparse.Namespace, study: Any, record: StudyClose) -> 
     if isinstance(existing, dict):
         return f"{existing['name']} v{existing['version']} (written at the close)"
     config = load_config(study)
+    tolerance = config.risk_tolerance_name
     name = args.profile_name or _SLUG.sub("-", study.study_name.lower()).strip("-_")[:64]
     data_dir = default_data_dir()
     profile = Profile(
@@ -363,7 +429,8 @@ def _write_profile(args: argparse.Namespace, study: Any, record: StudyClose) -> 
             validation_end=config.validation_end,
         ),
         figures=_figures(record),
-        description=f"chosen by research study {study.study_name} (trial {record.chosen_trial})",
+        description=f"chosen by research study {study.study_name} (trial {record.chosen_trial})"
+        + ("" if tolerance is None else f" under risk tolerance {tolerance}"),
         created=record.closed_at,
     )
     path = write_profile(profile, data_dir)

@@ -6,6 +6,13 @@ it, and refuses to join a study whose configuration differs from its own argumen
 file is identified by its SHA-256, so a worker elsewhere may read it from another path but
 never from other data.
 
+A study searched under a risk tolerance (``--risk-tolerance``, as a portfolio's
+``risk_tolerance``) stores the tolerance, the strategy parameters it sets, and as its
+``space_text`` the space the trials sample: the declared one with those parameters added to its
+``[fixed]`` (:func:`tolerance_space`). Every worker and the close read that one text, so a trial,
+the validation run and the profile written at the close all trade what the tolerance sets, and
+the parameters the space samples win over it.
+
 The trial records (:func:`record_trial`, :func:`trial_returns`) are what a finished trial
 leaves in the study besides its objective value: its fold scores and its daily returns on the
 scored days (for the deflated Sharpe ratio and PBO), as typed JSON.
@@ -15,23 +22,30 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import tomllib
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import tomli_w
 
 from regime_trader.service.pricefile import load_prices_carried
+from regime_trader.service.profiles import merged_params
+from regime_trader.service.research_space import SearchSpace, SearchSpaceError, parse_space
 from regime_trader.service.research_trial import FoldScore, TrialEvaluator, TrialScore
 from regime_trader.strategies.rebalance import RebalanceBand
 from regime_trader.strategies.research_folds import FoldPlan, plan_folds, return_days
+from regime_trader.strategies.risk_tolerance import RiskTolerance, RiskToleranceError
 
 __all__ = [
     "StudyConfig",
     "file_sha256",
     "load_study_prices",
     "record_trial",
+    "tolerance_space",
     "trial_folds",
     "trial_returns",
 ]
@@ -85,6 +99,14 @@ class StudyConfig:
         A trial is *feasible* only if its maximum drawdown after the warm-up is no deeper than
         that of static ERC scaled to its volatility on the same days; the sampler prefers
         feasible trials and the close chooses among them (see ``research_trial``).
+    risk_tolerance : dict or None
+        The risk tolerance the study searched under (``RiskTolerance.to_dict()``), or None.
+    risk_tolerance_params : dict or None
+        The strategy parameters that tolerance sets, added to the space's ``[fixed]``.
+    asset_classes : dict or None
+        The classes given for symbols the built-in table lacks (``--asset-classes``).
+    declared_space_text : str or None
+        Under a tolerance, the space as written (``space_text`` is then the space searched).
     """
 
     data_file: str
@@ -113,6 +135,14 @@ class StudyConfig:
     execution_weight_band: float = 0.0
     execution_exposure_band: float = 0.0
     drawdown_guard: bool = False
+    risk_tolerance: dict[str, Any] | None = None
+    risk_tolerance_params: dict[str, Any] | None = None
+    asset_classes: dict[str, str] | None = None
+    declared_space_text: str | None = None
+
+    @property
+    def risk_tolerance_name(self) -> str | None:
+        return None if self.risk_tolerance is None else str(self.risk_tolerance["name"])
 
     @property
     def execution_band(self) -> RebalanceBand:
@@ -176,6 +206,82 @@ class StudyConfig:
             lag=self.lag,
             execution_band=self.execution_band,
         )
+
+
+TOLERANCE_HEADER = (
+    "# The search space {source}, with the strategy parameters of risk tolerance {name!r} added\n"
+    "# to [fixed] by `regime-trader research --risk-tolerance` (the file's comments are not "
+    "kept).\n"
+)
+
+
+def tolerance_space(
+    space: SearchSpace,
+    tolerance: RiskTolerance,
+    symbols: Sequence[str],
+    asset_classes: Mapping[str, str] | None = None,
+) -> tuple[SearchSpace, dict[str, Any]]:
+    """The space a study searches under ``tolerance``, and the strategy parameters it sets.
+
+    The tolerance's parameters (:meth:`~regime_trader.strategies.risk_tolerance.RiskTolerance.
+    strategy_params`, as a portfolio's ``risk_tolerance`` resolves them) join the space's
+    ``[fixed]``; a sampled parameter still wins over them (it is set after ``[fixed]``), so a
+    space may search ``policy.target_vol`` around a tolerance's budgets. The returned space is
+    parsed from its own text, the one the study stores.
+
+    Raises
+    ------
+    SearchSpaceError
+        If the strategy has no risk knobs, a symbol has no asset class, or ``[fixed]`` sets a
+        parameter the tolerance sets to another value (each such key named).
+    """
+    sleeve = space.fixed.get("sleeve_symbols", ())
+    try:
+        params = tolerance.strategy_params(
+            space.strategy, symbols, asset_classes, tuple(sleeve) if sleeve else ()
+        )
+    except RiskToleranceError as e:
+        raise SearchSpaceError(f"{space.source}: risk tolerance {tolerance.name!r}: {e}") from e
+    clashes = _clashes(space.fixed, params)
+    if clashes:
+        raise SearchSpaceError(
+            f"{space.source}: [fixed] sets {', '.join(clashes)}, which risk tolerance "
+            f"{tolerance.name!r} sets to {', '.join(repr(_at(params, k)) for k in clashes)}: "
+            "remove it from [fixed], or search it as a [[parameter]] (a sampled value wins over "
+            "the tolerance)"
+        )
+    data = tomllib.loads(space.text)
+    data["fixed"] = merged_params(data.get("fixed", {}), params)
+    header = TOLERANCE_HEADER.format(source=space.source, name=tolerance.name)
+    return parse_space(header + tomli_w.dumps(data), space.source), params
+
+
+def _frozen(value: Any) -> Any:
+    """Lists as tuples, recursively (a space's values are tuples, a tolerance's lists)."""
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+def _clashes(fixed: Mapping[str, Any], params: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys ``fixed`` and ``params`` both set, to different values (tables merge)."""
+    out: list[str] = []
+    for key, value in params.items():
+        if key not in fixed:
+            continue
+        mine = fixed[key]
+        if isinstance(mine, Mapping) and isinstance(value, Mapping):
+            out += _clashes(mine, value, f"{prefix}{key}.")
+        elif _frozen(mine) != _frozen(value):
+            out.append(f"{prefix}{key}")
+    return out
+
+
+def _at(tree: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = tree
+    for key in dotted.split("."):
+        node = node[key]
+    return node
 
 
 def load_study_prices(config: StudyConfig, path: Path | None = None) -> pd.DataFrame:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from optuna.trial import TrialState
 
 from regime_trader.service.research_close import StudyClose, closed_record
 from regime_trader.service.research_config import StudyConfig, trial_folds
+from regime_trader.service.research_space import parse_space
 from regime_trader.service.research_study import CLOSED_ATTR, CONFIG_ATTR, load_config
 from regime_trader.service.research_trial import BENCHMARK, OBJECTIVE, VOL_MATCHED, WindowResult
 from regime_trader.strategies.research_folds import FoldPlan
@@ -54,6 +55,57 @@ def _pct(value: Any) -> str:
     return "n/a" if value is None else f"{100 * float(value):.1f}%"
 
 
+def _tolerance_row(config: StudyConfig) -> tuple[str, str]:
+    t = config.risk_tolerance
+    if t is None:
+        return ("risk tolerance", "none (the space's parameters alone)")
+    budgets = " / ".join(f"{c} {_pct(b)}" for c, b in t["class_budgets"].items())
+    return (
+        "risk tolerance",
+        f"{t['name']}: target vol {_pct(t['target_vol'])}, risk budgets {budgets}, exposure "
+        f"{_pct(t['min_exposure'])} to {_pct(t['max_exposure'])}, band {t['no_trade_band']:g}"
+        + ("" if not config.asset_classes else f"; asset classes given {config.asset_classes}"),
+    )
+
+
+def _leaves(tree: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            out += _leaves(value, f"{prefix}{key}.")
+        else:
+            out.append((f"{prefix}{key}", value))
+    return out
+
+
+def _space(config: StudyConfig) -> list[Block]:
+    """The declared space, and under a tolerance the parameters it added to ``[fixed]``."""
+    if config.risk_tolerance_params is None:
+        return [
+            Block("p", f"Search space: `{config.space_source}`"),
+            Block("code", config.space_text.strip()),
+        ]
+    sampled = {p.path for p in parse_space(config.space_text, config.space_source).parameters}
+    rows = tuple(
+        (
+            path,
+            ", ".join(_param(v) for v in value) if isinstance(value, list) else _param(value),
+            "sampled instead" if path in sampled else "yes",
+        )
+        for path, value in _leaves(config.risk_tolerance_params)
+    )
+    return [
+        Block("p", f"Search space: `{config.space_source}`, as declared"),
+        Block("code", (config.declared_space_text or "").strip()),
+        Block(
+            "p",
+            f"Risk tolerance **{config.risk_tolerance_name}** adds these parameters to every "
+            "trial's [fixed] ones (and to the profile); a sampled parameter wins over it:",
+        ),
+        Block("table", headers=("parameter", "value", "applied"), rows=rows),
+    ]
+
+
 def _protocol(config: StudyConfig, plan: FoldPlan | None) -> list[Block]:
     blocks = [
         Block("h2", "Protocol"),
@@ -74,6 +126,7 @@ def _protocol(config: StudyConfig, plan: FoldPlan | None) -> list[Block]:
                     f"{config.cost_bps:g} bps per unit of one-way turnover, lag {config.lag}",
                 ),
                 ("strategy", config.strategy),
+                _tolerance_row(config),
                 ("trials", f"{config.n_trials}, TPE seeded by (seed {config.seed}, trial number)"),
                 (
                     "folds",
@@ -121,11 +174,7 @@ def _protocol(config: StudyConfig, plan: FoldPlan | None) -> list[Block]:
                 rows=rows,
             )
         )
-    blocks += [
-        Block("p", f"Search space: `{config.space_source}`"),
-        Block("code", config.space_text.strip()),
-    ]
-    return blocks
+    return blocks + _space(config)
 
 
 def _trials(study: Study, config: StudyConfig) -> list[Block]:
@@ -293,7 +342,15 @@ def _blocks(study: Study, storage_label: str, plan: FoldPlan | None) -> list[Blo
     status = f"closed at {record.closed_at}" if record else "open (the search is not finished)"
     blocks = [
         Block("h1", f"Research study `{study.study_name}`"),
-        Block("p", f"Storage: `{storage_label}`. Status: {status}."),
+        Block(
+            "p",
+            f"Storage: `{storage_label}`. Status: {status}."
+            + (
+                ""
+                if config.risk_tolerance_name is None
+                else f" Searched under risk tolerance **{config.risk_tolerance_name}**."
+            ),
+        ),
         *_protocol(config, plan),
         *_trials(study, config),
     ]

@@ -19,10 +19,13 @@ import redis
 from regime_trader.service import research_cli
 from regime_trader.service.profiles import load_profile
 from regime_trader.service.research_close import closed_record
+from regime_trader.service.research_config import load_study_prices
+from regime_trader.service.research_space import parse_space
 from regime_trader.service.research_storage import open_storage
 from regime_trader.service.research_study import StudyConfigError, create_or_join, load_config
 from regime_trader.strategies.regime_erc import RegimeERC
 from regime_trader.strategies.registry import build_strategy
+from regime_trader.strategies.risk_tolerance import TOLERANCES
 from regime_trader.strategies.synthetic import generate_market
 from tests.support.research_spaces import STATES_WITH_DRIFT_MARGIN
 
@@ -179,3 +182,67 @@ def test_two_workers_share_a_study_that_closes_once(
     with pytest.raises(StudyConfigError, match=r"cost_bps: 5\.0 != 10\.0"):
         create_or_join(redis_url, prefix, "tiny", changed)
     assert load_config(again).cost_bps == 5.0
+
+
+@pytest.mark.slow
+def test_a_study_under_a_risk_tolerance_trades_it_in_every_trial_and_the_profile(
+    tmp_path: Path, redis_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RT_DATA_DIR", str(tmp_path / "data"))
+    closes = generate_market(650, seed=21).prices
+    prices = tmp_path / "prices.csv"
+    closes.to_csv(prices, float_format="%.6f")
+    space = tmp_path / "space.toml"
+    space.write_text(SPACE)
+    out = tmp_path / "out"
+    args = _args(
+        prices,
+        redis_url,
+        prefix,
+        out,
+        space,
+        risk_tolerance="conservative",
+        trials="2",
+        workers="1",
+        study="tiny-conservative",
+    )
+    assert research_cli.run(args) == 0
+
+    study = optuna.load_study(
+        study_name="tiny-conservative", storage=open_storage(redis_url, prefix)
+    )
+    config = load_config(study)
+    tolerance = TOLERANCES["conservative"]
+    assert config.risk_tolerance == tolerance.to_dict()
+    knobs = tolerance.strategy_params("regime_erc", ["SPY", "TLT", "GLD"])
+    assert config.risk_tolerance_params == knobs
+
+    # A trial's score is the strategy's with the tolerance's parameters, not without them.
+    trial = study.get_trials()[0]
+    loaded = load_study_prices(config, prices)
+    searched = parse_space(config.space_text, config.space_source)
+    evaluator = config.evaluator(loaded)
+    assert evaluator.evaluate(searched.overrides(trial.params)).objective == trial.value
+    declared = parse_space(SPACE, str(space))
+    assert evaluator.evaluate(declared.overrides(trial.params)).objective != trial.value
+
+    # The close validated, and the profile holds, the tolerance's parameters; the sampled
+    # target volatility won over the tolerance's.
+    record = closed_record(study)
+    assert record is not None
+    chosen = record.chosen_overrides
+    assert chosen["risk_budgets"] == pytest.approx(knobs["risk_budgets"])
+    assert chosen["policy"]["target_vol"] == record.chosen_params["policy.target_vol"]
+    assert (chosen["policy"]["min_exposure"], chosen["policy"]["max_exposure"]) == (0.2, 0.8)
+    profile = load_profile("tiny-conservative", data_dir=tmp_path / "data")
+    built = profile.build(["SPY", "TLT", "GLD"])
+    assert isinstance(built, RegimeERC)
+    assert built.params.policy.min_exposure == 0.2
+    assert built.params.policy.vol_target_mode == "absolute"
+    assert "under risk tolerance conservative" in profile.description
+
+    report = (out / "report.md").read_text()
+    assert "Searched under risk tolerance **conservative**." in report
+    assert "| risk tolerance | conservative: target vol 6.0%, risk budgets equity 25.0%" in report
+    assert "| policy.target_vol | 0.06 | sampled instead |" in report
+    assert "| policy.min_exposure | 0.2 | yes |" in report

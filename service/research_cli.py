@@ -64,6 +64,7 @@ from regime_trader.service.research_config import (
     StudyConfig,
     file_sha256,
     load_study_prices,
+    tolerance_leaves,
     tolerance_space,
 )
 from regime_trader.service.research_report import write_report
@@ -465,6 +466,13 @@ def _study(args: argparse.Namespace, url: str) -> int:
     config = _config(args, prices)
     name = args.study or _default_study_name(config)
     study = create_or_join(url, args.storage_prefix, name, config)
+    over = [path for path, _, sampled in tolerance_leaves(config) if sampled]
+    if over:  # said before the search, not only in the report after it
+        print(
+            f"research: the space samples {', '.join(over)}: the sampled values win over risk "
+            f"tolerance {config.risk_tolerance_name!r}",
+            file=sys.stderr,
+        )
     out = args.out or Path("research-out") / name
     if closed_record(study) is None:
         show, close_bar = _progress_bar(args.quiet, config.n_trials)

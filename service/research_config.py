@@ -45,6 +45,7 @@ __all__ = [
     "file_sha256",
     "load_study_prices",
     "record_trial",
+    "tolerance_leaves",
     "tolerance_space",
     "trial_folds",
     "trial_returns",
@@ -254,6 +255,25 @@ def tolerance_space(
     data["fixed"] = merged_params(data.get("fixed", {}), params)
     header = TOLERANCE_HEADER.format(source=space.source, name=tolerance.name)
     return parse_space(header + tomli_w.dumps(data), space.source), params
+
+
+def tolerance_leaves(config: StudyConfig) -> list[tuple[str, Any, bool]]:
+    """The tolerance's parameters as ``(dotted path, value, sampled)``: ``sampled`` when the
+    space samples that path, which then wins over the tolerance. Empty without a tolerance."""
+    if config.risk_tolerance_params is None:
+        return []
+    sampled = {p.path for p in parse_space(config.space_text, config.space_source).parameters}
+    return [(k, v, k in sampled) for k, v in _leaves(config.risk_tolerance_params)]
+
+
+def _leaves(tree: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            out += _leaves(value, f"{prefix}{key}.")
+        else:
+            out.append((f"{prefix}{key}", value))
+    return out
 
 
 def _frozen(value: Any) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,7 @@ from optuna.study import Study
 from optuna.trial import TrialState
 
 from regime_trader.service.research_close import StudyClose, closed_record
-from regime_trader.service.research_config import StudyConfig, trial_folds
-from regime_trader.service.research_space import parse_space
+from regime_trader.service.research_config import StudyConfig, tolerance_leaves, trial_folds
 from regime_trader.service.research_study import CLOSED_ATTR, CONFIG_ATTR, load_config
 from regime_trader.service.research_trial import BENCHMARK, OBJECTIVE, VOL_MATCHED, WindowResult
 from regime_trader.strategies.research_folds import FoldPlan
@@ -68,16 +67,6 @@ def _tolerance_row(config: StudyConfig) -> tuple[str, str]:
     )
 
 
-def _leaves(tree: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    out: list[tuple[str, Any]] = []
-    for key, value in tree.items():
-        if isinstance(value, Mapping):
-            out += _leaves(value, f"{prefix}{key}.")
-        else:
-            out.append((f"{prefix}{key}", value))
-    return out
-
-
 def _space(config: StudyConfig) -> list[Block]:
     """The declared space, and under a tolerance the parameters it added to ``[fixed]``."""
     if config.risk_tolerance_params is None:
@@ -85,14 +74,13 @@ def _space(config: StudyConfig) -> list[Block]:
             Block("p", f"Search space: `{config.space_source}`"),
             Block("code", config.space_text.strip()),
         ]
-    sampled = {p.path for p in parse_space(config.space_text, config.space_source).parameters}
     rows = tuple(
         (
             path,
             ", ".join(_param(v) for v in value) if isinstance(value, list) else _param(value),
-            "sampled instead" if path in sampled else "yes",
+            "sampled instead" if sampled else "yes",
         )
-        for path, value in _leaves(config.risk_tolerance_params)
+        for path, value, sampled in tolerance_leaves(config)
     )
     return [
         Block("p", f"Search space: `{config.space_source}`, as declared"),

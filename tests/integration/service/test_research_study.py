@@ -186,7 +186,11 @@ def test_two_workers_share_a_study_that_closes_once(
 
 @pytest.mark.slow
 def test_a_study_under_a_risk_tolerance_trades_it_in_every_trial_and_the_profile(
-    tmp_path: Path, redis_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    redis_url: str,
+    prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("RT_DATA_DIR", str(tmp_path / "data"))
     closes = generate_market(650, seed=21).prices

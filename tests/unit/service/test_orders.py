@@ -30,6 +30,10 @@ from tests.unit.service.order_fills import weights_after
 D = Decimal
 Side = Literal["buy", "sell"]
 IdParts = tuple[str, date, str, Side, int]
+# What a planning property draws: the account, the target weights and the settings ...
+Case = tuple[AccountSnapshot, dict[str, Decimal], PlanningSettings]
+# ... and, per held symbol, whether its target lies within the no-trade band.
+BandCase = tuple[AccountSnapshot, dict[str, Decimal], PlanningSettings, dict[str, bool]]
 SESSION = date(2025, 3, 14)
 SYMBOLS = ("AAA", "BBB", "CCC", "DDD", "EEE")
 ALPACA_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -54,6 +58,20 @@ def cash_account(
     return AccountSnapshot(money, money, money, {}, prices, fractionable or {})
 
 
+def held_account(
+    cash: Decimal,
+    positions: dict[str, Decimal],
+    prices: Mapping[str, Decimal],
+    fractionable: Mapping[str, bool] | None = None,
+    buying_power: Decimal | None = None,
+) -> AccountSnapshot:
+    """A consistent account: equity = cash + the positions at the prices; buying power = cash
+    unless given."""
+    invested = sum((q * prices[s] for s, q in positions.items()), D(0))
+    power = cash if buying_power is None else buying_power
+    return AccountSnapshot(cash + invested, cash, power, positions, prices, fractionable or {})
+
+
 def reasons_of(result: OrderPlan) -> dict[str, tuple[Reason, ...]]:
     return {d.symbol: d.reasons for d in result.diagnostics}
 
@@ -62,7 +80,7 @@ def reasons_of(result: OrderPlan) -> dict[str, tuple[Reason, ...]]:
 
 
 @st.composite
-def scenarios(draw: st.DrawFn) -> tuple[AccountSnapshot, dict[str, Decimal], PlanningSettings]:
+def scenarios(draw: st.DrawFn) -> Case:
     """A consistent account (equity = cash + positions at the prices) and a long-only target."""
     prices = {s: draw(st.decimals(D("0.5"), D("3000"), places=2)) for s in SYMBOLS}
     held = draw(st.lists(st.sampled_from(SYMBOLS), unique=True, max_size=5))
@@ -71,16 +89,9 @@ def scenarios(draw: st.DrawFn) -> tuple[AccountSnapshot, dict[str, Decimal], Pla
     cash = draw(st.decimals(D(0), D(200_000), places=2))
     if cash + sum(q * prices[s] for s, q in positions.items()) < 100:
         cash += 100  # keeps the weight of one 1e-9 share far below WEIGHT_TOL
-    equity = cash + sum((q * prices[s] for s, q in positions.items()), D(0))
     buying_power = draw(st.sampled_from([cash, 2 * cash, (cash / 2).quantize(D("0.01"))]))
-    snapshot = AccountSnapshot(
-        equity=equity,
-        cash=cash,
-        buying_power=buying_power,
-        positions=positions,
-        prices=prices,
-        fractionable={s: draw(st.booleans()) for s in SYMBOLS},
-    )
+    fractionable = {s: draw(st.booleans()) for s in SYMBOLS}
+    snapshot = held_account(cash, positions, prices, fractionable, buying_power)
     targeted = draw(st.lists(st.sampled_from(SYMBOLS), unique=True, max_size=5))
     if draw(st.booleans()):  # rebalance what is held, not only sell it out
         targeted = sorted({*targeted, *held})
@@ -102,9 +113,7 @@ def scenarios(draw: st.DrawFn) -> tuple[AccountSnapshot, dict[str, Decimal], Pla
 
 @settings(max_examples=300, deadline=None)
 @given(scenarios())
-def test_random_accounts_satisfy_every_planning_invariant(
-    case: tuple[AccountSnapshot, dict[str, Decimal], PlanningSettings],
-) -> None:
+def test_random_accounts_satisfy_every_planning_invariant(case: Case) -> None:
     snapshot, weights, planning = case
     result = plan(snapshot, weights, planning)
     after = weights_after(result, snapshot)
@@ -155,9 +164,7 @@ def test_random_accounts_satisfy_every_planning_invariant(
 
 
 @st.composite
-def band_scenarios(
-    draw: st.DrawFn,
-) -> tuple[AccountSnapshot, dict[str, Decimal], PlanningSettings, dict[str, bool]]:
+def band_scenarios(draw: st.DrawFn) -> BandCase:
     """Holdings with known weights and targets placed inside or outside the band around them.
 
     Returns the snapshot, the targets, the settings and, per held symbol, whether its target
@@ -194,14 +201,7 @@ def band_scenarios(
                 D("1e-15"), ROUND_DOWN
             )
     assume(sum(targets.values()) <= 1)
-    snapshot = AccountSnapshot(
-        equity=equity,
-        cash=cash,
-        buying_power=cash,
-        positions=positions,
-        prices=prices,
-        fractionable={s: draw(st.booleans()) for s in SYMBOLS},
-    )
+    snapshot = held_account(cash, positions, prices, {s: draw(st.booleans()) for s in SYMBOLS})
     planning = PlanningSettings(
         cash_buffer=draw(st.sampled_from([D(0), D("0.01")])),
         no_trade_band=band,
@@ -214,7 +214,7 @@ def band_scenarios(
 @settings(max_examples=300, deadline=None)
 @given(band_scenarios())
 def test_a_holding_within_its_band_is_never_traded_and_one_outside_is_traded_toward_target(
-    case: tuple[AccountSnapshot, dict[str, Decimal], PlanningSettings, dict[str, bool]],
+    case: BandCase,
 ) -> None:
     snapshot, targets, planning, inside = case
     result = plan(snapshot, targets, planning)
@@ -247,9 +247,7 @@ def test_a_holding_within_its_band_is_never_traded_and_one_outside_is_traded_tow
 
 @settings(max_examples=200, deadline=None)
 @given(scenarios())
-def test_same_inputs_give_the_same_plan(
-    case: tuple[AccountSnapshot, dict[str, Decimal], PlanningSettings],
-) -> None:
+def test_same_inputs_give_the_same_plan(case: Case) -> None:
     snapshot, weights, planning = case
     assert plan(snapshot, weights, planning) == plan(snapshot, weights, planning)
 
@@ -361,10 +359,8 @@ def test_rounding_up_a_share_is_refused_when_it_would_exceed_buying_power() -> N
 
 def test_position_not_in_target_is_sold_entirely_before_buys() -> None:
     # OLD is worth 3.14159265 * 10 = 31.4159265; equity 1,000.
-    snapshot = AccountSnapshot(
-        equity=D(1000),
+    snapshot = held_account(
         cash=D("968.5840735"),
-        buying_power=D("968.5840735"),
         positions={"OLD": D("3.14159265")},
         prices={"OLD": D(10), "NEW": D(20)},
         fractionable={"OLD": True, "NEW": True},
@@ -380,10 +376,8 @@ def test_position_not_in_target_is_sold_entirely_before_buys() -> None:
 
 def test_buys_are_scaled_down_proportionally_when_cash_is_short() -> None:
     # Budget 1,000 - 100 = 900 for 500 + 500 wanted: scale 0.9 -> 450 USD each.
-    snapshot = AccountSnapshot(
-        equity=D(10_000),
+    snapshot = held_account(
         cash=D(1000),
-        buying_power=D(1000),
         positions={"A": D(90)},
         prices={"A": D(100), "B": D(10), "C": D(50)},
         fractionable={"B": True, "C": True},
@@ -401,10 +395,8 @@ def test_buys_are_scaled_down_proportionally_when_cash_is_short() -> None:
 
 def test_sells_fund_buys_and_leave_exactly_the_cash_buffer() -> None:
     # Sell 50 A (5,000); budget 0 + 5,000 - 100 = 4,900 = B's 0.49 * 10,000 -> 700 B at 7.
-    snapshot = AccountSnapshot(
-        equity=D(10_000),
+    snapshot = held_account(
         cash=D(0),
-        buying_power=D(0),
         positions={"A": D(100)},
         prices={"A": D(100), "B": D(7)},
         fractionable={"B": True},
@@ -460,30 +452,16 @@ def test_negative_cash_and_buying_power_still_allow_risk_reducing_sells() -> Non
 
 def test_whole_share_sell_rounds_to_nearest_but_never_beyond_the_holding() -> None:
     # 10 held at 100, equity 1,000, target 0.37 -> sell 6.3 -> 6 shares.
-    snapshot = AccountSnapshot(
-        equity=D(1000), cash=D(0), buying_power=D(0), positions={"X": D(10)}, prices={"X": D(100)}
-    )
+    snapshot = held_account(cash=D(0), positions={"X": D(10)}, prices={"X": D(100)})
     assert [o.qty for o in plan(snapshot, {"X": D("0.37")}).orders] == [D(6)]
     # 9.95 held (a fractional remainder) and a target of 0.5 % -> 9.9 to sell; 10 > held -> 9.
-    dusty = AccountSnapshot(
-        equity=D(995),
-        cash=D(0),
-        buying_power=D(0),
-        positions={"X": D("9.95")},
-        prices={"X": D(100)},
-    )
+    dusty = held_account(cash=D(0), positions={"X": D("9.95")}, prices={"X": D(100)})
     result = plan(dusty, {"X": D("0.005")}, PlanningSettings(no_trade_band=D("0.001")))
     assert [o.qty for o in result.orders] == [D(9)]
 
 
 def test_small_deviation_is_within_band_and_not_traded() -> None:
-    snapshot = AccountSnapshot(
-        equity=D(10_000),
-        cash=D(5000),
-        buying_power=D(5000),
-        positions={"A": D(50)},
-        prices={"A": D(100)},
-    )
+    snapshot = held_account(cash=D(5000), positions={"A": D(50)}, prices={"A": D(100)})
     result = plan(snapshot, {"A": D("0.51")})
     assert result.orders == ()
     assert reasons_of(result) == {"A": (Reason.WITHIN_BAND,)}
@@ -498,13 +476,7 @@ def test_order_below_minimum_notional_is_skipped() -> None:
 
 
 def test_dust_position_below_minimum_is_left_and_explained() -> None:
-    snapshot = AccountSnapshot(
-        equity=D(100),
-        cash=D("99.9"),
-        buying_power=D("99.9"),
-        positions={"A": D("0.001")},
-        prices={"A": D(100)},
-    )
+    snapshot = held_account(cash=D("99.9"), positions={"A": D("0.001")}, prices={"A": D(100)})
     result = plan(snapshot, {})
     assert result.orders == ()
     assert reasons_of(result) == {"A": (Reason.NOT_IN_TARGET, Reason.BELOW_MINIMUM)}
@@ -656,9 +628,7 @@ def test_planner_stays_pure(module: str) -> None:
 
 
 @st.composite
-def held_and_target(
-    draw: st.DrawFn,
-) -> tuple[AccountSnapshot, dict[str, Decimal], PlanningSettings]:
+def held_and_target(draw: st.DrawFn) -> Case:
     """Holdings and a long-only target on a weight grid, and both bands of the rule."""
     n = draw(st.integers(1, 5))
     symbols = SYMBOLS[:n]
@@ -681,22 +651,14 @@ def held_and_target(
         exposure_band=draw(st.sampled_from([D(0), D("0.01"), D("0.03"), D("0.10")])) + off,
         min_order_notional=D(0),
     )
-    snapshot = AccountSnapshot(
-        equity=equity_hint,
-        cash=equity_hint - invested,
-        buying_power=equity_hint - invested,
-        positions=positions,
-        prices=prices,
-        fractionable=dict.fromkeys(symbols, True),
-    )
+    snapshot = held_account(equity_hint - invested, positions, prices, dict.fromkeys(symbols, True))
+    assert snapshot.equity == equity_hint
     return snapshot, targets, planning
 
 
 @settings(max_examples=400, deadline=None)
 @given(held_and_target())
-def test_the_planner_and_the_backtest_execution_decide_the_same_trades(
-    case: tuple[AccountSnapshot, dict[str, Decimal], PlanningSettings],
-) -> None:
+def test_the_planner_and_the_backtest_execution_decide_the_same_trades(case: Case) -> None:
     snapshot, targets, planning = case
     decisions = {d.symbol: d for d in plan(snapshot, targets, planning).diagnostics}
     symbols = sorted(targets)

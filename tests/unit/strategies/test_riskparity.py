@@ -26,6 +26,7 @@ from regime_trader.strategies.riskparity import (
 )
 
 FloatArray = npt.NDArray[np.float64]
+Problem = tuple[FloatArray, FloatArray | None]  # a covariance and its risk budgets (None: equal)
 
 REQUIRED_ACCURACY = 1e-8
 
@@ -103,7 +104,7 @@ def market_covariance(n: int, seed: int) -> FloatArray:
 
 
 @st.composite
-def risk_budget_problems(draw: st.DrawFn) -> tuple[FloatArray, FloatArray | None]:
+def risk_budget_problems(draw: st.DrawFn) -> Problem:
     """Draw a positive definite covariance (n = 2..60, condition up to ~1e6) and budgets."""
     n = draw(st.integers(2, 60))
     n_factors = draw(st.integers(1, 5))
@@ -121,9 +122,7 @@ def risk_budget_problems(draw: st.DrawFn) -> tuple[FloatArray, FloatArray | None
 
 @settings(max_examples=400, deadline=None)
 @given(problem=risk_budget_problems())
-def test_random_covariances_and_budgets_are_met_to_1e8(
-    problem: tuple[FloatArray, FloatArray | None],
-) -> None:
+def test_random_covariances_and_budgets_are_met_to_1e8(problem: Problem) -> None:
     cov, budgets = problem
     result = solve_risk_budget(cov, budgets)
     w = result.weights
@@ -140,7 +139,7 @@ def test_random_covariances_and_budgets_are_met_to_1e8(
     factor=st.sampled_from([1e-8, 1.0 / 252.0, 3.7, 252.0, 1e6]),
 )
 def test_scaling_the_covariance_leaves_the_weights_unchanged(
-    problem: tuple[FloatArray, FloatArray | None], factor: float
+    problem: Problem, factor: float
 ) -> None:
     cov, budgets = problem
     w = risk_budget_weights(cov, budgets)
@@ -151,9 +150,7 @@ def test_scaling_the_covariance_leaves_the_weights_unchanged(
 
 @settings(max_examples=100, deadline=None)
 @given(problem=risk_budget_problems(), seed=st.integers(0, 2**32 - 1))
-def test_permuting_the_assets_permutes_the_weights(
-    problem: tuple[FloatArray, FloatArray | None], seed: int
-) -> None:
+def test_permuting_the_assets_permutes_the_weights(problem: Problem, seed: int) -> None:
     cov, budgets = problem
     perm = np.random.default_rng(seed).permutation(cov.shape[0])
     w = risk_budget_weights(cov, budgets)
@@ -381,7 +378,7 @@ def test_invalid_covariance_is_rejected(cov: FloatArray, match: str) -> None:
 @settings(max_examples=100, deadline=None)
 @given(problem=risk_budget_problems())
 def test_a_caller_proven_covariance_gives_the_same_bits_without_the_cholesky_proof(
-    problem: tuple[FloatArray, FloatArray | None],
+    problem: Problem,
 ) -> None:
     cov, budgets = problem
     checked = solve_risk_budget(cov, budgets)

@@ -31,6 +31,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
+from regime_trader.service.macro_source import MacroFileError, load_macro
 from regime_trader.service.order_types import DEFAULT_NO_TRADE_BAND
 from regime_trader.service.pricefile import PriceFileError, load_prices_carried
 from regime_trader.service.profiles import ProfileError, load_profile, merged_params
@@ -114,6 +115,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="CSV of a momentum sleeve's stock closes, joined to --prices on their common "
         "sessions (for --strategy erc_sleeve; its sleeve_symbols default to this file's columns;"
         " the benchmarks run on the --prices symbols)",
+    )
+    parser.add_argument(
+        "--macro",
+        help="CSV file or http(s) URL of the true macro series (date, VIX, SPREAD_10Y2Y, "
+        "SPREAD_10Y3M, as ../shared/data/macro_vix_ust_1990_2019.csv), for a strategy with "
+        'macro_source "series"; joined to the closes as the live cycle joins its macro_file',
     )
     parser.add_argument(
         "--start",
@@ -321,7 +328,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         prices, source, carried = _load(args)
         sleeve = _join_sleeve(args, prices)
-    except PriceFileError as e:
+        macro = None if args.macro is None else load_macro(args.macro)
+    except (PriceFileError, MacroFileError) as e:
         print(f"regime-trader backtest: {e}", file=sys.stderr)
         return 2
     if sleeve is not None:
@@ -367,6 +375,7 @@ def run(args: argparse.Namespace) -> int:
                 execution_band=RebalanceBand(weight_band, args.exposure_band),
                 periods=args.period,
                 progress=progress,
+                macro=macro,
             )
     except ValueError as e:
         close()
@@ -377,6 +386,7 @@ def run(args: argparse.Namespace) -> int:
     config = {
         "source": source,
         "sleeve_prices": None if sleeve is None else str(args.sleeve_prices),
+        "macro": args.macro,
         "symbols": symbols,
         "start": str(pd.Timestamp(start).date()),
         "end": None if args.end is None else str(args.end.date()),

@@ -64,6 +64,7 @@ The portfolio file::
     risk_tolerance = "moderate"               # conservative | moderate | aggressive, or a table
     [portfolio.asset_classes]                 # equity | bond | real, for symbols not built in
     XYZ = "equity"
+    macro_file = "/data/macro.csv"            # true VIX/spreads, for macro_source = "series"
     [portfolio.strategy_params]               # overrides on top of the profile's parameters
     regime_blend = 0.0
 
@@ -159,6 +160,9 @@ class PortfolioConfig(BaseModel):
     # A built-in tolerance's name or a custom table (strategies.risk_tolerance.tolerance_from).
     risk_tolerance: str | dict[str, Any] | None = None
     asset_classes: dict[str, str] = Field(default_factory=dict)
+    # The true macro series (a CSV path or an http(s) URL, service.macro_source), for a
+    # strategy with macro_source "series"; fetched each cycle.
+    macro_file: str | None = None
     # Derived by load_settings from risk_tolerance; never read from the file.
     risk_tolerance_label: str | None = None
 
@@ -550,7 +554,8 @@ def load_settings() -> Settings:
         raise ConfigError("set both ALPACA_API_KEY_ID and ALPACA_API_SECRET_KEY, or neither")
     try:
         portfolios = tuple(
-            _with_tolerance(_with_profile(p, settings)) for p in _portfolios(settings)
+            _macro_checked(_with_tolerance(_with_profile(p, settings)))
+            for p in _portfolios(settings)
         )
         accounts = _account_keys(settings, portfolios, environ)
     except ConfigError as e:  # a path or value it quotes may hold a secret (a pasted URL)
@@ -616,6 +621,17 @@ def _with_tolerance(portfolio: PortfolioConfig) -> PortfolioConfig:
             "risk_tolerance_label": tolerance.name,
         }
     )
+
+
+def _macro_checked(portfolio: PortfolioConfig) -> PortfolioConfig:
+    """The portfolio, if a strategy that reads the true macro series has a ``macro_file``."""
+    strategy = build_strategy(portfolio.strategy, portfolio.symbols, portfolio.strategy_params)
+    if strategy.extra_inputs and portfolio.macro_file is None:
+        raise ConfigError(
+            f"portfolio {portfolio.name!r}: its strategy reads {list(strategy.extra_inputs)} "
+            '(macro_source = "series"): set macro_file to a CSV path or URL of them'
+        )
+    return portfolio
 
 
 def _redact(text: str, secrets: dict[str, str]) -> str:

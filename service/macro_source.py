@@ -24,6 +24,7 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import numpy as np
@@ -31,7 +32,7 @@ import pandas as pd
 
 from regime_trader.strategies.macro import MACRO_COLUMNS, ProxySpec, proxy_correlations
 
-__all__ = ["MacroFileError", "load_macro", "macro_through"]
+__all__ = ["MacroFileError", "load_macro", "macro_through", "shown_source"]
 
 FETCH_TIMEOUT_SECS = 30.0
 
@@ -48,10 +49,23 @@ def load_macro(source: str | Path) -> pd.DataFrame:
     DataFrame
         Floats indexed by session date, strictly increasing, every value finite.
     """
-    where = str(source)
+    where = shown_source(source)
     return _validated(
         where, pd.read_csv(io.StringIO(_text(source)), dtype=str, keep_default_na=False)
     )
+
+
+def shown_source(source: str | Path) -> str:
+    """``source`` as messages show it: a URL without its user, password, query or fragment
+    (where a token would be), a path as it is."""
+    where = str(source)
+    if not where.startswith(("http://", "https://")):
+        return where
+    parts = urlsplit(where)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host += f":{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def macro_through(macro: pd.DataFrame, session: date) -> pd.DataFrame:
@@ -66,13 +80,22 @@ def _text(source: str | Path) -> str:
             response = httpx.get(where, timeout=FETCH_TIMEOUT_SECS, follow_redirects=True)
             response.raise_for_status()
         except httpx.HTTPError as e:
-            raise MacroFileError(f"{where}: cannot fetch the macro series ({e})") from e
+            # httpx's message quotes the whole URL: name the kind of failure only.
+            raise MacroFileError(
+                f"{shown_source(where)}: cannot fetch the macro series ({_failure(e)})"
+            ) from None
         return response.text
     path = Path(source)
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise MacroFileError(f"{path}: cannot read the macro series ({e})") from e
+
+
+def _failure(error: httpx.HTTPError) -> str:
+    if isinstance(error, httpx.HTTPStatusError):
+        return f"HTTP {error.response.status_code}"
+    return type(error).__name__
 
 
 def _validated(where: str, frame: pd.DataFrame) -> pd.DataFrame:

@@ -36,9 +36,11 @@ from regime_trader.service.bar_history import (
 from regime_trader.service.config import PortfolioConfig
 from regime_trader.service.cycle_context import CycleContext
 from regime_trader.service.exceptions import BadMarketDataError, ReconciliationError
+from regime_trader.service.macro_source import load_macro, macro_through
 from regime_trader.service.marketdata import ValidatedBars, check_bars
 from regime_trader.service.saved_strategy import SavedStrategy, state_document
 from regime_trader.strategies.base import BarsError, Signal, Strategy
+from regime_trader.strategies.macro import join_macro
 from regime_trader.strategies.missing_bars import CarriedClose
 from regime_trader.strategies.registry import build_strategy, strategy_from_state
 
@@ -231,6 +233,26 @@ def _continued(ctx: CycleContext, saved: SavedStrategy, session: date, now: date
     return _Feed(strategy, fed, basis, fetched, rebasing.changes)
 
 
+def _with_macro(
+    portfolio: PortfolioConfig, strategy: Strategy, fed: pd.DataFrame, session: date
+) -> pd.DataFrame:
+    """The closes with the true macro series beside them, if the strategy reads them.
+
+    The file is read afresh each cycle and joined as the backtest joins its ``--macro`` file
+    (:func:`~regime_trader.strategies.macro.join_macro`), through ``session`` only.
+    """
+    if not strategy.extra_inputs:
+        return fed
+    if portfolio.macro_file is None:
+        raise BadMarketDataError(
+            f"the strategy reads {list(strategy.extra_inputs)}: the portfolio names no macro_file"
+        )
+    try:
+        return join_macro(fed, macro_through(load_macro(portfolio.macro_file), session))
+    except ValueError as e:  # MacroFileError is one
+        raise BadMarketDataError(f"macro series: {e}") from e
+
+
 def compute_signal(ctx: CycleContext, session: date, now: datetime) -> SignalResult:
     """Fetch and validate bars, join them to the strategy's history, update it.
 
@@ -254,7 +276,7 @@ def compute_signal(ctx: CycleContext, session: date, now: datetime) -> SignalRes
         # no OpenMP/BLAS oversubscription on a shared machine (hmmlearn's k-means start took
         # 0.09 s on one thread against 7 s unlimited on this 2-core machine under load).
         with threadpool_limits(limits=1):
-            signal = feed.strategy.update(feed.fed)
+            signal = feed.strategy.update(_with_macro(p, feed.strategy, feed.fed, session))
     except BarsError as e:
         raise BadMarketDataError(str(e)) from e
     for change in feed.changes:

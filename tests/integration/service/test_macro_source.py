@@ -71,6 +71,18 @@ def test_a_bad_source_is_refused_with_where_and_why(tmp_path: Path, served: str)
             load_macro(path)
 
 
+def test_a_token_in_the_url_never_reaches_the_message(served: str) -> None:
+    user = served.replace("http://", "http://reader:pw-LEAKCHECK@")
+    with pytest.raises(MacroFileError) as info:
+        load_macro(f"{user}/absent.csv?token=tok-LEAKCHECK#frag")
+    message = str(info.value)
+    assert message == f"{served}/absent.csv: cannot fetch the macro series (HTTP 404)"
+    assert "LEAKCHECK" not in message and info.value.__cause__ is None
+    with pytest.raises(MacroFileError, match=r"short\.csv: no column") as info:
+        load_macro(f"{served}/short.csv?token=tok-LEAKCHECK")
+    assert "LEAKCHECK" not in str(info.value)
+
+
 def test_the_correlation_table_prints_for_the_development_window(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -16,5 +16,7 @@
                           with the same bits
 ``research_spaces``       search-space TOML the research tests share (the conditional
                           drift_margin parameter)
+``fresh_python``          code run in a new interpreter at the repository root (what a fresh
+                          process imports)
 ========================= ==================================================================
 """

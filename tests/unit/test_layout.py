@@ -18,6 +18,7 @@ import pytest
 
 import regime_trader.service
 import regime_trader.strategies
+from tests.support.fresh_python import run_fresh
 
 ROOT = Path(__file__).resolve().parents[2]
 OLD_ROOTS = {"service", "strategies"}
@@ -186,9 +187,7 @@ def _modules_the_service_runs_on() -> list[Path]:
         "print('\\n'.join(m.__file__ for n, m in sys.modules.items()"
         " if n.startswith('regime_trader.service') and getattr(m, '__file__', None)))"
     )
-    found = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
-    ).stdout.split()
+    found = run_fresh(probe).split()
     return sorted(Path(f) for f in found)
 
 

@@ -10,15 +10,12 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from regime_trader.service.cli import COMMANDS, build_parser, main
+from tests.support.fresh_python import run_fresh
 
-ROOT = Path(__file__).resolve().parents[3]
 HEAVY = ("pandas", "numpy", "scipy", "matplotlib", "sklearn", "hmmlearn", "alpaca")
 
 
@@ -36,10 +33,7 @@ def _imported_after(argv: list[str]) -> tuple[int, str, list[str]]:
         f"heavy = sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))\n"
         "print(json.dumps([code, out.getvalue(), heavy]))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
-    )
-    code, stdout, heavy = json.loads(done.stdout.splitlines()[-1])
+    code, stdout, heavy = json.loads(run_fresh(probe).splitlines()[-1])
     return code, stdout, heavy
 
 

@@ -11,11 +11,8 @@ OpenBLAS beside NumPy's) the ERC solver does without.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]
+from tests.support.fresh_python import run_fresh
 
 
 def _imported_by(modules: list[str]) -> set[str]:
@@ -25,10 +22,7 @@ def _imported_by(modules: list[str]) -> set[str]:
         "    importlib.import_module(m)\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
-    )
-    return set(json.loads(done.stdout.splitlines()[-1]))
+    return set(json.loads(run_fresh(probe).splitlines()[-1]))
 
 
 def test_the_service_commands_import_no_fitting_stack_nor_the_emulator_server() -> None:
@@ -59,7 +53,4 @@ def test_a_regime_model_imports_hmmlearn_when_it_fits() -> None:
         "RegimeModel(2, n_init=1).fit(X, X[:, 0])\n"
         "print(before, 'hmmlearn' in sys.modules)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
-    )
-    assert done.stdout.split() == ["False", "True"]
+    assert run_fresh(probe).split() == ["False", "True"]

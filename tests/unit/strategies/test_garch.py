@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,8 +19,8 @@ from regime_trader.strategies.garch import (
     with_variances,
 )
 from regime_trader.strategies.state import StrategyState, json_tree
+from tests.support.fresh_python import run_fresh
 
-ROOT = Path(__file__).resolve().parents[3]
 KINDS: tuple[GarchKind, ...] = ("garch", "gjr")
 # A short window and calendar so the ring wraps and several refits happen in a few hundred days.
 SHORT = GarchSettings(min_train_obs=120, max_train_obs=200, refit_months=1)
@@ -211,7 +208,4 @@ def test_arch_is_imported_by_the_first_fit_not_by_the_strategies() -> None:
         "for d, x in zip(pd.bdate_range('2020-01-01', periods=60), r): est.update(d, x)\n"
         "print(before, 'arch' in sys.modules, bool(est.fitted_[0]))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
-    )
-    assert done.stdout.split() == ["False", "True", "True"]
+    assert run_fresh(probe).split() == ["False", "True", "True"]

@@ -16,6 +16,7 @@ from regime_trader.strategies.momentum import (
     capped_step,
     momentum_scores,
     select_top,
+    sell_priority,
 )
 from regime_trader.strategies.state import StrategyState, json_tree
 
@@ -74,20 +75,38 @@ def test_selection_keeps_the_top_k_positive_scores_ties_by_symbol_weights_by_sco
     assert select_top(np.array([-1.0, 0.0]), np.array([0, 1]), 3).sum() == 0.0
 
 
-def test_the_capped_step_is_the_largest_blend_within_the_cap() -> None:
+def test_the_capped_step_sells_exits_in_full_first_then_blends_with_what_is_left() -> None:
     old = np.array([0.5, 0.5, 0.0, 0.0])
-    new = np.array([0.0, 0.0, 0.5, 0.5])  # turnover 2
+    new = np.array([0.0, 0.0, 0.5, 0.5])  # turnover 2: half a unit of exits fits in 0.5
 
-    step = capped_step(old, new, 0.5)
+    first = capped_step(old, new, 0.5)
+    second = capped_step(old, new, 0.5, sell_order=np.array([1, 0, 2, 3]))
 
+    np.testing.assert_allclose(first, [0.25, 0.5, 0.125, 0.125], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(second, [0.5, 0.25, 0.125, 0.125], rtol=0, atol=1e-15)
+    # The exit (0.1, turnover 0.2) fits: its proceeds fill the lack, 0.3 of budget blends.
+    old = np.array([0.1, 0.6, 0.3, 0.0])
+    target = np.array([0.0, 0.5, 0.2, 0.3])
+    step = capped_step(old, target, 0.5)
+    # After the sale: (0, 0.6, 0.3, 0.1), 0.4 from the target, so a blend of 0.3 / 0.4.
+    np.testing.assert_allclose(step, [0.0, 0.525, 0.225, 0.25], rtol=0, atol=1e-15)
     assert np.abs(step - old).sum() == pytest.approx(0.5, abs=1e-15)
-    np.testing.assert_allclose(step, old + 0.25 * (new - old), rtol=0, atol=1e-15)
     np.testing.assert_array_equal(
-        capped_step(old, old * 0.9 + new * 0.1, 0.5), old * 0.9 + new * 0.1
+        capped_step(old, old * 0.9 + target * 0.1, 0.5), old * 0.9 + target * 0.1
     )
     # Entering from nothing, or leaving to nothing, is not a rotation: not capped.
     np.testing.assert_array_equal(capped_step(np.zeros(4), new, 0.5), new)
     np.testing.assert_array_equal(capped_step(old, np.zeros(4), 0.5), np.zeros(4))
+
+
+def test_the_sell_order_is_the_selection_order_reversed_no_score_first() -> None:
+    symbols = np.array(["B", "A", "C", "D", "E"])
+    rank = np.argsort(np.argsort(symbols))
+
+    got = sell_priority(np.array([1.0, 1.0, 2.0, -1.0, np.nan]), rank)
+
+    # E (no score), D (-1), then the tie: B before A, the one selection drops first; C last.
+    np.testing.assert_array_equal(got, [2, 3, 4, 1, 0])
 
 
 def test_params_refuse_values_out_of_range_by_name() -> None:

@@ -174,8 +174,9 @@ def capped_step(
     on the 399-stock panel with ``top_k`` 20 the sleeve held a median of 200 names, 179 of
     them outside the target (``benchmarks/sleeve_tail.py``). Selling whole names ends the
     tail; the order decides who waits when the exits exceed the budget. Smallest first
-    starves a large exit behind each month's new small ones (one stayed 22 months);
-    oldest first would need a per-name age in the state. Weakest score first needs no
+    starves a large exit behind each month's new small ones (on the same panel one
+    stayed outside the target for 22 rebalances, against 5 weakest first); oldest first
+    would need a per-name age in the state. Weakest score first needs no
     state, sells what the ranking rejects most clearly, and makes the names just below
     the cut wait (the likeliest to come back); no ``min_weight`` is needed, since at most
     one exit is ever held in part.

@@ -33,7 +33,14 @@ import pandas as pd
 
 from regime_trader.strategies.state import StrategyState, json_tree
 
-__all__ = ["BarsError", "Signal", "Strategy", "expected_durations", "regime_labels"]
+__all__ = [
+    "BarsError",
+    "ConfiguredStrategy",
+    "Signal",
+    "Strategy",
+    "expected_durations",
+    "regime_labels",
+]
 
 STATE_VERSION = 2
 """Layout of the state tree: 2 keeps the training window as its ring (``window``) with the
@@ -335,3 +342,33 @@ class Strategy(ABC):
             ready=ready,
             **extra,
         )
+
+
+class ConfiguredStrategy(Strategy):
+    """A strategy built from one parameter record (skfolio's contract: the parameters in
+    ``__init__``), read from configuration by the record's ``from_dict`` and saved in its state
+    as ``params``.
+
+    Subclasses set ``params_type`` (a record class with ``from_dict``/``to_dict``) and take
+    ``(symbols, params)``.
+    """
+
+    params_type: ClassVar[type[Any]]
+
+    def __init__(self, symbols: Sequence[str], params: Any = None) -> None:
+        super().__init__(symbols)
+
+    @classmethod
+    def from_params(cls, symbols: Sequence[str], params: Mapping[str, Any]) -> Self:
+        # Fields left out keep their defaults, nested tables field by field.
+        return cls(symbols, cls.params_type.from_dict(params))
+
+    @classmethod
+    def _construct(cls, state: dict[str, Any]) -> Self:
+        return cls.from_params(state["symbols"], cls._saved_params(state["params"]))
+
+    @classmethod
+    def _saved_params(cls, saved: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Saved parameters as :meth:`from_params` reads them now (as saved, by default; a
+        subclass restores the behaviour an older state was computed with)."""
+        return saved

@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -125,6 +125,7 @@ class BlackLittermanRegime(RegimeERC):
 
     name = "bl_regime"
     has_regimes = True
+    params_type = BlackLittermanParams
 
     def __init__(self, symbols: Sequence[str], params: BlackLittermanParams | None = None) -> None:
         self.bl_params = params or BlackLittermanParams()
@@ -174,10 +175,5 @@ class BlackLittermanRegime(RegimeERC):
         return self.bl_params.to_dict()
 
     @classmethod
-    def from_params(cls, symbols: Sequence[str], params: Mapping[str, Any]) -> Self:
-        # Fields left out keep their defaults, nested tables field by field.
-        return cls(symbols, BlackLittermanParams.from_dict(params))
-
-    @classmethod
-    def _construct(cls, state: dict[str, Any]) -> Self:
-        return cls.from_params(state["symbols"], state["params"])
+    def _saved_params(cls, saved: Mapping[str, Any]) -> Mapping[str, Any]:
+        return saved  # newer than RegimeERC's optional persistence multiplier: as saved

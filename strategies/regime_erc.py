@@ -25,13 +25,13 @@ holds cash.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Self
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from regime_trader.strategies.allocation import VolatilityHistory
-from regime_trader.strategies.base import Signal, Strategy, regime_labels
+from regime_trader.strategies.base import ConfiguredStrategy, Signal, regime_labels
 from regime_trader.strategies.covariance import (
     EwmaCovariance,
     RegimeCovariance,
@@ -50,7 +50,7 @@ from regime_trader.strategies.riskparity import relative_risk_contributions, sol
 __all__ = ["RegimeERC", "RegimeERCParams"]
 
 
-class RegimeERC(Strategy):
+class RegimeERC(ConfiguredStrategy):
     """Regime-aware equal risk contribution with exposure sizing.
 
     Parameters
@@ -63,6 +63,7 @@ class RegimeERC(Strategy):
 
     name = "regime_erc"
     has_regimes = True
+    params_type: ClassVar[type[Any]] = RegimeERCParams
 
     def __init__(self, symbols: Sequence[str], params: RegimeERCParams | None = None) -> None:
         super().__init__(symbols)
@@ -256,18 +257,12 @@ class RegimeERC(Strategy):
         }
 
     @classmethod
-    def from_params(cls, symbols: Sequence[str], params: Mapping[str, Any]) -> Self:
-        # Fields left out keep their defaults, nested tables field by field.
-        return cls(symbols, RegimeERCParams.from_dict(params))
-
-    @classmethod
-    def _construct(cls, state: dict[str, Any]) -> Self:
-        params = dict(state["params"])
-        policy = dict(params.get("policy", {}))
+    def _saved_params(cls, saved: Mapping[str, Any]) -> Mapping[str, Any]:
+        policy = dict(saved.get("policy", {}))
         # A state saved before the persistence multiplier became optional was computed with it
         # applied (it was then the only behaviour): it continues as it was saved.
         policy.setdefault("persistence_multiplier", True)
-        return cls(state["symbols"], RegimeERCParams.from_dict({**params, "policy": policy}))
+        return {**saved, "policy": policy}
 
     def _restore(self, state: dict[str, Any]) -> None:
         self._source = RegimeSource.restore(self.symbols, self.params, state)

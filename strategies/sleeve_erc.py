@@ -43,7 +43,7 @@ from regime_trader.strategies._checks import (
     check_unit_interval,
     checked,
 )
-from regime_trader.strategies.base import Signal, Strategy
+from regime_trader.strategies.base import ConfiguredStrategy, Signal, Strategy
 from regime_trader.strategies.covariance import EwmaCovariance, regularize
 from regime_trader.strategies.momentum import MomentumParams, MomentumSleeve
 from regime_trader.strategies.params import record_from_dict, record_to_dict
@@ -140,7 +140,7 @@ class SleeveERCParams:
         return out
 
 
-class SleeveERC(Strategy):
+class SleeveERC(ConfiguredStrategy):
     """Risk budgeting over ``[assets..., momentum sleeve]``, the sleeve expanded into stocks.
 
     Parameters
@@ -151,6 +151,7 @@ class SleeveERC(Strategy):
     """
 
     name = "erc_sleeve"
+    params_type = SleeveERCParams
 
     def __init__(self, symbols: Sequence[str], params: SleeveERCParams | None = None) -> None:
         super().__init__(symbols)
@@ -265,15 +266,6 @@ class SleeveERC(Strategy):
             "last_close": self._last_close,
             "last_weights": self._last_weights,
         }
-
-    @classmethod
-    def from_params(cls, symbols: Sequence[str], params: Mapping[str, Any]) -> Self:
-        # Fields left out keep their defaults, nested tables field by field.
-        return cls(symbols, SleeveERCParams.from_dict(params))
-
-    @classmethod
-    def _construct(cls, state: dict[str, Any]) -> Self:
-        return cls.from_params(state["symbols"], state["params"])
 
     def _restore(self, state: dict[str, Any]) -> None:
         if self.sleeve is not None:

@@ -307,7 +307,10 @@ class CycleRunner:
         previous = self.ctx.store.history(name, 1)  # before completion: it becomes this cycle
         status = done_status(outcome, record)
         details = done_details(
-            record, reason, previous[0].get("regime_label") if previous else None
+            record,
+            reason,
+            previous[0].get("regime_label") if previous else None,
+            self.portfolio.asset_classes,
         )
         self.ctx.store.complete_cycle(
             name,
@@ -358,7 +361,8 @@ class CycleRunner:
                 return  # another replica is publishing it
         except StoreUnavailableError:
             return  # the next wake-up retries
-        self._publish(done_alert(record, details or restart_details(record)))
+        classes = self.portfolio.asset_classes
+        self._publish(done_alert(record, details or restart_details(record, classes)))
         try:
             self.ctx.store.mark_alerted(record.portfolio, record.session)
         except StoreUnavailableError:

@@ -10,6 +10,7 @@ The process-level versions of the happy path, SIGKILL at each step and two repli
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date
@@ -115,8 +116,9 @@ def test_a_cycle_not_due_stores_nothing_and_sends_nothing(
 
 
 def test_a_session_runs_once_per_day(world: World) -> None:
-    # The real strategy (a Gaussian HMM fit on the emulator's history) on this one.
-    portfolio = small_portfolio(P, "regime_erc")
+    # The real strategy (a Gaussian HMM fit on the emulator's history) on this one; the
+    # portfolio calls GLD an equity, and its alert groups the risk so.
+    portfolio = small_portfolio(P, "regime_erc", asset_classes={"GLD": "equity"})
     session = world.emu.open_session()
     runner = world.runner(world.context(portfolio))
     posts = world.emu.count_requests("POST", "/v2/orders")
@@ -142,6 +144,12 @@ def test_a_session_runs_once_per_day(world: World) -> None:
     assert [h["session"] for h in store.history(P)] == [session]
     assert store.status(P)["last_outcome"] == "rebalanced"
     assert store.lock_owner(P) is None
+    (alert,) = world.alerts()
+    assert re.fullmatch(
+        r"\d+% of today's risk is in (equities \(SPY, GLD\)|bonds \(TLT\)); "
+        r"in stress it would be \d+%",
+        str(alert.details["risk"]),
+    )
     # What this version wrote is what its typed record writes back, field by field.
     raw = cast(dict[str, str], world.client.hgetall(store.key(P, "cycle", session)))
     assert CycleRecord.from_hash(P, session, raw).to_hash() == raw

@@ -30,10 +30,8 @@ from regime_trader.service.cycle_record import (
     Step,
 )
 from regime_trader.service.order_status import SUBMIT_REFUSED, UNCONFIRMED, OrderPhase, OrderStatus
+from tests.support.captured_cycles import CAPTURED
 
-CAPTURED = json.loads(
-    (Path(__file__).with_name("cycle_hashes_525fdca.json")).read_text(encoding="utf-8")
-)
 STATE_841CFCC = json.loads(
     (Path(__file__).parents[2] / "integration/service/state_841cfcc/redis.json").read_text(
         encoding="utf-8"

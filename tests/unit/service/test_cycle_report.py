@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from regime_trader.service.cycle_record import CycleRecord, Outcome
 from regime_trader.service.cycle_report import cycle_alert, done_status, refusal_alert
-
-CAPTURED = json.loads(
-    (Path(__file__).with_name("cycle_hashes_525fdca.json")).read_text(encoding="utf-8")
-)
+from tests.support.captured_cycles import CAPTURED
 
 
 @pytest.mark.parametrize(

@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import math
 import re
-import warnings
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
-from regime_trader.service.cli import main
 from regime_trader.service.cycle_record import CycleRecord
 from regime_trader.service.cycle_report import (
     done_alert,
@@ -23,10 +21,9 @@ from regime_trader.service.cycle_report import (
 )
 from regime_trader.strategies.risk_attribution import ASSET_CLASSES
 from tests.conftest import REAL_PRICES
+from tests.support.backtest_cli import run_backtest
+from tests.support.captured_cycles import CAPTURED
 
-CAPTURED = json.loads(
-    (Path(__file__).with_name("cycle_hashes_525fdca.json")).read_text(encoding="utf-8")
-)
 SYMBOLS = ("SPXTR", "TLT", "GLD")
 
 
@@ -134,18 +131,8 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not REAL_PRICES.is_file():
         pytest.skip(f"real price data not found at {REAL_PRICES}")
     out = tmp_path_factory.mktemp("attribution")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        code = main(
-            [
-                "backtest",
-                "--prices",
-                str(REAL_PRICES),
-                *("--profile", "core3", "--start", "2007-01-03", "--end", "2008-12-31"),
-                *("--out", str(out), "--quiet"),
-            ]
-        )
-    assert code == 0
+    period = ("--start", "2007-01-03", "--end", "2008-12-31")
+    assert run_backtest(REAL_PRICES, out, "--profile", "core3", *period) == 0
     return out
 
 

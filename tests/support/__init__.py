@@ -18,5 +18,7 @@
                           drift_margin parameter)
 ``fresh_python``          code run in a new interpreter at the repository root (what a fresh
                           process imports)
+``backtest_cli``          ``regime-trader backtest`` in the test's process, warnings silenced
+``captured_cycles``       the cycle hashes captured at 525fdca, read by record/report tests
 ========================= ==================================================================
 """

@@ -14,6 +14,7 @@ import pytest
 from regime_trader.service.cli import main
 from regime_trader.strategies.synthetic import generate_market
 from tests.conftest import SHARED_DATA
+from tests.support.backtest_cli import run_backtest
 
 ASSETS = ("SPY", "TLT", "GLD")
 STOCKS = tuple(f"X{i:02d}" for i in range(16))
@@ -38,15 +39,9 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, pd.Time
     return folder / "etfs.csv", folder / "stocks.csv", missing
 
 
-def _backtest(prices: Path, out: Path, *extra: str) -> int:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return main(["backtest", "--prices", str(prices), "--out", str(out), "--quiet", *extra])
-
-
 def _sleeve_backtest(prices: Path, out: Path, sleeve: Path, *extra: str) -> int:
     """A backtest of ``erc_sleeve`` with ``sleeve`` as its stock file."""
-    return _backtest(
+    return run_backtest(
         prices, out, "--sleeve-prices", str(sleeve), "--strategy", "erc_sleeve", *extra
     )
 
@@ -84,12 +79,10 @@ def test_the_benchmarks_run_on_the_assets_alone(
     sleeve_out, alone_out = tmp_path / "sleeve", tmp_path / "alone"
     common = pd.read_csv(stocks, index_col=0, parse_dates=True).index
     assets = pd.read_csv(etfs, index_col=0, parse_dates=True)
-    assets.loc[assets.index.isin(common)].to_csv(tmp_path / "common.csv")
+    common_csv = tmp_path / "common.csv"
+    assets.loc[assets.index.isin(common)].to_csv(common_csv)
     assert _sleeve_backtest(etfs, sleeve_out, stocks, *FAST_FROM_START) == 0
-    assert (
-        _backtest(tmp_path / "common.csv", alone_out, "--strategy", "erc_static", "--start", START)
-        == 0
-    )
+    assert run_backtest(common_csv, alone_out, "--strategy", "erc_static", "--start", START) == 0
 
     with_sleeve = _metrics(sleeve_out)["benchmarks"]
     alone = _metrics(alone_out)
@@ -102,7 +95,7 @@ def test_a_sleeve_file_for_another_strategy_is_refused(
     files: tuple[Path, Path, pd.Timestamp], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     etfs, stocks, _ = files
-    code = _backtest(
+    code = run_backtest(
         etfs, tmp_path / "out", "--sleeve-prices", str(stocks), "--strategy", "erc_static"
     )
 

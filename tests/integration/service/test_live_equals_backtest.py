@@ -27,7 +27,6 @@ Redis.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -40,7 +39,6 @@ import pytest
 import redis
 
 from regime_trader.service.bar_history import BASIS_KEY
-from regime_trader.service.cli import main
 from regime_trader.service.config import PortfolioConfig
 from regime_trader.service.cycle import CycleRunner
 from regime_trader.service.emulator import EmulatorConfig, RunningEmulator, start_in_thread
@@ -59,6 +57,7 @@ from tests.integration.service.cycle_fixtures import (
     text_client,
     unique_namespace,
 )
+from tests.support.backtest_cli import run_backtest
 
 P = "parity"
 SYMBOLS = ("SPY", "TLT", "GLD")
@@ -233,25 +232,8 @@ def _holdings(http: httpx.Client) -> tuple[dict[str, float], float]:
 def _backtest(adjusted: pd.DataFrame, first: date, last: date, tmp: Path) -> pd.DataFrame:
     path, out = tmp / "adjusted.csv", tmp / "backtest"
     adjusted.to_csv(path, date_format="%Y-%m-%d")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        code = main(
-            [
-                "backtest",
-                "--prices",
-                str(path),
-                "--start",
-                first.isoformat(),
-                "--end",
-                last.isoformat(),
-                "--strategy",
-                "regime_erc",
-                "--out",
-                str(out),
-                "--quiet",
-            ]
-        )
-    assert code == 0
+    period = ("--start", first.isoformat(), "--end", last.isoformat())
+    assert run_backtest(path, out, *period, "--strategy", "regime_erc") == 0
     return pd.read_csv(out / "weights.csv", index_col="date", parse_dates=True)
 
 

@@ -5,16 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from regime_trader.service.cli import main
 from regime_trader.strategies.backtest_metrics import VOL_MATCHED
 from regime_trader.strategies.registry import BENCHMARKS
 from regime_trader.strategies.synthetic import generate_market
+from tests.support.backtest_cli import run_backtest
 from tests.unit.strategies.engines import ENGINES, engine_params
 
 START = "2011-03-01"  # about 300 sessions into the synthetic file: after the first HMM fit
@@ -28,21 +27,7 @@ def price_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _backtest(prices: Path, out: Path, *extra: str) -> int:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return main(
-            [
-                "backtest",
-                "--prices",
-                str(prices),
-                "--start",
-                START,
-                "--out",
-                str(out),
-                "--quiet",
-                *extra,
-            ]
-        )
+    return run_backtest(prices, out, "--start", START, *extra)
 
 
 def _engine(engine: str) -> tuple[str, ...]:

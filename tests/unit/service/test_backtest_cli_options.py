@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from regime_trader.service.cli import main
 from regime_trader.service.profiles import Profile, ProfileSource, load_profile, write_profile
 from regime_trader.strategies.synthetic import generate_market
+from tests.support.backtest_cli import run_backtest
 
 START = "2010-06-01"
 
@@ -23,10 +22,7 @@ def prices() -> pd.DataFrame:
 
 
 def _backtest(path: Path, out: Path, *extra: str) -> int:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        args = ["backtest", "--prices", str(path), "--start", START, "--out", str(out), "--quiet"]
-        return main([*args, *extra])
+    return run_backtest(path, out, "--start", START, *extra)
 
 
 def _weights(out: Path) -> pd.DataFrame:

@@ -4,16 +4,15 @@ ETFs against EW(7) when the shared data is present (development years only)."""
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from regime_trader.service.cli import main
 from regime_trader.strategies.synthetic import generate_market
 from tests.conftest import SHARED_DATA
+from tests.support.backtest_cli import run_backtest
 
 FACTOR7 = SHARED_DATA / "factor7_2013_2019.csv"
 # A first training window of 120 rows reaches the fitted path in a short file.
@@ -21,10 +20,7 @@ FAST = {"regimes": {"regime": {"min_train_obs": 120, "n_init": 2}}}
 
 
 def _backtest(prices: Path, out: Path, start: str, *extra: str) -> int:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        command = ["backtest", "--prices", str(prices), "--start", start, "--out", str(out)]
-        return main([*command, "--quiet", *extra])
+    return run_backtest(prices, out, "--start", start, *extra)
 
 
 @pytest.fixture(scope="module")

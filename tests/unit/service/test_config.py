@@ -7,6 +7,7 @@ variable, so what the developer's shell exports cannot leak into the result.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import time
 from decimal import Decimal
 from pathlib import Path
@@ -43,14 +44,28 @@ def _refusal(monkeypatch: pytest.MonkeyPatch, **env: str) -> str:
     return str(info.value)
 
 
-def _portfolio_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> Path:
-    path = tmp_path / "portfolios.toml"
-    path.write_text(text, encoding="utf-8")
-    monkeypatch.setenv("RT_CONFIG_FILE", str(path))
-    return path
+PortfolioFile = Callable[[str], Path]
+
+
+@pytest.fixture
+def portfolio_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> PortfolioFile:
+    """Writes the text given as the portfolio file RT_CONFIG_FILE names; returns its path."""
+
+    def write(text: str) -> Path:
+        path = tmp_path / "portfolios.toml"
+        path.write_text(text, encoding="utf-8")
+        monkeypatch.setenv("RT_CONFIG_FILE", str(path))
+        return path
+
+    return write
 
 
 CORE = '[[portfolio]]\nname = "core"\nsymbols = ["SPY", "TLT", "GLD"]\n'
+# A second portfolio on its own account (keys in GROWTH_KEY_ID / GROWTH_SECRET_KEY).
+GROWTH = (
+    '[[portfolio]]\nname = "growth"\nsymbols = ["QQQ", "IEF"]\n'
+    'key_id_env = "GROWTH_KEY_ID"\nsecret_key_env = "GROWTH_SECRET_KEY"\n'
+)
 
 
 # ----------------------------------------------------------------------------- defaults
@@ -169,16 +184,13 @@ def test_default_fill_wait_rounds_are_at_least_a_second_apart() -> None:
 
 
 def test_a_portfolio_file_with_two_portfolios_is_parsed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    portfolio_file: PortfolioFile, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _portfolio_file(
-        tmp_path,
-        monkeypatch,
+    portfolio_file(
         CORE
         + "no_trade_band = 0.05\n"
         + "[portfolio.strategy_params]\nregime_blend = 0.5\n"
-        + '[[portfolio]]\nname = "growth"\nsymbols = ["QQQ", "IEF"]\n'
-        + 'key_id_env = "GROWTH_KEY_ID"\nsecret_key_env = "GROWTH_SECRET_KEY"\n'
+        + GROWTH
         + 'schedule_time = "11:30"\nstrategy = "equal_weight"\n',
     )
     # RT_SYMBOLS / RT_SCHEDULE_TIME only shape the default portfolio: a file replaces it.
@@ -223,9 +235,12 @@ def test_a_portfolio_file_with_two_portfolios_is_parsed(
     ],
 )
 def test_an_invalid_portfolio_table_names_the_portfolio_and_the_field(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, second_table: str, expected: list[str]
+    portfolio_file: PortfolioFile,
+    monkeypatch: pytest.MonkeyPatch,
+    second_table: str,
+    expected: list[str],
 ) -> None:
-    path = _portfolio_file(tmp_path, monkeypatch, CORE + '[[portfolio]]\nname = "growth"\n')
+    path = portfolio_file(CORE + '[[portfolio]]\nname = "growth"\n')
     path.write_text(path.read_text() + second_table, encoding="utf-8")
 
     message = _refusal(monkeypatch)
@@ -237,11 +252,9 @@ def test_an_invalid_portfolio_table_names_the_portfolio_and_the_field(
 
 
 def test_an_invalid_portfolio_table_is_named_by_its_name(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    portfolio_file: PortfolioFile, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _portfolio_file(
-        tmp_path,
-        monkeypatch,
+    portfolio_file(
         CORE + '[[portfolio]]\nname = "growth"\n[portfolio.strategy_params]\nregime_blend = 2\n',
     )
 
@@ -249,9 +262,9 @@ def test_an_invalid_portfolio_table_is_named_by_its_name(
 
 
 def test_duplicate_portfolio_names_are_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    portfolio_file: PortfolioFile, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _portfolio_file(tmp_path, monkeypatch, CORE + '[[portfolio]]\nname = "core"\n')
+    portfolio_file(CORE + '[[portfolio]]\nname = "core"\n')
 
     message = _refusal(monkeypatch)
 
@@ -260,9 +273,9 @@ def test_duplicate_portfolio_names_are_refused(
 
 
 def test_an_unknown_top_level_key_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    portfolio_file: PortfolioFile, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _portfolio_file(tmp_path, monkeypatch, 'title = "mine"\n' + CORE)
+    portfolio_file('title = "mine"\n' + CORE)
 
     message = _refusal(monkeypatch)
 
@@ -272,17 +285,17 @@ def test_an_unknown_top_level_key_is_refused(
 
 @pytest.mark.parametrize("text", ["", "portfolio = 3\n", '[portfolio]\nname = "core"\n'])
 def test_a_file_without_portfolio_tables_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str
+    portfolio_file: PortfolioFile, monkeypatch: pytest.MonkeyPatch, text: str
 ) -> None:
-    _portfolio_file(tmp_path, monkeypatch, text)
+    portfolio_file(text)
 
     assert "[[portfolio]]" in _refusal(monkeypatch)
 
 
 def test_invalid_toml_is_refused_naming_the_file_and_the_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    portfolio_file: PortfolioFile, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = _portfolio_file(tmp_path, monkeypatch, CORE + "[[portfolio]\nname = \n")
+    path = portfolio_file(CORE + "[[portfolio]\nname = \n")
 
     message = _refusal(monkeypatch)
 
@@ -301,15 +314,11 @@ def test_a_missing_portfolio_file_is_refused(
     assert f"RT_CONFIG_FILE={missing}" in message
 
 
-GROWTH = (
-    '[[portfolio]]\nname = "growth"\nsymbols = ["QQQ", "IEF"]\n'
-    'key_id_env = "GROWTH_KEY_ID"\nsecret_key_env = "GROWTH_SECRET_KEY"\n'
-)
 GROWTH_KEY, GROWTH_SECRET = "growth-LEAKCHECK-key-0004", "growth-LEAKCHECK-secret-0005"
 
 
-def _two_accounts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _portfolio_file(tmp_path, monkeypatch, CORE + GROWTH)
+def _two_accounts(portfolio_file: PortfolioFile, monkeypatch: pytest.MonkeyPatch) -> None:
+    portfolio_file(CORE + GROWTH)
     monkeypatch.setenv("ALPACA_API_KEY_ID", KEY_ID)
     monkeypatch.setenv("ALPACA_API_SECRET_KEY", SECRET)
 
@@ -352,9 +361,14 @@ def test_secrets_are_read_from_files_named_by_the_file_variables(
     ids=["service-wide", "portfolio"],
 )
 def test_a_secret_set_both_directly_and_as_a_file_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str, others: dict[str, str]
+    portfolio_file: PortfolioFile,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    value: str,
+    others: dict[str, str],
 ) -> None:
-    _two_accounts(tmp_path, monkeypatch)
+    _two_accounts(portfolio_file, monkeypatch)
     secret_file = tmp_path / "key"
     secret_file.write_text(value, encoding="utf-8")
 
@@ -491,11 +505,9 @@ def test_secret_values_include_the_password_inside_redis_url(
 
 
 def test_secret_values_lists_every_secret_including_per_portfolio_keys(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    portfolio_file: PortfolioFile, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _portfolio_file(
-        tmp_path,
-        monkeypatch,
+    portfolio_file(
         CORE + 'key_id_env = "CORE_KEY_ID"\nsecret_key_env = "CORE_SECRET_KEY"\n',
     )
     monkeypatch.setenv("CORE_KEY_ID", "core-key-id-4711")
@@ -516,9 +528,9 @@ def test_secret_values_lists_every_secret_including_per_portfolio_keys(
 
 
 def test_each_portfolio_keys_are_resolved_once_into_the_settings(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    portfolio_file: PortfolioFile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _two_accounts(tmp_path, monkeypatch)
+    _two_accounts(portfolio_file, monkeypatch)
     monkeypatch.setenv("GROWTH_KEY_ID", GROWTH_KEY)
     secret_file = tmp_path / "growth-secret"
     secret_file.write_text(GROWTH_SECRET + "\n", encoding="utf-8")
@@ -540,9 +552,9 @@ def test_each_portfolio_keys_are_resolved_once_into_the_settings(
 
 
 def test_a_portfolio_without_its_own_variables_uses_the_service_wide_keys(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    portfolio_file: PortfolioFile, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _two_accounts(tmp_path, monkeypatch)  # GROWTH_KEY_ID / GROWTH_SECRET_KEY unset
+    _two_accounts(portfolio_file, monkeypatch)  # GROWTH_KEY_ID / GROWTH_SECRET_KEY unset
 
     growth = load_settings().account_keys("growth")
 
@@ -562,9 +574,9 @@ def test_the_emulator_has_no_account_keys_to_resolve(monkeypatch: pytest.MonkeyP
 
 @pytest.mark.parametrize("given", ["GROWTH_KEY_ID", "GROWTH_SECRET_KEY"])
 def test_one_portfolio_key_without_the_other_is_refused_naming_both(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str
+    portfolio_file: PortfolioFile, monkeypatch: pytest.MonkeyPatch, given: str
 ) -> None:
-    _two_accounts(tmp_path, monkeypatch)
+    _two_accounts(portfolio_file, monkeypatch)
 
     message = _refusal(monkeypatch, **{given: GROWTH_SECRET})
 
@@ -575,9 +587,9 @@ def test_one_portfolio_key_without_the_other_is_refused_naming_both(
 
 
 def test_an_empty_portfolio_key_is_refused_naming_the_variable(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    portfolio_file: PortfolioFile, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _two_accounts(tmp_path, monkeypatch)
+    _two_accounts(portfolio_file, monkeypatch)
 
     message = _refusal(monkeypatch, GROWTH_KEY_ID=" ", GROWTH_SECRET_KEY=GROWTH_SECRET)
 
@@ -586,11 +598,13 @@ def test_an_empty_portfolio_key_is_refused_naming_the_variable(
 
 
 def test_a_configuration_error_about_portfolio_keys_exits_2_naming_the_field(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    portfolio_file: PortfolioFile,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     from regime_trader.service.cli import main
 
-    _two_accounts(tmp_path, monkeypatch)
+    _two_accounts(portfolio_file, monkeypatch)
     monkeypatch.setenv("GROWTH_SECRET_KEY", GROWTH_SECRET)
 
     assert main(["status"]) == 2
@@ -632,13 +646,11 @@ def test_rt_profile_names_the_default_portfolios_profile(monkeypatch: pytest.Mon
 
 
 def test_a_portfolio_names_its_profile_and_overrides_on_top_of_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    portfolio_file: PortfolioFile,
 ) -> None:
     _write("tuned", 1, "regime_erc", {"shrinkage": 0.3, "policy": {"stress_cut": 0.4}})
     _write("tuned", 2, "regime_erc", {"shrinkage": 0.2, "policy": {"stress_cut": 0.6}})
-    _portfolio_file(
-        tmp_path,
-        monkeypatch,
+    portfolio_file(
         CORE
         + 'profile = "tuned"\nprofile_version = 1\n'
         + "[portfolio.strategy_params.policy]\nalpha_down = 0.2\n"
@@ -656,9 +668,9 @@ def test_a_portfolio_names_its_profile_and_overrides_on_top_of_it(
 
 
 def test_a_portfolio_with_its_own_strategy_and_no_profile_runs_as_before(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    portfolio_file: PortfolioFile,
 ) -> None:
-    _portfolio_file(tmp_path, monkeypatch, CORE + "[portfolio.strategy_params]\nshrinkage = 0.2\n")
+    portfolio_file(CORE + "[portfolio.strategy_params]\nshrinkage = 0.2\n")
     (core,) = load_settings().portfolios
     assert (core.profile_label, core.strategy, core.strategy_params) == (
         None,
@@ -704,19 +716,17 @@ def test_a_portfolio_with_its_own_strategy_and_no_profile_runs_as_before(
     ],
 )
 def test_a_profile_or_tolerance_that_cannot_be_used_stops_start_up_naming_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, table: str, expected: list[str]
+    portfolio_file: PortfolioFile, monkeypatch: pytest.MonkeyPatch, table: str, expected: list[str]
 ) -> None:
     _write("tuned", 1, "regime_erc", {"shrinkage": 0.3})
-    _portfolio_file(tmp_path, monkeypatch, CORE + table)
+    portfolio_file(CORE + table)
     message = _refusal(monkeypatch)
     for part in expected:
         assert part in message
 
 
-def test_the_exposure_band_reaches_the_planner(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _portfolio_file(tmp_path, monkeypatch, CORE + "exposure_band = 0.05\n")
+def test_the_exposure_band_reaches_the_planner(portfolio_file: PortfolioFile) -> None:
+    portfolio_file(CORE + "exposure_band = 0.05\n")
     (core,) = load_settings().portfolios
     assert core.exposure_band == 0.05
     assert planning_settings(core).exposure_band == Decimal("0.05")
@@ -750,11 +760,9 @@ def _write(name: str, version: int, strategy: str, params: dict[str, Any]) -> No
 
 
 def test_a_risk_tolerance_sets_the_budgets_target_and_band_of_the_profiles_strategy(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    portfolio_file: PortfolioFile,
 ) -> None:
-    _portfolio_file(
-        tmp_path,
-        monkeypatch,
+    portfolio_file(
         CORE
         + 'risk_tolerance = "conservative"\n'
         + '[[portfolio]]\nname = "own-band"\nsymbols = ["SPY", "XYZ"]\n'

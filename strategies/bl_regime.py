@@ -41,7 +41,7 @@ import pandas as pd
 from regime_trader.strategies._checks import check_positive
 from regime_trader.strategies.base import Signal, regime_labels
 from regime_trader.strategies.black_litterman import black_litterman
-from regime_trader.strategies.params import record_from_dict, record_to_dict
+from regime_trader.strategies.params import PlainRecord
 from regime_trader.strategies.regime_erc import RegimeERC
 from regime_trader.strategies.regime_erc_params import RegimeERCParams
 from regime_trader.strategies.regime_window import RegimeUpdate
@@ -52,7 +52,7 @@ PERIODS_PER_YEAR = 252.0
 
 
 @dataclass(frozen=True)
-class BlackLittermanParams:
+class BlackLittermanParams(PlainRecord):
     """Every knob of :class:`BlackLittermanRegime`, with its default.
 
     A portfolio's TOML sets them as ``strategy_params`` of ``strategy = "bl_regime"``, the
@@ -98,20 +98,6 @@ class BlackLittermanParams:
                 raise ValueError(
                     f"benchmark_weights must be >= 0 and sum to 1, got {list(w)} (sum {sum(w)})"
                 )
-
-    def to_dict(self) -> dict[str, Any]:
-        return record_to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: object) -> BlackLittermanParams:
-        """Read from nested plain data; missing fields keep their defaults.
-
-        Raises
-        ------
-        ValueError
-            For an unknown field or a value out of range (its dotted path named).
-        """
-        return record_from_dict(cls, data)
 
 
 class BlackLittermanRegime(RegimeERC):

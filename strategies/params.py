@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, Literal, Self, TypeVar, Union, get_args, get_origin, get_type_hints
 
-__all__ = ["record_from_dict", "record_to_dict"]
+__all__ = ["PlainRecord", "record_from_dict", "record_to_dict"]
 
 _R = TypeVar("_R")
 _UNION_TYPE = type(int | None)  # types.UnionType: what ``X | None`` annotations are
@@ -55,6 +55,26 @@ def record_from_dict(cls: type[_R], data: object, where: str = "") -> _R:
         return cls(**kwargs)
     except (TypeError, ValueError) as e:
         raise ValueError(f"{where.rstrip('.')}: {e}" if where else str(e)) from e
+
+
+class PlainRecord:
+    """Base of a frozen dataclass of parameters that a portfolio, a trial or a saved state
+    gives as nested plain data: :meth:`from_dict` and :meth:`to_dict` by this module's rules."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return record_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: object) -> Self:
+        """Read from nested plain data; missing fields keep their defaults.
+
+        Raises
+        ------
+        ValueError
+            For an unknown field, a value of the wrong type or out of range (the dotted path
+            of the field and the value are named).
+        """
+        return record_from_dict(cls, data)
 
 
 _FIELDS: dict[type, tuple[dict[str, Any], list[str]]] = {}

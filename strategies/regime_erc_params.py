@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 
 from regime_trader.strategies._checks import (
     check_choice,
@@ -32,7 +32,7 @@ from regime_trader.strategies.jump_features import JumpFeatureSpec
 from regime_trader.strategies.jump_online import JumpSettings
 from regime_trader.strategies.macro import ProxySpec
 from regime_trader.strategies.macro_online import MACRO_SIGNALS
-from regime_trader.strategies.params import record_from_dict, record_to_dict
+from regime_trader.strategies.params import PlainRecord
 from regime_trader.strategies.rebalance import RebalanceBand
 from regime_trader.strategies.regime_online import RegimeSettings
 
@@ -115,7 +115,7 @@ def _matches(name: str, pattern: str) -> bool:
 
 
 @dataclass(frozen=True)
-class RegimeERCParams:
+class RegimeERCParams(PlainRecord):
     """Every knob of the regime-aware ERC strategy, with its default.
 
     Parameters
@@ -231,18 +231,3 @@ class RegimeERCParams:
     def n_states(self) -> int:
         """Regimes of the chosen engine."""
         return self.regime.n_states if self.engine == "hmm" else self.jump.n_states
-
-    def to_dict(self) -> dict[str, Any]:
-        return record_to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: object) -> RegimeERCParams:
-        """Read the parameters from nested plain data; missing fields keep their defaults.
-
-        Raises
-        ------
-        ValueError
-            For an unknown field, a value of the wrong type or out of range (the dotted path
-            of the field and the value are named).
-        """
-        return record_from_dict(cls, data)

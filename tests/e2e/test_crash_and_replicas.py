@@ -18,15 +18,7 @@ import redis
 
 from regime_trader.service.alerts import Alert
 from regime_trader.service.cycle_steps import STEP_ORDER
-from tests.support.processes import (
-    cycle,
-    emulator_process,
-    private_redis,
-    service_env,
-    start_service,
-    trade_sessions,
-    wait_until,
-)
+from tests.support.processes import cycle, service_stack, start_service, trade_sessions, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -38,13 +30,13 @@ def _assert_no_duplicates(orders: list[dict[str, object]]) -> None:
 
 
 def test_sigkill_at_every_step_then_restart_finishes_each_session_once(tmp_path: Path) -> None:
-    with private_redis(tmp_path) as server, emulator_process(tmp_path, "2024-03-04") as emulator:
-        url, client = server.url, server.client()
+    with service_stack(tmp_path, "2024-03-04") as stack:
+        emulator, client = stack.emulator, stack.client
         # No band: every session sells what drifted up and buys what drifted down, so every
         # kill point has orders on both sides in flight.
         config = tmp_path / "portfolios.toml"
         config.write_text('[[portfolio]]\nname = "default"\nno_trade_band = 0.0\n', "utf-8")
-        env = service_env(tmp_path, url, emulator.url, RT_CONFIG_FILE=str(config))
+        env = stack.env(RT_CONFIG_FILE=str(config))
         sessions = []
         for step in STEP_ORDER:
             session = emulator.api.open_session()
@@ -99,12 +91,9 @@ _REPLICA_OUTCOMES = {"rebalanced", "no_trade", "locked", "already_done", "not_du
 
 
 def test_two_replicas_run_each_session_exactly_once(tmp_path: Path) -> None:
-    with private_redis(tmp_path) as server, emulator_process(tmp_path, "2024-06-03") as emulator:
-        url, client = server.url, server.client()
-        replicas = [
-            start_service(tmp_path, service_env(tmp_path, url, emulator.url), name=f"replica-{i}")
-            for i in range(2)
-        ]
+    with service_stack(tmp_path, "2024-06-03") as stack:
+        emulator, client = stack.emulator, stack.client
+        replicas = [start_service(tmp_path, stack.env(), name=f"replica-{i}") for i in range(2)]
         try:
             sessions = trade_sessions(emulator.api, client, 20)
             for replica in replicas:

@@ -31,12 +31,7 @@ from regime_trader.service.logs import redactor
 from regime_trader.service.scheduler import CycleScheduler
 from regime_trader.service.server_thread import ServerThread
 from tests.support.emulator import KEY_ID, SECRET_KEY
-from tests.support.processes import (
-    emulator_process,
-    private_redis,
-    service_env,
-    trade_sessions,
-)
+from tests.support.processes import service_stack, trade_sessions
 
 pytestmark = pytest.mark.slow
 
@@ -64,14 +59,8 @@ def served(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[str, Service, redis.Redis]]:
     """The service after SESSIONS sessions, serving the dashboard; (url, service, client)."""
-    with (
-        private_redis(tmp_path) as server,
-        emulator_process(tmp_path, "2024-03-04", state=False) as emulator,
-    ):
-        env = service_env(
-            tmp_path,
-            server.url,
-            emulator.url,
+    with service_stack(tmp_path, "2024-03-04", state=False) as stack:
+        env = stack.env(
             RT_CONTROL_TOKEN=TOKEN,
             RT_PROFILE="baseline",  # a regime strategy: the regimes panel has probabilities
             RT_FILL_POLL_INTERVAL_SECS="1",
@@ -100,11 +89,10 @@ def served(
                 redact=redactor(settings.secret_values()),
             )
             http = start_http_server(app, settings.http_host, 0)
-            client = server.client()
             began = time.monotonic()
-            trade_sessions(emulator.api, client, SESSIONS)
+            trade_sessions(stack.emulator.api, stack.client, SESSIONS)
             print(f"\n{SESSIONS} sessions traded in {time.monotonic() - began:.1f} s")
-            yield http.url, service, client
+            yield http.url, service, stack.client
         finally:
             stop.set()
             scheduler.shutdown()

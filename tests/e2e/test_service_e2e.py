@@ -16,24 +16,17 @@ import pytest
 
 from regime_trader.service.alerts import Alert
 from tests.support.emulator import KEY_ID, SECRET_KEY
-from tests.support.processes import (
-    cycle,
-    emulator_process,
-    private_redis,
-    service_env,
-    start_service,
-    trade_sessions,
-)
+from tests.support.processes import cycle, service_stack, start_service, trade_sessions
 
 pytestmark = pytest.mark.slow
 SESSIONS = 27  # 2024-11-18 .. 2024-12-26
 
 
 def test_service_trades_every_session_and_reports_it(tmp_path: Path) -> None:
-    with private_redis(tmp_path) as server, emulator_process(tmp_path, "2024-11-18") as emulator:
-        url, client = server.url, server.client()
+    with service_stack(tmp_path, "2024-11-18") as stack:
+        emulator, client = stack.emulator, stack.client
         # The regime profile, so the regime's alerts, metrics and status are exercised too.
-        env = service_env(tmp_path, url, emulator.url, RT_PROFILE="baseline")
+        env = stack.env(RT_PROFILE="baseline")
         service = start_service(tmp_path, env)
         try:
             sessions = trade_sessions(emulator.api, client, SESSIONS)

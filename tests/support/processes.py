@@ -520,6 +520,31 @@ def service_env(tmp: Path, redis_url: str, emulator_url: str, **extra: str) -> d
     return env
 
 
+@dataclass(frozen=True)
+class Stack:
+    """A private Redis and an emulator process: what ``regime-trader run`` talks to in a test."""
+
+    tmp: Path
+    redis: RedisLike
+    emulator: EmulatorProcess
+    client: redis.Redis
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """The service's environment against this Redis and emulator, ``extra`` on top."""
+        return service_env(self.tmp, self.redis.url, self.emulator.url, **extra)
+
+
+@contextlib.contextmanager
+def service_stack(tmp: Path, start_date: str, **emulator_options: Any) -> Iterator[Stack]:
+    """A private Redis and an emulator opening at ``start_date`` (``emulator_options``: its
+    :class:`EmulatorProcess` fields), both stopped at the end."""
+    with (
+        private_redis(tmp) as server,
+        emulator_process(tmp, start_date, **emulator_options) as emulator,
+    ):
+        yield Stack(tmp, server, emulator, server.client())
+
+
 def _spawn(tmp: Path, env: Mapping[str, str], name: str, kill_at: str | None) -> ServiceProcess:
     command = SERVICE if kill_at is None else FAULTY_SERVICE
     env = dict(env) if kill_at is None else {**env, KILL_AT_ENV: kill_at}

@@ -28,7 +28,7 @@ import redis
 from regime_trader.service.alert_channels import AlertPublisher
 from regime_trader.service.alpaca_http import HttpPolicy
 from regime_trader.service.broker import AlpacaBroker
-from regime_trader.service.config import ConfigError, PortfolioConfig, Settings
+from regime_trader.service.config import ConfigError, Settings
 from regime_trader.service.cycle import CycleOutcome, CycleRunner
 from regime_trader.service.cycle_context import CycleContext
 from regime_trader.service.emulator import EmulatorConfig
@@ -47,6 +47,7 @@ from regime_trader.service.exceptions import (
 from regime_trader.service.logs import get_logger, redactor
 from regime_trader.service.marketdata import AlpacaBars
 from regime_trader.service.metrics import ServiceMetrics
+from regime_trader.service.portfolio_config import PortfolioConfig
 from regime_trader.service.request_budget import SharedRequestBudget, account_tag
 from regime_trader.service.startup_metrics import seed_metrics
 from regime_trader.service.store import Store, StoreUnavailableError

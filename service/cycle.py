@@ -40,7 +40,6 @@ from zoneinfo import ZoneInfo
 
 from regime_trader.service.alerts import Alert
 from regime_trader.service.alpaca_parsing import BrokerClock
-from regime_trader.service.config import PortfolioConfig
 from regime_trader.service.cycle_context import CycleContext
 from regime_trader.service.cycle_record import AFTER_PLAN, CycleRecord, Outcome, Step
 from regime_trader.service.cycle_report import (
@@ -62,6 +61,7 @@ from regime_trader.service.exceptions import (
     TemporaryBrokerError,
 )
 from regime_trader.service.logs import bind_cycle, get_logger
+from regime_trader.service.portfolio_config import PortfolioConfig
 from regime_trader.service.shadow import ShadowBenchmarks
 from regime_trader.service.signal_step import compute_signal
 from regime_trader.service.store import LockLostError, Store, StoreUnavailableError

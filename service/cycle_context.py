@@ -7,10 +7,10 @@ from decimal import Decimal
 
 from regime_trader.service.alert_channels import AlertPublisher
 from regime_trader.service.broker import AlpacaBroker
-from regime_trader.service.config import PortfolioConfig
 from regime_trader.service.marketdata import BarSource
 from regime_trader.service.metrics import ServiceMetrics
 from regime_trader.service.orders import PlanningSettings
+from regime_trader.service.portfolio_config import PortfolioConfig
 from regime_trader.service.store import Store
 
 __all__ = ["CycleContext", "planning_settings"]

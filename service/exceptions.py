@@ -3,12 +3,14 @@
 ========================== ====================================================================
 group                      the caller ...
 ========================== ====================================================================
+ConfigError                does not start: the settings or the portfolio file are invalid; the
+                           message names the setting and the fix
 TemporaryBrokerError       retries (the adapters already do, within their retry budget)
 OperationalError           stops the cycle and alerts: the broker is unreachable or the keys are
                            wrong; retrying now will not help
 BrokerRejectedError        handles this one request: the broker understood it and said no
 InvalidInputError          trades nothing on it and alerts: external input (bars, broker JSON,
-                           later config) failed validation; the message names the field
+                           a macro file) failed validation; the message names the field
 ========================== ====================================================================
 
 Third-party exceptions (alpaca-py, requests) are translated inside the adapters only, with
@@ -23,6 +25,7 @@ __all__ = [
     "BadMarketDataError",
     "BrokerRejectedError",
     "BrokerUnavailableError",
+    "ConfigError",
     "DuplicateClientOrderError",
     "InvalidInputError",
     "OperationalError",
@@ -36,6 +39,10 @@ __all__ = [
 
 class RegimeTraderError(Exception):
     """Base of every error the service raises on purpose."""
+
+
+class ConfigError(RegimeTraderError):
+    """The configuration is invalid; the service must not start."""
 
 
 class TemporaryBrokerError(RegimeTraderError):

@@ -33,11 +33,11 @@ from regime_trader.service.bar_history import (
     PastChangeKind,
     rebase,
 )
-from regime_trader.service.config import PortfolioConfig
 from regime_trader.service.cycle_context import CycleContext
 from regime_trader.service.exceptions import BadMarketDataError, ReconciliationError
 from regime_trader.service.macro_source import load_macro, macro_through
 from regime_trader.service.marketdata import ValidatedBars, check_bars
+from regime_trader.service.portfolio_config import PortfolioConfig
 from regime_trader.service.saved_strategy import SavedStrategy, state_document
 from regime_trader.strategies.base import BarsError, Signal, Strategy
 from regime_trader.strategies.macro import join_macro

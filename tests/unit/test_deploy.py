@@ -406,7 +406,7 @@ def test_env_example_ships_safe_values() -> None:
 def test_k8s_portfolio_file_is_a_valid_portfolio_config(
     manifests: dict[tuple[str, str], dict[str, Any]],
 ) -> None:
-    from regime_trader.service.config import PortfolioConfig
+    from regime_trader.service.portfolio_config import PortfolioConfig
 
     text = manifests[("ConfigMap", "regime-trader-portfolios")]["data"]["portfolios.toml"]
     tables = tomllib.loads(text)["portfolio"]

@@ -24,10 +24,10 @@ from regime_trader.service.alert_channels import AlertPublisher, read_alerts
 from regime_trader.service.alerts import Alert
 from regime_trader.service.alpaca_http import HttpPolicy
 from regime_trader.service.broker import AlpacaBroker
-from regime_trader.service.config import PortfolioConfig
 from regime_trader.service.cycle_context import CycleContext
 from regime_trader.service.marketdata import AlpacaBars, BarSource
 from regime_trader.service.metrics import ServiceMetrics
+from regime_trader.service.portfolio_config import PortfolioConfig
 from regime_trader.service.store import Store
 from tests.support.emulator import FAST, HEADERS, KEY_ID, SECRET_KEY
 from tests.support.emulator import EmulatorDriver as Emu

@@ -18,10 +18,10 @@ import pytest
 import redis
 
 from regime_trader.service.alerts import Alert
-from regime_trader.service.config import PortfolioConfig
 from regime_trader.service.cycle import CycleRunner
 from regime_trader.service.cycle_context import CycleContext
 from regime_trader.service.order_status import PHASES, UNCONFIRMED, OrderPhase, OrderStatus
+from regime_trader.service.portfolio_config import PortfolioConfig
 from tests.integration.service.alpaca_proxy import AlpacaProxy, Rewrites, running_proxy
 from tests.integration.service.cycle_fixtures import (
     alerts,

@@ -22,13 +22,13 @@ import pytest
 import redis
 
 from regime_trader.service.alerts import Alert
-from regime_trader.service.config import PortfolioConfig
 from regime_trader.service.cycle import CycleRunner
 from regime_trader.service.cycle_context import CycleContext
 from regime_trader.service.cycle_record import STEP_ORDER, CycleRecord
 from regime_trader.service.dry_run import describe_dry_run
 from regime_trader.service.emulator import start_in_thread
 from regime_trader.service.marketdata import AlpacaBars, CsvBars
+from regime_trader.service.portfolio_config import PortfolioConfig
 from tests.integration.service.cycle_fixtures import (
     alerts,
     cycle_context,

@@ -39,12 +39,12 @@ import pytest
 import redis
 
 from regime_trader.service.bar_history import BASIS_KEY
-from regime_trader.service.config import PortfolioConfig
 from regime_trader.service.cycle import CycleRunner
 from regime_trader.service.emulator import EmulatorConfig, RunningEmulator, start_in_thread
 from regime_trader.service.emulator.clock import TradingCalendar
 from regime_trader.service.emulator.corporate_actions import load_corporate_actions
 from regime_trader.service.marketdata import AlpacaBars
+from regime_trader.service.portfolio_config import PortfolioConfig
 from regime_trader.strategies.synthetic import generate_market
 from tests.integration.service.cycle_fixtures import (
     FAST,

@@ -21,6 +21,13 @@ execution band unless ``--weight-band`` is given, and the study and its report n
 sampled parameter wins over the tolerance; a ``[fixed]`` entry that sets one of its parameters to
 another value is refused by name. ``--asset-classes`` classes symbols the built-in table lacks.
 
+``--macro FILE_OR_URL`` gives the true macro series (a CSV as for ``regime-trader backtest
+--macro``) to a strategy that reads them (``macro_source = "series"`` in the space's ``[fixed]``
+or among its options): read once, checked to cover every session through the validation end,
+and recorded in the study by their SHA-256, so every trial, the validation run, each worker and
+a command that joins the study read the same series. A study whose strategy reads them is
+refused without it, before the first trial; ``--macro`` for one that reads none is refused too.
+
 Run again on a closed study (or with ``--report-only``) it only rewrites the report from what
 the study stores. Storage: ``--storage URL``, else ``REDIS_URL`` (``REDIS_PASSWORD`` too), else
 the embedded Redis of ``RT_DATA_DIR`` (this machine only).
@@ -44,6 +51,7 @@ import pandas as pd
 import redis
 from tqdm import tqdm
 
+from regime_trader.service.macro_source import MacroFileError, load_macro, shown_source
 from regime_trader.service.order_types import DEFAULT_NO_TRADE_BAND
 from regime_trader.service.pricefile import PriceFileError, load_prices_carried
 from regime_trader.service.profiles import (
@@ -64,11 +72,19 @@ from regime_trader.service.research_config import (
     StudyConfig,
     file_sha256,
     load_study_prices,
+    macro_gap,
+    macro_sha256,
+    space_inputs,
     tolerance_leaves,
     tolerance_space,
 )
 from regime_trader.service.research_report import write_report
-from regime_trader.service.research_space import SearchSpaceError, default_space_path, load_space
+from regime_trader.service.research_space import (
+    SearchSpace,
+    SearchSpaceError,
+    default_space_path,
+    load_space,
+)
 from regime_trader.service.research_storage import (
     DEFAULT_PREFIX,
     embedded_redis_url,
@@ -83,6 +99,7 @@ from regime_trader.service.research_study import (
     load_config,
     run_local_workers,
 )
+from regime_trader.strategies.macro import MAX_MACRO_STALE_DAYS
 from regime_trader.strategies.missing_bars import DEFAULT_MAX_CARRY_SESSIONS
 from regime_trader.strategies.research_folds import FoldPlan
 from regime_trader.strategies.risk_tolerance import RiskTolerance, tolerance_from
@@ -224,6 +241,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "object, for --risk-tolerance",
     )
     add(
+        "--macro",
+        help="CSV file or http(s) URL of the true macro series (date, VIX, SPREAD_10Y2Y, "
+        'SPREAD_10Y3M), for a strategy with macro_source "series"; read by every trial, '
+        "the validation run and each worker, which refuse other data (SHA-256)",
+    )
+    add(
         "--space",
         type=Path,
         help=f"search-space TOML (default the shipped {default_space_path().name})",
@@ -246,7 +269,41 @@ class UsageError(ValueError):
     """The arguments cannot make a study."""
 
 
-def _config(args: argparse.Namespace, prices: pd.DataFrame) -> StudyConfig:
+def _check_macro(
+    args: argparse.Namespace,
+    space: SearchSpace,
+    prices: pd.DataFrame,
+    macro: pd.DataFrame | None,
+) -> None:
+    """Refuse a study whose strategy reads the macro series without them (or with a gap in
+    them), and ``--macro`` for one that reads none: before the first trial, not in each."""
+    inputs = space_inputs(space, list(prices.columns))
+    if not inputs:
+        if macro is not None:
+            raise UsageError(
+                f"--macro is for a strategy that reads the true macro series "
+                f'(macro_source = "series"); {space.source}: {space.strategy!r} reads none'
+            )
+        return
+    if macro is None:
+        raise UsageError(
+            f"{space.source}: strategy {space.strategy!r} reads the true macro series "
+            f'{list(inputs)} (macro_source = "series"): give them with --macro FILE_OR_URL '
+            "(date, VIX, SPREAD_10Y2Y, SPREAD_10Y3M, as for regime-trader backtest --macro)"
+        )
+    gap = macro_gap(prices, macro)
+    if gap is not None:
+        raise UsageError(
+            f"{shown_source(args.macro)}: no macro row on {gap.date()} or in the "
+            f"{MAX_MACRO_STALE_DAYS} days before it; the strategy reads the series from the "
+            "price file's first session to --validation-end"
+        )
+
+
+def _config(
+    args: argparse.Namespace, prices: pd.DataFrame, macro: pd.DataFrame | None = None
+) -> StudyConfig:
+    """The study the arguments make; ``macro`` is ``--macro`` as loaded."""
     missing = [
         f"--{n}"
         for n in ("dev-start", "dev-end", "validation-end")
@@ -278,6 +335,7 @@ def _config(args: argparse.Namespace, prices: pd.DataFrame) -> StudyConfig:
             declared, tolerance, list(prices.columns), args.asset_classes
         )
     space.check(list(prices.columns))
+    _check_macro(args, space, prices.loc[:validation_end], macro)
     band = args.weight_band
     if band is None:  # as a portfolio's: the tolerance's band unless its own is given
         band = DEFAULT_WEIGHT_BAND if tolerance is None else tolerance.no_trade_band
@@ -311,6 +369,8 @@ def _config(args: argparse.Namespace, prices: pd.DataFrame) -> StudyConfig:
         risk_tolerance_params=knobs,
         asset_classes=dict(args.asset_classes) if tolerance and args.asset_classes else None,
         declared_space_text=None if tolerance is None else declared.text,
+        macro_source=None if macro is None else shown_source(args.macro),
+        macro_sha256=None if macro is None else macro_sha256(macro),
     )
     try:
         config.plan(prices.index)
@@ -463,7 +523,8 @@ def _study(args: argparse.Namespace, url: str) -> int:
     if args.prices is None:
         raise UsageError("--prices is required (the study's data file)")
     prices = load_prices_carried(args.prices, args.max_carry_sessions).closes
-    config = _config(args, prices)
+    macro = None if args.macro is None else load_macro(args.macro)  # once: trials and close
+    config = _config(args, prices, macro)
     name = args.study or _default_study_name(config)
     study = create_or_join(url, args.storage_prefix, name, config)
     over = [path for path, _, sampled in tolerance_leaves(config) if sampled]
@@ -478,7 +539,7 @@ def _study(args: argparse.Namespace, url: str) -> int:
         show, close_bar = _progress_bar(args.quiet, config.n_trials)
         try:
             codes = run_local_workers(
-                url, args.storage_prefix, study, args.prices, args.workers, show
+                url, args.storage_prefix, study, args.prices, args.workers, show, macro=args.macro
             )
         finally:
             close_bar()
@@ -488,7 +549,7 @@ def _study(args: argparse.Namespace, url: str) -> int:
     else:
         print(f"study {name!r} is closed: it takes no more trials; writing its report")
     try:
-        record = close_study(study, url, args.storage_prefix, prices)
+        record = close_study(study, url, args.storage_prefix, prices, macro)
     except StudyNotFinishedError as e:
         paths = write_report(study, shown_url(url), config.plan(prices.index), out)
         print(f"{e}; the study closes when its last trial ends. Report so far: {paths[0]}")
@@ -516,7 +577,14 @@ def run(args: argparse.Namespace) -> int:
             if args.report_only:
                 return _report_only(args, url)
             return _study(args, url)
-    except (UsageError, PriceFileError, SearchSpaceError, StudyConfigError, ProfileError) as e:
+    except (
+        UsageError,
+        PriceFileError,
+        MacroFileError,
+        SearchSpaceError,
+        StudyConfigError,
+        ProfileError,
+    ) as e:
         print(f"regime-trader research: {e}", file=sys.stderr)
         return 2
     except redis.RedisError as e:

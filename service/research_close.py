@@ -31,7 +31,7 @@ import redis
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
-from regime_trader.service.research_config import StudyConfig, trial_returns
+from regime_trader.service.research_config import StudyConfig, check_study_macro, trial_returns
 from regime_trader.service.research_space import parse_space
 from regime_trader.service.research_study import CLOSED_ATTR, load_config
 from regime_trader.service.research_trial import WindowResult, evaluate_window
@@ -178,6 +178,7 @@ def _window(
     start: pd.Timestamp,
     end: pd.Timestamp,
     first_scored: pd.Timestamp | None,
+    macro: pd.DataFrame | None,
 ) -> WindowResult:
     return evaluate_window(
         prices,
@@ -192,10 +193,13 @@ def _window(
         n_boot=config.n_boot,
         block_length=config.block_length,
         seed=config.seed,
+        macro=macro,
     )
 
 
-def _compute(study: Study, config: StudyConfig, prices: pd.DataFrame) -> StudyClose:
+def _compute(
+    study: Study, config: StudyConfig, prices: pd.DataFrame, macro: pd.DataFrame | None
+) -> StudyClose:
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
     if not complete:
@@ -203,7 +207,7 @@ def _compute(study: Study, config: StudyConfig, prices: pd.DataFrame) -> StudyCl
     chosen, feasible = choose_trial(config, complete)
     space = parse_space(config.space_text, config.space_source)
     overrides = space.overrides(chosen.params)
-    evaluator = config.evaluator(prices)
+    evaluator = config.evaluator(prices, macro)
     plan = evaluator.plan
     erc = evaluator.benchmark_.returns.loc[plan.scored_days()]
     deflated, deflated_active, pbo = _selection_statistics(
@@ -215,9 +219,10 @@ def _compute(study: Study, config: StudyConfig, prices: pd.DataFrame) -> StudyCl
         overrides,
         *config.dev_window,
         plan.days[plan.warmup_days],
+        macro,
     )
     # The search is over: the one look at the validation window.
-    validation = _window(prices, config, overrides, *config.validation_window, None)
+    validation = _window(prices, config, overrides, *config.validation_window, None, macro)
     return StudyClose(
         closed_at=datetime.now(UTC).isoformat(timespec="seconds"),
         n_complete=len(complete),
@@ -236,7 +241,13 @@ def _compute(study: Study, config: StudyConfig, prices: pd.DataFrame) -> StudyCl
     )
 
 
-def close_study(study: Study, url: str, prefix: str, prices: pd.DataFrame) -> StudyClose:
+def close_study(
+    study: Study,
+    url: str,
+    prefix: str,
+    prices: pd.DataFrame,
+    macro: pd.DataFrame | None = None,
+) -> StudyClose:
     """Close the study once, or return its existing close record.
 
     Parameters
@@ -246,16 +257,23 @@ def close_study(study: Study, url: str, prefix: str, prices: pd.DataFrame) -> St
         The storage's Redis and key prefix (the lock lives beside the journal).
     prices : DataFrame
         The study's whole price file (validated against its hash by the caller).
+    macro : DataFrame, optional
+        The study's macro series, for a strategy that reads them (checked against the hash
+        the study recorded).
 
     Raises
     ------
     StudyNotFinishedError
         If trials remain to run or are running, or another process is closing it now.
+    MacroFileError
+        If ``macro`` is not the study's macro series, or missing for a study that reads them.
     """
+    config = load_config(study)
+    # Even for a closed study: a close with other series must fail the same way every time.
+    check_study_macro(config, macro, "the macro series given to the close")
     existing = closed_record(study)
     if existing is not None:
         return existing
-    config = load_config(study)
     trials = study.get_trials(deepcopy=False)
     running = sum(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials)
     if len(trials) < config.n_trials or running:
@@ -273,7 +291,7 @@ def close_study(study: Study, url: str, prefix: str, prices: pd.DataFrame) -> St
         existing = closed_record(study)  # closed between our first look and the lock
         if existing is not None:
             return existing
-        record = _compute(study, config, prices)
+        record = _compute(study, config, prices, macro)
         study.set_user_attr(CLOSED_ATTR, record.to_dict())
         return record
     finally:

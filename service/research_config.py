@@ -13,6 +13,12 @@ A study searched under a risk tolerance (``--risk-tolerance``, as a portfolio's
 the validation run and the profile written at the close all trade what the tolerance sets, and
 the parameters the space samples win over it.
 
+A study of a strategy that reads the true macro series (``macro_source = "series"``: its built
+strategy has :attr:`~regime_trader.strategies.base.Strategy.extra_inputs`) stores where the
+series were read (``macro_source``, as :func:`~regime_trader.service.macro_source.shown_source`
+shows it) and their SHA-256 (:func:`macro_sha256`); every worker and the close give the same
+series to every backtest, and refuse other data (:func:`check_study_macro`).
+
 The trial records (:func:`record_trial`, :func:`trial_returns`) are what a finished trial
 leaves in the study besides its objective value: its fold scores and its daily returns on the
 scored days (for the deflated Sharpe ratio and PBO), as typed JSON.
@@ -32,19 +38,32 @@ import numpy as np
 import pandas as pd
 import tomli_w
 
+from regime_trader.service.macro_source import MacroFileError, load_macro, shown_source
 from regime_trader.service.pricefile import load_prices_carried
 from regime_trader.service.profiles import merged_params
-from regime_trader.service.research_space import SearchSpace, SearchSpaceError, parse_space
+from regime_trader.service.research_space import (
+    Choice,
+    SearchSpace,
+    SearchSpaceError,
+    parse_space,
+)
 from regime_trader.service.research_trial import FoldScore, TrialEvaluator, TrialScore
+from regime_trader.strategies.macro import MACRO_COLUMNS, join_macro
 from regime_trader.strategies.rebalance import RebalanceBand
+from regime_trader.strategies.registry import build_strategy
 from regime_trader.strategies.research_folds import FoldPlan, plan_folds, return_days
 from regime_trader.strategies.risk_tolerance import RiskTolerance, RiskToleranceError
 
 __all__ = [
     "StudyConfig",
+    "check_study_macro",
     "file_sha256",
+    "load_study_macro",
     "load_study_prices",
+    "macro_gap",
+    "macro_sha256",
     "record_trial",
+    "space_inputs",
     "tolerance_leaves",
     "tolerance_space",
     "trial_folds",
@@ -108,6 +127,9 @@ class StudyConfig:
         The classes given for symbols the built-in table lacks (``--asset-classes``).
     declared_space_text : str or None
         Under a tolerance, the space as written (``space_text`` is then the space searched).
+    macro_source, macro_sha256 : str or None
+        The true macro series the strategy reads (``--macro``, shown without a URL's user,
+        password or query) and their :func:`macro_sha256`; None when it reads none.
     """
 
     data_file: str
@@ -140,6 +162,8 @@ class StudyConfig:
     risk_tolerance_params: dict[str, Any] | None = None
     asset_classes: dict[str, str] | None = None
     declared_space_text: str | None = None
+    macro_source: str | None = None
+    macro_sha256: str | None = None
 
     @property
     def risk_tolerance_name(self) -> str | None:
@@ -175,11 +199,12 @@ class StudyConfig:
         return cls(**values)
 
     def differences(self, other: StudyConfig) -> list[str]:
-        """Fields whose values differ (the data file's path may: its hash may not)."""
+        """Fields whose values differ (the data's and macro series' paths may: their hashes
+        may not)."""
         return [
             f"{f.name}: {getattr(self, f.name)!r} != {getattr(other, f.name)!r}"
             for f in fields(self)
-            if f.name not in ("data_file", "space_source")
+            if f.name not in ("data_file", "space_source", "macro_source")
             and getattr(self, f.name) != getattr(other, f.name)
         ]
 
@@ -194,8 +219,9 @@ class StudyConfig:
             embargo_days=self.embargo_days,
         )
 
-    def evaluator(self, prices: pd.DataFrame) -> TrialEvaluator:
-        """The evaluator of this study's trials on ``prices`` (the workers' and the close's)."""
+    def evaluator(self, prices: pd.DataFrame, macro: pd.DataFrame | None = None) -> TrialEvaluator:
+        """The evaluator of this study's trials on ``prices`` and its macro series (the
+        workers' and the close's; ``macro`` as :func:`load_study_macro` checks it)."""
         dev_start, dev_end = self.dev_window
         return TrialEvaluator(
             prices,
@@ -206,6 +232,7 @@ class StudyConfig:
             cost_bps=self.cost_bps,
             lag=self.lag,
             execution_band=self.execution_band,
+            macro=macro,
         )
 
 
@@ -325,6 +352,83 @@ def load_study_prices(config: StudyConfig, path: Path | None = None) -> pd.DataF
     if tuple(closes.columns) != config.symbols:
         raise ValueError(f"{source}: symbols {list(closes.columns)} != {list(config.symbols)}")
     return closes
+
+
+def macro_sha256(macro: pd.DataFrame) -> str:
+    """Hex SHA-256 of macro series as loaded: their dates and values, written canonically.
+
+    Of the data rather than of a file's bytes: :func:`~regime_trader.service.macro_source.
+    load_macro` fetches a URL once and keeps no text, and the same series read from a copy
+    elsewhere (another path, a URL) is the same data.
+    """
+    text = macro.to_csv(date_format="%Y-%m-%d", float_format="%.17g", lineterminator="\n")
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def check_study_macro(config: StudyConfig, macro: pd.DataFrame | None, where: str) -> None:
+    """Refuse macro series (read from ``where``) other than the study's, or none for a study
+    that reads them.
+
+    Raises
+    ------
+    MacroFileError
+        Naming the source, both hashes and the study's source.
+    """
+    sha = None if macro is None else macro_sha256(macro)
+    if sha == config.macro_sha256:
+        return
+    if config.macro_sha256 is None:
+        raise MacroFileError(f"{where}: the study's strategy reads no macro series")
+    study = f"the study's macro series {config.macro_source} ({config.macro_sha256[:12]}...)"
+    if sha is None:
+        raise MacroFileError(f"the strategy reads {study}: give them (--macro FILE_OR_URL)")
+    raise MacroFileError(
+        f"{where}: SHA-256 {sha[:12]}... of the macro series differs from {study}: "
+        "not the same data"
+    )
+
+
+def load_study_macro(config: StudyConfig, source: str | None = None) -> pd.DataFrame | None:
+    """The study's macro series from ``source`` (default where the study read them), checked
+    to be the same data; None for a study whose strategy reads none.
+
+    Raises
+    ------
+    MacroFileError
+        If they cannot be read or are not the study's (:func:`check_study_macro`).
+    """
+    if source is None:
+        if config.macro_source is None:
+            return None
+        source = config.macro_source
+    macro = load_macro(source)
+    check_study_macro(config, macro, shown_source(source))
+    return macro
+
+
+def space_inputs(space: SearchSpace, symbols: Sequence[str]) -> tuple[str, ...]:
+    """The extra inputs beside the closes (the macro series' columns) that some trial's
+    strategy reads: the strategy built with the fixed overrides, then with each option of
+    each parameter (as :meth:`~regime_trader.service.research_space.SearchSpace.check` builds
+    it; run that first, this builds again without catching a refusal)."""
+    candidates: list[dict[str, Any]] = [{}]
+    for p in space.parameters:
+        base = {} if p.when is None else {p.when.path: p.when.labels[0]}
+        options = p.distribution.labels if isinstance(p.distribution, Choice) else None
+        for value in options or p.distribution.candidates():
+            candidates.append({**base, p.path: value})
+    names: dict[str, None] = {}
+    for sampled in candidates:
+        strategy = build_strategy(space.strategy, symbols, space.overrides(sampled))
+        names.update(dict.fromkeys(strategy.extra_inputs))
+    return tuple(names)
+
+
+def macro_gap(prices: pd.DataFrame, macro: pd.DataFrame) -> pd.Timestamp | None:
+    """The first session of ``prices`` the series leave blank (no row on it or within
+    :data:`~regime_trader.strategies.macro.MAX_MACRO_STALE_DAYS` days before), or None."""
+    blank = join_macro(prices, macro)[list(MACRO_COLUMNS)].isna().any(axis=1)
+    return pd.Timestamp(blank.index[blank.to_numpy()][0]) if blank.any() else None
 
 
 def _encode(values: np.ndarray) -> str:

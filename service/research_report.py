@@ -67,6 +67,16 @@ def _tolerance_row(config: StudyConfig) -> tuple[str, str]:
     )
 
 
+def _macro_row(config: StudyConfig) -> tuple[str, str]:
+    if config.macro_sha256 is None:
+        return ("macro series", "none (the strategy reads none)")
+    return (
+        "macro series",
+        f"`{config.macro_source}`, SHA-256 `{config.macro_sha256}` (of the series as read), "
+        "joined to the closes as of each session in every trial and window",
+    )
+
+
 def _space(config: StudyConfig) -> list[Block]:
     """The declared space, and under a tolerance the parameters it added to ``[fixed]``."""
     if config.risk_tolerance_params is None:
@@ -103,6 +113,7 @@ def _protocol(config: StudyConfig, plan: FoldPlan | None) -> list[Block]:
             rows=(
                 ("data file", f"`{config.data_file}`"),
                 ("data SHA-256", f"`{config.data_sha256}`"),
+                _macro_row(config),
                 ("symbols", ", ".join(config.symbols)),
                 ("development window", f"{config.dev_start} to {config.dev_end}"),
                 (

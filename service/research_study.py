@@ -8,6 +8,11 @@ total is reached whichever machine runs them; two workers starting at the same i
 overshoot it by one each). Processes on other machines join by running the same command with
 the same ``--storage`` and ``--study``.
 
+A study whose strategy reads the true macro series: each worker reads them again, from the
+command's ``--macro`` (else from where the study's configuration says they were read), and
+refuses to run a trial on other series than the study's (their SHA-256), as on another price
+file.
+
 A trial the strategy refuses (:class:`~regime_trader.service.research_trial.ParametersRefusedError`)
 is recorded as failed with the reason and counts toward the total; any other error stops its
 worker. A trial left running by a worker of this machine that died is marked failed when the
@@ -33,7 +38,12 @@ import optuna
 from optuna.study import Study
 from optuna.trial import FrozenTrial, Trial, TrialState
 
-from regime_trader.service.research_config import StudyConfig, load_study_prices, record_trial
+from regime_trader.service.research_config import (
+    StudyConfig,
+    load_study_macro,
+    load_study_prices,
+    record_trial,
+)
 from regime_trader.service.research_space import parse_space
 from regime_trader.service.research_storage import TrialSeededSampler, open_storage
 from regime_trader.service.research_trial import ParametersRefusedError
@@ -116,13 +126,18 @@ def create_or_join(url: str, prefix: str, name: str, config: StudyConfig) -> Stu
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    """What a worker process needs to find its study (picklable)."""
+    """What a worker process needs to find its study (picklable).
+
+    ``macro`` is the source of the macro series as given to the command (a URL with its
+    token, if any); None: where the study's configuration says they were read, if anywhere.
+    """
 
     url: str
     prefix: str
     study: str
     prices: Path
     index: int
+    macro: str | None = None
 
 
 def _worker_id(index: int) -> str:
@@ -144,8 +159,9 @@ def run_worker(spec: WorkerSpec, barrier: Barrier | None = None) -> None:
     config = load_config(probe)
     study = optuna.load_study(study_name=spec.study, storage=storage, sampler=_sampler(config))
     prices = load_study_prices(config, spec.prices)
+    macro = load_study_macro(config, spec.macro)
     space = parse_space(config.space_text, config.space_source)
-    evaluator = config.evaluator(prices)
+    evaluator = config.evaluator(prices, macro)
     worker = _worker_id(spec.index)
 
     def objective(trial: Trial) -> float:
@@ -228,8 +244,12 @@ def run_local_workers(
     n_workers: int,
     show: Callable[[Progress], None],
     poll_secs: float = 1.0,
+    macro: str | None = None,
 ) -> list[int]:
     """Start ``n_workers`` processes on the study and show progress until they end.
+
+    ``macro``: the source of the study's macro series, as given to the command (each worker
+    reads and checks them; see :class:`WorkerSpec`).
 
     Returns
     -------
@@ -242,7 +262,7 @@ def run_local_workers(
     processes = [
         context.Process(
             target=_worker_main,
-            args=(WorkerSpec(url, prefix, study.study_name, prices, i), barrier),
+            args=(WorkerSpec(url, prefix, study.study_name, prices, i, macro), barrier),
             name=f"research-worker-{i}",
         )
         for i in range(n_workers)

@@ -30,7 +30,10 @@ Every run, the strategy's, the benchmark's and each window's, executes through t
 rebalancing band the live planner applies (the study's ``execution_band``).
 
 Only the prices up to the development window's end ever reach a trial's strategy
-(:func:`~regime_trader.strategies.research_folds.development_prices`).
+(:func:`~regime_trader.strategies.research_folds.development_prices`). A strategy that reads the
+true macro series gets them joined to those closes as of each session (``macro``, joined by
+:func:`~regime_trader.strategies.backtest.run_backtest` as the live cycle joins them): no row
+dated after a session reaches it, so none after the development end does either.
 """
 
 from __future__ import annotations
@@ -175,6 +178,9 @@ class TrialEvaluator:
         The live planner's band on every execution (default none: trade to every target).
     build : callable, default :func:`regime_trader.strategies.registry.build_strategy`
         How a strategy is built from ``(name, symbols, overrides)``.
+    macro : DataFrame, optional
+        The true macro series, for a strategy that reads them (``extra_inputs``); the
+        benchmark reads none.
     """
 
     def __init__(
@@ -189,6 +195,7 @@ class TrialEvaluator:
         lag: int = 1,
         execution_band: RebalanceBand | None = None,
         build: Builder = build_strategy,
+        macro: pd.DataFrame | None = None,
     ) -> None:
         self.prices = development_prices(prices, dev_end)
         self.plan = plan
@@ -198,6 +205,7 @@ class TrialEvaluator:
         self.lag = lag
         self.execution_band = execution_band
         self.build = build
+        self.macro = macro
         self.symbols = list(self.prices.columns)
         self.benchmark_ = self._run(build_strategy(BENCHMARK, self.symbols, {}))
 
@@ -209,6 +217,7 @@ class TrialEvaluator:
             cost_bps=self.cost_bps,
             lag=self.lag,
             execution_band=self.execution_band,
+            macro=self.macro,
         ).strategy
         if not path.returns.index.equals(self.plan.days):
             raise ValueError("the fold plan was made for other return days than this window's")
@@ -337,6 +346,7 @@ def evaluate_window(
     n_boot: int = 2000,
     block_length: float = 21.0,
     seed: int = 0,
+    macro: pd.DataFrame | None = None,
 ) -> WindowResult:
     """The strategy and every benchmark trading from ``start`` to ``end``.
 
@@ -347,6 +357,8 @@ def evaluate_window(
     ----------
     first_scored : Timestamp, optional
         Report only the returns from this day on (the end of the folds' warm-up); default all.
+    macro : DataFrame, optional
+        The true macro series, for a strategy that reads them (the benchmarks read none).
     """
     window = prices.loc[: pd.Timestamp(end)]
     symbols = list(window.columns)
@@ -358,6 +370,7 @@ def evaluate_window(
         cost_bps=cost_bps,
         lag=lag,
         execution_band=execution_band,
+        macro=macro,
     )
     since = pd.Timestamp(first_scored) if first_scored is not None else None
 

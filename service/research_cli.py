@@ -300,6 +300,14 @@ def _check_macro(
         )
 
 
+def _recorded_macro(source: str) -> str:
+    """The macro source as the study records it: a URL as messages show it, a path absolute
+    (as the data file's), so a worker started elsewhere finds it."""
+    if source.startswith(("http://", "https://")):
+        return shown_source(source)
+    return str(Path(source).resolve())
+
+
 def _config(
     args: argparse.Namespace, prices: pd.DataFrame, macro: pd.DataFrame | None = None
 ) -> StudyConfig:
@@ -369,7 +377,7 @@ def _config(
         risk_tolerance_params=knobs,
         asset_classes=dict(args.asset_classes) if tolerance and args.asset_classes else None,
         declared_space_text=None if tolerance is None else declared.text,
-        macro_source=None if macro is None else shown_source(args.macro),
+        macro_source=None if macro is None else _recorded_macro(args.macro),
         macro_sha256=None if macro is None else macro_sha256(macro),
     )
     try:

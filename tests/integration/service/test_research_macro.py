@@ -156,4 +156,6 @@ def test_the_space_check_finds_a_sampled_series_source_and_refuses_gaps(tmp_path
     series = _study_args(tmp_path, NO_STORAGE, "unused", SERIES_SPACE, macro="macro.csv")
     with pytest.raises(research_cli.UsageError, match=r"no macro row on 2011-03-08 or in the 7"):
         research_cli._config(series, closes, gap)
-    assert research_cli._config(series, closes, full).macro_sha256 == macro_sha256(full)
+    config = research_cli._config(series, closes, full)
+    assert config.macro_sha256 == macro_sha256(full)
+    assert config.macro_source == str(Path("macro.csv").resolve())  # as the data file: absolute

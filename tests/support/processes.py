@@ -36,6 +36,7 @@ from typing import Any, Protocol, TypeVar
 import httpx
 import pytest
 import redis
+from redis import Redis as RedisClient
 
 from tests.support.emulator import KEY_ID, SECRET_KEY, EmulatorDriver
 
@@ -527,7 +528,7 @@ class Stack:
     tmp: Path
     redis: RedisLike
     emulator: EmulatorProcess
-    client: redis.Redis
+    client: RedisClient  # the module name is shadowed by the field above
 
     def env(self, **extra: str) -> dict[str, str]:
         """The service's environment against this Redis and emulator, ``extra`` on top."""

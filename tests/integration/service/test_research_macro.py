@@ -28,13 +28,13 @@ from regime_trader.service.research_space import parse_space
 from regime_trader.service.research_storage import open_storage
 from regime_trader.service.research_study import WorkerSpec, load_config, run_worker
 from regime_trader.strategies.macro import MACRO_COLUMNS
-from regime_trader.strategies.synthetic import generate_market
 from tests.integration.service import test_research_study as shared
 from tests.unit.strategies.test_macro_series import synthetic_macro
 
 # The shared study's Redis fixtures, found by name.
 redis_url = shared.redis_url
 prefix = shared.prefix
+study_prices = shared.study_prices
 
 _REGIME = """
 strategy = "regime_erc"
@@ -79,12 +79,10 @@ def test_a_series_study_reads_the_macro_file_everywhere_and_refuses_other_series
     tmp_path: Path,
     redis_url: str,
     prefix: str,
-    monkeypatch: pytest.MonkeyPatch,
+    study_prices: pd.DataFrame,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("RT_DATA_DIR", str(tmp_path / "data"))
-    closes = generate_market(650, seed=21).prices
-    closes.to_csv(tmp_path / "prices.csv", float_format="%.6f")
+    closes = study_prices
     macro_file = _write_macro(tmp_path / "macro.csv", pd.DatetimeIndex(closes.index))
     storage = open_storage(redis_url, prefix)
 
@@ -137,9 +135,10 @@ def test_a_series_study_reads_the_macro_file_everywhere_and_refuses_other_series
     assert load_study_macro(StudyConfig.from_dict(old)) is None
 
 
-def test_the_space_check_finds_a_sampled_series_source_and_refuses_gaps(tmp_path: Path) -> None:
-    closes = generate_market(650, seed=21).prices
-    closes.to_csv(tmp_path / "prices.csv", float_format="%.6f")
+def test_the_space_check_finds_a_sampled_series_source_and_refuses_gaps(
+    tmp_path: Path, study_prices: pd.DataFrame
+) -> None:
+    closes = study_prices
     symbols = list(closes.columns)
     index = pd.DatetimeIndex(closes.index)
     sampled = _REGIME + 'macro_features = ["vix"]\n' + _SAMPLED_SOURCE

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
+import pandas as pd
 import pytest
 import redis
 
@@ -58,6 +59,16 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
         return
     prefix_probe.close()
     yield "redis://127.0.0.1:6379/13"
+
+
+@pytest.fixture
+def study_prices(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> pd.DataFrame:
+    """The tiny study's closes, written to ``tmp_path / "prices.csv"``; profiles land under
+    ``tmp_path / "data"``, never in the developer's own data directory."""
+    monkeypatch.setenv("RT_DATA_DIR", str(tmp_path / "data"))
+    closes = generate_market(650, seed=21).prices
+    closes.to_csv(tmp_path / "prices.csv", float_format="%.6f")
+    return closes
 
 
 @pytest.fixture
@@ -120,11 +131,9 @@ def _args(
 
 @pytest.mark.slow
 def test_two_workers_share_a_study_that_closes_once(
-    tmp_path: Path, redis_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, redis_url: str, prefix: str, study_prices: pd.DataFrame
 ) -> None:
-    monkeypatch.setenv("RT_DATA_DIR", str(tmp_path / "data"))
     prices = tmp_path / "prices.csv"
-    generate_market(650, seed=21).prices.to_csv(prices, float_format="%.6f")
     space = tmp_path / "space.toml"
     space.write_text(SPACE)
     out = tmp_path / "out"
@@ -177,7 +186,7 @@ def test_two_workers_share_a_study_that_closes_once(
     # Joining the study with other settings is refused, naming what differs.
     changed = research_cli._config(
         _args(prices, redis_url, prefix, out, space, cost_bps="10"),
-        generate_market(650, seed=21).prices,
+        study_prices,
     )
     with pytest.raises(StudyConfigError, match=r"cost_bps: 5\.0 != 10\.0"):
         create_or_join(redis_url, prefix, "tiny", changed)
@@ -189,13 +198,10 @@ def test_a_study_under_a_risk_tolerance_trades_it_in_every_trial_and_the_profile
     tmp_path: Path,
     redis_url: str,
     prefix: str,
-    monkeypatch: pytest.MonkeyPatch,
+    study_prices: pd.DataFrame,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("RT_DATA_DIR", str(tmp_path / "data"))
-    closes = generate_market(650, seed=21).prices
     prices = tmp_path / "prices.csv"
-    closes.to_csv(prices, float_format="%.6f")
     space = tmp_path / "space.toml"
     space.write_text(SPACE)
     out = tmp_path / "out"

@@ -36,14 +36,14 @@ from regime_trader.service.order_types import DEFAULT_NO_TRADE_BAND
 from regime_trader.service.pricefile import PriceFileError, load_prices_carried
 from regime_trader.service.profiles import ProfileError, load_profile, merged_params
 from regime_trader.service.report import write_backtest
-from regime_trader.service.sleeve_prices import SleeveJoin, join_sleeve_prices
+from regime_trader.service.sleeve_prices import SleeveJoin, join_sleeve_prices, sleeve_params
 from regime_trader.strategies.backtest import BacktestResult, Period, run_backtest
 from regime_trader.strategies.base import Strategy
 from regime_trader.strategies.missing_bars import DEFAULT_MAX_CARRY_SESSIONS, CarriedClose
 from regime_trader.strategies.rebalance import RebalanceBand
 from regime_trader.strategies.registry import STRATEGIES, build_benchmarks, build_strategy
 from regime_trader.strategies.risk_tolerance import RiskTolerance, tolerance_from
-from regime_trader.strategies.sleeve_erc import SleeveERC, Widened
+from regime_trader.strategies.sleeve_erc import Widened
 from regime_trader.strategies.synthetic import generate_market
 
 __all__ = ["add_arguments", "run"]
@@ -254,15 +254,6 @@ def _tolerance(text: str) -> RiskTolerance:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def _sleeve_params(name: str, params: dict[str, Any], sleeve: SleeveJoin | None) -> dict[str, Any]:
-    """The strategy's parameters with ``sleeve_symbols`` defaulting to the sleeve file's."""
-    if sleeve is None:
-        return params
-    if name != SleeveERC.name:
-        raise ValueError(f"--sleeve-prices is for --strategy {SleeveERC.name}, not {name}")
-    return {"sleeve_symbols": list(sleeve.sleeve_symbols), **params}
-
-
 def _benchmarks(
     symbols: list[str], params: dict[str, Any], sleeve: SleeveJoin | None
 ) -> dict[str, Strategy]:
@@ -348,7 +339,7 @@ def run(args: argparse.Namespace) -> int:
     name, profile = args.strategy or "regime_erc", None
     try:
         name, params, profile = _strategy_spec(args)
-        params = _sleeve_params(name, params, sleeve)
+        params = sleeve_params(name, params, sleeve)
         params, weight_band = _with_tolerance(args, name, symbols, params)
         strategy = build_strategy(name, symbols, params)
         benchmarks = _benchmarks(symbols, params, sleeve)

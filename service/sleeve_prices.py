@@ -6,19 +6,24 @@ reads both files with the same loader and carry policy
 they share: the backtest runs on the overlap. A session inside the overlap that one file has and
 the other lacks is dropped from both and reported (one file missing a session is a data fault
 worth seeing, not a reason to refuse the run); a symbol in both files is refused.
+
+:func:`sleeve_params` is how the backtest and the research protocol give ``erc_sleeve`` the
+sleeve file's columns as its ``sleeve_symbols`` unless its parameters name them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from regime_trader.service.pricefile import PriceFileError, load_prices_carried, validate_prices
 from regime_trader.strategies.missing_bars import CarriedClose
+from regime_trader.strategies.sleeve_erc import SleeveERC
 
-__all__ = ["SleeveJoin", "join_sleeve_prices"]
+__all__ = ["SleeveJoin", "join_sleeve_prices", "sleeve_params"]
 
 
 @dataclass(frozen=True)
@@ -76,3 +81,18 @@ def join_sleeve_prices(
         tuple(loaded.carried),
         tuple(pd.Timestamp(d) for d in dropped),
     )
+
+
+def sleeve_params(name: str, params: dict[str, Any], sleeve: SleeveJoin | None) -> dict[str, Any]:
+    """The strategy's parameters with ``sleeve_symbols`` defaulting to the sleeve file's.
+
+    Raises
+    ------
+    ValueError
+        If a sleeve is given for a strategy other than ``erc_sleeve``.
+    """
+    if sleeve is None:
+        return params
+    if name != SleeveERC.name:
+        raise ValueError(f"--sleeve-prices is for --strategy {SleeveERC.name}, not {name}")
+    return {"sleeve_symbols": list(sleeve.sleeve_symbols), **params}

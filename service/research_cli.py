@@ -28,6 +28,16 @@ and recorded in the study by their SHA-256, so every trial, the validation run, 
 a command that joins the study read the same series. A study whose strategy reads them is
 refused without it, before the first trial; ``--macro`` for one that reads none is refused too.
 
+``--sleeve-prices FILE`` adds a momentum sleeve's stock closes for ``erc_sleeve``, joined to
+``--prices`` on their common sessions as ``regime-trader backtest --sleeve-prices`` joins them
+(:mod:`regime_trader.service.sleeve_prices`; a session in one file only is dropped, with a
+warning). The study records the file and its SHA-256, so each worker, the close and a command
+that joins the study read the same stocks; every trial and the validation run get the file's
+columns as ``sleeve_symbols`` unless the space sets them, and every benchmark (the objective's
+static ERC, vol-matched ERC, equal weight, ...) runs on the ``--prices`` assets alone. It is
+refused for another strategy, and ``erc_sleeve`` without it unless the space sets
+``sleeve_symbols``.
+
 Run again on a closed study (or with ``--report-only``) it only rewrites the report from what
 the study stores. Storage: ``--storage URL``, else ``REDIS_URL`` (``REDIS_PASSWORD`` too), else
 the embedded Redis of ``RT_DATA_DIR`` (this machine only).
@@ -72,6 +82,7 @@ from regime_trader.service.research_config import (
     StudyConfig,
     file_sha256,
     load_study_prices,
+    load_study_sleeve,
     macro_gap,
     macro_sha256,
     space_inputs,
@@ -99,10 +110,12 @@ from regime_trader.service.research_study import (
     load_config,
     run_local_workers,
 )
+from regime_trader.service.sleeve_prices import SleeveJoin, join_sleeve_prices
 from regime_trader.strategies.macro import MAX_MACRO_STALE_DAYS
 from regime_trader.strategies.missing_bars import DEFAULT_MAX_CARRY_SESSIONS
 from regime_trader.strategies.research_folds import FoldPlan
 from regime_trader.strategies.risk_tolerance import RiskTolerance, tolerance_from
+from regime_trader.strategies.sleeve_erc import SleeveERC
 
 __all__ = ["add_arguments", "run"]
 
@@ -247,6 +260,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "the validation run and each worker, which refuse other data (SHA-256)",
     )
     add(
+        "--sleeve-prices",
+        type=Path,
+        help="CSV of a momentum sleeve's stock closes, joined to --prices on their common "
+        "sessions as for backtest (for erc_sleeve: its sleeve_symbols default to the file's "
+        "columns, the benchmarks run on the --prices symbols); read by each worker and the "
+        "close, which refuse another file (SHA-256)",
+    )
+    add(
         "--space",
         type=Path,
         help=f"search-space TOML (default the shipped {default_space_path().name})",
@@ -300,6 +321,25 @@ def _check_macro(
         )
 
 
+def _check_sleeve(space: SearchSpace, sleeve: SleeveJoin | None) -> None:
+    """Refuse ``--sleeve-prices`` for a strategy other than ``erc_sleeve``, and ``erc_sleeve``
+    without them unless the space names its ``sleeve_symbols`` (else it is plain ERC)."""
+    names = "sleeve_symbols" in space.fixed or any(
+        p.path == "sleeve_symbols" for p in space.parameters
+    )
+    if sleeve is not None and space.strategy != SleeveERC.name:
+        raise UsageError(
+            f"--sleeve-prices is for strategy {SleeveERC.name!r}; {space.source}: "
+            f"{space.strategy!r} trades the --prices symbols alone"
+        )
+    if sleeve is None and space.strategy == SleeveERC.name and not names:
+        raise UsageError(
+            f"{space.source}: strategy {SleeveERC.name!r} needs its stocks: give them with "
+            "--sleeve-prices FILE (as for regime-trader backtest), or set sleeve_symbols in "
+            "the space's [fixed]"
+        )
+
+
 def _recorded_macro(source: str) -> str:
     """The macro source as the study records it: a URL as messages show it, a path absolute
     (as the data file's), so a worker started elsewhere finds it."""
@@ -309,9 +349,14 @@ def _recorded_macro(source: str) -> str:
 
 
 def _config(
-    args: argparse.Namespace, prices: pd.DataFrame, macro: pd.DataFrame | None = None
+    args: argparse.Namespace,
+    assets: pd.DataFrame,
+    macro: pd.DataFrame | None = None,
+    sleeve: SleeveJoin | None = None,
 ) -> StudyConfig:
-    """The study the arguments make; ``macro`` is ``--macro`` as loaded."""
+    """The study the arguments make on the ``--prices`` closes ``assets``; ``macro`` is
+    ``--macro`` as loaded, ``sleeve`` ``--sleeve-prices`` joined to ``assets``."""
+    prices = assets if sleeve is None else sleeve.closes
     missing = [
         f"--{n}"
         for n in ("dev-start", "dev-end", "validation-end")
@@ -337,10 +382,12 @@ def _config(
     tolerance: RiskTolerance | None = args.risk_tolerance
     if tolerance is None and args.asset_classes:
         raise UsageError("--asset-classes is for --risk-tolerance (it places symbols in classes)")
+    _check_sleeve(declared, sleeve)
     space, knobs = declared, None
     if tolerance is not None:
+        stocks = () if sleeve is None else sleeve.sleeve_symbols
         space, knobs = tolerance_space(
-            declared, tolerance, list(prices.columns), args.asset_classes
+            declared, tolerance, list(prices.columns), args.asset_classes, stocks
         )
     space.check(list(prices.columns))
     _check_macro(args, space, prices.loc[:validation_end], macro)
@@ -350,7 +397,7 @@ def _config(
     config = StudyConfig(
         data_file=str(args.prices.resolve()),
         data_sha256=file_sha256(args.prices),
-        symbols=tuple(prices.columns),
+        symbols=tuple(assets.columns),
         max_carry_sessions=args.max_carry_sessions,
         dev_start=str(dev_start.date()),
         dev_end=str(dev_end.date()),
@@ -379,6 +426,8 @@ def _config(
         declared_space_text=None if tolerance is None else declared.text,
         macro_source=None if macro is None else _recorded_macro(args.macro),
         macro_sha256=None if macro is None else macro_sha256(macro),
+        sleeve_file=None if sleeve is None else str(args.sleeve_prices.resolve()),
+        sleeve_sha256=None if sleeve is None else file_sha256(args.sleeve_prices),
     )
     try:
         config.plan(prices.index)
@@ -520,19 +569,34 @@ def _report_only(args: argparse.Namespace, url: str) -> int:
     config = load_config(study)
     prices = None
     with contextlib.suppress(OSError, ValueError):  # the fold table needs the data file
-        prices = load_study_prices(config, args.prices)
+        closes = load_study_prices(config, args.prices)
+        sleeve = load_study_sleeve(config, closes, args.sleeve_prices)
+        prices = closes if sleeve is None else sleeve.closes  # the sessions the trials ran on
     out = args.out or Path("research-out") / args.study
     paths = write_report(study, shown_url(url), _plan(config, prices), out)
     print(f"wrote {', '.join(str(p) for p in paths)}")
     return 0
 
 
+def _join_sleeve(args: argparse.Namespace, prices: pd.DataFrame) -> SleeveJoin | None:
+    """``--sleeve-prices`` joined to the closes, each session dropped from one file said."""
+    if args.sleeve_prices is None:
+        return None
+    sleeve = join_sleeve_prices(prices, args.sleeve_prices, args.max_carry_sessions)
+    for day in sleeve.dropped:
+        warning = f"{day.date()} is in one file only; dropped"
+        print(f"regime-trader research: warning: {warning}", file=sys.stderr)
+    return sleeve
+
+
 def _study(args: argparse.Namespace, url: str) -> int:
     if args.prices is None:
         raise UsageError("--prices is required (the study's data file)")
     prices = load_prices_carried(args.prices, args.max_carry_sessions).closes
+    sleeve = _join_sleeve(args, prices)
+    sessions = prices.index if sleeve is None else sleeve.closes.index  # the trials' sessions
     macro = None if args.macro is None else load_macro(args.macro)  # once: trials and close
-    config = _config(args, prices, macro)
+    config = _config(args, prices, macro, sleeve)
     name = args.study or _default_study_name(config)
     study = create_or_join(url, args.storage_prefix, name, config)
     over = [path for path, _, sampled in tolerance_leaves(config) if sampled]
@@ -547,7 +611,14 @@ def _study(args: argparse.Namespace, url: str) -> int:
         show, close_bar = _progress_bar(args.quiet, config.n_trials)
         try:
             codes = run_local_workers(
-                url, args.storage_prefix, study, args.prices, args.workers, show, macro=args.macro
+                url,
+                args.storage_prefix,
+                study,
+                args.prices,
+                args.workers,
+                show,
+                macro=args.macro,
+                sleeve=args.sleeve_prices,
             )
         finally:
             close_bar()
@@ -557,13 +628,13 @@ def _study(args: argparse.Namespace, url: str) -> int:
     else:
         print(f"study {name!r} is closed: it takes no more trials; writing its report")
     try:
-        record = close_study(study, url, args.storage_prefix, prices, macro)
+        record = close_study(study, url, args.storage_prefix, prices, macro, args.sleeve_prices)
     except StudyNotFinishedError as e:
-        paths = write_report(study, shown_url(url), config.plan(prices.index), out)
+        paths = write_report(study, shown_url(url), config.plan(sessions), out)
         print(f"{e}; the study closes when its last trial ends. Report so far: {paths[0]}")
         return 0
     profile = _write_profile(args, study, record)
-    paths = write_report(study, shown_url(url), config.plan(prices.index), out)
+    paths = write_report(study, shown_url(url), config.plan(sessions), out)
     print(
         f"study {name!r}: chosen trial {record.chosen_trial} (objective {record.objective:.3f}); "
         f"validation Sharpe {record.validation.rows['strategy']['sharpe']:.2f} against static "

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,10 +32,16 @@ import redis
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
-from regime_trader.service.research_config import StudyConfig, check_study_macro, trial_returns
+from regime_trader.service.research_config import (
+    StudyConfig,
+    check_study_macro,
+    load_study_sleeve,
+    trial_returns,
+)
 from regime_trader.service.research_space import parse_space
 from regime_trader.service.research_study import CLOSED_ATTR, load_config
 from regime_trader.service.research_trial import WindowResult, evaluate_window
+from regime_trader.service.sleeve_prices import SleeveJoin, sleeve_params
 from regime_trader.strategies.research_pbo import probability_of_backtest_overfitting
 from regime_trader.strategies.research_stats import deflated_sharpe_ratio
 
@@ -194,11 +201,16 @@ def _window(
         block_length=config.block_length,
         seed=config.seed,
         macro=macro,
+        benchmark_symbols=config.benchmark_symbols,
     )
 
 
 def _compute(
-    study: Study, config: StudyConfig, prices: pd.DataFrame, macro: pd.DataFrame | None
+    study: Study,
+    config: StudyConfig,
+    prices: pd.DataFrame,
+    macro: pd.DataFrame | None,
+    sleeve: SleeveJoin | None,
 ) -> StudyClose:
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
@@ -207,6 +219,9 @@ def _compute(
     chosen, feasible = choose_trial(config, complete)
     space = parse_space(config.space_text, config.space_source)
     overrides = space.overrides(chosen.params)
+    if sleeve is not None:  # the stocks beside the assets, as every trial traded them
+        prices = sleeve.closes
+    run = sleeve_params(config.strategy, overrides, sleeve)
     evaluator = config.evaluator(prices, macro)
     plan = evaluator.plan
     erc = evaluator.benchmark_.returns.loc[plan.scored_days()]
@@ -216,13 +231,13 @@ def _compute(
     development = _window(
         prices,
         config,
-        overrides,
+        run,
         *config.dev_window,
         plan.days[plan.warmup_days],
         macro,
     )
     # The search is over: the one look at the validation window.
-    validation = _window(prices, config, overrides, *config.validation_window, None, macro)
+    validation = _window(prices, config, run, *config.validation_window, None, macro)
     return StudyClose(
         closed_at=datetime.now(UTC).isoformat(timespec="seconds"),
         n_complete=len(complete),
@@ -247,6 +262,7 @@ def close_study(
     prefix: str,
     prices: pd.DataFrame,
     macro: pd.DataFrame | None = None,
+    sleeve: Path | None = None,
 ) -> StudyClose:
     """Close the study once, or return its existing close record.
 
@@ -260,6 +276,10 @@ def close_study(
     macro : DataFrame, optional
         The study's macro series, for a strategy that reads them (checked against the hash
         the study recorded).
+    sleeve : Path, optional
+        The study's sleeve file, joined to ``prices`` (default the study's path, if it has
+        one); the chosen parameters' ``sleeve_symbols`` default to its columns, as every
+        trial's, while the profile keeps the chosen parameters alone.
 
     Raises
     ------
@@ -267,10 +287,13 @@ def close_study(
         If trials remain to run or are running, or another process is closing it now.
     MacroFileError
         If ``macro`` is not the study's macro series, or missing for a study that reads them.
+    PriceFileError
+        If ``sleeve`` (or the study's sleeve file) is not the study's.
     """
     config = load_config(study)
     # Even for a closed study: a close with other series must fail the same way every time.
     check_study_macro(config, macro, "the macro series given to the close")
+    joined = load_study_sleeve(config, prices, sleeve)
     existing = closed_record(study)
     if existing is not None:
         return existing
@@ -291,7 +314,7 @@ def close_study(
         existing = closed_record(study)  # closed between our first look and the lock
         if existing is not None:
             return existing
-        record = _compute(study, config, prices, macro)
+        record = _compute(study, config, prices, macro, joined)
         study.set_user_attr(CLOSED_ATTR, record.to_dict())
         return record
     finally:

@@ -19,6 +19,13 @@ series were read (``macro_source``, as :func:`~regime_trader.service.macro_sourc
 shows it) and their SHA-256 (:func:`macro_sha256`); every worker and the close give the same
 series to every backtest, and refuse other data (:func:`check_study_macro`).
 
+A study of ``erc_sleeve`` with a sleeve's stock file (``--sleeve-prices``) stores the file
+(``sleeve_file``, absolute) and its SHA-256; every worker and the close join it to the price file
+as the backtest does (:func:`load_study_sleeve`, refusing another file), give each trial the
+file's columns as ``sleeve_symbols`` unless the space sets them
+(:func:`~regime_trader.service.sleeve_prices.sleeve_params`), and run the benchmarks on the
+study's ``symbols`` (the price file's: the assets) alone.
+
 The trial records (:func:`record_trial`, :func:`trial_returns`) are what a finished trial
 leaves in the study besides its objective value: its fold scores and its daily returns on the
 scored days (for the deflated Sharpe ratio and PBO), as typed JSON.
@@ -39,7 +46,7 @@ import pandas as pd
 import tomli_w
 
 from regime_trader.service.macro_source import MacroFileError, load_macro, shown_source
-from regime_trader.service.pricefile import load_prices_carried
+from regime_trader.service.pricefile import PriceFileError, load_prices_carried
 from regime_trader.service.profiles import merged_params
 from regime_trader.service.research_space import (
     Choice,
@@ -48,11 +55,13 @@ from regime_trader.service.research_space import (
     parse_space,
 )
 from regime_trader.service.research_trial import FoldScore, TrialEvaluator, TrialScore
+from regime_trader.service.sleeve_prices import SleeveJoin, join_sleeve_prices
 from regime_trader.strategies.macro import MACRO_COLUMNS, join_macro
 from regime_trader.strategies.rebalance import RebalanceBand
 from regime_trader.strategies.registry import build_strategy
 from regime_trader.strategies.research_folds import FoldPlan, plan_folds, return_days
 from regime_trader.strategies.risk_tolerance import RiskTolerance, RiskToleranceError
+from regime_trader.strategies.sleeve_erc import SLEEVE, SleeveERC
 
 __all__ = [
     "StudyConfig",
@@ -60,6 +69,7 @@ __all__ = [
     "file_sha256",
     "load_study_macro",
     "load_study_prices",
+    "load_study_sleeve",
     "macro_gap",
     "macro_sha256",
     "record_trial",
@@ -130,6 +140,9 @@ class StudyConfig:
     macro_source, macro_sha256 : str or None
         The true macro series the strategy reads (``--macro``, shown without a URL's user,
         password or query) and their :func:`macro_sha256`; None when it reads none.
+    sleeve_file, sleeve_sha256 : str or None
+        The sleeve's stock file (``--sleeve-prices``, absolute) joined to the price file, and
+        its SHA-256; None for a study on the price file alone.
     """
 
     data_file: str
@@ -164,6 +177,8 @@ class StudyConfig:
     declared_space_text: str | None = None
     macro_source: str | None = None
     macro_sha256: str | None = None
+    sleeve_file: str | None = None
+    sleeve_sha256: str | None = None
 
     @property
     def risk_tolerance_name(self) -> str | None:
@@ -199,12 +214,12 @@ class StudyConfig:
         return cls(**values)
 
     def differences(self, other: StudyConfig) -> list[str]:
-        """Fields whose values differ (the data's and macro series' paths may: their hashes
-        may not)."""
+        """Fields whose values differ (the data's, macro series' and sleeve file's paths may:
+        their hashes may not)."""
         return [
             f"{f.name}: {getattr(self, f.name)!r} != {getattr(other, f.name)!r}"
             for f in fields(self)
-            if f.name not in ("data_file", "space_source", "macro_source")
+            if f.name not in ("data_file", "space_source", "macro_source", "sleeve_file")
             and getattr(self, f.name) != getattr(other, f.name)
         ]
 
@@ -221,7 +236,9 @@ class StudyConfig:
 
     def evaluator(self, prices: pd.DataFrame, macro: pd.DataFrame | None = None) -> TrialEvaluator:
         """The evaluator of this study's trials on ``prices`` and its macro series (the
-        workers' and the close's; ``macro`` as :func:`load_study_macro` checks it)."""
+        workers' and the close's; ``macro`` as :func:`load_study_macro` checks it). For a
+        sleeve study ``prices`` are the joined closes (:func:`load_study_sleeve`) and static
+        ERC runs on the study's ``symbols`` alone."""
         dev_start, dev_end = self.dev_window
         return TrialEvaluator(
             prices,
@@ -233,7 +250,13 @@ class StudyConfig:
             lag=self.lag,
             execution_band=self.execution_band,
             macro=macro,
+            benchmark_symbols=self.benchmark_symbols,
         )
+
+    @property
+    def benchmark_symbols(self) -> list[str] | None:
+        """The symbols the benchmarks run on: the assets of a sleeve study, else None (all)."""
+        return None if self.sleeve_sha256 is None else list(self.symbols)
 
 
 TOLERANCE_HEADER = (
@@ -248,6 +271,7 @@ def tolerance_space(
     tolerance: RiskTolerance,
     symbols: Sequence[str],
     asset_classes: Mapping[str, str] | None = None,
+    sleeve: Sequence[str] = (),
 ) -> tuple[SearchSpace, dict[str, Any]]:
     """The space a study searches under ``tolerance``, and the strategy parameters it sets.
 
@@ -255,7 +279,10 @@ def tolerance_space(
     strategy_params`, as a portfolio's ``risk_tolerance`` resolves them) join the space's
     ``[fixed]``; a sampled parameter still wins over them (it is set after ``[fixed]``), so a
     space may search ``policy.target_vol`` around a tolerance's budgets. The returned space is
-    parsed from its own text, the one the study stores.
+    parsed from its own text, the one the study stores. ``sleeve``: the sleeve's stocks among
+    ``symbols`` when the space's ``[fixed]`` names none (a ``--sleeve-prices`` file's columns).
+    For ``erc_sleeve`` the tolerance's budgets are written as a table by asset and ``sleeve``
+    (:func:`_budget_table`), so a space may sample ``risk_budgets.sleeve`` over them.
 
     Raises
     ------
@@ -263,13 +290,15 @@ def tolerance_space(
         If the strategy has no risk knobs, a symbol has no asset class, or ``[fixed]`` sets a
         parameter the tolerance sets to another value (each such key named).
     """
-    sleeve = space.fixed.get("sleeve_symbols", ())
+    sleeve = space.fixed.get("sleeve_symbols") or sleeve
     try:
         params = tolerance.strategy_params(
             space.strategy, symbols, asset_classes, tuple(sleeve) if sleeve else ()
         )
     except RiskToleranceError as e:
         raise SearchSpaceError(f"{space.source}: risk tolerance {tolerance.name!r}: {e}") from e
+    if space.strategy == SleeveERC.name:
+        params = _budget_table(params, symbols, tuple(sleeve) if sleeve else ())
     clashes = _clashes(space.fixed, params)
     if clashes:
         raise SearchSpaceError(
@@ -282,6 +311,23 @@ def tolerance_space(
     data["fixed"] = merged_params(data.get("fixed", {}), params)
     header = TOLERANCE_HEADER.format(source=space.source, name=tolerance.name)
     return parse_space(header + tomli_w.dumps(data), space.source), params
+
+
+def _budget_table(
+    params: dict[str, Any], symbols: Sequence[str], sleeve: Sequence[str]
+) -> dict[str, Any]:
+    """``erc_sleeve``'s tolerance parameters with their budget list (``[assets..., sleeve]``,
+    or one per symbol without stocks) as the same budgets by name: a sampled
+    ``risk_budgets.sleeve`` then wins over the tolerance's sleeve budget as any sampled value
+    does, and without stocks no sleeve entry is needed (it gets the default, unused)."""
+    budgets = params.get("risk_budgets")
+    if not isinstance(budgets, list | tuple):
+        return params
+    stocks = set(sleeve)
+    names = [s for s in symbols if s not in stocks] + ([SLEEVE] if stocks else [])
+    if len(names) != len(budgets):
+        return params  # not the shape strategy_params gives: the strategy refuses it by name
+    return {**params, "risk_budgets": dict(zip(names, budgets, strict=True))}
 
 
 def tolerance_leaves(config: StudyConfig) -> list[tuple[str, Any, bool]]:
@@ -352,6 +398,37 @@ def load_study_prices(config: StudyConfig, path: Path | None = None) -> pd.DataF
     if tuple(closes.columns) != config.symbols:
         raise ValueError(f"{source}: symbols {list(closes.columns)} != {list(config.symbols)}")
     return closes
+
+
+def load_study_sleeve(
+    config: StudyConfig, prices: pd.DataFrame, path: Path | None = None
+) -> SleeveJoin | None:
+    """The study's sleeve file (from ``path`` if given, else where the study read it), checked
+    to be the same bytes and joined to the study's ``prices`` as the backtest joins it; None
+    for a study without one.
+
+    Raises
+    ------
+    PriceFileError
+        If the study has no sleeve file and ``path`` is given, the file's SHA-256 differs from
+        the study's, or the join refuses it.
+    """
+    if path is None:
+        if config.sleeve_file is None:
+            return None
+        path = Path(config.sleeve_file)
+    if config.sleeve_sha256 is None:
+        raise PriceFileError(
+            f"{path}: the study has no sleeve prices (its strategy {config.strategy} trades "
+            "the price file's symbols)"
+        )
+    sha = file_sha256(path)
+    if sha != config.sleeve_sha256:
+        raise PriceFileError(
+            f"{path}: SHA-256 {sha[:12]}... differs from the study's sleeve file "
+            f"{config.sleeve_file} ({config.sleeve_sha256[:12]}...): not the same data"
+        )
+    return join_sleeve_prices(prices, path, config.max_carry_sessions)
 
 
 def macro_sha256(macro: pd.DataFrame) -> str:

@@ -77,6 +77,17 @@ def _macro_row(config: StudyConfig) -> tuple[str, str]:
     )
 
 
+def _sleeve_row(config: StudyConfig) -> tuple[str, str]:
+    if config.sleeve_sha256 is None:
+        return ("sleeve prices", "none (the strategy trades the data file's symbols)")
+    return (
+        "sleeve prices",
+        f"`{config.sleeve_file}`, SHA-256 `{config.sleeve_sha256}`: its stocks joined to the "
+        "data file on their common sessions, the strategy's sleeve_symbols unless the space sets "
+        "them; every benchmark runs on the data file's symbols alone (the stocks at weight 0)",
+    )
+
+
 def _space(config: StudyConfig) -> list[Block]:
     """The declared space, and under a tolerance the parameters it added to ``[fixed]``."""
     if config.risk_tolerance_params is None:
@@ -114,6 +125,7 @@ def _protocol(config: StudyConfig, plan: FoldPlan | None) -> list[Block]:
                 ("data file", f"`{config.data_file}`"),
                 ("data SHA-256", f"`{config.data_sha256}`"),
                 _macro_row(config),
+                _sleeve_row(config),
                 ("symbols", ", ".join(config.symbols)),
                 ("development window", f"{config.dev_start} to {config.dev_end}"),
                 (

@@ -11,7 +11,9 @@ the same ``--storage`` and ``--study``.
 A study whose strategy reads the true macro series: each worker reads them again, from the
 command's ``--macro`` (else from where the study's configuration says they were read), and
 refuses to run a trial on other series than the study's (their SHA-256), as on another price
-file.
+file. A study with a sleeve's stock file (``--sleeve-prices``): each worker joins it to the price
+file (from the command's ``--sleeve-prices``, else the study's path), refuses another file, and
+gives every trial the file's columns as ``sleeve_symbols`` unless the space sets them.
 
 A trial the strategy refuses (:class:`~regime_trader.service.research_trial.ParametersRefusedError`)
 is recorded as failed with the reason and counts toward the total; any other error stops its
@@ -42,11 +44,13 @@ from regime_trader.service.research_config import (
     StudyConfig,
     load_study_macro,
     load_study_prices,
+    load_study_sleeve,
     record_trial,
 )
 from regime_trader.service.research_space import parse_space
 from regime_trader.service.research_storage import TrialSeededSampler, open_storage
 from regime_trader.service.research_trial import ParametersRefusedError
+from regime_trader.service.sleeve_prices import sleeve_params
 
 __all__ = [
     "CLOSED_ATTR",
@@ -130,6 +134,7 @@ class WorkerSpec:
 
     ``macro`` is the source of the macro series as given to the command (a URL with its
     token, if any); None: where the study's configuration says they were read, if anywhere.
+    ``sleeve`` is the sleeve's stock file as given to the command; None: the study's, if any.
     """
 
     url: str
@@ -138,6 +143,7 @@ class WorkerSpec:
     prices: Path
     index: int
     macro: str | None = None
+    sleeve: Path | None = None
 
 
 def _worker_id(index: int) -> str:
@@ -159,6 +165,9 @@ def run_worker(spec: WorkerSpec, barrier: Barrier | None = None) -> None:
     config = load_config(probe)
     study = optuna.load_study(study_name=spec.study, storage=storage, sampler=_sampler(config))
     prices = load_study_prices(config, spec.prices)
+    sleeve = load_study_sleeve(config, prices, spec.sleeve)
+    if sleeve is not None:
+        prices = sleeve.closes
     macro = load_study_macro(config, spec.macro)
     space = parse_space(config.space_text, config.space_source)
     evaluator = config.evaluator(prices, macro)
@@ -166,7 +175,7 @@ def run_worker(spec: WorkerSpec, barrier: Barrier | None = None) -> None:
 
     def objective(trial: Trial) -> float:
         trial.set_user_attr("worker", worker)
-        overrides = space.suggest(trial)
+        overrides = sleeve_params(config.strategy, space.suggest(trial), sleeve)
         began = time.perf_counter()
         try:
             score = evaluator.evaluate(overrides)
@@ -245,11 +254,12 @@ def run_local_workers(
     show: Callable[[Progress], None],
     poll_secs: float = 1.0,
     macro: str | None = None,
+    sleeve: Path | None = None,
 ) -> list[int]:
     """Start ``n_workers`` processes on the study and show progress until they end.
 
     ``macro``: the source of the study's macro series, as given to the command (each worker
-    reads and checks them; see :class:`WorkerSpec`).
+    reads and checks them; see :class:`WorkerSpec`); ``sleeve`` likewise its sleeve file.
 
     Returns
     -------
@@ -262,7 +272,7 @@ def run_local_workers(
     processes = [
         context.Process(
             target=_worker_main,
-            args=(WorkerSpec(url, prefix, study.study_name, prices, i, macro), barrier),
+            args=(WorkerSpec(url, prefix, study.study_name, prices, i, macro, sleeve), barrier),
             name=f"research-worker-{i}",
         )
         for i in range(n_workers)

@@ -34,6 +34,11 @@ Only the prices up to the development window's end ever reach a trial's strategy
 true macro series gets them joined to those closes as of each session (``macro``, joined by
 :func:`~regime_trader.strategies.backtest.run_backtest` as the live cycle joins them): no row
 dated after a session reaches it, so none after the development end does either.
+
+A study of ``erc_sleeve`` with a sleeve's stocks beside its assets (``regime-trader research
+--sleeve-prices``) runs every benchmark on the assets alone (``benchmark_symbols``), each stock at
+weight 0 (:class:`~regime_trader.strategies.sleeve_erc.Widened`), as the backtest does: the
+objective compares the strategy with static ERC on the assets, not on hundreds of stocks.
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ from regime_trader.strategies.research_stats import (
     sharpe_difference,
     vol_matched,
 )
+from regime_trader.strategies.sleeve_erc import Widened
 
 __all__ = [
     "OBJECTIVE",
@@ -151,6 +157,13 @@ class TrialScore:
         return self.vol_matched_max_drawdown - self.max_drawdown
 
 
+def _benchmark(name: str, symbols: Sequence[str], assets: Sequence[str] | None) -> Strategy:
+    """Benchmark ``name`` on ``assets`` (default every symbol), the other symbols at weight 0."""
+    if assets is None or list(assets) == list(symbols):
+        return build_strategy(name, symbols, {})
+    return Widened(build_strategy(name, assets, {}), symbols)
+
+
 def _sharpe_or_zero(returns: pd.Series) -> tuple[float, bool]:
     value = annualised_sharpe(returns.to_numpy())
     return (0.0, True) if math.isnan(value) else (value, False)
@@ -181,6 +194,8 @@ class TrialEvaluator:
     macro : DataFrame, optional
         The true macro series, for a strategy that reads them (``extra_inputs``); the
         benchmark reads none.
+    benchmark_symbols : sequence of str, optional
+        The symbols static ERC runs on (default every column): a sleeve study's assets.
     """
 
     def __init__(
@@ -196,6 +211,7 @@ class TrialEvaluator:
         execution_band: RebalanceBand | None = None,
         build: Builder = build_strategy,
         macro: pd.DataFrame | None = None,
+        benchmark_symbols: Sequence[str] | None = None,
     ) -> None:
         self.prices = development_prices(prices, dev_end)
         self.plan = plan
@@ -207,7 +223,7 @@ class TrialEvaluator:
         self.build = build
         self.macro = macro
         self.symbols = list(self.prices.columns)
-        self.benchmark_ = self._run(build_strategy(BENCHMARK, self.symbols, {}))
+        self.benchmark_ = self._run(_benchmark(BENCHMARK, self.symbols, benchmark_symbols))
 
     def _run(self, strategy: Strategy) -> StrategyPath:
         path = run_backtest(
@@ -347,6 +363,7 @@ def evaluate_window(
     block_length: float = 21.0,
     seed: int = 0,
     macro: pd.DataFrame | None = None,
+    benchmark_symbols: Sequence[str] | None = None,
 ) -> WindowResult:
     """The strategy and every benchmark trading from ``start`` to ``end``.
 
@@ -359,13 +376,15 @@ def evaluate_window(
         Report only the returns from this day on (the end of the folds' warm-up); default all.
     macro : DataFrame, optional
         The true macro series, for a strategy that reads them (the benchmarks read none).
+    benchmark_symbols : sequence of str, optional
+        The symbols every benchmark runs on (default every column): a sleeve study's assets.
     """
     window = prices.loc[: pd.Timestamp(end)]
     symbols = list(window.columns)
     result = run_backtest(
         window,
         build_strategy(strategy, symbols, overrides),
-        {name: build_strategy(name, symbols, {}) for name in BENCHMARKS},
+        {name: _benchmark(name, symbols, benchmark_symbols) for name in BENCHMARKS},
         start=start,
         cost_bps=cost_bps,
         lag=lag,

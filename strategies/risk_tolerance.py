@@ -142,7 +142,12 @@ class RiskTolerance:
             own = self.risk_budgets([*assets, SLEEVE], {**(classes or {}), SLEEVE: "equity"})
             return {"risk_budgets": list(own), "target_vol": self.target_vol, **sizing}
         budgets = list(self.risk_budgets(symbols, classes))
-        if strategy in ("erc_static", "erc_sleeve"):
+        if strategy == "erc_sleeve":
+            # No stocks: the ERC is over the assets alone, so the budgets are named (a list
+            # would have to hold the sleeve's place, which its class would then share).
+            named = dict(zip(symbols, budgets, strict=True))
+            return {"risk_budgets": named, "target_vol": self.target_vol, **sizing}
+        if strategy == "erc_static":
             return {"risk_budgets": budgets, "target_vol": self.target_vol, **sizing}
         if strategy == "regime_erc":
             policy = {"target_vol": self.target_vol, "vol_target_mode": "absolute", **sizing}

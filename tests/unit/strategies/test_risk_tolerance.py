@@ -136,3 +136,13 @@ def test_the_momentum_sleeve_is_one_equity_asset_of_the_tolerance() -> None:
         "erc_sleeve", [*SYMBOLS, *stocks], {**params, "sleeve_symbols": stocks}
     )
     assert strategy.settings()["target_vol"] == 0.10
+
+
+def test_a_sleeve_strategy_without_stocks_takes_the_tolerance_on_its_assets_alone() -> None:
+    # Its ERC is then over the assets: the class budgets fall on them as on erc_static's.
+    params = TOLERANCES["moderate"].strategy_params("erc_sleeve", list(SYMBOLS))
+    assert params["risk_budgets"] == pytest.approx({"SPY": 0.4, "TLT": 0.4, "GLD": 0.2})
+    strategy = build_strategy("erc_sleeve", list(SYMBOLS), params)
+    static = TOLERANCES["moderate"].strategy_params("erc_static", list(SYMBOLS))
+    assert static["risk_budgets"] == pytest.approx([0.4, 0.4, 0.2])
+    assert strategy.settings()["risk_budgets"] == pytest.approx(params["risk_budgets"])

@@ -7,7 +7,7 @@ The Redis and the study's arguments are :mod:`tests.integration.service.test_res
 
 from __future__ import annotations
 
-import argparse
+import functools
 from pathlib import Path
 
 import optuna
@@ -65,13 +65,8 @@ def _write_macro(path: Path, index: pd.DatetimeIndex, seed: int = 3) -> Path:
     return path
 
 
-def _study_args(
-    tmp_path: Path, url: str, key_prefix: str, space_text: str, **extra: str
-) -> argparse.Namespace:
-    space = tmp_path / "space.toml"
-    space.write_text(space_text)
-    extra = {"trials": "2", "workers": "1", "study": STUDY, **extra}
-    return shared._args(tmp_path / "prices.csv", url, key_prefix, tmp_path / "out", space, **extra)
+# (tmp_path, url, key_prefix, space_text, **extra): this module's tiny study.
+_study_args = functools.partial(shared.small_study_args, study=STUDY)
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ The Redis and the study's arguments are :mod:`tests.integration.service.test_res
 
 from __future__ import annotations
 
-import argparse
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -54,15 +54,7 @@ int = { low = 2, high = 4 }
 path = "risk_budgets.sleeve"
 float = { low = 0.5, high = 3.0, log = true }
 """
-REGIME_SPACE = """
-strategy = "regime_erc"
-[fixed]
-regime = { min_train_obs = 120, n_init = 1, refit_months = 3 }
-
-[[parameter]]
-path = "policy.target_vol"
-float = { low = 0.05, high = 0.2, log = true }
-"""
+REGIME_SPACE = shared.SPACE  # the shared tiny regime study's
 STUDY = "tiny-sleeve"
 
 
@@ -77,13 +69,8 @@ def _write_stocks(path: Path, index: pd.Index, seed: int) -> pd.Timestamp:
     return missing
 
 
-def _study_args(
-    tmp_path: Path, url: str, key_prefix: str, space_text: str, **extra: str
-) -> argparse.Namespace:
-    space = tmp_path / "space.toml"
-    space.write_text(space_text)
-    extra = {"trials": "2", "workers": "1", "study": STUDY, **extra}
-    return shared._args(tmp_path / "prices.csv", url, key_prefix, tmp_path / "out", space, **extra)
+# (tmp_path, url, key_prefix, space_text, **extra): this module's tiny study.
+_study_args = functools.partial(shared.small_study_args, study=STUDY)
 
 
 @pytest.mark.slow

@@ -129,6 +129,17 @@ def _args(
     return parser.parse_args(argv)
 
 
+def small_study_args(
+    tmp_path: Path, url: str, key_prefix: str, space_text: str, study: str, **extra: str
+) -> argparse.Namespace:
+    """A 2-trial, 1-worker ``study`` of ``space_text`` on ``tmp_path / "prices.csv"`` (the
+    :func:`study_prices` file), its report under ``tmp_path / "out"``; ``extra`` on top."""
+    space = tmp_path / "space.toml"
+    space.write_text(space_text)
+    extra = {"trials": "2", "workers": "1", "study": study, **extra}
+    return _args(tmp_path / "prices.csv", url, key_prefix, tmp_path / "out", space, **extra)
+
+
 @pytest.mark.slow
 def test_two_workers_share_a_study_that_closes_once(
     tmp_path: Path, redis_url: str, prefix: str, study_prices: pd.DataFrame

@@ -35,6 +35,7 @@ from tests.unit.strategies.test_macro_series import synthetic_macro
 redis_url = shared.redis_url
 prefix = shared.prefix
 study_prices = shared.study_prices
+tiny = shared.tiny
 
 _REGIME = """
 strategy = "regime_erc"
@@ -71,13 +72,9 @@ _study_args = functools.partial(shared.small_study_args, study=STUDY)
 
 @pytest.mark.slow
 def test_a_series_study_reads_the_macro_file_everywhere_and_refuses_other_series(
-    tmp_path: Path,
-    redis_url: str,
-    prefix: str,
-    study_prices: pd.DataFrame,
-    capsys: pytest.CaptureFixture[str],
+    tiny: shared.TinyStudy, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    closes = study_prices
+    tmp_path, redis_url, prefix, closes = tiny.tmp, tiny.url, tiny.prefix, tiny.closes
     macro_file = _write_macro(tmp_path / "macro.csv", pd.DatetimeIndex(closes.index))
     storage = open_storage(redis_url, prefix)
 

@@ -38,6 +38,7 @@ from tests.integration.service import test_research_study as shared
 redis_url = shared.redis_url
 prefix = shared.prefix
 study_prices = shared.study_prices
+tiny = shared.tiny
 
 STOCKS = tuple(f"X{i:02d}" for i in range(8))
 SLEEVE_SPACE = """
@@ -75,13 +76,9 @@ _study_args = functools.partial(shared.small_study_args, study=STUDY)
 
 @pytest.mark.slow
 def test_a_sleeve_study_trades_the_stocks_against_benchmarks_on_the_assets_alone(
-    tmp_path: Path,
-    redis_url: str,
-    prefix: str,
-    study_prices: pd.DataFrame,
-    capsys: pytest.CaptureFixture[str],
+    tiny: shared.TinyStudy, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assets = study_prices
+    tmp_path, redis_url, prefix, assets = tiny.tmp, tiny.url, tiny.prefix, tiny.closes
     stocks = tmp_path / "stocks.csv"
     missing = _write_stocks(stocks, assets.index, seed=5)
     storage = open_storage(redis_url, prefix)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
@@ -69,6 +70,22 @@ def study_prices(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> pd.DataFram
     closes = generate_market(650, seed=21).prices
     closes.to_csv(tmp_path / "prices.csv", float_format="%.6f")
     return closes
+
+
+@dataclass(frozen=True)
+class TinyStudy:
+    """What a tiny study test needs: its directory (the closes written there as
+    ``prices.csv``), the Redis URL and a key prefix of its own."""
+
+    tmp: Path
+    url: str
+    prefix: str
+    closes: pd.DataFrame
+
+
+@pytest.fixture
+def tiny(tmp_path: Path, redis_url: str, prefix: str, study_prices: pd.DataFrame) -> TinyStudy:
+    return TinyStudy(tmp_path, redis_url, prefix, study_prices)
 
 
 @pytest.fixture
@@ -206,12 +223,9 @@ def test_two_workers_share_a_study_that_closes_once(
 
 @pytest.mark.slow
 def test_a_study_under_a_risk_tolerance_trades_it_in_every_trial_and_the_profile(
-    tmp_path: Path,
-    redis_url: str,
-    prefix: str,
-    study_prices: pd.DataFrame,
-    capsys: pytest.CaptureFixture[str],
+    tiny: TinyStudy, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    tmp_path, redis_url, prefix = tiny.tmp, tiny.url, tiny.prefix
     prices = tmp_path / "prices.csv"
     space = tmp_path / "space.toml"
     space.write_text(SPACE)

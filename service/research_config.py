@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
@@ -487,13 +488,20 @@ def space_inputs(space: SearchSpace, symbols: Sequence[str]) -> tuple[str, ...]:
     """The extra inputs beside the closes (the macro series' columns) that some trial's
     strategy reads: the strategy built with the fixed overrides, then with each option of
     each parameter (as :meth:`~regime_trader.service.research_space.SearchSpace.check` builds
-    it; run that first, this builds again without catching a refusal)."""
+    it; run that first, this builds again without catching a refusal), and with every
+    combination of the options of the ``macro_*`` parameters, which decide it together (a
+    space may sample ``macro_source`` and ``macro_features`` apart)."""
     candidates: list[dict[str, Any]] = [{}]
+    macro: list[list[dict[str, Any]]] = []
     for p in space.parameters:
         base = {} if p.when is None else {p.when.path: p.when.labels[0]}
         options = p.distribution.labels if isinstance(p.distribution, Choice) else None
-        for value in options or p.distribution.candidates():
-            candidates.append({**base, p.path: value})
+        chosen = [{**base, p.path: value} for value in options or p.distribution.candidates()]
+        candidates += chosen
+        if p.path.rsplit(".", 1)[-1].startswith("macro_"):
+            macro.append(chosen)
+    for combination in itertools.product(*macro) if len(macro) > 1 else ():
+        candidates.append({k: v for part in combination for k, v in part.items()})
     names: dict[str, None] = {}
     for sampled in candidates:
         strategy = build_strategy(space.strategy, symbols, space.overrides(sampled))

@@ -55,6 +55,11 @@ _SAMPLED_SOURCE = """
 path = "macro_source"
 choice = ["proxy", "series"]
 """
+_SAMPLED_FEATURES = """
+[[parameter]]
+path = "macro_features"
+choice = { none = [], vix = ["vix"] }
+"""
 SERIES_SPACE = _REGIME + _SERIES + _TARGET_VOL
 PLAIN_SPACE = _REGIME + _TARGET_VOL  # the same study without macro features
 STUDY = "tiny-macro"
@@ -136,6 +141,9 @@ def test_the_space_check_finds_a_sampled_series_source_and_refuses_gaps(
     sampled = _REGIME + 'macro_features = ["vix"]\n' + _SAMPLED_SOURCE
     assert space_inputs(parse_space(sampled, "sampled.toml"), symbols) == MACRO_COLUMNS
     assert space_inputs(parse_space(PLAIN_SPACE, "plain.toml"), symbols) == ()
+    # The source and the features sampled apart: only together do they read the series.
+    apart = _REGIME + _SAMPLED_SOURCE + _SAMPLED_FEATURES
+    assert space_inputs(parse_space(apart, "apart.toml"), symbols) == MACRO_COLUMNS
 
     full = load_macro(_write_macro(tmp_path / "macro.csv", index))
     plain = _study_args(tmp_path, NO_STORAGE, "unused", PLAIN_SPACE, macro="macro.csv")

@@ -20,5 +20,6 @@
                           process imports)
 ``backtest_cli``          ``regime-trader backtest`` in the test's process, warnings silenced
 ``captured_cycles``       the cycle hashes captured at 525fdca, read by record/report tests
+``macro``                 synthetic true macro series (VIX, spreads) and their CSV file
 ========================= ==================================================================
 """

@@ -33,7 +33,7 @@ from tests.integration.service.cycle_fixtures import (
 )
 from tests.support.emulator import START, EmulatorDriver, emulator_config
 from tests.support.fixtures import shared_emulator_fixture
-from tests.unit.strategies.test_macro_series import synthetic_macro
+from tests.support.macro import write_macro
 
 P = "macro"
 PARAMS = {
@@ -53,9 +53,7 @@ def emulator_start() -> datetime:
 
 @pytest.fixture
 def macro_file(tmp_path: Path) -> Path:
-    path = tmp_path / "macro.csv"
-    synthetic_macro(DAYS, seed=5).rename_axis("date").to_csv(path, date_format="%Y-%m-%d")
-    return path
+    return write_macro(tmp_path / "macro.csv", DAYS, seed=5)
 
 
 @pytest.fixture

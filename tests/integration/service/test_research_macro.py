@@ -29,7 +29,7 @@ from regime_trader.service.research_storage import open_storage
 from regime_trader.service.research_study import WorkerSpec, load_config, run_worker
 from regime_trader.strategies.macro import MACRO_COLUMNS
 from tests.integration.service import test_research_study as shared
-from tests.unit.strategies.test_macro_series import synthetic_macro
+from tests.support.macro import write_macro
 
 # The shared study's Redis fixtures, found by name.
 redis_url = shared.redis_url
@@ -66,11 +66,6 @@ STUDY = "tiny-macro"
 NO_STORAGE = "redis://127.0.0.1:1/0"  # _config builds a study's configuration, storing nothing
 
 
-def _write_macro(path: Path, index: pd.DatetimeIndex, seed: int = 3) -> Path:
-    synthetic_macro(index, seed).rename_axis("date").to_csv(path, date_format="%Y-%m-%d")
-    return path
-
-
 # (tmp_path, url, key_prefix, space_text, **extra): this module's tiny study.
 _study_args = functools.partial(shared.small_study_args, study=STUDY)
 
@@ -80,7 +75,7 @@ def test_a_series_study_reads_the_macro_file_everywhere_and_refuses_other_series
     tiny: shared.TinyStudy, capsys: pytest.CaptureFixture[str]
 ) -> None:
     tmp_path, redis_url, prefix, closes = tiny.tmp, tiny.url, tiny.prefix, tiny.closes
-    macro_file = _write_macro(tmp_path / "macro.csv", pd.DatetimeIndex(closes.index))
+    macro_file = write_macro(tmp_path / "macro.csv", pd.DatetimeIndex(closes.index))
     storage = open_storage(redis_url, prefix)
 
     # Without --macro: refused before the first trial, the study not even created.
@@ -115,7 +110,7 @@ def test_a_series_study_reads_the_macro_file_everywhere_and_refuses_other_series
 
     # The macro file changes: a worker (given it, or reading the study's source) and the close
     # refuse it, and so does the command joining the study.
-    _write_macro(macro_file, pd.DatetimeIndex(closes.index), seed=4)
+    write_macro(macro_file, pd.DatetimeIndex(closes.index), seed=4)
     changed = load_macro(macro_file)
     for given in (str(macro_file), None):
         with pytest.raises(MacroFileError, match="differs from the study's macro series"):
@@ -145,7 +140,7 @@ def test_the_space_check_finds_a_sampled_series_source_and_refuses_gaps(
     apart = _REGIME + _SAMPLED_SOURCE + _SAMPLED_FEATURES
     assert space_inputs(parse_space(apart, "apart.toml"), symbols) == MACRO_COLUMNS
 
-    full = load_macro(_write_macro(tmp_path / "macro.csv", index))
+    full = load_macro(write_macro(tmp_path / "macro.csv", index))
     plain = _study_args(tmp_path, NO_STORAGE, "unused", PLAIN_SPACE, macro="macro.csv")
     with pytest.raises(research_cli.UsageError, match="--macro is for a strategy that reads"):
         research_cli._config(plain, closes, full)

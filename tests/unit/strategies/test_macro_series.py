@@ -17,21 +17,11 @@ from regime_trader.strategies.macro_online import MACRO_SIGNALS, MacroSeriesEngi
 from regime_trader.strategies.regime_erc import RegimeERC
 from regime_trader.strategies.registry import build_strategy, strategy_from_state
 from regime_trader.strategies.synthetic import generate_market
+from tests.support.macro import synthetic_macro
 from tests.unit.strategies.engines import ENGINES, engine_params, quiet_signals
 
 SYMBOLS = ("SPY", "TLT", "GLD")  # the series need no proxy ETF in the universe
 SERIES = {"macro_features": ["vix", "curve_10y2y"], "macro_source": "series"}
-
-
-def synthetic_macro(index: pd.DatetimeIndex, seed: int = 3) -> pd.DataFrame:
-    """A VIX-like level and two spreads as random walks, one row per session of ``index``."""
-    rng = np.random.default_rng(seed)
-    n = len(index)
-    vix = 18.0 * np.exp(np.cumsum(rng.normal(0.0, 0.05, n)))
-    spreads = np.cumsum(rng.normal(0.0, 0.03, (n, 2)), axis=0) + np.array([1.0, 1.5])
-    return pd.DataFrame(
-        {"VIX": vix, "SPREAD_10Y2Y": spreads[:, 0], "SPREAD_10Y3M": spreads[:, 1]}, index=index
-    )
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from typing import Any
 from regime_trader.service.alerts import Alert, AlertKind, Severity
 from regime_trader.service.cycle_record import CycleRecord, OrderRow, Outcome, SignalSummary
 from regime_trader.strategies.base import regime_labels
-from regime_trader.strategies.risk_attribution import ASSET_CLASSES, risk_sentence, signal_risk
+from regime_trader.strategies.risk_attribution import risk_sentence, signal_risk
 
 # Alert details and status fields: JSON-serialisable values keyed by name (what the alert
 # stream and the status hash hold; not part of the persisted cycle record).
@@ -29,7 +29,6 @@ __all__ = [
     "done_status",
     "interrupted_status",
     "labelled",
-    "portfolio_classes",
     "refusal_alert",
     "refusal_status",
     "restart_details",
@@ -92,17 +91,6 @@ def _rows(record: CycleRecord) -> list[object]:
     return [row.to_json() for row in record.orders.values()]
 
 
-def portfolio_classes(own: Mapping[str, str] | None) -> dict[str, str]:
-    """The asset-class table of a portfolio: its own ``asset_classes`` over the built-in one.
-
-    A symbol the portfolio names takes its class (a code ``equity``/``bond``/``real`` or any
-    words); the others keep :data:`~regime_trader.strategies.risk_attribution.ASSET_CLASSES`.
-    The portfolio's table alone would leave every built-in symbol of its universe a class of its
-    own, so a portfolio that adds one stock would see SPY and EFA apart.
-    """
-    return {**ASSET_CLASSES, **(own or {})}
-
-
 def risk_line(
     signal: SignalSummary | None, asset_classes: Mapping[str, str] | None = None
 ) -> str | None:
@@ -111,12 +99,13 @@ def risk_line(
     E.g. "34% of today's risk is in SPXTR (equities); in stress it would be 52%" (see
     :func:`~regime_trader.strategies.risk_attribution.risk_sentence`): a regime strategy's
     signal gives both parts, a reference strategy's the first, a signal in cash neither.
-    ``asset_classes`` is the portfolio's own table (see :func:`portfolio_classes`).
+    ``asset_classes`` is the portfolio's own table, over the built-in one
+    (:func:`~regime_trader.strategies.risk_attribution.asset_class`).
     """
     if signal is None or not signal.ready:
         return None
     risk = signal_risk(signal.weights, signal.diagnostics)
-    return None if risk is None else risk_sentence(risk, portfolio_classes(asset_classes))
+    return None if risk is None else risk_sentence(risk, asset_classes)
 
 
 def done_details(

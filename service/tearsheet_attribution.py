@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 
 from regime_trader.service.palette import REGIME_COLOURS, asset_colours
 from regime_trader.strategies.backtest_attribution import AttributionRow, BacktestAttribution
-from regime_trader.strategies.risk_attribution import ASSET_CLASSES, class_shares
+from regime_trader.strategies.risk_attribution import asset_class, class_shares
 
 __all__ = ["attribution_section"]
 
@@ -47,7 +47,7 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[str]], caption: str) -> 
 
 
 def _asset_title(symbol: str, classes: Mapping[str, str]) -> str:
-    name = classes.get(symbol)
+    name = asset_class(symbol, classes)
     return symbol if name is None else f"{symbol} ({name})"
 
 
@@ -120,7 +120,7 @@ def attribution_section(
     attribution: BacktestAttribution, asset_classes: Mapping[str, str] | None = None
 ) -> str:
     """The section's HTML: forecast risk shares, shares under each regime, return contributions."""
-    classes = ASSET_CLASSES if asset_classes is None else asset_classes
+    classes = asset_classes or {}  # over the built-in table (risk_attribution.asset_class)
     symbols = attribution.symbols
     parts = ["<h2>Risk and return attribution</h2>"]
     if attribution.forecast:

@@ -48,6 +48,7 @@ __all__ = [
     "RiskView",
     "RiskViewRow",
     "SignalRisk",
+    "asset_class",
     "class_shares",
     "euler_risk",
     "realised_attribution",
@@ -178,19 +179,22 @@ class ClassShare:
         return f"{self.name} ({', '.join(self.symbols)})"
 
 
+def asset_class(symbol: str, asset_classes: Mapping[str, str] | None = None) -> str | None:
+    """The class of ``symbol`` in words: ``asset_classes`` (a portfolio's own table, by its
+    risk-tolerance code ``equity``/``bond``/``real`` or in any words) where it names the symbol,
+    else :data:`ASSET_CLASSES`; None for a symbol neither knows."""
+    name = (asset_classes or {}).get(symbol, ASSET_CLASSES.get(symbol))
+    return None if name is None else CLASS_NAMES.get(name, name)
+
+
 def class_shares(
     shares: Mapping[str, float], asset_classes: Mapping[str, str] | None = None
 ) -> tuple[ClassShare, ...]:
-    """``shares`` summed by asset class, in the order the classes first appear.
-
-    ``asset_classes`` (default :data:`ASSET_CLASSES`) may name a class by its risk-tolerance code
-    (``equity``, ``bond``, ``real``: a portfolio's ``asset_classes`` table) or in any words.
-    """
-    classes = ASSET_CLASSES if asset_classes is None else asset_classes
+    """``shares`` summed by asset class (:func:`asset_class`; a symbol of no class is a class of
+    its own), in the order the classes first appear."""
     members: dict[str, list[str]] = {}
     for s in shares:
-        name = classes.get(s, s)
-        members.setdefault(CLASS_NAMES.get(name, name), []).append(s)
+        members.setdefault(asset_class(s, asset_classes) or s, []).append(s)
     return tuple(
         ClassShare(name, tuple(syms), float(sum(shares[s] for s in syms)))
         for name, syms in members.items()

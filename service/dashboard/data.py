@@ -26,7 +26,6 @@ import redis
 from regime_trader.service.alert_channels import read_alerts
 from regime_trader.service.alerts import Alert
 from regime_trader.service.cycle_context import CycleContext
-from regime_trader.service.cycle_report import portfolio_classes
 from regime_trader.service.dashboard.charts import Line
 from regime_trader.service.dashboard.risk import RealisedRisk, realised_risk
 from regime_trader.service.dashboard.schedule import NEW_YORK, NextRun, next_run
@@ -215,7 +214,7 @@ def _attribution(
         held=None if held is None else held.weights,
         returns=returns,
         # The portfolio's table over the built-in one, as its alerts group the risk.
-        asset_classes=portfolio_classes(p.asset_classes),
+        asset_classes=p.asset_classes,
     )
 
 

@@ -15,11 +15,10 @@ from regime_trader.service.cycle_record import CycleRecord
 from regime_trader.service.cycle_report import (
     done_alert,
     done_details,
-    portfolio_classes,
     restart_details,
     risk_line,
 )
-from regime_trader.strategies.risk_attribution import ASSET_CLASSES
+from regime_trader.strategies.risk_attribution import ASSET_CLASSES, asset_class
 from tests.conftest import REAL_PRICES
 from tests.support.backtest_cli import run_backtest
 from tests.support.captured_cycles import CAPTURED
@@ -115,11 +114,12 @@ def test_the_alert_groups_the_risk_by_the_portfolios_own_asset_classes() -> None
 
 
 def test_a_portfolio_table_adds_to_the_built_in_one_and_wins_where_both_name_a_symbol() -> None:
-    classes = portfolio_classes({"GLD": "equity", "XYZ": "bond"})
-    assert classes["GLD"] == "equity" and classes["XYZ"] == "bond"
-    assert classes["SPY"] == ASSET_CLASSES["SPY"] == "equities"
-    assert classes["TLT"] == "bonds"
-    assert portfolio_classes(None) == portfolio_classes({}) == dict(ASSET_CLASSES)
+    own = {"GLD": "equity", "XYZ": "bond"}
+    assert asset_class("GLD", own) == "equities" and asset_class("XYZ", own) == "bonds"
+    assert asset_class("SPY", own) == ASSET_CLASSES["SPY"] == "equities"
+    assert asset_class("TLT", own) == "bonds"
+    assert all(asset_class(s) == asset_class(s, {}) == c for s, c in ASSET_CLASSES.items())
+    assert asset_class("ZZZ", own) is None
 
 
 # ------------------------------------------------------------------------ the report

@@ -62,7 +62,6 @@ from regime_trader.strategies.rebalance import RebalanceBand
 from regime_trader.strategies.registry import build_strategy
 from regime_trader.strategies.research_folds import FoldPlan, plan_folds, return_days
 from regime_trader.strategies.risk_tolerance import RiskTolerance, RiskToleranceError
-from regime_trader.strategies.sleeve_erc import SLEEVE, SleeveERC
 
 __all__ = [
     "StudyConfig",
@@ -282,8 +281,8 @@ def tolerance_space(
     space may search ``policy.target_vol`` around a tolerance's budgets. The returned space is
     parsed from its own text, the one the study stores. ``sleeve``: the sleeve's stocks among
     ``symbols`` when the space's ``[fixed]`` names none (a ``--sleeve-prices`` file's columns).
-    For ``erc_sleeve`` the tolerance's budgets are written as a table by asset and ``sleeve``
-    (:func:`_budget_table`), so a space may sample ``risk_budgets.sleeve`` over them.
+    For ``erc_sleeve`` the tolerance names its budgets by asset and ``sleeve``, so a space may
+    sample ``risk_budgets.sleeve`` over them.
 
     Raises
     ------
@@ -298,8 +297,6 @@ def tolerance_space(
         )
     except RiskToleranceError as e:
         raise SearchSpaceError(f"{space.source}: risk tolerance {tolerance.name!r}: {e}") from e
-    if space.strategy == SleeveERC.name:
-        params = _budget_table(params, symbols, tuple(sleeve) if sleeve else ())
     clashes = _clashes(space.fixed, params)
     if clashes:
         raise SearchSpaceError(
@@ -312,23 +309,6 @@ def tolerance_space(
     data["fixed"] = merged_params(data.get("fixed", {}), params)
     header = TOLERANCE_HEADER.format(source=space.source, name=tolerance.name)
     return parse_space(header + tomli_w.dumps(data), space.source), params
-
-
-def _budget_table(
-    params: dict[str, Any], symbols: Sequence[str], sleeve: Sequence[str]
-) -> dict[str, Any]:
-    """``erc_sleeve``'s tolerance parameters with their budget list (``[assets..., sleeve]``,
-    or one per symbol without stocks) as the same budgets by name: a sampled
-    ``risk_budgets.sleeve`` then wins over the tolerance's sleeve budget as any sampled value
-    does, and without stocks no sleeve entry is needed (it gets the default, unused)."""
-    budgets = params.get("risk_budgets")
-    if not isinstance(budgets, list | tuple):
-        return params
-    stocks = set(sleeve)
-    names = [s for s in symbols if s not in stocks] + ([SLEEVE] if stocks else [])
-    if len(names) != len(budgets):
-        return params  # not the shape strategy_params gives: the strategy refuses it by name
-    return {**params, "risk_budgets": dict(zip(names, budgets, strict=True))}
 
 
 def tolerance_leaves(config: StudyConfig) -> list[tuple[str, Any, bool]]:

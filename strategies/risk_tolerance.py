@@ -136,17 +136,16 @@ class RiskTolerance:
         equity asset of the ERC, after the other assets of ``symbols``.
         """
         sizing = {"min_exposure": self.min_exposure, "max_exposure": self.max_exposure}
-        if strategy == "erc_sleeve" and sleeve_symbols:
-            # The sleeve is one equity asset of the ERC; its stocks share its one budget.
-            assets = [s for s in symbols if s not in set(sleeve_symbols)]
-            own = self.risk_budgets([*assets, SLEEVE], {**(classes or {}), SLEEVE: "equity"})
-            return {"risk_budgets": list(own), "target_vol": self.target_vol, **sizing}
-        budgets = list(self.risk_budgets(symbols, classes))
         if strategy == "erc_sleeve":
-            # No stocks: the ERC is over the assets alone, so the budgets are named (a list
-            # would have to hold the sleeve's place, which its class would then share).
-            named = dict(zip(symbols, budgets, strict=True))
+            # The budgets by name (as SleeveERC reads them): the sleeve, if it has stocks, is
+            # one equity asset of the ERC and they share its one budget; without stocks the
+            # ERC is over the assets alone. By name, a research space may sample one of them.
+            stocks = set(sleeve_symbols)
+            names = [s for s in symbols if s not in stocks] + ([SLEEVE] if stocks else [])
+            own = self.risk_budgets(names, {**(classes or {}), SLEEVE: "equity"})
+            named = dict(zip(names, (float(b) for b in own), strict=True))
             return {"risk_budgets": named, "target_vol": self.target_vol, **sizing}
+        budgets = list(self.risk_budgets(symbols, classes))
         if strategy == "erc_static":
             return {"risk_budgets": budgets, "target_vol": self.target_vol, **sizing}
         if strategy == "regime_erc":

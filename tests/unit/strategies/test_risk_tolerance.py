@@ -131,7 +131,9 @@ def test_the_momentum_sleeve_is_one_equity_asset_of_the_tolerance() -> None:
     params = TOLERANCES["moderate"].strategy_params(
         "erc_sleeve", [*SYMBOLS, *stocks], sleeve_symbols=stocks
     )
-    assert params["risk_budgets"] == pytest.approx([0.2, 0.4, 0.2, 0.2])  # SPY, TLT, GLD, sleeve
+    assert params["risk_budgets"] == pytest.approx(
+        {"SPY": 0.2, "TLT": 0.4, "GLD": 0.2, "sleeve": 0.2}
+    )
     strategy = build_strategy(
         "erc_sleeve", [*SYMBOLS, *stocks], {**params, "sleeve_symbols": stocks}
     )

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -110,7 +111,7 @@ from regime_trader.service.research_study import (
     load_config,
     run_local_workers,
 )
-from regime_trader.service.sleeve_prices import SleeveJoin, join_sleeve_prices
+from regime_trader.service.sleeve_prices import SleeveJoin, join_sleeve_prices, sleeve_params
 from regime_trader.strategies.macro import MAX_MACRO_STALE_DAYS
 from regime_trader.strategies.missing_bars import DEFAULT_MAX_CARRY_SESSIONS
 from regime_trader.strategies.research_folds import FoldPlan
@@ -389,8 +390,13 @@ def _config(
         space, knobs = tolerance_space(
             declared, tolerance, list(prices.columns), args.asset_classes, stocks
         )
-    space.check(list(prices.columns))
-    _check_macro(args, space, prices.loc[:validation_end], macro)
+    # Checked as the trials build it: with the sleeve's stocks as its sleeve_symbols.
+    checked = space
+    if sleeve is not None:
+        fixed = sleeve_params(space.strategy, dict(space.fixed), sleeve)
+        checked = dataclasses.replace(space, fixed=fixed)
+    checked.check(list(prices.columns))
+    _check_macro(args, checked, prices.loc[:validation_end], macro)
     band = args.weight_band
     if band is None:  # as a portfolio's: the tolerance's band unless its own is given
         band = DEFAULT_WEIGHT_BAND if tolerance is None else tolerance.no_trade_band

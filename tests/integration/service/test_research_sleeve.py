@@ -26,11 +26,11 @@ from regime_trader.service.research_config import (
     load_study_sleeve,
     tolerance_space,
 )
-from regime_trader.service.research_space import parse_space
+from regime_trader.service.research_space import SearchSpaceError, parse_space
 from regime_trader.service.research_storage import open_storage
 from regime_trader.service.research_study import WorkerSpec, load_config, run_worker
 from regime_trader.service.research_trial import BENCHMARK
-from regime_trader.service.sleeve_prices import sleeve_params
+from regime_trader.service.sleeve_prices import join_sleeve_prices, sleeve_params
 from regime_trader.strategies.risk_tolerance import TOLERANCES
 from tests.integration.service import test_research_study as shared
 
@@ -57,6 +57,7 @@ float = { low = 0.5, high = 3.0, log = true }
 """
 REGIME_SPACE = shared.SPACE  # the shared tiny regime study's
 STUDY = "tiny-sleeve"
+NO_STORAGE = "redis://127.0.0.1:1/0"  # _config builds a study's configuration, storing nothing
 
 
 def _write_stocks(path: Path, index: pd.Index, seed: int) -> pd.Timestamp:
@@ -171,3 +172,24 @@ def test_a_tolerance_gives_the_sleeve_its_budgets_by_name_and_a_sampled_one_wins
     sampled = searched.overrides({"momentum.top_k": 3, "risk_budgets.sleeve": 2.5})
     assert sampled["risk_budgets"] == {**budgets, "sleeve": 2.5}
     searched.check(symbols)
+
+
+def test_the_space_is_checked_as_the_trials_build_it_with_the_sleeve_stocks(
+    tmp_path: Path, study_prices: pd.DataFrame
+) -> None:
+    stocks = tmp_path / "stocks.csv"
+    _write_stocks(stocks, study_prices.index, seed=5)
+    sleeve = join_sleeve_prices(study_prices, stocks, 3)
+    head = 'strategy = "erc_sleeve"\n[fixed]\nmomentum = { lookback = 60, skip = 5 }\n'
+    top_k = '[[parameter]]\npath = "momentum.top_k"\nint = { low = 2, high = 4 }\n'
+
+    def config(budgets: str) -> StudyConfig:
+        space = head + budgets + top_k
+        args = _study_args(tmp_path, NO_STORAGE, "unused", space, sleeve_prices=str(stocks))
+        return research_cli._config(args, study_prices, None, sleeve)
+
+    # A list of budgets holds one per asset and the sleeve's last, as every trial reads it.
+    assert config("risk_budgets = [1.0, 1.0, 1.0, 2.0]\n").sleeve_sha256 is not None
+    # A stock has no budget of its own (the stocks share the sleeve's): refused up front.
+    with pytest.raises(SearchSpaceError, match=r"risk_budgets names \['X00'\]"):
+        config("risk_budgets = { X00 = 2.0 }\n")

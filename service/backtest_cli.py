@@ -37,12 +37,13 @@ from regime_trader.service.pricefile import PriceFileError, load_prices_carried
 from regime_trader.service.profiles import ProfileError, load_profile, merged_params
 from regime_trader.service.report import write_backtest
 from regime_trader.service.sleeve_prices import SleeveJoin, join_sleeve_prices, sleeve_params
+from regime_trader.service.tolerance_options import asset_classes_argument, tolerance_argument
 from regime_trader.strategies.backtest import BacktestResult, Period, run_backtest
 from regime_trader.strategies.base import Strategy
 from regime_trader.strategies.missing_bars import DEFAULT_MAX_CARRY_SESSIONS, CarriedClose
 from regime_trader.strategies.rebalance import RebalanceBand
 from regime_trader.strategies.registry import STRATEGIES, build_benchmarks, build_strategy
-from regime_trader.strategies.risk_tolerance import RiskTolerance, tolerance_from
+from regime_trader.strategies.risk_tolerance import RiskTolerance
 from regime_trader.strategies.sleeve_erc import Widened
 from regime_trader.strategies.synthetic import generate_market
 
@@ -170,7 +171,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--risk-tolerance",
-        type=_tolerance,
+        type=tolerance_argument,
         default=None,
         help="a risk tolerance, as a portfolio's risk_tolerance: conservative, moderate, "
         'aggressive, or a JSON object (e.g. \'{"base": "moderate", "target_vol": 0.08}\'); '
@@ -178,7 +179,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--asset-classes",
-        type=_params,
+        type=asset_classes_argument,
         default=None,
         help="asset class (equity, bond, real) of symbols the built-in table lacks, as a JSON "
         "object, for --risk-tolerance",
@@ -245,13 +246,6 @@ def _with_tolerance(
     knobs = tolerance.strategy_params(name, symbols, args.asset_classes, sleeve)
     own_band = args.weight_band is not None
     return merged_params(params, knobs), band if own_band else tolerance.no_trade_band
-
-
-def _tolerance(text: str) -> RiskTolerance:
-    try:
-        return tolerance_from(json.loads(text) if text.lstrip().startswith("{") else text)
-    except (json.JSONDecodeError, ValueError) as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _benchmarks(
@@ -326,8 +320,7 @@ def run(args: argparse.Namespace) -> int:
     if sleeve is not None:
         prices, source = sleeve.closes, f"{source} + {args.sleeve_prices}"
         carried = (*carried, *sleeve.carried)
-        for day in sleeve.dropped:
-            warning = f"{day.date()} is in one file only; dropped"
+        for warning in sleeve.warnings():
             print(f"regime-trader backtest: warning: {warning}", file=sys.stderr)
     for c in carried:
         print(f"regime-trader backtest: warning: {c.describe()}", file=sys.stderr)

@@ -48,7 +48,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -112,10 +111,11 @@ from regime_trader.service.research_study import (
     run_local_workers,
 )
 from regime_trader.service.sleeve_prices import SleeveJoin, join_sleeve_prices, sleeve_params
+from regime_trader.service.tolerance_options import asset_classes_argument, tolerance_argument
 from regime_trader.strategies.macro import MAX_MACRO_STALE_DAYS
 from regime_trader.strategies.missing_bars import DEFAULT_MAX_CARRY_SESSIONS
 from regime_trader.strategies.research_folds import FoldPlan
-from regime_trader.strategies.risk_tolerance import RiskTolerance, tolerance_from
+from regime_trader.strategies.risk_tolerance import RiskTolerance
 from regime_trader.strategies.sleeve_erc import SleeveERC
 
 __all__ = ["add_arguments", "run"]
@@ -162,24 +162,6 @@ def _band(text: str) -> float:
     if not 0.0 <= value < 1.0:
         raise argparse.ArgumentTypeError(f"a band is in [0, 1), got {value}")
     return value
-
-
-def _tolerance(text: str) -> RiskTolerance:
-    """A built-in tolerance's name, or a custom one as a JSON table (as backtest's option)."""
-    try:
-        return tolerance_from(json.loads(text) if text.lstrip().startswith("{") else text)
-    except (json.JSONDecodeError, ValueError) as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _classes(text: str) -> dict[str, str]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise argparse.ArgumentTypeError(f"not JSON: {text!r} ({e})") from e
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise argparse.ArgumentTypeError(f"not a JSON object of symbol to class: {text!r}")
-    return {str(k): v for k, v in value.items()}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -242,7 +224,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add(
         "--risk-tolerance",
-        type=_tolerance,
+        type=tolerance_argument,
         help="search under a risk tolerance, as a portfolio's risk_tolerance: conservative, "
         'moderate, aggressive, or a JSON object (e.g. \'{"base": "moderate", '
         "\"target_vol\": 0.08}'); its parameters join every trial's fixed ones (a sampled "
@@ -250,7 +232,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add(
         "--asset-classes",
-        type=_classes,
+        type=asset_classes_argument,
         help="asset class (equity, bond, real) of symbols the built-in table lacks, as a JSON "
         "object, for --risk-tolerance",
     )
@@ -589,8 +571,7 @@ def _join_sleeve(args: argparse.Namespace, prices: pd.DataFrame) -> SleeveJoin |
     if args.sleeve_prices is None:
         return None
     sleeve = join_sleeve_prices(prices, args.sleeve_prices, args.max_carry_sessions)
-    for day in sleeve.dropped:
-        warning = f"{day.date()} is in one file only; dropped"
+    for warning in sleeve.warnings():
         print(f"regime-trader research: warning: {warning}", file=sys.stderr)
     return sleeve
 

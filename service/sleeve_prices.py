@@ -47,6 +47,10 @@ class SleeveJoin:
     carried: tuple[CarriedClose, ...]
     dropped: tuple[pd.Timestamp, ...]
 
+    def warnings(self) -> list[str]:
+        """One line per dropped session, for the command's warnings."""
+        return [f"{day.date()} is in one file only; dropped" for day in self.dropped]
+
 
 def join_sleeve_prices(
     assets: pd.DataFrame, path: str | Path, max_carry_sessions: int

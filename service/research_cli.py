@@ -81,8 +81,7 @@ from regime_trader.service.research_close import (
 from regime_trader.service.research_config import (
     StudyConfig,
     file_sha256,
-    load_study_prices,
-    load_study_sleeve,
+    load_study_closes,
     macro_gap,
     macro_sha256,
     space_inputs,
@@ -557,9 +556,7 @@ def _report_only(args: argparse.Namespace, url: str) -> int:
     config = load_config(study)
     prices = None
     with contextlib.suppress(OSError, ValueError):  # the fold table needs the data file
-        closes = load_study_prices(config, args.prices)
-        sleeve = load_study_sleeve(config, closes, args.sleeve_prices)
-        prices = closes if sleeve is None else sleeve.closes  # the sessions the trials ran on
+        prices, _ = load_study_closes(config, args.prices, args.sleeve_prices)
     out = args.out or Path("research-out") / args.study
     paths = write_report(study, shown_url(url), _plan(config, prices), out)
     print(f"wrote {', '.join(str(p) for p in paths)}")

@@ -67,6 +67,7 @@ __all__ = [
     "StudyConfig",
     "check_study_macro",
     "file_sha256",
+    "load_study_closes",
     "load_study_macro",
     "load_study_prices",
     "load_study_sleeve",
@@ -410,6 +411,17 @@ def load_study_sleeve(
             f"{config.sleeve_file} ({config.sleeve_sha256[:12]}...): not the same data"
         )
     return join_sleeve_prices(prices, path, config.max_carry_sessions)
+
+
+def load_study_closes(
+    config: StudyConfig, prices_path: Path, sleeve_path: Path | None = None
+) -> tuple[pd.DataFrame, SleeveJoin | None]:
+    """The closes the study's trials run on, checked as :func:`load_study_prices` and
+    :func:`load_study_sleeve` check them: the price file's, with the sleeve's stocks joined
+    for a sleeve study; and that join (None without one)."""
+    prices = load_study_prices(config, prices_path)
+    sleeve = load_study_sleeve(config, prices, sleeve_path)
+    return (prices if sleeve is None else sleeve.closes), sleeve
 
 
 def macro_sha256(macro: pd.DataFrame) -> str:

@@ -42,9 +42,8 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 
 from regime_trader.service.research_config import (
     StudyConfig,
+    load_study_closes,
     load_study_macro,
-    load_study_prices,
-    load_study_sleeve,
     record_trial,
 )
 from regime_trader.service.research_space import parse_space
@@ -164,10 +163,7 @@ def run_worker(spec: WorkerSpec, barrier: Barrier | None = None) -> None:
     probe = optuna.load_study(study_name=spec.study, storage=storage)
     config = load_config(probe)
     study = optuna.load_study(study_name=spec.study, storage=storage, sampler=_sampler(config))
-    prices = load_study_prices(config, spec.prices)
-    sleeve = load_study_sleeve(config, prices, spec.sleeve)
-    if sleeve is not None:
-        prices = sleeve.closes
+    prices, sleeve = load_study_closes(config, spec.prices, spec.sleeve)
     macro = load_study_macro(config, spec.macro)
     space = parse_space(config.space_text, config.space_source)
     evaluator = config.evaluator(prices, macro)

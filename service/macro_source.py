@@ -9,8 +9,9 @@ file or an ``http(s)://`` URL of one, laid out as ``../shared/data/macro_vix_ust
 
 :func:`load_macro` refuses, with a :class:`MacroFileError` naming the source, the line and the
 value: an unreachable source, a missing column, a blank or non-numeric value, duplicate or
-unsorted dates. :func:`macro_through` keeps the rows up to a session only, so a file that
-already holds later rows cannot leak them into a decision of that session.
+unsorted dates. A file that already holds rows after a session cannot leak them into its
+decision: :func:`~regime_trader.strategies.macro.join_macro`, the one join of the series to the
+closes, gives each session the latest row dated on or before it.
 
 ``python -m regime_trader.service.macro_source PRICES.csv MACRO.csv --from D --to D`` prints the
 proxies' correlations with the true series (the README's table).
@@ -22,7 +23,6 @@ import argparse
 import io
 import sys
 from collections.abc import Sequence
-from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -32,7 +32,7 @@ import pandas as pd
 
 from regime_trader.strategies.macro import MACRO_COLUMNS, ProxySpec, proxy_correlations
 
-__all__ = ["MacroFileError", "load_macro", "macro_through", "shown_source"]
+__all__ = ["MacroFileError", "load_macro", "shown_source"]
 
 FETCH_TIMEOUT_SECS = 30.0
 
@@ -66,11 +66,6 @@ def shown_source(source: str | Path) -> str:
     if parts.port is not None:
         host += f":{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
-def macro_through(macro: pd.DataFrame, session: date) -> pd.DataFrame:
-    """The rows dated ``session`` or earlier: what a decision of ``session`` may see."""
-    return macro.loc[: pd.Timestamp(session)]
 
 
 def _text(source: str | Path) -> str:

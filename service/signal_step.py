@@ -35,7 +35,7 @@ from regime_trader.service.bar_history import (
 )
 from regime_trader.service.cycle_context import CycleContext
 from regime_trader.service.exceptions import BadMarketDataError, ReconciliationError
-from regime_trader.service.macro_source import load_macro, macro_through
+from regime_trader.service.macro_source import load_macro
 from regime_trader.service.marketdata import ValidatedBars, check_bars
 from regime_trader.service.portfolio_config import PortfolioConfig
 from regime_trader.service.saved_strategy import SavedStrategy, state_document
@@ -233,13 +233,12 @@ def _continued(ctx: CycleContext, saved: SavedStrategy, session: date, now: date
     return _Feed(strategy, fed, basis, fetched, rebasing.changes)
 
 
-def _with_macro(
-    portfolio: PortfolioConfig, strategy: Strategy, fed: pd.DataFrame, session: date
-) -> pd.DataFrame:
+def _with_macro(portfolio: PortfolioConfig, strategy: Strategy, fed: pd.DataFrame) -> pd.DataFrame:
     """The closes with the true macro series beside them, if the strategy reads them.
 
     The file is read afresh each cycle and joined as the backtest joins its ``--macro`` file
-    (:func:`~regime_trader.strategies.macro.join_macro`), through ``session`` only.
+    (:func:`~regime_trader.strategies.macro.join_macro`: each bar takes the latest row on or
+    before its session, so rows the file holds beyond the last bar are never read).
     """
     if not strategy.extra_inputs:
         return fed
@@ -248,7 +247,7 @@ def _with_macro(
             f"the strategy reads {list(strategy.extra_inputs)}: the portfolio names no macro_file"
         )
     try:
-        return join_macro(fed, macro_through(load_macro(portfolio.macro_file), session))
+        return join_macro(fed, load_macro(portfolio.macro_file))
     except ValueError as e:  # MacroFileError is one
         raise BadMarketDataError(f"macro series: {e}") from e
 
@@ -276,7 +275,7 @@ def compute_signal(ctx: CycleContext, session: date, now: datetime) -> SignalRes
         # no OpenMP/BLAS oversubscription on a shared machine (hmmlearn's k-means start took
         # 0.09 s on one thread against 7 s unlimited on this 2-core machine under load).
         with threadpool_limits(limits=1):
-            signal = feed.strategy.update(_with_macro(p, feed.strategy, feed.fed, session))
+            signal = feed.strategy.update(_with_macro(p, feed.strategy, feed.fed))
     except BarsError as e:
         raise BadMarketDataError(str(e)) from e
     for change in feed.changes:

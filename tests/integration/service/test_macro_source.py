@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from regime_trader.service.http import start_http_server
-from regime_trader.service.macro_source import MacroFileError, load_macro, macro_through, main
+from regime_trader.service.macro_source import MacroFileError, load_macro, main
 
 DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 GOOD = (
@@ -48,7 +47,6 @@ def test_a_file_and_a_url_give_the_same_validated_series(tmp_path: Path, served:
     assert from_file.equals(from_url)
     assert list(from_file.columns) == ["VIX", "UST10Y", "SPREAD_10Y2Y", "SPREAD_10Y3M"]
     assert from_file.loc["2019-01-03", "VIX"] == 25.5
-    assert list(macro_through(from_file, date(2019, 1, 3)).index.day) == [2, 3]
 
 
 def test_a_bad_source_is_refused_with_where_and_why(tmp_path: Path, served: str) -> None:

@@ -356,6 +356,7 @@ class ConfiguredStrategy(Strategy):
     params_type: ClassVar[type[Any]]
 
     def __init__(self, symbols: Sequence[str], params: Any = None) -> None:
+        # The signature every subclass has, so ``cls(symbols, record)`` below type-checks.
         super().__init__(symbols)
 
     @classmethod

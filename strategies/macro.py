@@ -93,10 +93,7 @@ def macro_signals(macro: pd.DataFrame, spec: ProxySpec | None = None) -> pd.Data
         If a column of :data:`MACRO_COLUMNS` is missing or a value is not finite.
     """
     spec = spec or ProxySpec()
-    missing = [c for c in MACRO_COLUMNS if c not in macro.columns]
-    if missing:
-        raise ValueError(f"macro series lack columns {missing}; have {list(macro.columns)}")
-    values = macro.loc[:, list(MACRO_COLUMNS)].astype(float)
+    values = _series(macro).astype(float)
     if not np.isfinite(values.to_numpy()).all():
         raise ValueError("macro series hold a missing or non-finite value")
     return pd.DataFrame(
@@ -110,6 +107,14 @@ def macro_signals(macro: pd.DataFrame, spec: ProxySpec | None = None) -> pd.Data
         },
         index=macro.index,
     )
+
+
+def _series(macro: pd.DataFrame) -> pd.DataFrame:
+    """The :data:`MACRO_COLUMNS` of ``macro``, in that order, or the error naming the missing."""
+    missing = [c for c in MACRO_COLUMNS if c not in macro.columns]
+    if missing:
+        raise ValueError(f"macro series lack columns {missing}; have {list(macro.columns)}")
+    return macro.loc[:, list(MACRO_COLUMNS)]
 
 
 def join_macro(
@@ -128,13 +133,10 @@ def join_macro(
     ValueError
         If ``macro`` lacks a column of :data:`MACRO_COLUMNS` or its dates are unsorted.
     """
-    missing = [c for c in MACRO_COLUMNS if c not in macro.columns]
-    if missing:
-        raise ValueError(f"macro series lack columns {missing}; have {list(macro.columns)}")
     index = pd.DatetimeIndex(macro.index)
     if not index.is_monotonic_increasing or index.has_duplicates:
         raise ValueError("macro series dates must be strictly increasing")
-    series = pd.DataFrame(macro.loc[:, list(MACRO_COLUMNS)].to_numpy(dtype=float), index=index)
+    series = pd.DataFrame(_series(macro).to_numpy(dtype=float), index=index)
     aligned = series.reindex(
         pd.DatetimeIndex(closes.index),
         method="ffill",

@@ -90,7 +90,9 @@ def error_response_to_exception(
     """
     code, message = _error_parts(body)
     message = redact(message, secrets)
-    detail = f"HTTP {status}" + (f" code {code}" if code is not None else "") + f": {message}"
+    # The code is shown as well: a secret the body echoes can stand in it too (digits of a key).
+    shown = f"HTTP {status}" + (f" code {code}" if code is not None else "") + f": {message}"
+    detail = redact(shown, secrets)
     text = f"{call} failed: {detail}"
     if status in (408, 429) or status >= 500:
         return TemporaryBrokerError(call, detail, status)
